@@ -1,0 +1,1 @@
+//! shmpool: Python's `multiprocessing.Pool` for Rust.
