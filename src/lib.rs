@@ -1,1 +1,57 @@
-//! shmpool: Python's `multiprocessing.Pool` for Rust.
+//! shmpool: Python's `multiprocessing.Pool` for Rust, on prespawned worker processes
+//! that share lock-free rings and zero-copy arrays in shared memory.
+//!
+//! ```
+//! use shmpool::{Pool, SharedArray};
+//!
+//! // numpy's classic: sqrt over a big float64 array, split across a pool.
+//! let pool = Pool::new(2)?;
+//! let xs = SharedArray::try_from_iter((0..1_000_000).map(|i| i as f64))?;
+//! let mut ys = SharedArray::zeroed(xs.len())?;
+//! pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())?; // workers write ys in place
+//! assert_eq!(ys[144], 12.0);
+//! # Ok::<(), shmpool::Error>(())
+//! ```
+//!
+//! * Workers are processes, started once: a crashing task kills only its worker,
+//!   and the pool replaces it.
+//! * Arrays live in shared memory ([`SharedArray`]); a map hands workers chunk
+//!   ranges, never copies, and each worker writes its results in place.
+//! * Kernels are non-capturing closures (or `fn` items): the compiler instantiates a
+//!   trampoline per kernel, and workers run the same vectorized loop rayon would.
+//!
+//! The design is described in `docs/ARCHITECTURE.md`, the shared-memory protocol in
+//! `docs/PROTOCOL.md`.
+
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(loom))]
+mod array;
+#[cfg(not(loom))]
+mod bulk;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+mod kernel;
+mod layout;
+#[cfg(not(loom))]
+mod pool;
+mod ring;
+#[cfg(not(loom))]
+mod shm;
+mod sync;
+#[cfg(not(loom))]
+mod sys;
+#[cfg(not(loom))]
+mod unwind;
+mod wake;
+#[cfg(not(loom))]
+mod worker;
+
+#[cfg(not(loom))]
+pub use array::SharedArray;
+#[cfg(not(loom))]
+pub use error::{DeathCause, Error, Result, Work};
+#[cfg(not(loom))]
+pub use pool::{BulkMap, Pool, PoolBuilder, StartMethod};

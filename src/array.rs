@@ -1,0 +1,258 @@
+//! [`SharedArray`]: a numeric array in shared memory that workers read and write in
+//! place.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use bytemuck::Pod;
+
+use crate::error::{Error, Result};
+use crate::shm::Segment;
+
+/// A fixed-length array of plain-old-data elements in shared memory.
+///
+/// The memory is a memfd mapped `MAP_SHARED`. In the parent the array reads and
+/// writes as an ordinary slice (`&[T]`, `&mut [T]`, through `Deref`). When a pool
+/// maps over it, workers map the same memory, read their chunk of the input and
+/// write their chunk of the output directly: nothing is copied or serialized. An
+/// array can be created before or after the pool that uses it, and used with
+/// several pools.
+///
+/// `T` is any [`bytemuck::Pod`] type: `f32`, `f64`, the integers, and your own
+/// `#[repr(C)]` structs that derive `Pod`.
+///
+/// Memory is returned to the system when the array is dropped and every worker that
+/// mapped it has noticed (workers check whenever they go idle, and idle workers are
+/// woken to check at once). Arrays are not inherited across `fork`: pass them
+/// to workers through the pool's map calls.
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::SharedArray;
+///
+/// let mut xs = SharedArray::from_slice(&[1.0f64, 4.0, 9.0])?;
+/// xs[0] = 16.0;
+/// assert_eq!(xs.len(), 3);
+/// assert_eq!(xs.to_vec(), vec![16.0, 4.0, 9.0]);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+///
+/// Element types must be plain old data; a `String` is refused at compile time:
+///
+/// ```compile_fail
+/// let xs = shmpool::SharedArray::from_slice(&[String::new()]);
+/// ```
+pub struct SharedArray<T: Pod> {
+    segment: Arc<Segment>,
+    len: usize,
+    _elements: PhantomData<T>,
+}
+
+impl<T: Pod> SharedArray<T> {
+    const NOT_ZERO_SIZED: () = assert!(
+        std::mem::size_of::<T>() > 0 && std::mem::align_of::<T>() <= 128,
+        "SharedArray elements must have a non-zero size and an alignment of at most 128"
+    );
+
+    /// An array of `len` zeroed elements.
+    ///
+    /// Pages are allocated lazily, on first touch, as with `np.zeros`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the shared memory cannot be created (out of memory or file
+    /// descriptors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ys = shmpool::SharedArray::<f32>::zeroed(1000)?;
+    /// assert!(ys.iter().all(|&y| y == 0.0));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn zeroed(len: usize) -> Result<Self> {
+        let () = Self::NOT_ZERO_SIZED;
+        let segment = Segment::new_memfd(len, std::mem::size_of::<T>(), std::mem::align_of::<T>())
+            .map_err(Error::io("creating a shared array"))?;
+        Ok(SharedArray {
+            segment: Arc::new(segment),
+            len,
+            _elements: PhantomData,
+        })
+    }
+
+    /// An array holding a copy of `values`.
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    pub fn from_slice(values: &[T]) -> Result<Self> {
+        let mut a = Self::zeroed(values.len())?;
+        a.as_mut_slice().copy_from_slice(values);
+        Ok(a)
+    }
+
+    /// An array holding the elements of `values` (copied once into shared memory).
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    pub fn from_vec(values: Vec<T>) -> Result<Self> {
+        Self::from_slice(&values)
+    }
+
+    /// An array of `len` copies of `value`.
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    pub fn filled(len: usize, value: T) -> Result<Self> {
+        let mut a = Self::zeroed(len)?;
+        a.as_mut_slice().fill(value);
+        Ok(a)
+    }
+
+    /// An array holding the items of an iterator, written straight into shared memory
+    /// when the iterator reports an exact length.
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::try_from_iter((0..5).map(|i| i as f64))?;
+    /// assert_eq!(&xs[..], &[0.0, 1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn try_from_iter<I: IntoIterator<Item = T>>(iter: I) -> Result<Self> {
+        let iter = iter.into_iter();
+        match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => {
+                let mut a = Self::zeroed(lo)?;
+                let mut n = 0;
+                for (slot, v) in a.as_mut_slice().iter_mut().zip(iter) {
+                    *slot = v;
+                    n += 1;
+                }
+                if n == lo {
+                    return Ok(a);
+                }
+                // The iterator lied about its length: keep what it gave.
+                Self::from_slice(&a[..n])
+            }
+            _ => Self::from_vec(iter.collect()),
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The elements as a slice.
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: the segment holds `len` elements of T from `data_ptr`, aligned to
+        // 128 bytes (DATA_OFFSET from a page-aligned mapping). Workers write this memory
+        // only while a pool call holds `&mut self` (bulk maps borrow the output
+        // mutably until every worker is done with it), so no write races this shared
+        // borrow.
+        unsafe { std::slice::from_raw_parts(self.segment.data_ptr().cast::<T>(), self.len) }
+    }
+
+    /// The elements as a mutable slice.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as in `as_slice`; `&mut self` excludes every other reference in this
+        // process, and workers touch the memory only during pool calls that borrow it.
+        unsafe { std::slice::from_raw_parts_mut(self.segment.data_ptr().cast::<T>(), self.len) }
+    }
+
+    /// A copy of the elements in a `Vec`.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.as_slice().to_vec()
+    }
+
+    /// A new array with a copy of the elements.
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    pub fn try_clone(&self) -> Result<Self> {
+        Self::from_slice(self.as_slice())
+    }
+
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+}
+
+impl<T: Pod> Deref for SharedArray<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Pod> DerefMut for SharedArray<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.as_mut_slice()
+    }
+}
+
+impl<T: Pod> AsRef<[T]> for SharedArray<T> {
+    fn as_ref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Pod> AsMut<[T]> for SharedArray<T> {
+    fn as_mut(&mut self) -> &mut [T] {
+        self.as_mut_slice()
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for SharedArray<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        let mut list = f.debug_list();
+        list.entries(self.iter().take(SHOWN));
+        if self.len > SHOWN {
+            list.entry(&format_args!("... {} more", self.len - SHOWN));
+        }
+        list.finish()
+    }
+}
+
+impl<T: Pod + PartialEq> PartialEq for SharedArray<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: Pod> TryFrom<&[T]> for SharedArray<T> {
+    type Error = Error;
+    fn try_from(values: &[T]) -> Result<Self> {
+        Self::from_slice(values)
+    }
+}
+
+impl<T: Pod> TryFrom<Vec<T>> for SharedArray<T> {
+    type Error = Error;
+    fn try_from(values: Vec<T>) -> Result<Self> {
+        Self::from_vec(values)
+    }
+}
+
+impl<T: Pod> FromIterator<T> for SharedArray<T> {
+    /// Collects into shared memory.
+    ///
+    /// # Panics
+    /// When the shared memory cannot be created; use [`SharedArray::try_from_iter`] to
+    /// get the error instead.
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Self::try_from_iter(iter).expect("cannot allocate a shared array")
+    }
+}

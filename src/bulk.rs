@@ -1,0 +1,351 @@
+//! The bulk-job protocol: one job entry per array map, chunks claimed through an
+//! atomic cursor, completion through a futex, and post-mortem accounting when a
+//! worker dies inside a job.
+//!
+//! * **Publish** (parent, entry free): write the descriptor (Relaxed), reset the
+//!   cursor to `gen << 32`, the counters and the done-bitmap, then store the new
+//!   generation with Release (SYNC B1).
+//! * **Join** (worker, holding a JOIN_BULK record for `gen`): set its slot's
+//!   `bulk_job`, load the generation with Acquire (SYNC B2) and read the descriptor.
+//! * **Claim**: CAS the cursor from `(gen, i)` to `(gen, i + 1)`. The generation in
+//!   the cursor makes a stale joiner's CAS fail, and a successful CAS proves the
+//!   descriptor read before it belongs to this job: the entry is only rewritten after
+//!   the job finished, which needs every chunk, including `i`, done.
+//! * **Done**: set the chunk's bit in the bitmap, then `done += 1`; whoever brings
+//!   `done` to the chunk count sets `finished` and wakes the caller.
+//! * **Failure**: a panicking kernel records the first error and sets `cancel`;
+//!   claimers then close the cursor (CAS to `(gen, chunks)`) and count the skipped
+//!   chunks as done.
+//! * **Death**: if a worker dies inside a job, the chunk it held is neither done nor
+//!   claimable. The collector waits until the job is *quiescent* (cursor closed and no
+//!   live worker inside) and then finishes it; the chunks whose bits are unset are the
+//!   lost ones (see [`lost_chunks`]).
+
+use std::ops::Range;
+
+use crate::layout::{ERROR_MSG_BYTES, JobEntry, WorkerSlot};
+use crate::sync::{AtomicU64, Ordering};
+use crate::wake::{Backoff, EventCount};
+
+/// Packs a job index and generation into one word (records, `WorkerSlot::bulk_job`).
+pub(crate) fn pack_job(index: u32, generation: u32) -> u64 {
+    (u64::from(index) << 32) | u64::from(generation)
+}
+
+/// The inverse of [`pack_job`].
+pub(crate) fn unpack_job(word: u64) -> (u32, u32) {
+    ((word >> 32) as u32, word as u32)
+}
+
+fn cursor(generation: u32, index: u64) -> u64 {
+    (u64::from(generation) << 32) | index
+}
+
+/// The element range of chunk `index`.
+pub(crate) fn chunk_range(index: u64, chunk_len: u64, len: u64) -> Range<usize> {
+    let start = index * chunk_len;
+    let end = (start + chunk_len).min(len);
+    start as usize..end as usize
+}
+
+/// What the parent puts in a job entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Descriptor {
+    /// A `job_kind` constant.
+    pub kind: u32,
+    /// The kernel's code offset.
+    pub kernel: i64,
+    /// Elements.
+    pub len: u64,
+    /// Elements per chunk.
+    pub chunk_len: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Per-chunk time limit in ns (0: none).
+    pub chunk_timeout_ns: u64,
+    /// Input operand: (segment id, liveness word, byte offset, element size).
+    pub input: Operand,
+    /// Output operand.
+    pub output: Operand,
+}
+
+/// An array operand of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Operand {
+    /// Segment id.
+    pub id: u64,
+    /// Liveness word.
+    pub live: u64,
+    /// Byte offset of element 0 within the segment's data.
+    pub byte_off: u64,
+    /// Element size in bytes.
+    pub elem_size: u64,
+}
+
+fn store_operand(r: &crate::layout::SegmentRef, o: Operand) {
+    r.id.store(o.id, Ordering::Relaxed);
+    r.live.store(o.live, Ordering::Relaxed);
+    r.byte_off.store(o.byte_off, Ordering::Relaxed);
+    r.elem_size.store(o.elem_size, Ordering::Relaxed);
+}
+
+fn load_operand(r: &crate::layout::SegmentRef) -> Operand {
+    Operand {
+        id: r.id.load(Ordering::Relaxed),
+        live: r.live.load(Ordering::Relaxed),
+        byte_off: r.byte_off.load(Ordering::Relaxed),
+        elem_size: r.elem_size.load(Ordering::Relaxed),
+    }
+}
+
+/// Publishes a job in a free entry, as generation `generation`.
+///
+/// The caller owns the entry (it was free and is reserved in the parent's table) and
+/// `bitmap` is its done-bitmap.
+pub(crate) fn publish(job: &JobEntry, bitmap: &[AtomicU64], generation: u32, d: &Descriptor) {
+    job.kind.store(d.kind, Ordering::Relaxed);
+    job.kernel.store(d.kernel as u64, Ordering::Relaxed);
+    job.len.store(d.len, Ordering::Relaxed);
+    job.chunk_len.store(d.chunk_len, Ordering::Relaxed);
+    job.chunks.store(d.chunks, Ordering::Relaxed);
+    job.chunk_timeout_ns.store(d.chunk_timeout_ns, Ordering::Relaxed);
+    store_operand(&job.input, d.input);
+    store_operand(&job.output, d.output);
+    job.cursor.store(cursor(generation, 0), Ordering::Relaxed);
+    job.done.store(0, Ordering::Relaxed);
+    job.finished.store(0, Ordering::Relaxed);
+    job.cancel.store(0, Ordering::Relaxed);
+    job.error_state.store(0, Ordering::Relaxed);
+    job.error_chunk.store(0, Ordering::Relaxed);
+    job.error_len.store(0, Ordering::Relaxed);
+    for word in &bitmap[..d.chunks.div_ceil(64) as usize] {
+        word.store(0, Ordering::Relaxed);
+    }
+    // SYNC(B1): Release — publishes everything above; pairs with the joiner's
+    // Acquire load of the generation (SYNC B2).
+    job.generation.store(generation, Ordering::Release);
+}
+
+/// A worker's view of a job it joined.
+#[derive(Debug)]
+pub(crate) struct Joined<'a> {
+    job: &'a JobEntry,
+    bitmap: &'a [AtomicU64],
+    generation: u32,
+    /// The descriptor, valid once a claim succeeds.
+    pub desc: Descriptor,
+}
+
+/// A claimed chunk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunk {
+    /// Chunk index.
+    pub index: u64,
+}
+
+/// Reads the descriptor of job `generation`, or `None` if the entry moved on.
+pub(crate) fn join<'a>(job: &'a JobEntry, bitmap: &'a [AtomicU64], generation: u32) -> Option<Joined<'a>> {
+    // SYNC(B2): Acquire — pairs with SYNC B1.
+    if job.generation.load(Ordering::Acquire) != generation {
+        return None;
+    }
+    let desc = Descriptor {
+        kind: job.kind.load(Ordering::Relaxed),
+        kernel: job.kernel.load(Ordering::Relaxed) as i64,
+        len: job.len.load(Ordering::Relaxed),
+        chunk_len: job.chunk_len.load(Ordering::Relaxed),
+        chunks: job.chunks.load(Ordering::Relaxed),
+        chunk_timeout_ns: job.chunk_timeout_ns.load(Ordering::Relaxed),
+        input: load_operand(&job.input),
+        output: load_operand(&job.output),
+    };
+    if desc.chunks as usize > bitmap.len() * 64 {
+        return None; // torn read of a reused entry: the claim would fail anyway
+    }
+    Some(Joined {
+        job,
+        bitmap,
+        generation,
+        desc,
+    })
+}
+
+impl Joined<'_> {
+    /// Claims the next chunk, recording the intent in `slot` first; `None` when no
+    /// chunk is left (or the job was cancelled, in which case the rest is skipped).
+    pub(crate) fn claim(&self, slot: &WorkerSlot) -> Option<Chunk> {
+        let chunks = self.desc.chunks;
+        loop {
+            // SYNC(B3): Acquire — a cursor of our generation means the entry still
+            // holds our job (pairs with SYNC B1 through the cursor reset).
+            let current = self.job.cursor.load(Ordering::Acquire);
+            if (current >> 32) as u32 != self.generation {
+                return None;
+            }
+            let index = current & 0xffff_ffff;
+            if index >= chunks {
+                return None;
+            }
+            if self.job.cancel.load(Ordering::Acquire) != 0 {
+                self.skip_rest(current, index);
+                continue;
+            }
+            slot.bulk_chunk.store(index, Ordering::Relaxed);
+            if self
+                .job
+                .cursor
+                .compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some(Chunk { index });
+            }
+        }
+    }
+
+    fn skip_rest(&self, current: u64, index: u64) {
+        let closed = cursor(self.generation, self.desc.chunks);
+        if self
+            .job
+            .cursor
+            .compare_exchange(current, closed, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.add_done(self.desc.chunks - index);
+        }
+    }
+
+    /// The element range of a chunk.
+    pub(crate) fn range(&self, c: Chunk) -> Range<usize> {
+        chunk_range(c.index, self.desc.chunk_len, self.desc.len)
+    }
+
+    /// Records that chunk `c` ran (successfully or not).
+    pub(crate) fn complete(&self, c: Chunk) {
+        let word = &self.bitmap[(c.index / 64) as usize];
+        // Relaxed: the bitmap is read by the collector only after the job is
+        // quiescent, which it learns through the SeqCst slot and cursor accesses.
+        word.fetch_or(1 << (c.index % 64), Ordering::Relaxed);
+        self.add_done(1);
+    }
+
+    fn add_done(&self, n: u64) {
+        // SYNC(B4): AcqRel — the finisher's view includes every other chunk's writes
+        // (each released by its own increment), which it then releases to the
+        // caller through `finished` (SYNC B5).
+        let before = self.job.done.fetch_add(n, Ordering::AcqRel);
+        if before + n == self.desc.chunks {
+            finish(self.job);
+        }
+    }
+
+    /// Records a kernel panic in chunk `c` (the first one wins) and cancels the rest.
+    pub(crate) fn fail(&self, c: Chunk, message: &str) {
+        if self
+            .job
+            .error_state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            let mut buf = [0u8; ERROR_MSG_BYTES];
+            let mut n = message.len().min(ERROR_MSG_BYTES);
+            while !message.is_char_boundary(n) {
+                n -= 1;
+            }
+            buf[..n].copy_from_slice(&message.as_bytes()[..n]);
+            // SAFETY: winning the 0→1 CAS on error_state makes this worker the only
+            // writer of the message; readers wait for state 2 (SYNC B6).
+            unsafe { self.job.error_msg.write(buf) };
+            self.job.error_len.store(n as u32, Ordering::Relaxed);
+            self.job.error_chunk.store(c.index, Ordering::Relaxed);
+            // SYNC(B6): Release — publishes the message; pairs with the Acquire load
+            // in `read_error`.
+            self.job.error_state.store(2, Ordering::Release);
+        }
+        self.job.cancel.store(1, Ordering::Release);
+    }
+}
+
+/// Marks a job finished and wakes its caller.
+pub(crate) fn finish(job: &JobEntry) {
+    // SYNC(B5): Release — pairs with the caller's Acquire load in `wait_finished`:
+    // all chunk writes (gathered by SYNC B4) are visible to the caller.
+    job.finished.store(1, Ordering::Release);
+    done_event(job).notify(u32::MAX);
+}
+
+fn done_event(job: &JobEntry) -> &EventCount {
+    &job.done_event
+}
+
+/// Whether the job has finished (Acquire, SYNC B5).
+pub(crate) fn is_finished(job: &JobEntry) -> bool {
+    job.finished.load(Ordering::Acquire) != 0
+}
+
+/// Waits until the job finishes; `on_tick` runs every `tick` while waiting and may
+/// end the wait early with `Some`.
+pub(crate) fn wait_finished<T>(
+    job: &JobEntry,
+    backoff: Backoff,
+    tick: std::time::Duration,
+    mut on_tick: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    backoff.wait(
+        done_event(job),
+        Some(tick),
+        || is_finished(job).then_some(None),
+        || on_tick().map(Some),
+    )
+}
+
+/// The recorded kernel panic, if any: (chunk index, message).
+pub(crate) fn read_error(job: &JobEntry) -> Option<(u64, String)> {
+    // SYNC(B6): Acquire — see `Joined::fail`.
+    match job.error_state.load(Ordering::Acquire) {
+        2 => {
+            let n = job.error_len.load(Ordering::Relaxed) as usize;
+            // SAFETY: state 2 means the writer is done, and no one writes the message
+            // again until the entry is republished by this parent.
+            let buf = unsafe { job.error_msg.read() };
+            let msg = String::from_utf8_lossy(&buf[..n.min(ERROR_MSG_BYTES)]).into_owned();
+            Some((job.error_chunk.load(Ordering::Relaxed), msg))
+        }
+        1 => Some((
+            job.error_chunk.load(Ordering::Relaxed),
+            "a kernel panicked, and its worker died while reporting it".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// The state of a job's cursor: (generation, next index).
+pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
+    let c = job.cursor.load(Ordering::SeqCst);
+    ((c >> 32) as u32, c & 0xffff_ffff)
+}
+
+/// Chunks below `claimed` whose done bit is unset.
+pub(crate) fn lost_chunks(bitmap: &[AtomicU64], claimed: u64) -> Vec<u64> {
+    (0..claimed)
+        .filter(|&i| bitmap[(i / 64) as usize].load(Ordering::Acquire) & (1 << (i % 64)) == 0)
+        .collect()
+}
+
+/// Finishes a quiescent job on behalf of workers that died in it.
+pub(crate) fn finish_abandoned(job: &JobEntry) {
+    let chunks = job.chunks.load(Ordering::Relaxed);
+    job.done.store(chunks, Ordering::Release);
+    finish(job);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips() {
+        assert_eq!(unpack_job(pack_job(7, 0xdead_beef)), (7, 0xdead_beef));
+        assert_eq!(chunk_range(2, 10, 25), 20..25);
+        assert_eq!(chunk_range(0, 10, 25), 0..10);
+    }
+}

@@ -1,0 +1,229 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+/// The result type of every fallible shmpool call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, one variant per failure a caller can act on.
+///
+/// Messages are written for people: `worker 1 (pid 4242) was killed by SIGSEGV
+/// while running chunk 96..128`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input and output arrays of a bulk map have different lengths.
+    #[error("array lengths differ: the input has {input} elements, the output {output}")]
+    LengthMismatch {
+        /// Elements in the input.
+        input: usize,
+        /// Elements in the output.
+        output: usize,
+    },
+
+    /// A chunk length (or `chunksize`) of zero was given.
+    #[error("the chunk length must be at least 1")]
+    ZeroChunkLen,
+
+    /// A pool was asked for zero worker processes.
+    #[error("a pool needs at least one worker process")]
+    ZeroProcesses,
+
+    /// A bulk job would have more chunks than a job can track.
+    #[error("{chunks} chunks exceed the limit of {max} per job; use a larger chunk length")]
+    TooManyChunks {
+        /// Chunks the job would have.
+        chunks: u64,
+        /// The most a job can have.
+        max: u64,
+    },
+
+    /// A kernel of a bulk array map panicked.
+    #[error("the kernel panicked in chunk {}..{}: {message}", chunk.start, chunk.end)]
+    KernelPanicked {
+        /// The element range of the chunk.
+        chunk: Range<usize>,
+        /// The panic message.
+        message: String,
+    },
+
+    /// A task panicked; the worker caught it and lives on.
+    #[error("the task panicked{}: {message}", location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default())]
+    TaskPanicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+    },
+
+    /// The worker process running this work died (signal or exit) before finishing.
+    #[error("worker {worker} (pid {pid}) {cause} while running {work}")]
+    WorkerDied {
+        /// Worker slot number.
+        worker: usize,
+        /// The process id.
+        pid: i32,
+        /// How it died.
+        cause: DeathCause,
+        /// What it was running.
+        work: Work,
+    },
+
+    /// The work ran past its time limit; the worker was killed and replaced.
+    #[error("{work} ran past its {limit:?} time limit; worker {worker} (pid {pid}) was killed")]
+    Timeout {
+        /// Worker slot number.
+        worker: usize,
+        /// The killed process.
+        pid: i32,
+        /// The limit that was exceeded.
+        limit: Duration,
+        /// What it was running.
+        work: Work,
+    },
+
+    /// Waiting for a result timed out; the task itself keeps running (as in Python).
+    #[error("no result within {0:?}; the task is still running")]
+    WaitTimeout(Duration),
+
+    /// The result is not ready yet (`AsyncResult::successful` before completion).
+    #[error("the result is not ready yet")]
+    NotReady,
+
+    /// Work was submitted after `close` or `terminate`.
+    #[error("the pool is closed and takes no new work")]
+    PoolClosed,
+
+    /// The pool was terminated while this work was pending.
+    #[error("the pool was terminated before this work finished")]
+    PoolTerminated,
+
+    /// `join` was called before `close` (or `terminate`), as Python forbids too.
+    #[error("join() needs close() or terminate() first")]
+    JoinBeforeClose,
+
+    /// Arguments or results could not be serialized or deserialized.
+    #[error("could not {0}")]
+    Codec(String),
+
+    /// A worker process could not start (for example, a different binary under
+    /// `StartMethod::Spawn`) or the pool's helper processes failed.
+    #[error("the pool could not start or keep its workers: {0}")]
+    Start(String),
+
+    /// A worker's initializer panicked, so the worker could not take tasks.
+    #[error("the worker initializer panicked: {message}")]
+    InitializerFailed {
+        /// The panic message.
+        message: String,
+    },
+
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What shmpool was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeathCause {
+    /// Killed by this signal (SIGKILL, SIGSEGV, SIGABRT, ...).
+    Signal(i32),
+    /// Exited with this code (for example `std::process::exit(3)`).
+    Exit(i32),
+}
+
+impl fmt::Display for DeathCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DeathCause::Signal(s) => write!(f, "was killed by {}", signal_name(s)),
+            DeathCause::Exit(c) => write!(f, "exited with code {c}"),
+        }
+    }
+}
+
+/// What a worker was running when something went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Work {
+    /// A generic task (`apply`, `map`, ...), by its id within the pool.
+    Task(u64),
+    /// A chunk of a bulk array map, by element range.
+    Chunk(Range<usize>),
+}
+
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Work::Task(id) => write!(f, "task {id}"),
+            Work::Chunk(r) => write!(f, "chunk {}..{}", r.start, r.end),
+        }
+    }
+}
+
+/// The conventional name of a signal number.
+pub(crate) fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_like_sentences() {
+        let e = Error::WorkerDied {
+            worker: 3,
+            pid: 4242,
+            cause: DeathCause::Signal(libc::SIGSEGV),
+            work: Work::Chunk(96..128),
+        };
+        assert_eq!(
+            e.to_string(),
+            "worker 3 (pid 4242) was killed by SIGSEGV while running chunk 96..128"
+        );
+        let e = Error::TaskPanicked {
+            message: "boom".into(),
+            location: Some("src/main.rs:3:5".into()),
+        };
+        assert_eq!(e.to_string(), "the task panicked at src/main.rs:3:5: boom");
+        assert_eq!(
+            Error::LengthMismatch { input: 3, output: 4 }.to_string(),
+            "array lengths differ: the input has 3 elements, the output 4"
+        );
+    }
+}

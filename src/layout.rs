@@ -1,0 +1,568 @@
+//! The types that live in shared memory, and the layout of a pool's control segment.
+//!
+//! Everything here is `#[repr(C)]`, holds no pointers (only offsets and ids), and is
+//! valid when every byte is zero, which is how a fresh memfd reads. Such types carry
+//! the [`ShmSafe`] marker. Fields that more than one process writes after start-up
+//! are atomics; the rest are written once by the creator before any worker maps the
+//! segment, and only read afterwards.
+//!
+//! ```text
+//! control segment (one memfd per pool)
+//! ┌──────────────────────┐ 0
+//! │ ControlHeader        │ magic, version, sizes, offsets, event counts, flags
+//! ├──────────────────────┤ slots_off
+//! │ WorkerSlot × W       │ pid, generation, state, current task / chunk, deadline
+//! ├──────────────────────┤ submit_off
+//! │ MpmcHeader + slots   │ the submission ring (TaskRecord per slot)
+//! ├──────────────────────┤ completions_off
+//! │ (SpscHeader+slots)×W │ one completion ring per worker slot
+//! ├──────────────────────┤ jobs_off
+//! │ JobEntry × J         │ bulk array jobs
+//! ├──────────────────────┤ bitmaps_off
+//! │ done-bitmaps × J     │ one bit per chunk, for post-mortem accounting
+//! └──────────────────────┘ total_len
+//! ```
+
+use std::ops::Deref;
+
+use crate::ring::mpmc::{MpmcHeader, MpmcRing, MpmcSlot};
+use crate::ring::spsc::{SpscHeader, SpscRing};
+use crate::sync::{AtomicU32, AtomicU64, Cell, Ordering};
+use crate::wake::EventCount;
+
+/// Marks a type that may be placed in memory shared between processes.
+///
+/// # Safety
+/// Implementors are `#[repr(C)]`, contain no pointers or references (only integers,
+/// atomics and arrays of them), and are valid when all their bytes are zero.
+pub(crate) unsafe trait ShmSafe {}
+
+/// A value on its own 128-byte block (two cache lines, because adjacent-line
+/// prefetching pairs them on x86-64), so writers of neighbouring fields do not
+/// contend. Our own type rather than `crossbeam_utils::CachePadded`, whose alignment
+/// is chosen per platform: this one's layout is fixed and documented.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Padded<T>(T);
+
+impl<T> Padded<T> {
+    /// Wraps a value.
+    #[cfg(any(loom, test))]
+    pub(crate) fn new(value: T) -> Self {
+        Padded(value)
+    }
+}
+
+impl<T> Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// "SHMPOOL1" in little-endian: the first word of every control segment.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
+/// Bumped whenever any type in this file changes shape.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+
+/// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
+pub(crate) const INLINE_BYTES: usize = 72;
+
+/// Where a payload is: in the record itself, or in an arena.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Payload {
+    /// Length in bytes.
+    pub len: u32,
+    /// 0: the bytes are in `inline`; 1: they are at `arena_off` in an arena.
+    pub in_arena: u32,
+    /// Offset in the arena, when `in_arena == 1`.
+    pub arena_off: u64,
+    /// The bytes, when `in_arena == 0`.
+    pub inline: [u8; INLINE_BYTES],
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload {
+            len: 0,
+            in_arena: 0,
+            arena_off: 0,
+            inline: [0; INLINE_BYTES],
+        }
+    }
+}
+
+/// What a submission record asks a worker to do.
+pub(crate) mod kind {
+    /// Run one generic task (serialized arguments, serialized result).
+    pub const TASK: u32 = 1;
+    /// Join bulk job `id >> 32` of generation `id as u32` and claim its chunks.
+    pub const JOIN_BULK: u32 = 2;
+}
+
+/// One record of the submission ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TaskRecord {
+    /// A [`kind`] constant.
+    pub kind: u32,
+    /// Reserved.
+    pub flags: u32,
+    /// The task id, or the bulk job (index << 32 | generation).
+    pub id: u64,
+    /// The trampoline to run, as an offset from the code anchor.
+    pub code: i64,
+    /// Kill the worker if the task runs longer than this (0: never).
+    pub timeout_ns: u64,
+    /// Serialized arguments.
+    pub payload: Payload,
+}
+
+/// What a completion record reports.
+pub(crate) mod outcome {
+    /// The task returned; the payload is its serialized result.
+    pub const OK: u32 = 1;
+    /// The task panicked; the payload is the serialized panic report.
+    pub const PANICKED: u32 = 2;
+    /// The arguments could not be decoded or the result encoded; payload: message.
+    pub const CODEC: u32 = 3;
+    /// The worker's initializer failed; payload: the serialized panic report.
+    pub const INIT_FAILED: u32 = 4;
+}
+
+/// One record of a completion ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CompletionRecord {
+    /// An [`outcome`] constant.
+    pub outcome: u32,
+    /// Reserved.
+    pub flags: u32,
+    /// The task id from the [`TaskRecord`].
+    pub id: u64,
+    /// Serialized result or report.
+    pub payload: Payload,
+}
+
+/// The state of a worker slot.
+pub(crate) mod slot_state {
+    /// No process; free for a spawn.
+    pub const EMPTY: u32 = 0;
+    /// The parent asked the fork server for a process.
+    pub const SPAWNING: u32 = 1;
+    /// The worker is up and taking work.
+    pub const RUNNING: u32 = 2;
+    /// The worker is finishing its last task before it retires (maxtasksperchild).
+    pub const RETIRING: u32 = 3;
+    /// The process has exited and been reaped; `exit_status` is valid.
+    pub const EXITED: u32 = 4;
+}
+
+/// `WorkerSlot::bulk_job` when the worker is not inside a bulk job.
+pub(crate) const NO_JOB: u64 = u64::MAX;
+
+/// Per-worker state shared by the worker, the parent and the fork server.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct WorkerSlot {
+    /// The process id (written by the fork server at fork, and by the worker).
+    pub pid: AtomicU32,
+    /// Incremented by the parent for each process started in this slot.
+    pub generation: AtomicU32,
+    /// A [`slot_state`] constant.
+    pub state: AtomicU32,
+    /// How the process ended ([`crate::sys::ExitStatus::encode`]), once EXITED.
+    pub exit_status: AtomicU32,
+    /// The task id being run, or 0.
+    pub current_task: AtomicU64,
+    /// The bulk job (index << 32 | generation) the worker is inside, or [`NO_JOB`].
+    pub bulk_job: AtomicU64,
+    /// The chunk index the worker is claiming or running in `bulk_job`.
+    pub bulk_chunk: AtomicU64,
+    /// When the current task or chunk started (`CLOCK_MONOTONIC` ns), or 0.
+    pub started_ns: AtomicU64,
+    /// When the current task or chunk must be finished, or 0 for never.
+    pub deadline_ns: AtomicU64,
+    /// Tasks completed by this slot's processes (all generations).
+    pub tasks_done: AtomicU64,
+    /// Chunks completed by this slot's processes (all generations).
+    pub chunks_done: AtomicU64,
+    /// 1 while the worker is registered as a sleeper on `submit_ready`.
+    pub asleep: AtomicU32,
+    /// 1 once the worker has mapped everything and run its initializer.
+    pub ready: AtomicU32,
+    /// Bytes of the result arena the parent has finished reading.
+    pub arena_released: AtomicU64,
+}
+
+/// The segment an array operand lives in, as a job names it.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SegmentRef {
+    /// The segment's process-unique id.
+    pub id: AtomicU64,
+    /// Its index in the liveness table.
+    pub live: AtomicU64,
+    /// Byte offset of element 0 from the start of the segment's data.
+    pub byte_off: AtomicU64,
+    /// Size of one element in bytes.
+    pub elem_size: AtomicU64,
+}
+
+/// What kind of kernel a bulk job runs.
+pub(crate) mod job_kind {
+    /// `out[i] = f(in[i])`.
+    pub const MAP: u32 = 1;
+    /// `f(&in[range], &mut out[range])`.
+    pub const CHUNKS: u32 = 2;
+    /// `f(&mut data[range])` on one array.
+    pub const IN_PLACE: u32 = 3;
+}
+
+/// A bulk job: one entry per `map_into` call in flight.
+///
+/// The descriptor fields are written by the parent while the entry is free, and read
+/// by workers that hold a matching generation (see `bulk.rs` for the protocol). They
+/// are atomics because a worker with a stale generation may read them while the
+/// parent rewrites them; the generation check afterwards discards such reads.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct JobEntry {
+    /// Bumped each time the entry is reused.
+    pub generation: AtomicU32,
+    /// A [`job_kind`] constant.
+    pub kind: AtomicU32,
+    /// The kernel trampoline, as an offset from the code anchor.
+    pub kernel: AtomicU64,
+    /// Number of elements.
+    pub len: AtomicU64,
+    /// Elements per chunk.
+    pub chunk_len: AtomicU64,
+    /// Number of chunks.
+    pub chunks: AtomicU64,
+    /// Kill a worker whose chunk runs longer than this (0: never).
+    pub chunk_timeout_ns: AtomicU64,
+    /// The input array (or the only array, for IN_PLACE).
+    pub input: SegmentRef,
+    /// The output array.
+    pub output: SegmentRef,
+    /// Claim cursor: generation << 32 | next chunk index.
+    pub cursor: Padded<AtomicU64>,
+    /// Chunks finished (run, failed or skipped).
+    pub done: Padded<AtomicU64>,
+    /// 0 while running, 1 once finished.
+    pub finished: AtomicU32,
+    /// The caller sleeps here until `finished` is set.
+    pub done_event: EventCount,
+    /// Non-zero once a chunk failed: workers stop claiming.
+    pub cancel: AtomicU32,
+    /// 0: no error; 1: a worker is writing it; 2: written.
+    pub error_state: AtomicU32,
+    /// The chunk whose kernel panicked.
+    pub error_chunk: AtomicU64,
+    /// Length of the message in `error_msg`.
+    pub error_len: AtomicU32,
+    /// The panic message (truncated), written by the worker that won `error_state`.
+    pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
+}
+
+/// Bytes of a panic message kept in a job entry.
+pub(crate) const ERROR_MSG_BYTES: usize = 480;
+
+// SAFETY: all of these are #[repr(C)], hold only integers, atomics and byte arrays,
+// and are valid when zeroed.
+unsafe impl ShmSafe for WorkerSlot {}
+// SAFETY: as above.
+unsafe impl ShmSafe for JobEntry {}
+// SAFETY: as above.
+unsafe impl ShmSafe for TaskRecord {}
+// SAFETY: as above.
+unsafe impl ShmSafe for CompletionRecord {}
+// SAFETY: as above.
+unsafe impl ShmSafe for ControlHeader {}
+
+/// The first bytes of a control segment.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct ControlHeader {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// [`LAYOUT_VERSION`].
+    pub version: u32,
+    /// `size_of::<ControlHeader>()`, checked by workers.
+    pub header_len: u32,
+    /// Total bytes of the segment.
+    pub total_len: u64,
+    /// The sizes the offsets below were computed from.
+    pub dims: Dims,
+    /// Offsets of the regions, from the start of the segment.
+    pub offsets: Offsets,
+    /// Offset of a probe function from the code anchor in the parent; a re-executed
+    /// worker compares its own to detect a different binary.
+    pub code_fingerprint: i64,
+    /// The parent's pid.
+    pub parent_pid: u32,
+    /// Spin iterations and yields before an idle worker sleeps.
+    pub idle_spins: u32,
+    /// See `idle_spins`.
+    pub idle_yields: u32,
+    /// Tasks a worker runs before it retires (0: unlimited).
+    pub max_tasks_per_child: u32,
+    /// The initializer trampoline (0 with `has_initializer == 0`: none).
+    pub init_code: i64,
+    /// 1 when an initializer is configured.
+    pub has_initializer: u32,
+    /// Reserved.
+    pub _reserved: u32,
+    /// The fd number of the result arena in re-executed workers (set per spawn).
+    pub init_payload: Payload,
+    /// Set by `close`: workers exit once the submission ring is empty.
+    pub closing: Padded<AtomicU32>,
+    /// Workers sleep here when the submission ring is empty.
+    pub submit_ready: Padded<EventCount>,
+    /// Producers sleep here when the submission ring is full.
+    pub submit_space: Padded<EventCount>,
+    /// The collector sleeps here when no completion or death is pending.
+    pub completions: Padded<EventCount>,
+    /// Non-zero while a parent thread polls the completion rings itself, so workers
+    /// can skip waking the collector.
+    pub parent_polling: Padded<AtomicU32>,
+}
+
+/// The sizes of a control segment's regions.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dims {
+    /// Worker slots (processes plus spares for overlapping replacements).
+    pub slots: u32,
+    /// Submission ring capacity (a power of two).
+    pub submit_cap: u32,
+    /// Completion ring capacity per slot (a power of two).
+    pub completion_cap: u32,
+    /// Bulk job entries.
+    pub jobs: u32,
+    /// Chunks a single bulk job may have (a multiple of 64).
+    pub max_chunks: u32,
+    /// Reserved.
+    pub _reserved: u32,
+}
+
+/// Byte offsets of the regions.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Offsets {
+    /// `WorkerSlot × slots`.
+    pub slots: u64,
+    /// `MpmcHeader`, then `MpmcSlot<TaskRecord> × submit_cap`.
+    pub submit: u64,
+    /// `(SpscHeader, Cell<CompletionRecord> × completion_cap) × slots`.
+    pub completions: u64,
+    /// Stride of one completion ring.
+    pub completion_stride: u64,
+    /// `JobEntry × jobs`.
+    pub jobs: u64,
+    /// `[AtomicU64; max_chunks / 64] × jobs`.
+    pub bitmaps: u64,
+}
+
+const fn align_up(n: usize, a: usize) -> usize {
+    n.div_ceil(a) * a
+}
+
+impl Dims {
+    /// Computes where each region goes, and the total length.
+    pub(crate) fn layout(&self) -> (Offsets, usize) {
+        use std::mem::size_of;
+        let mut at = align_up(size_of::<ControlHeader>(), 128);
+        let slots = at;
+        at += self.slots as usize * size_of::<WorkerSlot>();
+        at = align_up(at, 128);
+        let submit = at;
+        at += size_of::<MpmcHeader>();
+        at = align_up(at, 128);
+        at += self.submit_cap as usize * size_of::<MpmcSlot<TaskRecord>>();
+        at = align_up(at, 128);
+        let completions = at;
+        let stride = align_up(
+            size_of::<SpscHeader>()
+                + self.completion_cap as usize * size_of::<Cell<CompletionRecord>>(),
+            128,
+        );
+        at += stride * self.slots as usize;
+        let jobs = at;
+        at += self.jobs as usize * size_of::<JobEntry>();
+        at = align_up(at, 128);
+        let bitmaps = at;
+        at += self.jobs as usize * (self.max_chunks as usize / 8);
+        let total = crate::sys::page_round(at);
+        (
+            Offsets {
+                slots: slots as u64,
+                submit: submit as u64,
+                completions: completions as u64,
+                completion_stride: stride as u64,
+                jobs: jobs as u64,
+                bitmaps: bitmaps as u64,
+            },
+            total,
+        )
+    }
+}
+
+/// A mapped control segment: typed access to each region.
+///
+/// Holds the base address of a live mapping; the owner of the mapping keeps it alive
+/// for as long as this view exists (see `ControlView::new`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ControlView {
+    base: *const u8,
+    len: usize,
+}
+
+// SAFETY: every field reachable through the view is an atomic or immutable after
+// initialisation; sharing the view between threads is what it is for.
+unsafe impl Send for ControlView {}
+// SAFETY: as above.
+unsafe impl Sync for ControlView {}
+
+/// Why a control segment was refused.
+#[derive(Debug)]
+pub(crate) enum LayoutError {
+    /// The magic number or version is not ours.
+    Foreign,
+    /// The sizes in the header do not fit the mapping.
+    Inconsistent,
+}
+
+impl ControlView {
+    /// A view of a control segment mapped at `base`, `len` bytes long, after checking
+    /// its magic, version and sizes.
+    ///
+    /// # Safety
+    /// `base..base+len` must be a mapping of a control segment (or of zeroed memory
+    /// about to be initialised with [`ControlView::init`]) that outlives every use of
+    /// the view and of references obtained from it.
+    pub(crate) unsafe fn open(base: *const u8, len: usize) -> Result<Self, LayoutError> {
+        let view = ControlView { base, len };
+        let h = view.header();
+        if h.magic != MAGIC
+            || h.version != LAYOUT_VERSION
+            || h.header_len as usize != std::mem::size_of::<ControlHeader>()
+        {
+            return Err(LayoutError::Foreign);
+        }
+        let (offsets, total) = h.dims.layout();
+        if offsets != h.offsets || total != h.total_len as usize || total > len {
+            return Err(LayoutError::Inconsistent);
+        }
+        Ok(view)
+    }
+
+    /// Writes the header and initialises the rings of a fresh (zeroed) segment.
+    ///
+    /// # Safety
+    /// As for [`ControlView::open`]; in addition no other process may map the segment
+    /// yet, and `len` must be at least `dims.layout().1`.
+    pub(crate) unsafe fn init(base: *mut u8, len: usize, dims: Dims, fill: impl FnOnce(&mut ControlHeader)) -> Self {
+        let (offsets, total) = dims.layout();
+        assert!(total <= len);
+        // SAFETY: the caller guarantees exclusive access to a zeroed mapping at least
+        // as long as the layout; ControlHeader is ShmSafe, so zeroed bytes are a valid
+        // value to overwrite field by field.
+        let header = unsafe { &mut *base.cast::<ControlHeader>() };
+        header.magic = MAGIC;
+        header.version = LAYOUT_VERSION;
+        header.header_len = std::mem::size_of::<ControlHeader>() as u32;
+        header.total_len = total as u64;
+        header.dims = dims;
+        header.offsets = offsets;
+        fill(header);
+        let view = ControlView { base, len };
+        view.submit_ring().init();
+        for job in 0..dims.jobs {
+            view.job(job).cursor.store(0, Ordering::Relaxed);
+        }
+        view
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &ControlHeader {
+        // SAFETY: the mapping is at least a header long and page-aligned (checked by
+        // the constructors' callers), and ControlHeader is ShmSafe.
+        unsafe { &*self.base.cast::<ControlHeader>() }
+    }
+
+    fn at<T: ShmSafe>(&self, offset: u64, index: usize) -> &T {
+        let off = offset as usize + index * std::mem::size_of::<T>();
+        assert!(off + std::mem::size_of::<T>() <= self.len);
+        // SAFETY: the offset lies inside the mapping (asserted), regions are aligned
+        // to 128 bytes by `Dims::layout`, and T is ShmSafe.
+        unsafe { &*self.base.add(off).cast::<T>() }
+    }
+
+    /// The dimensions.
+    pub(crate) fn dims(&self) -> Dims {
+        self.header().dims
+    }
+
+    /// Worker slot `i`.
+    pub(crate) fn slot(&self, i: usize) -> &WorkerSlot {
+        assert!(i < self.dims().slots as usize);
+        self.at(self.header().offsets.slots, i)
+    }
+
+    /// The submission ring.
+    pub(crate) fn submit_ring(&self) -> MpmcRing<'_, TaskRecord> {
+        let h = self.header();
+        let header: &MpmcHeader = self.at_raw(h.offsets.submit);
+        let first = align_up(
+            h.offsets.submit as usize + std::mem::size_of::<MpmcHeader>(),
+            128,
+        );
+        let slots = self.slice_raw::<MpmcSlot<TaskRecord>>(first as u64, h.dims.submit_cap as usize);
+        MpmcRing::new(header, slots)
+    }
+
+    /// The completion ring of worker slot `i`.
+    pub(crate) fn completion_ring(&self, i: usize) -> SpscRing<'_, CompletionRecord> {
+        let h = self.header();
+        assert!(i < h.dims.slots as usize);
+        let start = h.offsets.completions + i as u64 * h.offsets.completion_stride;
+        let header: &SpscHeader = self.at_raw(start);
+        let slots = self.slice_raw::<Cell<CompletionRecord>>(
+            start + std::mem::size_of::<SpscHeader>() as u64,
+            h.dims.completion_cap as usize,
+        );
+        SpscRing::new(header, slots)
+    }
+
+    /// Bulk job entry `i`.
+    pub(crate) fn job(&self, i: u32) -> &JobEntry {
+        assert!(i < self.dims().jobs);
+        self.at(self.header().offsets.jobs, i as usize)
+    }
+
+    /// The done-bitmap of bulk job entry `i`.
+    pub(crate) fn bitmap(&self, i: u32) -> &[AtomicU64] {
+        let d = self.dims();
+        assert!(i < d.jobs);
+        let words = d.max_chunks as usize / 64;
+        self.slice_raw(self.header().offsets.bitmaps + (i as usize * words * 8) as u64, words)
+    }
+
+    fn at_raw<T>(&self, offset: u64) -> &T {
+        assert!(offset as usize + std::mem::size_of::<T>() <= self.len);
+        // SAFETY: in bounds (asserted), aligned by `Dims::layout`; the ring headers
+        // consist of atomics only and are valid zeroed.
+        unsafe { &*self.base.add(offset as usize).cast::<T>() }
+    }
+
+    fn slice_raw<T>(&self, offset: u64, n: usize) -> &[T] {
+        assert!(offset as usize + n * std::mem::size_of::<T>() <= self.len);
+        // SAFETY: in bounds (asserted), aligned by `Dims::layout`; the element types
+        // (ring slots, completion cells, bitmap words) are valid zeroed, and the rings
+        // were initialised by `ControlView::init` before the segment was shared.
+        unsafe { std::slice::from_raw_parts(self.base.add(offset as usize).cast::<T>(), n) }
+    }
+}

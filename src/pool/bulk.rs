@@ -1,0 +1,568 @@
+//! Zero-copy bulk maps over [`SharedArray`]s, written in place.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering as StdOrdering;
+use std::time::Duration;
+
+use bytemuck::Pod;
+
+use super::Pool;
+use super::inner::{Death, PoolInner, lock};
+use crate::array::SharedArray;
+use crate::bulk::{self as protocol, Descriptor, Operand};
+use crate::error::{Error, Result, Work};
+use crate::kernel::{self, AssertZeroSized, BulkKernel};
+use crate::layout::{TaskRecord, job_kind, kind};
+use crate::shm::Segment;
+
+/// Options for a bulk array map: the chunk length, a per-chunk time limit, and
+/// retries. Made by [`Pool::bulk`]; the `Pool` methods of the same names use the
+/// defaults.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmpool::{Pool, SharedArray};
+///
+/// let pool = Pool::new(2)?;
+/// let xs = SharedArray::try_from_iter((0..100_000).map(|i| i as f32))?;
+/// let mut ys = SharedArray::zeroed(xs.len())?;
+/// pool.bulk()
+///     .chunk_len(4096)
+///     .chunk_timeout(Duration::from_secs(10))
+///     .map_into(&xs, &mut ys, |v: f32| 2.0 * v)?;
+/// assert_eq!(ys[99_999], 199_998.0);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a BulkMap does nothing until one of its map methods runs"]
+pub struct BulkMap<'p> {
+    pool: &'p Pool,
+    chunk_len: Option<usize>,
+    chunk_timeout: Option<Duration>,
+    retries: u32,
+}
+
+impl Pool {
+    /// Options for a bulk map (chunk length, time limit, retries).
+    pub fn bulk(&self) -> BulkMap<'_> {
+        BulkMap {
+            pool: self,
+            chunk_len: None,
+            chunk_timeout: None,
+            retries: 0,
+        }
+    }
+
+    /// `y[i] = f(x[i])` for every element, run by the workers in place.
+    ///
+    /// `f` must be a non-capturing closure or a `fn` item: it runs in other
+    /// processes, which cannot see captured values. The workers claim chunks of the
+    /// arrays dynamically and run `f` over each in a tight loop that the compiler
+    /// vectorizes; no element is copied or serialized.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the lengths differ; [`Error::KernelPanicked`]
+    /// naming the chunk if `f` panics (the pool stays usable);
+    /// [`Error::WorkerDied`] if a worker dies in a chunk; [`Error::PoolClosed`] after
+    /// `close`. An empty array is a no-op.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64, 4.0, 9.0])?;
+    /// let mut ys = shmpool::SharedArray::zeroed(3)?;
+    /// pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+    /// assert_eq!(&ys[..], &[1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    ///
+    /// A closure that captures anything does not compile:
+    ///
+    /// ```compile_fail
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64])?;
+    /// let mut ys = shmpool::SharedArray::zeroed(1)?;
+    /// let scale = 2.0;
+    /// pool.map_into(&xs, &mut ys, move |v: f64| v * scale)?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_into<T, U, F>(&self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        self.bulk().map_into(x, y, f)
+    }
+
+    /// Like [`Pool::map_into`], allocating the output array.
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`], plus [`Error::Io`] if the output cannot be
+    /// allocated.
+    pub fn map_array<T, U, F>(&self, x: &SharedArray<T>, f: F) -> Result<SharedArray<U>>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        self.bulk().map_array(x, f)
+    }
+
+    /// `f(&x[chunk], &mut y[chunk])` for each chunk: for kernels that want a whole
+    /// slice at a time.
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::try_from_iter((0..1000).map(|i| i as f64))?;
+    /// let mut ys = shmpool::SharedArray::zeroed(1000)?;
+    /// pool.map_chunks_into(&xs, &mut ys, |xs: &[f64], ys: &mut [f64]| {
+    ///     for (y, x) in ys.iter_mut().zip(xs) {
+    ///         *y = x * x;
+    ///     }
+    /// })?;
+    /// assert_eq!(ys[30], 900.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_chunks_into<T, U, F>(&self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&[T], &mut [U]) + Copy,
+    {
+        self.bulk().map_chunks_into(x, y, f)
+    }
+
+    /// `f(&mut x[i])` for every element, in place.
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::from_slice(&[1u64, 2, 3])?;
+    /// pool.for_each_mut(&mut xs, |v: &mut u64| *v *= 10)?;
+    /// assert_eq!(&xs[..], &[10, 20, 30]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn for_each_mut<T, F>(&self, x: &mut SharedArray<T>, f: F) -> Result<()>
+    where
+        T: Pod,
+        F: Fn(&mut T) + Copy,
+    {
+        self.bulk().for_each_mut(x, f)
+    }
+
+    /// `f(&mut x[chunk])` for each chunk, in place.
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    pub fn for_each_chunk_mut<T, F>(&self, x: &mut SharedArray<T>, f: F) -> Result<()>
+    where
+        T: Pod,
+        F: Fn(&mut [T]) + Copy,
+    {
+        self.bulk().for_each_chunk_mut(x, f)
+    }
+}
+
+impl BulkMap<'_> {
+    /// Elements per chunk. Default: about 256 KiB of input and output per chunk,
+    /// and at least eight chunks per worker when the array is large enough.
+    /// Zero is refused with [`Error::ZeroChunkLen`].
+    pub fn chunk_len(mut self, n: usize) -> Self {
+        self.chunk_len = Some(n);
+        self
+    }
+
+    /// Kill a worker whose chunk runs longer than `d`; the chunk fails with
+    /// [`Error::Timeout`] (or is retried, see [`BulkMap::retries`]).
+    pub fn chunk_timeout(mut self, d: Duration) -> Self {
+        self.chunk_timeout = Some(d);
+        self
+    }
+
+    /// Re-run a chunk whose worker died (or timed out) up to `n` times, on another
+    /// worker. Only for deterministic kernels: a re-run overwrites the chunk's output.
+    /// Panics are not retried.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// See [`Pool::map_into`].
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    pub fn map_into<T, U, F>(self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let kernel: BulkKernel = kernel::map_kernel::<T, U, F>;
+        self.two_arrays(job_kind::MAP, kernel, x, y)
+    }
+
+    /// See [`Pool::map_array`].
+    ///
+    /// # Errors
+    /// As for [`Pool::map_array`].
+    pub fn map_array<T, U, F>(self, x: &SharedArray<T>, f: F) -> Result<SharedArray<U>>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        let mut y = SharedArray::zeroed(x.len())?;
+        self.map_into(x, &mut y, f)?;
+        Ok(y)
+    }
+
+    /// See [`Pool::map_chunks_into`].
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    pub fn map_chunks_into<T, U, F>(self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&[T], &mut [U]) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let kernel: BulkKernel = kernel::chunk_kernel::<T, U, F>;
+        self.two_arrays(job_kind::CHUNKS, kernel, x, y)
+    }
+
+    /// See [`Pool::for_each_mut`].
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    pub fn for_each_mut<T, F>(self, x: &mut SharedArray<T>, f: F) -> Result<()>
+    where
+        T: Pod,
+        F: Fn(&mut T) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let kernel: BulkKernel = kernel::for_each_kernel::<T, F>;
+        self.one_array(kernel, x)
+    }
+
+    /// See [`Pool::for_each_chunk_mut`].
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`].
+    pub fn for_each_chunk_mut<T, F>(self, x: &mut SharedArray<T>, f: F) -> Result<()>
+    where
+        T: Pod,
+        F: Fn(&mut [T]) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let kernel: BulkKernel = kernel::chunk_mut_kernel::<T, F>;
+        self.one_array(kernel, x)
+    }
+
+    fn two_arrays<T: Pod, U: Pod>(
+        self,
+        kind: u32,
+        kernel: BulkKernel,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+    ) -> Result<()> {
+        if x.len() != y.len() {
+            return Err(Error::LengthMismatch {
+                input: x.len(),
+                output: y.len(),
+            });
+        }
+        let input = Array {
+            segment: x.segment(),
+            elem_size: std::mem::size_of::<T>(),
+        };
+        let output = Array {
+            segment: y.segment(),
+            elem_size: std::mem::size_of::<U>(),
+        };
+        self.run(kind, kernel, input, output, x.len())
+    }
+
+    fn one_array<T: Pod>(self, kernel: BulkKernel, x: &mut SharedArray<T>) -> Result<()> {
+        let array = Array {
+            segment: x.segment(),
+            elem_size: std::mem::size_of::<T>(),
+        };
+        self.run(job_kind::IN_PLACE, kernel, array, array, x.len())
+    }
+
+    fn run(self, kind: u32, kernel: BulkKernel, input: Array<'_>, output: Array<'_>, len: usize) -> Result<()> {
+        let inner = self.pool.inner();
+        let chunk_len = match self.chunk_len {
+            Some(0) => return Err(Error::ZeroChunkLen),
+            Some(n) => n,
+            None => default_chunk_len(len, input.elem_size + output.elem_size, inner.processes),
+        };
+        inner.check_open()?;
+        if len == 0 {
+            return Ok(());
+        }
+        let max = u64::from(inner.ctrl.dims().max_chunks);
+        let chunks = len.div_ceil(chunk_len) as u64;
+        if chunks > max {
+            return Err(Error::TooManyChunks { chunks, max });
+        }
+        let job = Job {
+            inner,
+            kind,
+            kernel,
+            input,
+            output,
+            chunk_len,
+            chunk_timeout: self.chunk_timeout,
+        };
+        let mut pending = vec![0..len];
+        let mut retries_left = self.retries;
+        loop {
+            let mut lost = Vec::new();
+            for range in pending {
+                lost.extend(job.execute(range)?);
+            }
+            let Some(first) = lost.first() else {
+                return Ok(());
+            };
+            if retries_left == 0 || inner.state() == super::inner::pool_state::TERMINATED {
+                return Err(first.error.clone_error());
+            }
+            retries_left -= 1;
+            pending = lost.into_iter().map(|l| l.range).collect();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Array<'a> {
+    segment: &'a Arc<Segment>,
+    elem_size: usize,
+}
+
+/// One bulk operation, possibly executed as several jobs (retries).
+struct Job<'a> {
+    inner: &'a PoolInner,
+    kind: u32,
+    kernel: BulkKernel,
+    input: Array<'a>,
+    output: Array<'a>,
+    chunk_len: usize,
+    chunk_timeout: Option<Duration>,
+}
+
+/// A chunk lost to a dead worker.
+struct Lost {
+    range: Range<usize>,
+    error: LostError,
+}
+
+/// The error of a lost chunk, kept cloneable.
+enum LostError {
+    Died(Death, Range<usize>),
+    Unknown(Range<usize>),
+}
+
+impl LostError {
+    fn clone_error(&self) -> Error {
+        match self {
+            LostError::Died(d, range) => match d.timeout {
+                Some(limit) => Error::Timeout {
+                    worker: d.worker,
+                    pid: d.pid,
+                    limit,
+                    work: Work::Chunk(range.clone()),
+                },
+                None => Error::WorkerDied {
+                    worker: d.worker,
+                    pid: d.pid,
+                    cause: d.cause,
+                    work: Work::Chunk(range.clone()),
+                },
+            },
+            LostError::Unknown(range) => Error::WorkerDied {
+                worker: usize::MAX,
+                pid: 0,
+                cause: crate::error::DeathCause::Signal(libc::SIGKILL),
+                work: Work::Chunk(range.clone()),
+            },
+        }
+    }
+}
+
+/// Releases a job entry and the shipped segments whatever happens.
+struct EntryGuard<'a> {
+    inner: &'a PoolInner,
+    index: u32,
+    segments: Vec<&'a Arc<Segment>>,
+}
+
+impl Drop for EntryGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.unship_after_job(&self.segments);
+        let mut table = lock(&self.inner.bulk);
+        let side = &mut table.sides[self.index as usize];
+        side.in_use = false;
+        side.deaths.clear();
+        side.lost = None;
+        side.suspect = false;
+        side.terminated = false;
+        table.free.push(self.index);
+        drop(table);
+        self.inner.bulk_free.notify_one();
+    }
+}
+
+impl<'a> Job<'a> {
+    fn reserve(&self) -> (u32, u32) {
+        let mut table = lock(&self.inner.bulk);
+        loop {
+            if let Some(index) = table.free.pop() {
+                let side = &mut table.sides[index as usize];
+                side.generation = side.generation.wrapping_add(1).max(1);
+                side.in_use = true;
+                return (index, side.generation);
+            }
+            table = self
+                .inner
+                .bulk_free
+                .wait(table)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Runs the elements `range` as one job; returns the chunks lost to dead workers.
+    fn execute(&self, range: Range<usize>) -> Result<Vec<Lost>> {
+        let inner = self.inner;
+        inner.check_open()?;
+        let (index, generation) = self.reserve();
+        let mut segments = vec![self.output.segment];
+        if self.kind != job_kind::IN_PLACE {
+            segments.push(self.input.segment);
+        }
+        let guard = EntryGuard {
+            inner,
+            index,
+            segments,
+        };
+        inner.ship_for_job(&guard.segments)?;
+
+        let len = range.len() as u64;
+        let chunk_len = self.chunk_len as u64;
+        let chunks = len.div_ceil(chunk_len);
+        let operand = |a: Array<'_>| -> Result<Operand> {
+            let info = a.segment.ship_info().map_err(Error::io("registering an array"))?;
+            Ok(Operand {
+                id: info.id,
+                live: info.live,
+                byte_off: (range.start * a.elem_size) as u64,
+                elem_size: a.elem_size as u64,
+            })
+        };
+        let desc = Descriptor {
+            kind: self.kind,
+            kernel: kernel::bulk_offset(self.kernel),
+            len,
+            chunk_len,
+            chunks,
+            chunk_timeout_ns: self.chunk_timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
+            input: operand(self.input)?,
+            output: operand(self.output)?,
+        };
+        let job = inner.ctrl.job(index);
+        protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc);
+
+        let invitations = (inner.live_workers() as u64).clamp(1, chunks);
+        let record = TaskRecord {
+            kind: kind::JOIN_BULK,
+            id: protocol::pack_job(index, generation),
+            ..Default::default()
+        };
+        for _ in 0..invitations {
+            inner.push_record(record)?;
+        }
+        inner.ctrl.header().submit_ready.notify(invitations as u32);
+
+        let abandoned = protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
+            inner.collector_exited.load(StdOrdering::Acquire).then_some(())
+        });
+        let table = lock(&inner.bulk);
+        let side = &table.sides[index as usize];
+        if side.terminated || (abandoned.is_some() && !protocol::is_finished(job)) {
+            return Err(inner.broken_or_terminated());
+        }
+        if let Some((chunk, message)) = protocol::read_error(job) {
+            let r = protocol::chunk_range(chunk, chunk_len, len);
+            return Err(Error::KernelPanicked {
+                chunk: range.start + r.start..range.start + r.end,
+                message,
+            });
+        }
+        let lost = side.lost.clone().unwrap_or_default();
+        if !lost.is_empty() && inner.state() == super::inner::pool_state::TERMINATED {
+            return Err(inner.broken_or_terminated());
+        }
+        Ok(lost
+            .into_iter()
+            .map(|chunk| {
+                let r = protocol::chunk_range(chunk, chunk_len, len);
+                let abs = range.start + r.start..range.start + r.end;
+                let death = side
+                    .deaths
+                    .iter()
+                    .find(|d| d.chunk == chunk)
+                    .or(side.deaths.first())
+                    .cloned();
+                Lost {
+                    range: abs.clone(),
+                    error: match death {
+                        Some(d) => LostError::Died(d, abs),
+                        None => LostError::Unknown(abs),
+                    },
+                }
+            })
+            .collect())
+    }
+}
+
+/// The default chunk length: about 256 KiB of traffic per chunk, at least eight
+/// chunks per worker when the array allows, never below 16 KiB of traffic.
+fn default_chunk_len(len: usize, bytes_per_elem: usize, workers: usize) -> usize {
+    const TARGET: usize = 256 << 10;
+    const FLOOR: usize = 16 << 10;
+    let bytes_per_elem = bytes_per_elem.max(1);
+    let by_bytes = (TARGET / bytes_per_elem).max(1);
+    let balanced = len.div_ceil(workers.max(1) * 8).max(1);
+    let floor = (FLOOR / bytes_per_elem).max(1);
+    by_bytes.min(balanced).max(floor).max(len.div_ceil(1 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunk_len;
+
+    #[test]
+    fn default_chunks_are_a_few_hundred_kib() {
+        // 2^24 f64 in and out: 16 bytes per element, 256 KiB per chunk.
+        assert_eq!(default_chunk_len(1 << 24, 16, 2), 16384);
+        // Small arrays are not split below 16 KiB of traffic.
+        assert_eq!(default_chunk_len(1000, 16, 2), 1024);
+        assert_eq!(default_chunk_len(0, 16, 2), 1024);
+    }
+}

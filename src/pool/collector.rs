@@ -1,0 +1,430 @@
+//! The collector thread: the pool's one background thread.
+//!
+//! It starts the fork server (from this long-lived thread, because the kernel ties
+//! `PR_SET_PDEATHSIG` to the thread that created a child), then watches the
+//! workers: it handles each exit the fork server reports, attributes what a dead
+//! worker was running, respawns, kills workers that run past their deadline, and
+//! finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
+//! drain and exit; on `terminate` it makes sure every process is gone.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering as StdOrdering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::StartMethod;
+use super::inner::{Death, PoolInner, ServerLink, lock, pool_state};
+use crate::bulk;
+use crate::error::{DeathCause, Error, Result};
+use crate::layout::{NO_JOB, kind, slot_state};
+use crate::sync::Ordering;
+use crate::sys::{self, ExitStatus};
+use crate::worker::entry::{self, StartKind};
+use crate::worker::exit_code;
+use crate::worker::server::Request;
+
+/// Starts the collector thread, which starts the fork server and the workers.
+pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHandle<()>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
+    let thread_inner = Arc::clone(&inner);
+    let handle = std::thread::Builder::new()
+        .name("shmpool-collector".into())
+        .spawn(move || {
+            let inner = thread_inner;
+            let started = start_server(&inner, method).and_then(|()| {
+                (0..inner.processes).try_for_each(|slot| inner.spawn_worker(slot))
+            });
+            let ok = started.is_ok();
+            let _ = tx.send(started);
+            if ok {
+                Collector::new(Arc::clone(&inner)).run();
+            } else {
+                inner.terminate();
+                shutdown_server(&inner);
+            }
+            inner.collector_exited.store(true, StdOrdering::Release);
+        })
+        .map_err(Error::io("starting the collector thread"))?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(Error::Start("the collector thread failed to start".into()))
+        }
+    }
+}
+
+fn start_server(inner: &PoolInner, method: StartMethod) -> Result<()> {
+    let (parent_end, server_end) = sys::seqpacket_pair().map_err(Error::io("creating the fork server socket"))?;
+    let live = inner.live.fd();
+    let pid = match method {
+        // SAFETY: called on the collector thread before it takes any lock; the child
+        // runs only the server loop (see `fork_server`).
+        StartMethod::Fork => unsafe { entry::fork_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork) },
+        StartMethod::ForkServer => entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork),
+        StartMethod::Spawn => entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Exec),
+    }
+    .map_err(Error::io("starting the fork server"))?;
+    drop(server_end);
+    *lock(&inner.server) = Some(ServerLink { sock: parent_end, pid });
+    Ok(())
+}
+
+/// Asks the fork server to exit and reaps it, killing it if it does not go quickly.
+fn shutdown_server(inner: &PoolInner) {
+    let link = lock(&inner.server).take();
+    let Some(link) = link else { return };
+    let _ = sys::send_msg(
+        std::os::fd::AsFd::as_fd(&link.sock),
+        &Request::Shutdown.to_bytes(),
+        &[],
+    );
+    drop(link.sock);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match sys::try_reap(link.pid) {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = sys::kill(link.pid, libc::SIGKILL);
+                let _ = sys::reap(link.pid);
+                return;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+struct Collector {
+    inner: Arc<PoolInner>,
+    /// Per slot: the limit it was killed for exceeding, if the collector killed it.
+    killed_for: Vec<Option<Duration>>,
+    /// Per slot: consecutive deaths before becoming ready.
+    early_deaths: Vec<u32>,
+    /// When `terminate` was first noticed.
+    terminating_since: Option<Instant>,
+}
+
+impl Collector {
+    fn new(inner: Arc<PoolInner>) -> Self {
+        let slots = inner.ctrl.dims().slots as usize;
+        Collector {
+            inner,
+            killed_for: vec![None; slots],
+            early_deaths: vec![0; slots],
+            terminating_since: None,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let mut progress = false;
+            for slot in 0..self.killed_for.len() {
+                // SYNC(F1): Acquire — pairs with the fork server's Release store.
+                if self.inner.ctrl.slot(slot).state.load(Ordering::Acquire) == slot_state::EXITED {
+                    self.on_exit(slot);
+                    progress = true;
+                }
+            }
+            let next_deadline = self.enforce_deadlines();
+            let suspects = self.resolve_suspects();
+            if self.server_is_gone() {
+                self.on_server_death();
+                progress = true;
+            }
+            if self.should_stop() {
+                break;
+            }
+            if !progress {
+                let tick = if suspects {
+                    Duration::from_millis(1)
+                } else {
+                    next_deadline.unwrap_or(Duration::from_millis(250))
+                };
+                self.sleep(tick);
+            }
+        }
+        self.finish_everything();
+        shutdown_server(&self.inner);
+    }
+
+    fn sleep(&self, tick: Duration) {
+        let ctrl = self.inner.ctrl;
+        let ev = &ctrl.header().completions;
+        let pending = || {
+            (0..self.killed_for.len()).any(|i| ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EXITED)
+        };
+        let ticket = ev.prepare();
+        if !pending() {
+            ev.sleep(&ticket, Some(tick));
+        }
+        ev.finish(ticket);
+    }
+
+    /// Handles the exit of the process in `slot`.
+    fn on_exit(&mut self, slot: usize) {
+        let inner = &*self.inner;
+        let s = inner.ctrl.slot(slot);
+        let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
+        let pid = s.pid.load(Ordering::Relaxed) as i32;
+        let was_ready = s.ready.load(Ordering::Acquire) == 1;
+        let cause = match status {
+            ExitStatus::Code(c) => DeathCause::Exit(c),
+            ExitStatus::Signal(sig) => DeathCause::Signal(sig),
+        };
+        let timeout = self.killed_for[slot].take();
+
+        // Records the dead worker still held in the submission ring: release them.
+        // (Bulk join records carry no work of their own.)
+        let owner = slot as u16 + 1;
+        for record in inner.ctrl.submit_ring().recover(owner) {
+            debug_assert!(record.kind == kind::JOIN_BULK || record.kind == kind::TASK);
+        }
+
+        let job = s.bulk_job.load(Ordering::SeqCst);
+        if job != NO_JOB {
+            let (index, generation) = bulk::unpack_job(job);
+            let mut table = lock(&inner.bulk);
+            if let Some(side) = table.sides.get_mut(index as usize) {
+                if side.in_use && side.generation == generation {
+                    side.deaths.push(Death {
+                        chunk: s.bulk_chunk.load(Ordering::Relaxed),
+                        worker: slot,
+                        pid,
+                        cause,
+                        timeout,
+                    });
+                    side.suspect = true;
+                }
+            }
+        }
+        // The worker died registered as a sleeper: remove the registration.
+        if s.asleep.load(Ordering::SeqCst) == 1 {
+            inner.ctrl.header().submit_ready.forget_dead_sleeper();
+        }
+        s.bulk_job.store(NO_JOB, Ordering::SeqCst);
+        s.current_task.store(0, Ordering::Relaxed);
+        s.deadline_ns.store(0, Ordering::Relaxed);
+        s.state.store(slot_state::EMPTY, Ordering::Release);
+        inner.drop_channel(slot);
+
+        if !was_ready {
+            self.early_deaths[slot] += 1;
+            if let ExitStatus::Code(code) = status {
+                if let Some(why) = start_failure(code) {
+                    inner.mark_broken(why.into());
+                    return;
+                }
+            }
+            if self.early_deaths[slot] >= 3 {
+                inner.mark_broken(format!("worker {slot} died three times while starting (last: {cause})"));
+                return;
+            }
+        } else {
+            self.early_deaths[slot] = 0;
+        }
+        if self.should_respawn(slot) {
+            if let Err(e) = inner.spawn_worker(slot) {
+                inner.mark_broken(format!("could not start a replacement worker: {e}"));
+            }
+        }
+    }
+
+    fn should_respawn(&self, slot: usize) -> bool {
+        if slot >= self.inner.processes {
+            return false;
+        }
+        match self.inner.state() {
+            pool_state::RUNNING => true,
+            pool_state::CLOSED => self.work_remains(),
+            _ => false,
+        }
+    }
+
+    /// Whether submitted work is still waiting for a worker.
+    fn work_remains(&self) -> bool {
+        let ctrl = self.inner.ctrl;
+        if !ctrl.submit_ring().is_empty_hint() {
+            return true;
+        }
+        let table = lock(&self.inner.bulk);
+        table.sides.iter().enumerate().any(|(i, side)| {
+            side.in_use && !bulk::is_finished(ctrl.job(i as u32))
+        })
+    }
+
+    /// Kills workers past their deadline; returns the time to the nearest deadline.
+    fn enforce_deadlines(&mut self) -> Option<Duration> {
+        let now = sys::monotonic_ns();
+        let mut nearest: Option<u64> = None;
+        for slot in 0..self.killed_for.len() {
+            let s = self.inner.ctrl.slot(slot);
+            let deadline = s.deadline_ns.load(Ordering::Relaxed);
+            if deadline == 0 || self.killed_for[slot].is_some() {
+                continue;
+            }
+            if !PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
+                continue;
+            }
+            if now >= deadline {
+                let started = s.started_ns.load(Ordering::Relaxed);
+                self.killed_for[slot] = Some(Duration::from_nanos(deadline.saturating_sub(started)));
+                let _ = self.inner.send_server(
+                    Request::Kill {
+                        slot: slot as u32,
+                        signal: libc::SIGKILL,
+                    },
+                    &[],
+                );
+            } else {
+                nearest = Some(nearest.map_or(deadline - now, |n: u64| n.min(deadline - now)));
+            }
+        }
+        nearest.map(|ns| Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250)))
+    }
+
+    /// Finishes bulk jobs whose dead workers left chunks unfinished. Returns whether
+    /// any job is still being watched.
+    fn resolve_suspects(&self) -> bool {
+        let inner = &*self.inner;
+        let ctrl = inner.ctrl;
+        let mut table = lock(&inner.bulk);
+        let mut watching = false;
+        for (index, side) in table.sides.iter_mut().enumerate() {
+            if !side.in_use || !side.suspect {
+                continue;
+            }
+            let job = ctrl.job(index as u32);
+            let (generation, next) = bulk::cursor_state(job);
+            if generation != side.generation || bulk::is_finished(job) {
+                side.suspect = false;
+                continue;
+            }
+            let chunks = job.chunks.load(Ordering::Relaxed);
+            let packed = bulk::pack_job(index as u32, generation);
+            let inside = (0..ctrl.dims().slots as usize).any(|i| {
+                let s = ctrl.slot(i);
+                PoolInner::is_live_state(s.state.load(Ordering::Acquire))
+                    && s.bulk_job.load(Ordering::SeqCst) == packed
+            });
+            if next < chunks {
+                if !inside && inner.state() != pool_state::TERMINATED {
+                    // Nobody is working on it: invite the live workers.
+                    for _ in 0..inner.live_workers().max(1) {
+                        let record = crate::layout::TaskRecord {
+                            kind: kind::JOIN_BULK,
+                            id: packed,
+                            ..Default::default()
+                        };
+                        if inner.ctrl.submit_ring().push(record).is_err() {
+                            break;
+                        }
+                    }
+                    ctrl.header().submit_ready.notify(u32::MAX);
+                }
+                watching = true;
+            } else if inside {
+                watching = true;
+            } else {
+                // Quiescent: nobody can claim, nobody is running a chunk.
+                let lost = if job.cancel.load(Ordering::Acquire) != 0 {
+                    Vec::new()
+                } else {
+                    bulk::lost_chunks(ctrl.bitmap(index as u32), chunks)
+                };
+                side.lost = Some(lost);
+                side.suspect = false;
+                bulk::finish_abandoned(job);
+            }
+        }
+        watching
+    }
+
+    fn server_is_gone(&self) -> bool {
+        let guard = lock(&self.inner.server);
+        match guard.as_ref() {
+            Some(link) => !matches!(sys::try_reap(link.pid), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// The fork server died: its workers were killed with it (PDEATHSIG). Report them
+    /// dead and stop the pool: no safe way remains to start workers.
+    fn on_server_death(&mut self) {
+        lock(&self.inner.server).take();
+        for slot in 0..self.killed_for.len() {
+            let s = self.inner.ctrl.slot(slot);
+            if PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
+                let pid = s.pid.load(Ordering::Relaxed) as i32;
+                if pid > 0 {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                }
+                s.exit_status
+                    .store(ExitStatus::Signal(libc::SIGKILL).encode(), Ordering::Relaxed);
+                s.state.store(slot_state::EXITED, Ordering::Release);
+            }
+        }
+        if self.inner.state() != pool_state::TERMINATED {
+            self.inner.mark_broken("the fork server died".into());
+        }
+    }
+
+    fn should_stop(&mut self) -> bool {
+        let inner = &*self.inner;
+        let all_empty = || {
+            (0..self.killed_for.len())
+                .all(|i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY)
+        };
+        match inner.state() {
+            pool_state::RUNNING => false,
+            pool_state::CLOSED => all_empty() && !self.work_remains(),
+            _ => {
+                let since = *self.terminating_since.get_or_insert_with(Instant::now);
+                if lock(&inner.server).is_none() {
+                    return true;
+                }
+                if all_empty() {
+                    return true;
+                }
+                // The server should have killed everyone by now; make sure.
+                if since.elapsed() > Duration::from_secs(2) {
+                    if let Some(link) = lock(&inner.server).take() {
+                        let _ = sys::kill(link.pid, libc::SIGKILL);
+                        let _ = sys::reap(link.pid);
+                    }
+                    return true;
+                }
+                false
+            }
+        }
+    }
+
+    /// On the way out: every job still in flight finishes as terminated.
+    fn finish_everything(&mut self) {
+        let inner = &*self.inner;
+        let mut table = lock(&inner.bulk);
+        for (index, side) in table.sides.iter_mut().enumerate() {
+            let job = inner.ctrl.job(index as u32);
+            if side.in_use && !bulk::is_finished(job) {
+                side.terminated = true;
+                bulk::finish_abandoned(job);
+            }
+        }
+    }
+}
+
+/// The meaning of a worker's start-up exit code, when it means "do not retry".
+fn start_failure(code: i32) -> Option<&'static str> {
+    match code {
+        exit_code::BAD_SEGMENT => Some("a worker could not map the pool's shared memory"),
+        exit_code::BINARY_MISMATCH => Some(
+            "a re-executed worker is a different binary than the parent (was it rebuilt?)",
+        ),
+        exit_code::INIT_FAILED => Some("the worker initializer failed"),
+        exit_code::SPAWN_FAILED => Some("the fork server could not start a worker process"),
+        _ => None,
+    }
+}

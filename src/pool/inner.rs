@@ -1,0 +1,411 @@
+//! The parent's side of a pool: the control segment, the link to the fork server,
+//! the channels that ship array segments to workers, and the table of bulk jobs.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::PoolBuilder;
+use crate::error::{DeathCause, Error, Result};
+use crate::layout::{ControlView, Dims, NO_JOB, TaskRecord, slot_state};
+use crate::shm::liveness::Liveness;
+use crate::shm::{Mapping, Segment};
+use crate::sync::Ordering;
+use crate::sys::{self, MapOptions, Pid};
+use crate::wake::Backoff;
+use crate::worker::server::Request;
+
+/// Pool states.
+pub(crate) mod pool_state {
+    /// Taking work.
+    pub const RUNNING: u32 = 0;
+    /// `close` was called.
+    pub const CLOSED: u32 = 1;
+    /// `terminate` was called (or the pool broke).
+    pub const TERMINATED: u32 = 2;
+}
+
+/// The most worker processes a pool may have (owner ids in claims are 16-bit, and
+/// each process may need a spare slot).
+pub(crate) const MAX_PROCESSES: usize = 4096;
+
+/// The parent's end of the fork server's socket.
+#[derive(Debug)]
+pub(crate) struct ServerLink {
+    pub sock: OwnedFd,
+    pub pid: Pid,
+}
+
+/// The channel to one worker, and what it has been sent.
+#[derive(Debug)]
+struct Channel {
+    sock: OwnedFd,
+    /// Segment id → liveness word, for every segment sent to this worker.
+    shipped: HashMap<u64, u32>,
+}
+
+/// Segments in use by running jobs, and the channels to send them on.
+#[derive(Debug, Default)]
+pub(crate) struct Shipping {
+    channels: Vec<Option<Channel>>,
+    active: HashMap<u64, (Arc<Segment>, usize)>,
+}
+
+/// How a worker died inside a bulk job.
+#[derive(Debug, Clone)]
+pub(crate) struct Death {
+    /// The chunk it was on.
+    pub chunk: u64,
+    /// Slot number.
+    pub worker: usize,
+    /// Process id.
+    pub pid: i32,
+    /// Signal or exit code.
+    pub cause: DeathCause,
+    /// Set when the collector killed it for running past this limit.
+    pub timeout: Option<Duration>,
+}
+
+/// The parent's record of one bulk job entry.
+#[derive(Debug, Default)]
+pub(crate) struct JobSide {
+    pub in_use: bool,
+    pub generation: u32,
+    pub deaths: Vec<Death>,
+    /// Set by the collector when it finished the job on behalf of dead workers.
+    pub lost: Option<Vec<u64>>,
+    /// A worker died inside the job: the collector watches it for quiescence.
+    pub suspect: bool,
+    /// The pool was terminated while the job ran.
+    pub terminated: bool,
+}
+
+/// The bulk job table.
+#[derive(Debug)]
+pub(crate) struct BulkTable {
+    pub free: Vec<u32>,
+    pub sides: Vec<JobSide>,
+}
+
+/// The shared state of a pool.
+#[derive(Debug)]
+pub(crate) struct PoolInner {
+    /// Worker processes the pool keeps running.
+    pub processes: usize,
+    /// The control segment (the memory is owned by `ctrl_map`).
+    pub ctrl: ControlView,
+    ctrl_map: Mapping,
+    /// The control segment's memfd, handed to the fork server.
+    pub ctrl_fd: OwnedFd,
+    /// The liveness table's memfd, handed to the fork server.
+    pub live: &'static Liveness,
+    state: StdAtomicU32,
+    /// The fork server, once started.
+    pub server: Mutex<Option<ServerLink>>,
+    shipping: Mutex<Shipping>,
+    /// Bulk jobs.
+    pub bulk: Mutex<BulkTable>,
+    /// Signalled when a bulk job entry is freed.
+    pub bulk_free: Condvar,
+    /// Why workers could not start, if they could not.
+    pub start_error: Mutex<Option<String>>,
+    /// Set by the collector thread as it exits.
+    pub collector_exited: AtomicBool,
+    /// How callers wait.
+    pub backoff: Backoff,
+}
+
+impl PoolInner {
+    /// Creates the control segment for `processes` workers.
+    pub(crate) fn new(processes: usize, b: &PoolBuilder) -> Result<Self> {
+        if processes > MAX_PROCESSES {
+            return Err(Error::Start(format!(
+                "{processes} processes asked for; a pool can have at most {MAX_PROCESSES}"
+            )));
+        }
+        let slots = (2 * processes).max(2) as u32;
+        let dims = Dims {
+            slots,
+            submit_cap: 1024,
+            completion_cap: 256,
+            jobs: 32,
+            max_chunks: 1 << 20,
+            _reserved: 0,
+        };
+        let (_, total) = dims.layout();
+        let ctrl_fd = sys::memfd(c"shmpool-control", total as u64).map_err(Error::io("creating the control segment"))?;
+        let ctrl_map = Mapping::new(
+            ctrl_fd.as_fd(),
+            total,
+            MapOptions {
+                writable: true,
+                populate: false,
+                dont_fork: true,
+            },
+        )
+        .map_err(Error::io("mapping the control segment"))?;
+        let spins = (b.idle_spin.as_nanos() / 20).min(u32::MAX as u128) as u32;
+        // SAFETY: a fresh, zero-filled mapping of `total` bytes that no other process
+        // has yet; `ctrl_map` owns it for as long as the PoolInner (and so the view).
+        let ctrl = unsafe {
+            ControlView::init(ctrl_map.ptr(), ctrl_map.len(), dims, |h| {
+                h.code_fingerprint = crate::kernel::fingerprint();
+                h.parent_pid = sys::getpid() as u32;
+                h.idle_spins = spins;
+                h.idle_yields = 8;
+            })
+        };
+        for i in 0..slots as usize {
+            ctrl.slot(i).bulk_job.store(NO_JOB, Ordering::Relaxed);
+        }
+        let live = Liveness::global().map_err(Error::io("creating the liveness table"))?;
+        let sides = (0..dims.jobs).map(|_| JobSide::default()).collect();
+        Ok(PoolInner {
+            processes,
+            ctrl,
+            ctrl_map,
+            ctrl_fd,
+            live,
+            state: StdAtomicU32::new(pool_state::RUNNING),
+            server: Mutex::new(None),
+            shipping: Mutex::new(Shipping {
+                channels: (0..slots).map(|_| None).collect(),
+                active: HashMap::new(),
+            }),
+            bulk: Mutex::new(BulkTable {
+                free: (0..dims.jobs).rev().collect(),
+                sides,
+            }),
+            bulk_free: Condvar::new(),
+            start_error: Mutex::new(None),
+            collector_exited: AtomicBool::new(false),
+            backoff: Backoff {
+                spins: spins.max(64),
+                yields: 16,
+            },
+        })
+    }
+
+    /// The pool state.
+    pub(crate) fn state(&self) -> u32 {
+        self.state.load(StdOrdering::Acquire)
+    }
+
+    /// Whether `close` or `terminate` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state() != pool_state::RUNNING
+    }
+
+    /// Fails unless the pool takes work.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        match self.state() {
+            pool_state::RUNNING => Ok(()),
+            pool_state::CLOSED => Err(Error::PoolClosed),
+            _ => Err(self.broken_or_terminated()),
+        }
+    }
+
+    /// The error for work that cannot run because the pool stopped.
+    pub(crate) fn broken_or_terminated(&self) -> Error {
+        match lock(&self.start_error).clone() {
+            Some(e) => Error::Start(e),
+            None => Error::PoolTerminated,
+        }
+    }
+
+    /// `close`: no new work; workers exit once the submission ring is empty.
+    pub(crate) fn close(&self) {
+        let _ = self.state.compare_exchange(
+            pool_state::RUNNING,
+            pool_state::CLOSED,
+            StdOrdering::AcqRel,
+            StdOrdering::Acquire,
+        );
+        self.ctrl.header().closing.store(1, Ordering::Release);
+        self.ctrl.header().submit_ready.notify_always(u32::MAX);
+        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// `terminate`: kill every worker now (the collector finishes the rest).
+    pub(crate) fn terminate(&self) {
+        self.state.store(pool_state::TERMINATED, StdOrdering::Release);
+        self.ctrl.header().closing.store(1, Ordering::Release);
+        let _ = self.send_server(Request::Shutdown, &[]);
+        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Marks the pool broken (workers cannot be kept running) and stops it.
+    pub(crate) fn mark_broken(&self, why: String) {
+        {
+            let mut e = lock(&self.start_error);
+            if e.is_none() {
+                *e = Some(why);
+            }
+        }
+        self.terminate();
+    }
+
+    /// Sends a request (and descriptors) to the fork server.
+    pub(crate) fn send_server(&self, req: Request, fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
+        let server = lock(&self.server);
+        match server.as_ref() {
+            Some(link) => sys::send_msg(link.sock.as_fd(), &req.to_bytes(), fds),
+            None => Err(std::io::Error::other("no fork server")),
+        }
+    }
+
+    /// Starts a worker process in `slot`.
+    pub(crate) fn spawn_worker(&self, slot: usize) -> Result<()> {
+        let s = self.ctrl.slot(slot);
+        s.current_task.store(0, Ordering::Relaxed);
+        s.bulk_job.store(NO_JOB, Ordering::Relaxed);
+        s.bulk_chunk.store(0, Ordering::Relaxed);
+        s.deadline_ns.store(0, Ordering::Relaxed);
+        s.started_ns.store(0, Ordering::Relaxed);
+        s.asleep.store(0, Ordering::Relaxed);
+        s.ready.store(0, Ordering::Relaxed);
+        s.exit_status.store(0, Ordering::Relaxed);
+        s.pid.store(0, Ordering::Relaxed);
+        s.generation.fetch_add(1, Ordering::Relaxed);
+        s.state.store(slot_state::SPAWNING, Ordering::Release);
+        let (parent_end, child_end) = sys::seqpacket_pair().map_err(Error::io("creating a worker channel"))?;
+        sys::set_send_buffer(parent_end.as_fd(), 4 << 20);
+        {
+            let mut sh = lock(&self.shipping);
+            let mut channel = Channel {
+                sock: parent_end,
+                shipped: HashMap::new(),
+            };
+            let active: Vec<Arc<Segment>> = sh.active.values().map(|(s, _)| Arc::clone(s)).collect();
+            for seg in &active {
+                ship(&mut channel, seg, self.live);
+            }
+            sh.channels[slot] = Some(channel);
+        }
+        self.send_server(Request::Spawn { slot: slot as u32 }, &[child_end.as_fd()])
+            .map_err(Error::io("asking the fork server for a worker"))
+    }
+
+    /// Forgets the channel of a worker that exited.
+    pub(crate) fn drop_channel(&self, slot: usize) {
+        lock(&self.shipping).channels[slot] = None;
+    }
+
+    /// Sends `segments` to every worker that does not have them yet, and keeps them
+    /// ready for workers started while the job runs.
+    pub(crate) fn ship_for_job(&self, segments: &[&Arc<Segment>]) -> Result<()> {
+        // Register liveness words first (outside the lock: it may allocate the table).
+        for seg in segments {
+            seg.ship_info().map_err(Error::io("registering an array with the pool"))?;
+        }
+        let mut sh = lock(&self.shipping);
+        for seg in segments {
+            sh.active
+                .entry(seg.id())
+                .or_insert_with(|| (Arc::clone(seg), 0))
+                .1 += 1;
+        }
+        for channel in sh.channels.iter_mut().flatten() {
+            for seg in segments {
+                ship(channel, seg, self.live);
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases what [`PoolInner::ship_for_job`] kept.
+    pub(crate) fn unship_after_job(&self, segments: &[&Arc<Segment>]) {
+        let mut sh = lock(&self.shipping);
+        for seg in segments {
+            if let Some(entry) = sh.active.get_mut(&seg.id()) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    sh.active.remove(&seg.id());
+                }
+            }
+        }
+    }
+
+    /// Pushes a record, waiting for space when the ring is full.
+    pub(crate) fn push_record(&self, record: TaskRecord) -> Result<()> {
+        let ring = self.ctrl.submit_ring();
+        if ring.push(record).is_ok() {
+            return Ok(());
+        }
+        self.backoff.wait(
+            &self.ctrl.header().submit_space,
+            Some(Duration::from_millis(50)),
+            || ring.push(record).ok().map(|_| Ok(())),
+            || (self.state() == pool_state::TERMINATED).then(|| Err(self.broken_or_terminated())),
+        )
+    }
+
+    /// Waits until every initial worker is ready, or reports why it cannot be.
+    pub(crate) fn wait_until_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(e) = lock(&self.start_error).clone() {
+                return Err(Error::Start(e));
+            }
+            let ready = (0..self.processes).all(|i| {
+                let s = self.ctrl.slot(i);
+                // SYNC(W1): Acquire — pairs with the worker's Release store of `ready`.
+                s.ready.load(Ordering::Acquire) == 1
+                    && s.state.load(Ordering::Acquire) == slot_state::RUNNING
+            });
+            if ready {
+                return Ok(());
+            }
+            if self.collector_exited.load(StdOrdering::Acquire) || Instant::now() > deadline {
+                return Err(Error::Start("workers did not become ready within 60 s".into()));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Slots whose process is (or is about to be) alive.
+    pub(crate) fn is_live_state(state: u32) -> bool {
+        matches!(
+            state,
+            slot_state::SPAWNING | slot_state::RUNNING | slot_state::RETIRING
+        )
+    }
+
+    /// The number of workers currently running.
+    pub(crate) fn live_workers(&self) -> usize {
+        (0..self.ctrl.dims().slots as usize)
+            .filter(|&i| Self::is_live_state(self.ctrl.slot(i).state.load(Ordering::Acquire)))
+            .count()
+    }
+
+    /// The size of the mapped control segment, in bytes.
+    #[allow(dead_code)]
+    pub(crate) fn control_bytes(&self) -> usize {
+        self.ctrl_map.len()
+    }
+}
+
+/// Sends one segment on a channel unless it was sent before; prunes the record of
+/// dropped segments now and then.
+fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness) {
+    if channel.shipped.contains_key(&seg.id()) {
+        return;
+    }
+    let Ok(info) = seg.ship_info() else { return };
+    if channel.shipped.len() >= 256 {
+        channel
+            .shipped
+            .retain(|&id, &mut word| live.is_alive(word, id));
+    }
+    // A failure means the worker is gone; its replacement gets a new channel.
+    if sys::send_msg(channel.sock.as_fd(), &info.to_bytes(), &[seg.fd()]).is_ok() {
+        channel.shipped.insert(seg.id(), info.live as u32);
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,220 @@
+//! [`Pool`] and [`PoolBuilder`]: the worker processes and their lifecycle.
+
+mod bulk;
+mod collector;
+mod inner;
+pub(crate) mod registry;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use bulk::BulkMap;
+pub(crate) use inner::PoolInner;
+
+use crate::error::{Error, Result};
+
+/// How worker processes are started.
+///
+/// | method | fork server | workers | use it when |
+/// |---|---|---|---|
+/// | `Fork` (default) | forked from the pool's thread at `build()` | forked from the server | you want the fastest start-up and workers that see the parent's globals as they were at `build()` |
+/// | `ForkServer` | a fresh execution of the binary | forked from the server | the parent has threads that may hold locks at `build()` time |
+/// | `Spawn` | a fresh execution of the binary | each a fresh execution | you want every worker to start clean, as Python's `spawn` |
+///
+/// With `Fork`, the server is a copy of the parent at `build()`, so workers start
+/// with the parent's memory image (globals, loaded data) but, like every child here,
+/// without its open file descriptors. If another thread of the parent holds a lock
+/// at that instant (the stdout lock, a mutex of the application), a worker that takes
+/// the same lock deadlocks: that is the classic fork hazard, and why Python moved
+/// away from fork. `ForkServer` and `Spawn` re-execute the binary, which enters
+/// worker mode before `main` runs (you add nothing to `main`), so no lock is
+/// inherited; start-up costs an `exec`.
+///
+/// Replacement workers are never forked from the parent, whatever the method: the
+/// single-threaded fork server starts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StartMethod {
+    /// Fork a server from the pool's thread at `build()`; fork workers from it.
+    #[default]
+    Fork,
+    /// Execute a fresh server; fork workers from it.
+    ForkServer,
+    /// Execute a fresh server; execute each worker afresh.
+    Spawn,
+}
+
+/// Settings for a [`Pool`], built with [`Pool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{Pool, StartMethod};
+///
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .start_method(StartMethod::Fork)
+///     .build()?;
+/// assert_eq!(pool.processes(), 2);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    pub(crate) processes: Option<usize>,
+    pub(crate) start_method: StartMethod,
+    pub(crate) idle_spin: Duration,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            processes: None,
+            start_method: StartMethod::Fork,
+            idle_spin: Duration::from_micros(50),
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// The number of worker processes. Default: the CPUs this process may run on
+    /// (`sched_getaffinity`).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// How workers are started. Default: [`StartMethod::Fork`].
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = method;
+        self
+    }
+
+    /// How long an idle worker spins before it sleeps (default 50 µs). Longer keeps
+    /// back-to-back calls free of wake-up syscalls; shorter frees the CPU sooner.
+    pub fn idle_spin(mut self, d: Duration) -> Self {
+        self.idle_spin = d;
+        self
+    }
+
+    /// Starts the pool: the fork server and every worker, and waits until each worker
+    /// is ready to take work.
+    ///
+    /// # Errors
+    /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::Start`] when workers
+    /// cannot be started; [`Error::Io`] when shared memory cannot be created.
+    pub fn build(self) -> Result<Pool> {
+        let processes = match self.processes {
+            Some(0) => return Err(Error::ZeroProcesses),
+            Some(n) => n,
+            None => crate::sys::cpus_allowed(),
+        };
+        let inner = Arc::new(PoolInner::new(processes, &self)?);
+        let collector = collector::start(Arc::clone(&inner), self.start_method)?;
+        let pool = Pool {
+            inner,
+            collector: std::sync::Mutex::new(Some(collector)),
+        };
+        pool.inner.wait_until_ready()?;
+        registry::add(&pool.inner);
+        Ok(pool)
+    }
+}
+
+/// A pool of prespawned worker processes.
+///
+/// Work goes to the workers through lock-free rings in shared memory; array maps
+/// hand them chunk ranges of [`crate::SharedArray`]s, which they read and write in
+/// place. A `Pool` is `Send + Sync`: share it between threads by reference or `Arc`.
+///
+/// # Lifecycle
+/// [`Pool::close`] stops new work; [`Pool::join`] then waits for the workers to
+/// finish and exit. [`Pool::terminate`] kills the workers at once. **Dropping** a
+/// pool terminates it (as Python's `with Pool() as p:` does on exit): workers are
+/// killed, pending work fails with [`Error::PoolTerminated`], and every process is
+/// reaped before `drop` returns. Drop never hangs and never leaks a process or shared
+/// memory.
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{Pool, SharedArray};
+///
+/// let pool = Pool::new(2)?;
+/// let xs = SharedArray::try_from_iter((0..10_000).map(|i| i as f64))?;
+/// let mut ys = SharedArray::zeroed(xs.len())?;
+/// pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+/// assert_eq!(ys[9], 3.0);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Pool {
+    inner: Arc<PoolInner>,
+    collector: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// A pool of `processes` workers with default settings.
+    ///
+    /// # Errors
+    /// As for [`PoolBuilder::build`].
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for a pool with non-default settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The number of worker processes.
+    pub fn processes(&self) -> usize {
+        self.inner.processes
+    }
+
+    /// Stops the pool from taking new work. Work already submitted runs to the end;
+    /// then the workers exit. Calls after `close` fail with [`Error::PoolClosed`].
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Kills the workers now. Pending work fails with [`Error::PoolTerminated`].
+    /// Returns once every worker process is gone. Idempotent.
+    pub fn terminate(&self) {
+        self.inner.terminate();
+        self.join_collector();
+    }
+
+    /// Waits for the workers to exit after [`Pool::close`] or [`Pool::terminate`].
+    ///
+    /// # Errors
+    /// [`Error::JoinBeforeClose`] when the pool is still open.
+    pub fn join(&self) -> Result<()> {
+        if !self.inner.is_closed() {
+            return Err(Error::JoinBeforeClose);
+        }
+        self.join_collector();
+        Ok(())
+    }
+
+    fn join_collector(&self) {
+        let handle = self
+            .collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &PoolInner {
+        &self.inner
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}

@@ -1,0 +1,149 @@
+//! The liveness table: how a worker learns that an array it mapped was dropped.
+//!
+//! Workers cache their mappings of array segments, because mapping (and faulting in)
+//! a large array on every job would cost more than the job. A cached mapping keeps
+//! the memory alive, so workers must drop it when the parent drops the array. The
+//! parent process keeps one small shared segment of 64-bit words: when an array is
+//! first shipped to a pool it gets a word, which holds the array's segment id while
+//! the array lives and 0 after. Workers check the words of their cached mappings
+//! whenever they go idle, and unmap the dead ones. A word is reused for a later array
+//! with a different id, which the worker also notices.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+
+use super::mapping::Mapping;
+use crate::sync::{AtomicU64, Ordering};
+use crate::sys::{self, MapOptions};
+
+/// Words in the table: the most arrays that can be shipped to pools at once.
+pub(crate) const WORDS: usize = 1 << 20;
+
+/// The parent's table.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    fd: OwnedFd,
+    map: Mapping,
+    free: Mutex<FreeList>,
+}
+
+#[derive(Debug, Default)]
+struct FreeList {
+    next: u32,
+    returned: Vec<u32>,
+}
+
+static TABLE: OnceLock<Result<Liveness, String>> = OnceLock::new();
+
+impl Liveness {
+    /// The process's table, created on first use.
+    pub(crate) fn global() -> io::Result<&'static Liveness> {
+        TABLE
+            .get_or_init(|| Liveness::create().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| io::Error::other(format!("cannot create the liveness table: {e}")))
+    }
+
+    fn create() -> io::Result<Liveness> {
+        let bytes = WORDS * 8;
+        let fd = sys::memfd(c"shmpool-liveness", bytes as u64)?;
+        let map = Mapping::new(
+            fd.as_fd(),
+            bytes,
+            MapOptions {
+                writable: true,
+                populate: false,
+                dont_fork: true,
+            },
+        )?;
+        Ok(Liveness {
+            fd,
+            map,
+            free: Mutex::new(FreeList::default()),
+        })
+    }
+
+    /// The memfd, passed to every worker at spawn.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is WORDS * 8 bytes, page-aligned, zero-initialised, and
+        // AtomicU64 is valid for any bits; it lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.ptr().cast::<AtomicU64>(), WORDS) }
+    }
+
+    /// Takes a word for segment `id` and marks it alive.
+    pub(crate) fn register(&self, id: u64) -> io::Result<u32> {
+        let idx = {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            match free.returned.pop() {
+                Some(i) => i,
+                None if (free.next as usize) < WORDS => {
+                    free.next += 1;
+                    free.next - 1
+                }
+                None => {
+                    return Err(io::Error::other(
+                        "more than 1,048,576 arrays are in use with pools at once",
+                    ));
+                }
+            }
+        };
+        // SYNC(L1): Release — pairs with the worker's Acquire load in `is_alive` (SYNC
+        // L2). The id is written before the array is shipped, so a worker that maps it
+        // sees it alive.
+        self.words()[idx as usize].store(id, Ordering::Release);
+        Ok(idx)
+    }
+
+    /// Whether word `idx` still names segment `id`.
+    pub(crate) fn is_alive(&self, idx: u32, id: u64) -> bool {
+        self.words()
+            .get(idx as usize)
+            .is_some_and(|w| w.load(Ordering::Acquire) == id)
+    }
+
+    /// Marks the word dead and returns it to the free list.
+    pub(crate) fn retire(&self, idx: u32) {
+        // SYNC(L3): Release — the array is being dropped; pairs with SYNC L2.
+        self.words()[idx as usize].store(0, Ordering::Release);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.returned.push(idx);
+    }
+}
+
+/// A worker's read-only view of the parent's table.
+#[derive(Debug)]
+pub(crate) struct LivenessView {
+    map: Mapping,
+}
+
+impl LivenessView {
+    /// Maps the table from the descriptor the fork server passed on.
+    pub(crate) fn open(fd: BorrowedFd<'_>) -> io::Result<Self> {
+        let map = Mapping::new(
+            fd,
+            WORDS * 8,
+            MapOptions {
+                writable: false,
+                populate: false,
+                dont_fork: true,
+            },
+        )?;
+        Ok(LivenessView { map })
+    }
+
+    /// Whether word `idx` still names segment `id`.
+    pub(crate) fn is_alive(&self, idx: u64, id: u64) -> bool {
+        if idx as usize >= WORDS {
+            return false;
+        }
+        // SAFETY: in bounds (checked), aligned, atomics over a shared mapping.
+        let word = unsafe { &*self.map.ptr().cast::<AtomicU64>().add(idx as usize) };
+        // SYNC(L2): Acquire — pairs with SYNC L1 and SYNC L3.
+        word.load(Ordering::Acquire) == id
+    }
+}

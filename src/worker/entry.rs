@@ -1,0 +1,190 @@
+//! Entering server or worker mode in a re-executed binary, before `main`.
+//!
+//! Under the `ForkServer` and `Spawn` start methods, the fork server (and, for
+//! `Spawn`, each worker) is a fresh execution of the current binary
+//! (`/proc/self/exe`). It must not run the user's `main`. A function in the
+//! `.init_array` section runs when the binary is loaded, before `main`: if the
+//! environment variable `__SHMPOOL_ROLE` is set, it removes it, runs the role, and
+//! exits the process; otherwise it returns and the program starts as usual. The user
+//! adds nothing to `main`.
+
+use std::ffi::CStr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use super::WorkerArgs;
+use super::server::ServerArgs;
+use crate::sys;
+
+/// The environment variable that carries a role.
+pub(crate) const ROLE_VAR: &CStr = c"__SHMPOOL_ROLE";
+/// The same name as a `str`, for `Command::env`.
+pub(crate) const ROLE_VAR_STR: &str = "__SHMPOOL_ROLE";
+
+/// How the fork server starts workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartKind {
+    /// `fork` from the (single-threaded) server.
+    Fork,
+    /// `fork` then `exec` of the binary in worker mode.
+    Exec,
+}
+
+/// A role for a re-executed process.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// Run the fork server.
+    Server(ServerArgs),
+    /// Run a worker.
+    Worker(WorkerArgs),
+}
+
+impl Role {
+    /// The text form put in the environment: comma-separated numbers.
+    pub(crate) fn encode(&self) -> String {
+        match self {
+            Role::Server(a) => server_text(
+                [sys::raw(&a.ctrl), sys::raw(&a.live), sys::raw(&a.sock)],
+                a.parent_pid,
+                a.workers,
+            ),
+            Role::Worker(a) => format!(
+                "worker,{},{},{},{},{}",
+                sys::raw(&a.ctrl),
+                sys::raw(&a.live),
+                sys::raw(&a.channel),
+                a.slot,
+                a.server_pid
+            ),
+        }
+    }
+
+    /// Parses the text form, taking ownership of the descriptors it names.
+    ///
+    /// # Safety
+    /// The descriptor numbers must be open in this process and owned by nothing else
+    /// (they were inherited across `exec` for exactly this purpose).
+    unsafe fn decode(text: &str) -> Option<Role> {
+        let parts: Vec<&str> = text.split(',').collect();
+        let num = |i: usize| parts.get(i)?.parse::<i32>().ok();
+        // SAFETY: Delegated to the caller.
+        let fd = |i: usize| num(i).filter(|&n| n > 2).map(|n| unsafe { sys::adopt_fd(n) });
+        match *parts.first()? {
+            "server" if parts.len() == 6 => Some(Role::Server(ServerArgs {
+                ctrl: fd(1)?,
+                live: fd(2)?,
+                sock: fd(3)?,
+                parent_pid: num(4)?,
+                workers: match parts[5] {
+                    "fork" => StartKind::Fork,
+                    "exec" => StartKind::Exec,
+                    _ => return None,
+                },
+                reexec: true,
+            })),
+            "worker" if parts.len() == 6 => Some(Role::Worker(WorkerArgs {
+                ctrl: fd(1)?,
+                live: fd(2)?,
+                channel: fd(3)?,
+                slot: num(4)? as u32,
+                server_pid: num(5)?,
+                reexec: true,
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// Runs before `main` in every binary that links shmpool's spawn support.
+extern "C" fn early_entry() {
+    let Some(text) = sys::getenv_early(ROLE_VAR) else {
+        return;
+    };
+    sys::unsetenv_early(ROLE_VAR);
+    // SAFETY: the role text was written by our own parent process, which cleared
+    // close-on-exec on exactly these descriptors for this process to adopt.
+    match unsafe { Role::decode(&text) } {
+        Some(Role::Server(args)) => super::server::server_main(args),
+        Some(Role::Worker(args)) => super::worker_main(args),
+        None => sys::exit_now(super::exit_code::BAD_SEGMENT),
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static EARLY_ENTRY: extern "C" fn() = early_entry;
+
+/// Makes sure the linker keeps [`EARLY_ENTRY`]: called on every path that re-executes
+/// the binary, so its object file is always part of such a binary.
+pub(crate) fn keep_early_entry() {
+    std::hint::black_box(&EARLY_ENTRY);
+}
+
+fn server_text(fds: [i32; 3], parent_pid: sys::Pid, workers: StartKind) -> String {
+    let workers = match workers {
+        StartKind::Fork => "fork",
+        StartKind::Exec => "exec",
+    };
+    format!("server,{},{},{},{parent_pid},{workers}", fds[0], fds[1], fds[2])
+}
+
+/// Starts the fork server as a re-execution of this binary. Returns its pid.
+pub(crate) fn exec_server(
+    ctrl: &OwnedFd,
+    live: BorrowedFd<'_>,
+    sock: &OwnedFd,
+    workers: StartKind,
+) -> std::io::Result<sys::Pid> {
+    use std::os::unix::process::CommandExt;
+    keep_early_entry();
+    let raw = [sys::raw(ctrl), sys::raw(&live), sys::raw(sock)];
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg0("shmpool-server")
+        .env(ROLE_VAR_STR, server_text(raw, sys::getpid(), workers));
+    // SAFETY: the closure runs in the forked child before exec and calls only fcntl,
+    // which is async-signal-safe; it touches no lock and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in raw {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(child.id() as sys::Pid)
+}
+
+/// Starts the fork server by forking the calling thread. Returns its pid.
+///
+/// # Safety
+/// Call from the pool's own thread before it takes any lock: the child runs only
+/// shmpool code, which takes no lock another thread of the parent could hold
+/// (glibc's `fork` makes `malloc` safe in the child).
+pub(crate) unsafe fn fork_server(
+    ctrl: &OwnedFd,
+    live: BorrowedFd<'_>,
+    sock: &OwnedFd,
+    workers: StartKind,
+) -> std::io::Result<sys::Pid> {
+    let parent_pid = sys::getpid();
+    // SAFETY: Delegated to the caller.
+    match unsafe { sys::fork() }? {
+        sys::Forked::Child => {
+            sys::close_all_except(&[sys::raw(ctrl), sys::raw(&live), sys::raw(sock)]);
+            let (Ok(c), Ok(l), Ok(s)) = (ctrl.try_clone(), live.try_clone_to_owned(), sock.try_clone()) else {
+                sys::exit_now(super::exit_code::SPAWN_FAILED);
+            };
+            super::server::server_main(ServerArgs {
+                ctrl: c,
+                live: l,
+                sock: s,
+                parent_pid,
+                workers,
+                reexec: false,
+            })
+        }
+        sys::Forked::Parent(pid) => Ok(pid),
+    }
+}

@@ -1,0 +1,238 @@
+//! Worker processes: the loop that claims records from the submission ring and runs
+//! them, and the fork server that starts and reaps workers.
+
+pub(crate) mod bulk_exec;
+pub(crate) mod entry;
+pub(crate) mod segments;
+pub(crate) mod server;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use crate::layout::{ControlView, NO_JOB, TaskRecord, kind, slot_state};
+use crate::ring::mpmc::{Claimed, MpmcRing};
+use crate::shm::Mapping;
+use crate::shm::liveness::LivenessView;
+use crate::sync::{Ordering, spin_hint};
+use crate::sys::{self, MapOptions, Pid};
+use segments::SegmentCache;
+
+/// Exit codes a worker uses to tell the collector why it stopped.
+pub(crate) mod exit_code {
+    /// Normal exit: the pool is closing, or the worker retired.
+    pub const OK: i32 = 0;
+    /// The control segment was not a valid shmpool segment.
+    pub const BAD_SEGMENT: i32 = 70;
+    /// A re-executed worker found a different binary than the parent's.
+    pub const BINARY_MISMATCH: i32 = 71;
+    /// The parent or fork server is gone.
+    pub const ORPHANED: i32 = 72;
+    /// The initializer panicked.
+    pub const INIT_FAILED: i32 = 73;
+    /// The fork server could not start this worker.
+    pub const SPAWN_FAILED: i32 = 74;
+}
+
+/// Everything a worker process starts from.
+#[derive(Debug)]
+pub(crate) struct WorkerArgs {
+    /// The pool's control segment.
+    pub ctrl: OwnedFd,
+    /// The parent's liveness table.
+    pub live: OwnedFd,
+    /// This worker's end of its channel from the parent.
+    pub channel: OwnedFd,
+    /// Worker slot index.
+    pub slot: u32,
+    /// The fork server, this worker's parent.
+    pub server_pid: Pid,
+    /// Whether this process was re-executed (Spawn start method).
+    pub reexec: bool,
+}
+
+/// Runs a worker to completion and exits the process.
+pub(crate) fn worker_main(args: WorkerArgs) -> ! {
+    let code = match Worker::start(args) {
+        Ok(mut w) => w.run(),
+        Err(code) => code,
+    };
+    sys::exit_now(code)
+}
+
+struct Worker {
+    ctrl: ControlView,
+    // Owns the memory `ctrl` points into; declared after it so it drops last.
+    _ctrl_map: Mapping,
+    slot_index: usize,
+    owner: u16,
+    segments: SegmentCache,
+    server_pid: Pid,
+    tasks_run: u64,
+}
+
+impl Worker {
+    fn start(args: WorkerArgs) -> Result<Worker, i32> {
+        if sys::set_parent_death_kill().is_err() || sys::getppid() != args.server_pid {
+            return Err(exit_code::ORPHANED);
+        }
+        sys::unblock_all_signals();
+        sys::ignore_sigpipe();
+        crate::unwind::install_worker_hook();
+
+        let len = sys::file_len(args.ctrl.as_fd()).map_err(|_| exit_code::BAD_SEGMENT)? as usize;
+        let ctrl_map = Mapping::new(
+            args.ctrl.as_fd(),
+            len,
+            MapOptions {
+                writable: true,
+                populate: true,
+                dont_fork: true,
+            },
+        )
+        .map_err(|_| exit_code::BAD_SEGMENT)?;
+        // SAFETY: the mapping is the pool's control segment, owned by `_ctrl_map`, which
+        // the Worker keeps for as long as it keeps the view.
+        let ctrl = unsafe { ControlView::open(ctrl_map.ptr(), ctrl_map.len()) }
+            .map_err(|_| exit_code::BAD_SEGMENT)?;
+        if args.reexec && ctrl.header().code_fingerprint != crate::kernel::fingerprint() {
+            return Err(exit_code::BINARY_MISMATCH);
+        }
+        let live = LivenessView::open(args.live.as_fd()).map_err(|_| exit_code::BAD_SEGMENT)?;
+        let slot_index = args.slot as usize;
+        if slot_index >= ctrl.dims().slots as usize {
+            return Err(exit_code::BAD_SEGMENT);
+        }
+        Ok(Worker {
+            ctrl,
+            _ctrl_map: ctrl_map,
+            slot_index,
+            owner: args.slot as u16 + 1,
+            segments: SegmentCache::new(args.channel, live),
+            server_pid: args.server_pid,
+            tasks_run: 0,
+        })
+    }
+
+    fn run(&mut self) -> i32 {
+        let ctrl = self.ctrl;
+        let slot = ctrl.slot(self.slot_index);
+        slot.pid.store(sys::getpid() as u32, Ordering::Relaxed);
+        slot.state.store(slot_state::RUNNING, Ordering::Release);
+        // SYNC(W1): Release — the parent waits for readiness with an Acquire load.
+        slot.ready.store(1, Ordering::Release);
+        ctrl.header().completions.notify(1);
+
+        self.join_active_jobs();
+        let ring = ctrl.submit_ring();
+        loop {
+            let next = self.next_record(ring);
+            let Some(claimed) = next else {
+                return exit_code::OK;
+            };
+            if self.dispatch(claimed).is_err() {
+                return exit_code::ORPHANED;
+            }
+        }
+    }
+
+    /// A new worker joins bulk jobs already in progress, so a replacement picks up
+    /// the chunks its dead predecessor would have run.
+    fn join_active_jobs(&mut self) {
+        let ctrl = self.ctrl;
+        for index in 0..ctrl.dims().jobs {
+            let job = ctrl.job(index);
+            if crate::bulk::is_finished(job) {
+                continue;
+            }
+            let (generation, next) = crate::bulk::cursor_state(job);
+            if generation != 0 && next < job.chunks.load(Ordering::Relaxed) {
+                let _ = self.run_bulk(index, generation);
+            }
+        }
+    }
+
+    /// Waits for the next record: spin, yield, then sleep on `submit_ready`. `None`
+    /// when the pool is closing and the ring is empty, or the parent is gone.
+    fn next_record<'r>(&mut self, ring: MpmcRing<'r, TaskRecord>) -> Option<Claimed<'r, TaskRecord>> {
+        let ctrl = self.ctrl;
+        let header = ctrl.header();
+        let slot = ctrl.slot(self.slot_index);
+        let owner = self.owner;
+        let attempt = || -> Option<Option<Claimed<'r, TaskRecord>>> {
+            if let Some(c) = ring.try_claim(owner) {
+                return Some(Some(c));
+            }
+            if header.closing.load(Ordering::Acquire) != 0 && ring.is_empty_hint() {
+                return Some(None);
+            }
+            None
+        };
+        for _ in 0..header.idle_spins {
+            if let Some(r) = attempt() {
+                return r;
+            }
+            spin_hint();
+        }
+        for _ in 0..header.idle_yields {
+            if let Some(r) = attempt() {
+                return r;
+            }
+            sys::yield_now();
+        }
+        loop {
+            if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
+                return None;
+            }
+            let ev = &header.submit_ready;
+            let ticket = ev.prepare();
+            // The flag is raised after the registration and lowered before it is
+            // withdrawn, so a collector that finds it raised after our death knows the
+            // registration is there to remove (wake.rs, `forget_dead_sleeper`).
+            slot.asleep.store(1, Ordering::SeqCst);
+            if let Some(r) = attempt() {
+                slot.asleep.store(0, Ordering::SeqCst);
+                ev.finish(ticket);
+                return r;
+            }
+            ev.sleep(&ticket, Some(Duration::from_secs(1)));
+            slot.asleep.store(0, Ordering::SeqCst);
+            ev.finish(ticket);
+            if let Some(r) = attempt() {
+                return r;
+            }
+        }
+    }
+
+    fn dispatch(&mut self, claimed: Claimed<'_, TaskRecord>) -> Result<(), segments::ParentGone> {
+        let ctrl = self.ctrl;
+        let record = claimed.record();
+        let result = match record.kind {
+            kind::JOIN_BULK => {
+                claimed.release();
+                ctrl.header().submit_space.notify(1);
+                let (index, generation) = crate::bulk::unpack_job(record.id);
+                self.run_bulk(index, generation)
+            }
+            _ => {
+                // Unknown to this version: drop it rather than wedge the ring.
+                claimed.release();
+                ctrl.header().submit_space.notify(1);
+                Ok(())
+            }
+        };
+        self.tasks_run += 1;
+        result
+    }
+
+    fn run_bulk(&mut self, index: u32, generation: u32) -> Result<(), segments::ParentGone> {
+        let ctrl = self.ctrl;
+        let slot = ctrl.slot(self.slot_index);
+        // SYNC(W2): SeqCst — the collector's quiescence check reads `bulk_job` of every
+        // live worker after reading the cursor; a worker inside the job is seen.
+        slot.bulk_job
+            .store(crate::bulk::pack_job(index, generation), Ordering::SeqCst);
+        let result = bulk_exec::run(self, index, generation);
+        slot.bulk_job.store(NO_JOB, Ordering::SeqCst);
+        result
+    }
+}

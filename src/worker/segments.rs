@@ -1,0 +1,82 @@
+//! A worker's cache of mapped array segments, fed by its channel from the parent.
+//!
+//! The parent sends each segment once per worker, as a message carrying the
+//! descriptor (SCM_RIGHTS) and a [`ShipInfo`], before it publishes a job that uses
+//! it. The worker maps it when the message arrives (pre-faulting, so the cost is paid
+//! once), and keeps the mapping until the liveness table says the array is gone.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::shm::liveness::LivenessView;
+use crate::shm::{ShipInfo, WorkerMapping};
+use crate::sys;
+
+/// The cache.
+#[derive(Debug)]
+pub(crate) struct SegmentCache {
+    channel: OwnedFd,
+    live: LivenessView,
+    maps: HashMap<u64, WorkerMapping>,
+}
+
+/// The parent closed the channel: it is gone, and the worker should exit.
+#[derive(Debug)]
+pub(crate) struct ParentGone;
+
+impl SegmentCache {
+    /// A cache reading from `channel`, checking liveness in `live`.
+    pub(crate) fn new(channel: OwnedFd, live: LivenessView) -> Self {
+        SegmentCache {
+            channel,
+            live,
+            maps: HashMap::new(),
+        }
+    }
+
+    /// The mapping of segment `id`, reading pending messages if it is not cached yet.
+    pub(crate) fn get(&mut self, id: u64) -> Result<Option<&WorkerMapping>, ParentGone> {
+        if !self.maps.contains_key(&id) {
+            self.drain()?;
+        }
+        Ok(self.maps.get(&id))
+    }
+
+    /// Maps every segment waiting in the channel.
+    pub(crate) fn drain(&mut self) -> Result<(), ParentGone> {
+        let mut buf = [0u8; 64];
+        loop {
+            match sys::recv_msg(self.channel.as_fd(), &mut buf, true) {
+                Ok((0, fds)) if fds.is_empty() => return Err(ParentGone),
+                Ok((n, fds)) => {
+                    let (Some(info), Some(fd)) = (ShipInfo::from_bytes(&buf[..n]), fds.first()) else {
+                        continue; // not a segment message: ignore it
+                    };
+                    if self.live.is_alive(info.live, info.id) {
+                        match WorkerMapping::map(fd.as_fd(), info) {
+                            Ok(m) => {
+                                self.maps.insert(info.id, m);
+                            }
+                            // Out of memory or address space: the job that needs the
+                            // segment reports it as missing.
+                            Err(_) => continue,
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(ParentGone),
+            }
+        }
+    }
+
+    /// Drops mappings of arrays the parent has dropped, and picks up new segments.
+    pub(crate) fn housekeep(&mut self) -> Result<(), ParentGone> {
+        self.drain()?;
+        let live = &self.live;
+        self.maps
+            .retain(|_, m| live.is_alive(m.info().live, m.info().id));
+        Ok(())
+    }
+}
