@@ -108,7 +108,8 @@ pub(crate) fn publish(job: &JobEntry, bitmap: &[AtomicU64], generation: u32, d: 
     job.len.store(d.len, Ordering::Relaxed);
     job.chunk_len.store(d.chunk_len, Ordering::Relaxed);
     job.chunks.store(d.chunks, Ordering::Relaxed);
-    job.chunk_timeout_ns.store(d.chunk_timeout_ns, Ordering::Relaxed);
+    job.chunk_timeout_ns
+        .store(d.chunk_timeout_ns, Ordering::Relaxed);
     store_operand(&job.input, d.input);
     store_operand(&job.output, d.output);
     job.cursor.store(cursor(generation, 0), Ordering::Relaxed);
@@ -144,7 +145,11 @@ pub(crate) struct Chunk {
 }
 
 /// Reads the descriptor of job `generation`, or `None` if the entry moved on.
-pub(crate) fn join<'a>(job: &'a JobEntry, bitmap: &'a [AtomicU64], generation: u32) -> Option<Joined<'a>> {
+pub(crate) fn join<'a>(
+    job: &'a JobEntry,
+    bitmap: &'a [AtomicU64],
+    generation: u32,
+) -> Option<Joined<'a>> {
     // SYNC(B2): Acquire — pairs with SYNC B1.
     if job.generation.load(Ordering::Acquire) != generation {
         return None;

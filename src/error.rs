@@ -222,7 +222,11 @@ mod tests {
         };
         assert_eq!(e.to_string(), "the task panicked at src/main.rs:3:5: boom");
         assert_eq!(
-            Error::LengthMismatch { input: 3, output: 4 }.to_string(),
+            Error::LengthMismatch {
+                input: 3,
+                output: 4
+            }
+            .to_string(),
             "array lengths differ: the input has 3 elements, the output 4"
         );
     }

@@ -101,7 +101,11 @@ pub(crate) unsafe fn conjure<F>() -> F {
 ///
 /// # Safety
 /// See [`BulkKernel`]; `F` must satisfy [`conjure`]'s contract.
-pub(crate) unsafe fn map_kernel<T: Copy, U, F: Fn(T) -> U>(input: *const u8, output: *mut u8, n: usize) {
+pub(crate) unsafe fn map_kernel<T: Copy, U, F: Fn(T) -> U>(
+    input: *const u8,
+    output: *mut u8,
+    n: usize,
+) {
     // SAFETY: Delegated to the caller (see `BulkKernel`): the ranges are valid, the
     // output range is this worker's alone and nobody writes the input.
     let (xs, ys) = unsafe {
@@ -121,7 +125,11 @@ pub(crate) unsafe fn map_kernel<T: Copy, U, F: Fn(T) -> U>(input: *const u8, out
 ///
 /// # Safety
 /// See [`map_kernel`].
-pub(crate) unsafe fn chunk_kernel<T, U, F: Fn(&[T], &mut [U])>(input: *const u8, output: *mut u8, n: usize) {
+pub(crate) unsafe fn chunk_kernel<T, U, F: Fn(&[T], &mut [U])>(
+    input: *const u8,
+    output: *mut u8,
+    n: usize,
+) {
     // SAFETY: as in `map_kernel`.
     let (xs, ys) = unsafe {
         (
@@ -138,7 +146,11 @@ pub(crate) unsafe fn chunk_kernel<T, U, F: Fn(&[T], &mut [U])>(input: *const u8,
 ///
 /// # Safety
 /// See [`map_kernel`]; only `output` is used.
-pub(crate) unsafe fn for_each_kernel<T, F: Fn(&mut T)>(_input: *const u8, output: *mut u8, n: usize) {
+pub(crate) unsafe fn for_each_kernel<T, F: Fn(&mut T)>(
+    _input: *const u8,
+    output: *mut u8,
+    n: usize,
+) {
     // SAFETY: as in `map_kernel`; the range is this worker's alone.
     let xs = unsafe { std::slice::from_raw_parts_mut(output.cast::<T>(), n) };
     // SAFETY: as in `map_kernel`.
@@ -152,7 +164,11 @@ pub(crate) unsafe fn for_each_kernel<T, F: Fn(&mut T)>(_input: *const u8, output
 ///
 /// # Safety
 /// See [`map_kernel`]; only `output` is used.
-pub(crate) unsafe fn chunk_mut_kernel<T, F: Fn(&mut [T])>(_input: *const u8, output: *mut u8, n: usize) {
+pub(crate) unsafe fn chunk_mut_kernel<T, F: Fn(&mut [T])>(
+    _input: *const u8,
+    output: *mut u8,
+    n: usize,
+) {
     // SAFETY: as in `for_each_kernel`.
     let xs = unsafe { std::slice::from_raw_parts_mut(output.cast::<T>(), n) };
     // SAFETY: as in `map_kernel`.

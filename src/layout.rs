@@ -464,7 +464,12 @@ impl ControlView {
     /// # Safety
     /// As for [`ControlView::open`]; in addition no other process may map the segment
     /// yet, and `len` must be at least `dims.layout().1`.
-    pub(crate) unsafe fn init(base: *mut u8, len: usize, dims: Dims, fill: impl FnOnce(&mut ControlHeader)) -> Self {
+    pub(crate) unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        dims: Dims,
+        fill: impl FnOnce(&mut ControlHeader),
+    ) -> Self {
         let (offsets, total) = dims.layout();
         assert!(total <= len);
         // SAFETY: the caller guarantees exclusive access to a zeroed mapping at least
@@ -520,7 +525,8 @@ impl ControlView {
             h.offsets.submit as usize + std::mem::size_of::<MpmcHeader>(),
             128,
         );
-        let slots = self.slice_raw::<MpmcSlot<TaskRecord>>(first as u64, h.dims.submit_cap as usize);
+        let slots =
+            self.slice_raw::<MpmcSlot<TaskRecord>>(first as u64, h.dims.submit_cap as usize);
         MpmcRing::new(header, slots)
     }
 
@@ -548,7 +554,10 @@ impl ControlView {
         let d = self.dims();
         assert!(i < d.jobs);
         let words = d.max_chunks as usize / 64;
-        self.slice_raw(self.header().offsets.bitmaps + (i as usize * words * 8) as u64, words)
+        self.slice_raw(
+            self.header().offsets.bitmaps + (i as usize * words * 8) as u64,
+            words,
+        )
     }
 
     fn at_raw<T>(&self, offset: u64) -> &T {

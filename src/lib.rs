@@ -54,4 +54,4 @@ pub use array::SharedArray;
 #[cfg(not(loom))]
 pub use error::{DeathCause, Error, Result, Work};
 #[cfg(not(loom))]
-pub use pool::{BulkMap, Pool, PoolBuilder, StartMethod};
+pub use pool::{BulkMap, Pool, PoolBuilder, StartMethod, Stats, WorkerStats};

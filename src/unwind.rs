@@ -39,7 +39,9 @@ pub(crate) fn install_worker_hook() {
     let default = print.then(panic::take_hook);
     panic::set_hook(Box::new(move |info| {
         let message = payload_message(info.payload());
-        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
         LAST.with(|last| *last.borrow_mut() = Some(PanicReport { message, location }));
         if let Some(hook) = &default {
             hook(info);
@@ -62,9 +64,10 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
     LAST.with(|last| last.borrow_mut().take());
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        LAST.with(|last| last.borrow_mut().take()).unwrap_or_else(|| PanicReport {
-            message: payload_message(&*payload),
-            location: None,
-        })
+        LAST.with(|last| last.borrow_mut().take())
+            .unwrap_or_else(|| PanicReport {
+                message: payload_message(&*payload),
+                location: None,
+            })
     })
 }

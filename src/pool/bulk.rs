@@ -133,7 +133,12 @@ impl Pool {
     /// assert_eq!(ys[30], 900.0);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn map_chunks_into<T, U, F>(&self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    pub fn map_chunks_into<T, U, F>(
+        &self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        f: F,
+    ) -> Result<()>
     where
         T: Pod,
         U: Pod,
@@ -235,7 +240,12 @@ impl BulkMap<'_> {
     ///
     /// # Errors
     /// As for [`Pool::map_into`].
-    pub fn map_chunks_into<T, U, F>(self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    pub fn map_chunks_into<T, U, F>(
+        self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        f: F,
+    ) -> Result<()>
     where
         T: Pod,
         U: Pod,
@@ -306,7 +316,14 @@ impl BulkMap<'_> {
         self.run(job_kind::IN_PLACE, kernel, array, array, x.len())
     }
 
-    fn run(self, kind: u32, kernel: BulkKernel, input: Array<'_>, output: Array<'_>, len: usize) -> Result<()> {
+    fn run(
+        self,
+        kind: u32,
+        kernel: BulkKernel,
+        input: Array<'_>,
+        output: Array<'_>,
+        len: usize,
+    ) -> Result<()> {
         let inner = self.pool.inner();
         let chunk_len = match self.chunk_len {
             Some(0) => return Err(Error::ZeroChunkLen),
@@ -467,7 +484,10 @@ impl<'a> Job<'a> {
         let chunk_len = self.chunk_len as u64;
         let chunks = len.div_ceil(chunk_len);
         let operand = |a: Array<'_>| -> Result<Operand> {
-            let info = a.segment.ship_info().map_err(Error::io("registering an array"))?;
+            let info = a
+                .segment
+                .ship_info()
+                .map_err(Error::io("registering an array"))?;
             Ok(Operand {
                 id: info.id,
                 live: info.live,
@@ -481,7 +501,9 @@ impl<'a> Job<'a> {
             len,
             chunk_len,
             chunks,
-            chunk_timeout_ns: self.chunk_timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
+            chunk_timeout_ns: self
+                .chunk_timeout
+                .map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
             input: operand(self.input)?,
             output: operand(self.output)?,
         };
@@ -499,9 +521,13 @@ impl<'a> Job<'a> {
         }
         inner.ctrl.header().submit_ready.notify(invitations as u32);
 
-        let abandoned = protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
-            inner.collector_exited.load(StdOrdering::Acquire).then_some(())
-        });
+        let abandoned =
+            protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
+                inner
+                    .collector_exited
+                    .load(StdOrdering::Acquire)
+                    .then_some(())
+            });
         let table = lock(&inner.bulk);
         let side = &table.sides[index as usize];
         if side.terminated || (abandoned.is_some() && !protocol::is_finished(job)) {

@@ -31,9 +31,8 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
         .name("shmpool-collector".into())
         .spawn(move || {
             let inner = thread_inner;
-            let started = start_server(&inner, method).and_then(|()| {
-                (0..inner.processes).try_for_each(|slot| inner.spawn_worker(slot))
-            });
+            let started = start_server(&inner, method)
+                .and_then(|()| (0..inner.processes).try_for_each(|slot| inner.spawn_worker(slot)));
             let ok = started.is_ok();
             let _ = tx.send(started);
             if ok {
@@ -59,18 +58,28 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
 }
 
 fn start_server(inner: &PoolInner, method: StartMethod) -> Result<()> {
-    let (parent_end, server_end) = sys::seqpacket_pair().map_err(Error::io("creating the fork server socket"))?;
+    let (parent_end, server_end) =
+        sys::seqpacket_pair().map_err(Error::io("creating the fork server socket"))?;
     let live = inner.live.fd();
     let pid = match method {
         // SAFETY: called on the collector thread before it takes any lock; the child
         // runs only the server loop (see `fork_server`).
-        StartMethod::Fork => unsafe { entry::fork_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork) },
-        StartMethod::ForkServer => entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork),
-        StartMethod::Spawn => entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Exec),
+        StartMethod::Fork => unsafe {
+            entry::fork_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork)
+        },
+        StartMethod::ForkServer => {
+            entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork)
+        }
+        StartMethod::Spawn => {
+            entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Exec)
+        }
     }
     .map_err(Error::io("starting the fork server"))?;
     drop(server_end);
-    *lock(&inner.server) = Some(ServerLink { sock: parent_end, pid });
+    *lock(&inner.server) = Some(ServerLink {
+        sock: parent_end,
+        pid,
+    });
     Ok(())
 }
 
@@ -155,7 +164,8 @@ impl Collector {
         let ctrl = self.inner.ctrl;
         let ev = &ctrl.header().completions;
         let pending = || {
-            (0..self.killed_for.len()).any(|i| ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EXITED)
+            (0..self.killed_for.len())
+                .any(|i| ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EXITED)
         };
         let ticket = ev.prepare();
         if !pending() {
@@ -220,13 +230,16 @@ impl Collector {
                 }
             }
             if self.early_deaths[slot] >= 3 {
-                inner.mark_broken(format!("worker {slot} died three times while starting (last: {cause})"));
+                inner.mark_broken(format!(
+                    "worker {slot} died three times while starting (last: {cause})"
+                ));
                 return;
             }
         } else {
             self.early_deaths[slot] = 0;
         }
         if self.should_respawn(slot) {
+            super::stats::Counters::add(&inner.counters.respawns, 1);
             if let Err(e) = inner.spawn_worker(slot) {
                 inner.mark_broken(format!("could not start a replacement worker: {e}"));
             }
@@ -251,9 +264,11 @@ impl Collector {
             return true;
         }
         let table = lock(&self.inner.bulk);
-        table.sides.iter().enumerate().any(|(i, side)| {
-            side.in_use && !bulk::is_finished(ctrl.job(i as u32))
-        })
+        table
+            .sides
+            .iter()
+            .enumerate()
+            .any(|(i, side)| side.in_use && !bulk::is_finished(ctrl.job(i as u32)))
     }
 
     /// Kills workers past their deadline; returns the time to the nearest deadline.
@@ -271,7 +286,8 @@ impl Collector {
             }
             if now >= deadline {
                 let started = s.started_ns.load(Ordering::Relaxed);
-                self.killed_for[slot] = Some(Duration::from_nanos(deadline.saturating_sub(started)));
+                self.killed_for[slot] =
+                    Some(Duration::from_nanos(deadline.saturating_sub(started)));
                 let _ = self.inner.send_server(
                     Request::Kill {
                         slot: slot as u32,
@@ -283,7 +299,9 @@ impl Collector {
                 nearest = Some(nearest.map_or(deadline - now, |n: u64| n.min(deadline - now)));
             }
         }
-        nearest.map(|ns| Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250)))
+        nearest.map(|ns| {
+            Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250))
+        })
     }
 
     /// Finishes bulk jobs whose dead workers left chunks unfinished. Returns whether
@@ -362,8 +380,10 @@ impl Collector {
                 if pid > 0 {
                     let _ = sys::kill(pid, libc::SIGKILL);
                 }
-                s.exit_status
-                    .store(ExitStatus::Signal(libc::SIGKILL).encode(), Ordering::Relaxed);
+                s.exit_status.store(
+                    ExitStatus::Signal(libc::SIGKILL).encode(),
+                    Ordering::Relaxed,
+                );
                 s.state.store(slot_state::EXITED, Ordering::Release);
             }
         }
@@ -420,9 +440,9 @@ impl Collector {
 fn start_failure(code: i32) -> Option<&'static str> {
     match code {
         exit_code::BAD_SEGMENT => Some("a worker could not map the pool's shared memory"),
-        exit_code::BINARY_MISMATCH => Some(
-            "a re-executed worker is a different binary than the parent (was it rebuilt?)",
-        ),
+        exit_code::BINARY_MISMATCH => {
+            Some("a re-executed worker is a different binary than the parent (was it rebuilt?)")
+        }
         exit_code::INIT_FAILED => Some("the worker initializer failed"),
         exit_code::SPAWN_FAILED => Some("the fork server could not start a worker process"),
         _ => None,

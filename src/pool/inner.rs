@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
+use super::stats::Counters;
 use crate::error::{DeathCause, Error, Result};
 use crate::layout::{ControlView, Dims, NO_JOB, TaskRecord, slot_state};
 use crate::shm::liveness::Liveness;
@@ -115,6 +116,8 @@ pub(crate) struct PoolInner {
     pub collector_exited: AtomicBool,
     /// How callers wait.
     pub backoff: Backoff,
+    /// Statistics.
+    pub counters: Counters,
 }
 
 impl PoolInner {
@@ -135,7 +138,8 @@ impl PoolInner {
             _reserved: 0,
         };
         let (_, total) = dims.layout();
-        let ctrl_fd = sys::memfd(c"shmpool-control", total as u64).map_err(Error::io("creating the control segment"))?;
+        let ctrl_fd = sys::memfd(c"shmpool-control", total as u64)
+            .map_err(Error::io("creating the control segment"))?;
         let ctrl_map = Mapping::new(
             ctrl_fd.as_fd(),
             total,
@@ -185,6 +189,7 @@ impl PoolInner {
                 spins: spins.max(64),
                 yields: 16,
             },
+            counters: Counters::default(),
         })
     }
 
@@ -230,7 +235,8 @@ impl PoolInner {
 
     /// `terminate`: kill every worker now (the collector finishes the rest).
     pub(crate) fn terminate(&self) {
-        self.state.store(pool_state::TERMINATED, StdOrdering::Release);
+        self.state
+            .store(pool_state::TERMINATED, StdOrdering::Release);
         self.ctrl.header().closing.store(1, Ordering::Release);
         let _ = self.send_server(Request::Shutdown, &[]);
         self.ctrl.header().completions.notify_always(1);
@@ -270,7 +276,8 @@ impl PoolInner {
         s.pid.store(0, Ordering::Relaxed);
         s.generation.fetch_add(1, Ordering::Relaxed);
         s.state.store(slot_state::SPAWNING, Ordering::Release);
-        let (parent_end, child_end) = sys::seqpacket_pair().map_err(Error::io("creating a worker channel"))?;
+        let (parent_end, child_end) =
+            sys::seqpacket_pair().map_err(Error::io("creating a worker channel"))?;
         sys::set_send_buffer(parent_end.as_fd(), 4 << 20);
         {
             let mut sh = lock(&self.shipping);
@@ -278,9 +285,10 @@ impl PoolInner {
                 sock: parent_end,
                 shipped: HashMap::new(),
             };
-            let active: Vec<Arc<Segment>> = sh.active.values().map(|(s, _)| Arc::clone(s)).collect();
+            let active: Vec<Arc<Segment>> =
+                sh.active.values().map(|(s, _)| Arc::clone(s)).collect();
             for seg in &active {
-                ship(&mut channel, seg, self.live);
+                ship(&mut channel, seg, self.live, &self.counters);
             }
             sh.channels[slot] = Some(channel);
         }
@@ -298,7 +306,8 @@ impl PoolInner {
     pub(crate) fn ship_for_job(&self, segments: &[&Arc<Segment>]) -> Result<()> {
         // Register liveness words first (outside the lock: it may allocate the table).
         for seg in segments {
-            seg.ship_info().map_err(Error::io("registering an array with the pool"))?;
+            seg.ship_info()
+                .map_err(Error::io("registering an array with the pool"))?;
         }
         let mut sh = lock(&self.shipping);
         for seg in segments {
@@ -309,7 +318,7 @@ impl PoolInner {
         }
         for channel in sh.channels.iter_mut().flatten() {
             for seg in segments {
-                ship(channel, seg, self.live);
+                ship(channel, seg, self.live, &self.counters);
             }
         }
         Ok(())
@@ -330,6 +339,11 @@ impl PoolInner {
 
     /// Pushes a record, waiting for space when the ring is full.
     pub(crate) fn push_record(&self, record: TaskRecord) -> Result<()> {
+        Counters::add(&self.counters.records_submitted, 1);
+        Counters::add(
+            &self.counters.bytes_submitted,
+            std::mem::size_of::<TaskRecord>() as u64,
+        );
         let ring = self.ctrl.submit_ring();
         if ring.push(record).is_ok() {
             return Ok(());
@@ -359,7 +373,9 @@ impl PoolInner {
                 return Ok(());
             }
             if self.collector_exited.load(StdOrdering::Acquire) || Instant::now() > deadline {
-                return Err(Error::Start("workers did not become ready within 60 s".into()));
+                return Err(Error::Start(
+                    "workers did not become ready within 60 s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_micros(100));
         }
@@ -389,7 +405,7 @@ impl PoolInner {
 
 /// Sends one segment on a channel unless it was sent before; prunes the record of
 /// dropped segments now and then.
-fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness) {
+fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness, counters: &Counters) {
     if channel.shipped.contains_key(&seg.id()) {
         return;
     }
@@ -402,6 +418,8 @@ fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness) {
     // A failure means the worker is gone; its replacement gets a new channel.
     if sys::send_msg(channel.sock.as_fd(), &info.to_bytes(), &[seg.fd()]).is_ok() {
         channel.shipped.insert(seg.id(), info.live as u32);
+        Counters::add(&counters.segments_shipped, 1);
+        Counters::add(&counters.bytes_mapped, info.data_bytes);
     }
 }
 

@@ -4,6 +4,7 @@ mod bulk;
 mod collector;
 mod inner;
 pub(crate) mod registry;
+mod stats;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use bulk::BulkMap;
 pub(crate) use inner::PoolInner;
+pub use stats::{Stats, WorkerStats};
 
 use crate::error::{Error, Result};
 
@@ -205,6 +207,51 @@ impl Pool {
             .take();
         if let Some(h) = handle {
             let _ = h.join();
+        }
+    }
+
+    /// A snapshot of the pool's counters: work done per worker, respawns, and the
+    /// bytes that went through the rings versus the bytes shared by mapping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::<f64>::zeroed(1 << 16)?;
+    /// let mut ys = shmpool::SharedArray::<f64>::zeroed(1 << 16)?;
+    /// pool.map_into(&xs, &mut ys, |v: f64| v + 1.0)?;
+    /// let stats = pool.stats();
+    /// assert!(stats.bytes_submitted < 1024); // a few records, not half a MiB
+    /// assert_eq!(stats.workers.iter().map(|w| w.chunks_done).sum::<u64>(), 32);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inner = &self.inner;
+        let c = &inner.counters;
+        let workers = (0..inner.ctrl.dims().slots as usize)
+            .filter_map(|i| {
+                let s = inner.ctrl.slot(i);
+                let generation = s.generation.load(Relaxed);
+                (generation > 0).then(|| WorkerStats {
+                    slot: i,
+                    pid: (PoolInner::is_live_state(s.state.load(Relaxed)))
+                        .then(|| s.pid.load(Relaxed) as i32)
+                        .filter(|&p| p > 0),
+                    tasks_done: s.tasks_done.load(Relaxed),
+                    chunks_done: s.chunks_done.load(Relaxed),
+                })
+            })
+            .collect();
+        Stats {
+            workers,
+            respawns: c.respawns.load(Relaxed),
+            records_submitted: c.records_submitted.load(Relaxed),
+            bytes_submitted: c.bytes_submitted.load(Relaxed),
+            records_completed: c.records_completed.load(Relaxed),
+            bytes_completed: c.bytes_completed.load(Relaxed),
+            segments_shipped: c.segments_shipped.load(Relaxed),
+            bytes_mapped: c.bytes_mapped.load(Relaxed),
         }
     }
 

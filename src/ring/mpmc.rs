@@ -186,7 +186,8 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
                         unsafe { slot.record.write(record) };
                         // SYNC(M2): Release — publishes the record; pairs with the
                         // consumer's Acquire load in `try_claim` (SYNC M3).
-                        slot.state.store(seq(pos.wrapping_add(1)), Ordering::Release);
+                        slot.state
+                            .store(seq(pos.wrapping_add(1)), Ordering::Release);
                         return Ok(());
                     }
                     Err(current) => pos = current,

@@ -62,7 +62,9 @@ impl<'a, R: Copy> SpscRing<'a, R> {
         // producer; `tail` is in the producer's range, and we are the only producer.
         unsafe { self.slots[(tail & self.mask) as usize].write(record) };
         // SYNC(S2): Release — publishes the record; pairs with SYNC S3.
-        self.header.tail.store(tail.wrapping_add(1), Ordering::Release);
+        self.header
+            .tail
+            .store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
@@ -78,7 +80,9 @@ impl<'a, R: Copy> SpscRing<'a, R> {
         // producer does not write this slot until we move `head` past it.
         let record = unsafe { self.slots[(head & self.mask) as usize].read() };
         // SYNC(S4): Release — our read is done before the producer reuses the slot.
-        self.header.head.store(head.wrapping_add(1), Ordering::Release);
+        self.header
+            .head
+            .store(head.wrapping_add(1), Ordering::Release);
         Some(record)
     }
 

@@ -73,9 +73,15 @@ impl ShipInfo {
     /// The wire form (little-endian words).
     pub(crate) fn to_bytes(self) -> [u8; 40] {
         let mut out = [0u8; 40];
-        for (i, w) in [self.id, self.live, self.map_len, self.data_off, self.data_bytes]
-            .into_iter()
-            .enumerate()
+        for (i, w) in [
+            self.id,
+            self.live,
+            self.map_len,
+            self.data_off,
+            self.data_bytes,
+        ]
+        .into_iter()
+        .enumerate()
         {
             out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
@@ -142,7 +148,12 @@ impl Segment {
     /// Wraps an already-mapped file whose elements start at `data_off` (a `.npy`
     /// file, or a named segment).
     #[allow(dead_code)]
-    pub(crate) fn from_mapped_file(fd: OwnedFd, map: Mapping, data_off: usize, data_bytes: usize) -> Self {
+    pub(crate) fn from_mapped_file(
+        fd: OwnedFd,
+        map: Mapping,
+        data_off: usize,
+        data_bytes: usize,
+    ) -> Self {
         assert!(data_off + data_bytes <= map.len());
         Segment {
             id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),

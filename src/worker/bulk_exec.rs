@@ -70,12 +70,19 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
 fn start_clock(slot: &WorkerSlot, timeout_ns: u64) {
     let now = sys::monotonic_ns();
     slot.started_ns.store(now, Ordering::Relaxed);
-    let deadline = if timeout_ns == 0 { 0 } else { now.saturating_add(timeout_ns) };
+    let deadline = if timeout_ns == 0 {
+        0
+    } else {
+        now.saturating_add(timeout_ns)
+    };
     slot.deadline_ns.store(deadline, Ordering::Relaxed);
 }
 
 /// Resolves the job's arrays to pointers, checking that they are large enough.
-fn operands(w: &mut Worker, joined: &Joined<'_>) -> Result<Result<(*const u8, *mut u8), String>, ParentGone> {
+fn operands(
+    w: &mut Worker,
+    joined: &Joined<'_>,
+) -> Result<Result<(*const u8, *mut u8), String>, ParentGone> {
     let d = &joined.desc;
     let output = match resolve(w, d.output, d.len)? {
         Ok(p) => p,
@@ -106,6 +113,9 @@ fn resolve(w: &mut Worker, op: Operand, len: u64) -> Result<Result<*mut u8, Stri
             // SAFETY: byte_off is within the mapping's data (checked just above).
             Ok(Ok(unsafe { map.data_ptr().add(op.byte_off as usize) }))
         }
-        _ => Ok(Err(format!("array segment {} is smaller than the job says", op.id))),
+        _ => Ok(Err(format!(
+            "array segment {} is smaller than the job says",
+            op.id
+        ))),
     }
 }

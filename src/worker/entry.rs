@@ -67,7 +67,11 @@ impl Role {
         let parts: Vec<&str> = text.split(',').collect();
         let num = |i: usize| parts.get(i)?.parse::<i32>().ok();
         // SAFETY: Delegated to the caller.
-        let fd = |i: usize| num(i).filter(|&n| n > 2).map(|n| unsafe { sys::adopt_fd(n) });
+        let fd = |i: usize| {
+            num(i)
+                .filter(|&n| n > 2)
+                .map(|n| unsafe { sys::adopt_fd(n) })
+        };
         match *parts.first()? {
             "server" if parts.len() == 6 => Some(Role::Server(ServerArgs {
                 ctrl: fd(1)?,
@@ -124,7 +128,10 @@ fn server_text(fds: [i32; 3], parent_pid: sys::Pid, workers: StartKind) -> Strin
         StartKind::Fork => "fork",
         StartKind::Exec => "exec",
     };
-    format!("server,{},{},{},{parent_pid},{workers}", fds[0], fds[1], fds[2])
+    format!(
+        "server,{},{},{},{parent_pid},{workers}",
+        fds[0], fds[1], fds[2]
+    )
 }
 
 /// Starts the fork server as a re-execution of this binary. Returns its pid.
@@ -173,7 +180,11 @@ pub(crate) unsafe fn fork_server(
     match unsafe { sys::fork() }? {
         sys::Forked::Child => {
             sys::close_all_except(&[sys::raw(ctrl), sys::raw(&live), sys::raw(sock)]);
-            let (Ok(c), Ok(l), Ok(s)) = (ctrl.try_clone(), live.try_clone_to_owned(), sock.try_clone()) else {
+            let (Ok(c), Ok(l), Ok(s)) = (
+                ctrl.try_clone(),
+                live.try_clone_to_owned(),
+                sock.try_clone(),
+            ) else {
                 sys::exit_now(super::exit_code::SPAWN_FAILED);
             };
             super::server::server_main(ServerArgs {

@@ -153,7 +153,10 @@ impl Worker {
 
     /// Waits for the next record: spin, yield, then sleep on `submit_ready`. `None`
     /// when the pool is closing and the ring is empty, or the parent is gone.
-    fn next_record<'r>(&mut self, ring: MpmcRing<'r, TaskRecord>) -> Option<Claimed<'r, TaskRecord>> {
+    fn next_record<'r>(
+        &mut self,
+        ring: MpmcRing<'r, TaskRecord>,
+    ) -> Option<Claimed<'r, TaskRecord>> {
         let ctrl = self.ctrl;
         let header = ctrl.header();
         let slot = ctrl.slot(self.slot_index);

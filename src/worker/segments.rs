@@ -50,7 +50,8 @@ impl SegmentCache {
             match sys::recv_msg(self.channel.as_fd(), &mut buf, true) {
                 Ok((0, fds)) if fds.is_empty() => return Err(ParentGone),
                 Ok((n, fds)) => {
-                    let (Some(info), Some(fd)) = (ShipInfo::from_bytes(&buf[..n]), fds.first()) else {
+                    let (Some(info), Some(fd)) = (ShipInfo::from_bytes(&buf[..n]), fds.first())
+                    else {
                         continue; // not a segment message: ignore it
                     };
                     if self.live.is_alive(info.live, info.id) {

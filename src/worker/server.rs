@@ -165,7 +165,13 @@ fn map_control(args: &ServerArgs) -> Option<(Mapping, ControlView)> {
     Some((map, view))
 }
 
-fn spawn(args: &ServerArgs, ctrl: &ControlView, slot: u32, channel: OwnedFd, children: &mut Vec<Child>) {
+fn spawn(
+    args: &ServerArgs,
+    ctrl: &ControlView,
+    slot: u32,
+    channel: OwnedFd,
+    children: &mut Vec<Child>,
+) {
     if slot >= ctrl.dims().slots {
         return;
     }
@@ -173,7 +179,11 @@ fn spawn(args: &ServerArgs, ctrl: &ControlView, slot: u32, channel: OwnedFd, chi
     // SAFETY: the server is single-threaded, so the child may run any code.
     match unsafe { sys::fork() } {
         Ok(sys::Forked::Child) => {
-            let keep = [args.ctrl.as_raw_fd(), args.live.as_raw_fd(), channel.as_raw_fd()];
+            let keep = [
+                args.ctrl.as_raw_fd(),
+                args.live.as_raw_fd(),
+                channel.as_raw_fd(),
+            ];
             sys::close_all_except(&keep);
             let ctrl_fd = args.ctrl.try_clone();
             let live_fd = args.live.try_clone();
@@ -194,7 +204,9 @@ fn spawn(args: &ServerArgs, ctrl: &ControlView, slot: u32, channel: OwnedFd, chi
             }
         }
         Ok(sys::Forked::Parent(pid)) => {
-            ctrl.slot(slot as usize).pid.store(pid as u32, Ordering::Relaxed);
+            ctrl.slot(slot as usize)
+                .pid
+                .store(pid as u32, Ordering::Relaxed);
             match sys::pidfd_open(pid) {
                 Ok(pidfd) => children.push(Child { slot, pid, pidfd }),
                 Err(_) => {

@@ -1,0 +1,67 @@
+//! Counters a pool keeps about itself, and the [`Stats`] snapshot users read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The parent's counters (all Relaxed: they are statistics, not synchronization).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Records pushed into the submission ring.
+    pub records_submitted: AtomicU64,
+    /// Bytes of those records, plus any payload bytes written to the task arena.
+    pub bytes_submitted: AtomicU64,
+    /// Records taken from completion rings.
+    pub records_completed: AtomicU64,
+    /// Bytes of those records, plus any result bytes read from result arenas.
+    pub bytes_completed: AtomicU64,
+    /// Array segments sent to workers (one descriptor per worker per array).
+    pub segments_shipped: AtomicU64,
+    /// Bytes of array memory made visible to workers by those shipments (mapped,
+    /// not copied).
+    pub bytes_mapped: AtomicU64,
+    /// Worker processes started to replace ones that exited.
+    pub respawns: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What one worker slot has done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// The slot number (stable across replacements).
+    pub slot: usize,
+    /// The current process in the slot, if one is running.
+    pub pid: Option<i32>,
+    /// Generic tasks completed by every process that ran in this slot.
+    pub tasks_done: u64,
+    /// Bulk-map chunks completed by every process that ran in this slot.
+    pub chunks_done: u64,
+}
+
+/// A snapshot of a pool's counters, from [`crate::Pool::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// One entry per worker slot that has ever run a process.
+    pub workers: Vec<WorkerStats>,
+    /// Worker processes started to replace ones that exited.
+    pub respawns: u64,
+    /// Records pushed into the submission ring.
+    pub records_submitted: u64,
+    /// Bytes that went through the submission side (records and task payloads).
+    /// For bulk array maps this does not grow with the array: the arrays are shared,
+    /// never sent.
+    pub bytes_submitted: u64,
+    /// Records taken from the completion rings.
+    pub records_completed: u64,
+    /// Bytes that came back through the completion side (records and results).
+    pub bytes_completed: u64,
+    /// Array segments mapped into workers.
+    pub segments_shipped: u64,
+    /// Bytes of arrays mapped into workers (shared, not copied).
+    pub bytes_mapped: u64,
+}
