@@ -395,7 +395,7 @@ impl Dims {
         at = align_up(at, 128);
         let bitmaps = at;
         at += self.jobs as usize * (self.max_chunks as usize / 8);
-        let total = crate::sys::page_round(at);
+        let total = align_up(at, 4096);
         (
             Offsets {
                 slots: slots as u64,
