@@ -92,6 +92,26 @@ pub enum Error {
     #[error("the result is not ready yet")]
     NotReady,
 
+    /// The result was already taken by an earlier `get_timeout`.
+    #[error("the result was already taken")]
+    AlreadyTaken,
+
+    /// A `callback` or `error_callback` panicked. The pool's result thread caught
+    /// it and carries on; the task itself finished.
+    #[error("the result callback panicked: {message}")]
+    CallbackPanicked {
+        /// The panic message.
+        message: String,
+    },
+
+    /// The input iterator of `map`, `imap` or `starmap` panicked. Items taken from it
+    /// before the panic were submitted and their results delivered.
+    #[error("the input iterator panicked: {message}")]
+    InputPanicked {
+        /// The panic message.
+        message: String,
+    },
+
     /// Work was submitted after `close` or `terminate`.
     #[error("the pool is closed and takes no new work")]
     PoolClosed,
@@ -134,6 +154,75 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
         move |source| Error::Io { context, source }
+    }
+
+    /// A copy of this error, for reporting one failure on several items (an
+    /// `io::Error` is copied by kind and message).
+    pub(crate) fn duplicate(&self) -> Error {
+        use Error::*;
+        match self {
+            LengthMismatch { input, output } => LengthMismatch {
+                input: *input,
+                output: *output,
+            },
+            ZeroChunkLen => ZeroChunkLen,
+            ZeroProcesses => ZeroProcesses,
+            TooManyChunks { chunks, max } => TooManyChunks {
+                chunks: *chunks,
+                max: *max,
+            },
+            KernelPanicked { chunk, message } => KernelPanicked {
+                chunk: chunk.clone(),
+                message: message.clone(),
+            },
+            TaskPanicked { message, location } => TaskPanicked {
+                message: message.clone(),
+                location: location.clone(),
+            },
+            WorkerDied {
+                worker,
+                pid,
+                cause,
+                work,
+            } => WorkerDied {
+                worker: *worker,
+                pid: *pid,
+                cause: *cause,
+                work: work.clone(),
+            },
+            Timeout {
+                worker,
+                pid,
+                limit,
+                work,
+            } => Timeout {
+                worker: *worker,
+                pid: *pid,
+                limit: *limit,
+                work: work.clone(),
+            },
+            WaitTimeout(d) => WaitTimeout(*d),
+            NotReady => NotReady,
+            AlreadyTaken => AlreadyTaken,
+            CallbackPanicked { message } => CallbackPanicked {
+                message: message.clone(),
+            },
+            InputPanicked { message } => InputPanicked {
+                message: message.clone(),
+            },
+            PoolClosed => PoolClosed,
+            PoolTerminated => PoolTerminated,
+            JoinBeforeClose => JoinBeforeClose,
+            Codec(m) => Codec(m.clone()),
+            Start(m) => Start(m.clone()),
+            InitializerFailed { message } => InitializerFailed {
+                message: message.clone(),
+            },
+            Io { context, source } => Io {
+                context,
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
     }
 }
 

@@ -37,12 +37,18 @@ mod kernel;
 mod layout;
 #[cfg(not(loom))]
 mod pool;
+#[cfg(all(not(loom), feature = "progress"))]
+mod progress;
+#[cfg(not(loom))]
+mod result;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
 mod sync;
 #[cfg(not(loom))]
 mod sys;
+#[cfg(not(loom))]
+mod task;
 #[cfg(not(loom))]
 mod unwind;
 mod wake;
@@ -54,4 +60,10 @@ pub use array::SharedArray;
 #[cfg(not(loom))]
 pub use error::{DeathCause, Error, Result, Work};
 #[cfg(not(loom))]
-pub use pool::{BulkMap, Pool, PoolBuilder, StartMethod, Stats, WorkerStats};
+pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
+#[cfg(all(not(loom), feature = "progress"))]
+pub use progress::Progress;
+#[cfg(not(loom))]
+pub use result::{AsyncResult, Callbacks};
+#[cfg(not(loom))]
+pub use task::StarFn;

@@ -7,6 +7,7 @@
 //! finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
 //! drain and exit; on `terminate` it makes sure every process is gone.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::thread::JoinHandle;
@@ -61,17 +62,22 @@ fn start_server(inner: &PoolInner, method: StartMethod) -> Result<()> {
     let (parent_end, server_end) =
         sys::seqpacket_pair().map_err(Error::io("creating the fork server socket"))?;
     let live = inner.live.fd();
+    let arena = lock(&inner.task_arena)
+        .fd()
+        .try_clone_to_owned()
+        .map_err(Error::io("sharing the task arena"))?;
+    let arena = arena.as_fd();
     let pid = match method {
-        // SAFETY: called on the collector thread before it takes any lock; the child
+        // SAFETY: called on the collector thread, which holds no lock here; the child
         // runs only the server loop (see `fork_server`).
         StartMethod::Fork => unsafe {
-            entry::fork_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork)
+            entry::fork_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Fork)
         },
         StartMethod::ForkServer => {
-            entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Fork)
+            entry::exec_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Fork)
         }
         StartMethod::Spawn => {
-            entry::exec_server(&inner.ctrl_fd, live, &server_end, StartKind::Exec)
+            entry::exec_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Exec)
         }
     }
     .map_err(Error::io("starting the fork server"))?;
@@ -113,6 +119,8 @@ struct Collector {
     killed_for: Vec<Option<Duration>>,
     /// Per slot: consecutive deaths before becoming ready.
     early_deaths: Vec<u32>,
+    /// Per slot: a replacement was started for this retiring worker.
+    replaced: Vec<bool>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
 }
@@ -124,18 +132,29 @@ impl Collector {
             inner,
             killed_for: vec![None; slots],
             early_deaths: vec![0; slots],
+            replaced: vec![false; slots],
             terminating_since: None,
         }
     }
 
     fn run(mut self) {
+        super::dispatch::mark_collector_thread();
         loop {
-            let mut progress = false;
+            let mut progress = self.inner.drain() > 0;
+            progress |= self.inner.run_deferred() > 0;
             for slot in 0..self.killed_for.len() {
                 // SYNC(F1): Acquire — pairs with the fork server's Release store.
-                if self.inner.ctrl.slot(slot).state.load(Ordering::Acquire) == slot_state::EXITED {
-                    self.on_exit(slot);
-                    progress = true;
+                match self.inner.ctrl.slot(slot).state.load(Ordering::Acquire) {
+                    slot_state::EXITED => {
+                        self.on_exit(slot);
+                        progress = true;
+                    }
+                    slot_state::RETIRING if !self.replaced[slot] => {
+                        self.replaced[slot] = true;
+                        self.replace_retiring();
+                        progress = true;
+                    }
+                    _ => {}
                 }
             }
             let next_deadline = self.enforce_deadlines();
@@ -161,11 +180,16 @@ impl Collector {
     }
 
     fn sleep(&self, tick: Duration) {
-        let ctrl = self.inner.ctrl;
+        let inner = &*self.inner;
+        let ctrl = inner.ctrl;
         let ev = &ctrl.header().completions;
         let pending = || {
-            (0..self.killed_for.len())
-                .any(|i| ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EXITED)
+            (0..self.killed_for.len()).any(|i| {
+                let state = ctrl.slot(i).state.load(Ordering::Acquire);
+                state == slot_state::EXITED
+                    || (state == slot_state::RETIRING && !self.replaced[i])
+                    || ctrl.completion_ring(i).has_records()
+            }) || !lock(&inner.deferred.0).is_empty()
         };
         let ticket = ev.prepare();
         if !pending() {
@@ -186,12 +210,48 @@ impl Collector {
             ExitStatus::Signal(sig) => DeathCause::Signal(sig),
         };
         let timeout = self.killed_for[slot].take();
+        self.replaced[slot] = false;
 
-        // Records the dead worker still held in the submission ring: release them.
-        // (Bulk join records carry no work of their own.)
+        // Everything the worker reported before it died is delivered first.
+        inner.drain_slot(slot);
+        // Records it had claimed but not started: put tasks back in the ring. (Bulk
+        // join records carry no work of their own.)
         let owner = slot as u16 + 1;
+        let mut requeued = Vec::new();
         for record in inner.ctrl.submit_ring().recover(owner) {
-            debug_assert!(record.kind == kind::JOIN_BULK || record.kind == kind::TASK);
+            if record.kind == kind::TASK {
+                requeued.push(record.id);
+                if inner.ctrl.submit_ring().push(record).is_err() {
+                    inner.fail_task(record.id, inner.broken_or_terminated());
+                }
+            }
+        }
+        if !requeued.is_empty() {
+            inner.ctrl.header().submit_ready.notify(u32::MAX);
+        }
+        // The task it was running, if it did not report it.
+        let task = s.current_task.load(Ordering::SeqCst);
+        if task != 0 && !requeued.contains(&task) {
+            let work = crate::error::Work::Task(task);
+            let error = if inner.state() == pool_state::TERMINATED {
+                inner.broken_or_terminated()
+            } else {
+                match timeout {
+                    Some(limit) => Error::Timeout {
+                        worker: slot,
+                        pid,
+                        limit,
+                        work,
+                    },
+                    None => Error::WorkerDied {
+                        worker: slot,
+                        pid,
+                        cause,
+                        work,
+                    },
+                }
+            };
+            inner.fail_task(task, error);
         }
 
         let job = s.bulk_job.load(Ordering::SeqCst);
@@ -238,7 +298,7 @@ impl Collector {
         } else {
             self.early_deaths[slot] = 0;
         }
-        if self.should_respawn(slot) {
+        if self.should_respawn() {
             super::stats::Counters::add(&inner.counters.respawns, 1);
             if let Err(e) = inner.spawn_worker(slot) {
                 inner.mark_broken(format!("could not start a replacement worker: {e}"));
@@ -246,8 +306,35 @@ impl Collector {
         }
     }
 
-    fn should_respawn(&self, slot: usize) -> bool {
-        if slot >= self.inner.processes {
+    /// A worker is about to retire (maxtasksperchild): start its replacement now, in
+    /// a free slot, so the pool never runs short.
+    fn replace_retiring(&mut self) {
+        let inner = &*self.inner;
+        if inner.state() != pool_state::RUNNING {
+            return;
+        }
+        let free = (0..self.killed_for.len())
+            .find(|&i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY);
+        if let Some(i) = free {
+            super::stats::Counters::add(&inner.counters.respawns, 1);
+            if let Err(e) = inner.spawn_worker(i) {
+                inner.mark_broken(format!("could not start a replacement worker: {e}"));
+            }
+        }
+    }
+
+    fn should_respawn(&self) -> bool {
+        // Retiring workers already have their replacement: count only the others.
+        let ctrl = self.inner.ctrl;
+        let serving = (0..self.killed_for.len())
+            .filter(|&i| {
+                matches!(
+                    ctrl.slot(i).state.load(Ordering::Acquire),
+                    slot_state::SPAWNING | slot_state::RUNNING
+                )
+            })
+            .count();
+        if serving >= self.inner.processes {
             return false;
         }
         match self.inner.state() {
@@ -260,7 +347,7 @@ impl Collector {
     /// Whether submitted work is still waiting for a worker.
     fn work_remains(&self) -> bool {
         let ctrl = self.inner.ctrl;
-        if !ctrl.submit_ring().is_empty_hint() {
+        if !ctrl.submit_ring().is_empty_hint() || !lock(&self.inner.pending).is_empty() {
             return true;
         }
         let table = lock(&self.inner.bulk);
@@ -425,6 +512,9 @@ impl Collector {
     /// On the way out: every job still in flight finishes as terminated.
     fn finish_everything(&mut self) {
         let inner = &*self.inner;
+        inner.drain();
+        inner.fail_all_pending(|| inner.broken_or_terminated());
+        inner.run_deferred();
         let mut table = lock(&inner.bulk);
         for (index, side) in table.sides.iter_mut().enumerate() {
             let job = inner.ctrl.job(index as u32);

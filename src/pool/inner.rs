@@ -1,16 +1,20 @@
 //! The parent's side of a pool: the control segment, the link to the fork server,
 //! the channels that ship array segments to workers, and the table of bulk jobs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64, Ordering as StdOrdering,
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
 use super::stats::Counters;
 use crate::error::{DeathCause, Error, Result};
-use crate::layout::{ControlView, Dims, NO_JOB, TaskRecord, slot_state};
+use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord, slot_state};
+use crate::result::Sink;
+use crate::shm::arena::{Block, ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::{Mapping, Segment};
 use crate::sync::Ordering;
@@ -31,6 +35,25 @@ pub(crate) mod pool_state {
 /// The most worker processes a pool may have (owner ids in claims are 16-bit, and
 /// each process may need a spare slot).
 pub(crate) const MAX_PROCESSES: usize = 4096;
+
+/// Why a pool cannot keep workers running.
+#[derive(Debug, Clone)]
+pub(crate) enum StartError {
+    /// Workers cannot be started or kept (message for `Error::Start`).
+    Message(String),
+    /// The initializer panicked (message for `Error::InitializerFailed`).
+    Initializer(String),
+}
+
+impl StartError {
+    /// The public error.
+    pub(crate) fn to_error(&self) -> Error {
+        match self {
+            StartError::Message(m) => Error::Start(m.clone()),
+            StartError::Initializer(m) => Error::InitializerFailed { message: m.clone() },
+        }
+    }
+}
 
 /// The parent's end of the fork server's socket.
 #[derive(Debug)]
@@ -111,13 +134,54 @@ pub(crate) struct PoolInner {
     /// Signalled when a bulk job entry is freed.
     pub bulk_free: Condvar,
     /// Why workers could not start, if they could not.
-    pub start_error: Mutex<Option<String>>,
+    pub start_error: Mutex<Option<StartError>>,
     /// Set by the collector thread as it exits.
     pub collector_exited: AtomicBool,
     /// How callers wait.
     pub backoff: Backoff,
     /// Statistics.
     pub counters: Counters,
+    /// Arguments too large for a ring slot.
+    pub task_arena: Mutex<TaskArena>,
+    /// Per slot: the parent's reader of the current worker's result arena.
+    pub readers: Mutex<Vec<Option<Arc<ResultReader>>>>,
+    /// Tasks submitted and not yet delivered, by id.
+    pub pending: Mutex<HashMap<u64, Pending>>,
+    /// The next task id.
+    pub next_task: AtomicU64,
+    /// Held by whichever thread consumes the completion rings.
+    pub drain_lock: Mutex<()>,
+    /// Closures to run on the collector thread (callbacks).
+    pub deferred: Deferred,
+    /// The default time limit of a task.
+    pub task_timeout: Option<Duration>,
+}
+
+/// Closures waiting to run on the collector thread.
+pub(crate) struct Deferred(pub Mutex<VecDeque<Box<dyn FnOnce() + Send>>>);
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Deferred({})", lock(&self.0).len())
+    }
+}
+
+/// A submitted task: where its result goes, and its argument block to free.
+pub(crate) struct Pending {
+    /// The sink.
+    pub sink: Arc<dyn Sink>,
+    /// The task-arena block holding its arguments, if they did not fit inline.
+    pub block: Option<Block>,
+    /// Its time limit, for the error message.
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("block", &self.block)
+            .finish()
+    }
 }
 
 impl PoolInner {
@@ -151,6 +215,28 @@ impl PoolInner {
         )
         .map_err(Error::io("mapping the control segment"))?;
         let spins = (b.idle_spin.as_nanos() / 20).min(u32::MAX as u128) as u32;
+        let mut task_arena = TaskArena::new().map_err(Error::io("creating the task arena"))?;
+        let mut init = None;
+        if let Some(i) = &b.initializer {
+            let bytes = i.args.clone().map_err(Error::Codec)?;
+            let mut payload = Payload {
+                len: u32::try_from(bytes.len()).map_err(|_| {
+                    Error::Codec("send initializer arguments larger than 4 GiB".into())
+                })?,
+                ..Payload::default()
+            };
+            if bytes.len() <= INLINE_BYTES {
+                payload.inline[..bytes.len()].copy_from_slice(&bytes);
+            } else {
+                // Never freed: workers started later need it too.
+                let block = task_arena
+                    .store(&bytes)
+                    .map_err(Error::io("storing initializer arguments"))?;
+                payload.in_arena = 1;
+                payload.arena_off = block.off;
+            }
+            init = Some((crate::task::task_offset(i.code), payload));
+        }
         // SAFETY: a fresh, zero-filled mapping of `total` bytes that no other process
         // has yet; `ctrl_map` owns it for as long as the PoolInner (and so the view).
         let ctrl = unsafe {
@@ -159,6 +245,12 @@ impl PoolInner {
                 h.parent_pid = sys::getpid() as u32;
                 h.idle_spins = spins;
                 h.idle_yields = 8;
+                h.max_tasks_per_child = b.max_tasks_per_child;
+                if let Some((code, payload)) = init {
+                    h.has_initializer = 1;
+                    h.init_code = code;
+                    h.init_payload = payload;
+                }
             })
         };
         for i in 0..slots as usize {
@@ -190,6 +282,13 @@ impl PoolInner {
                 yields: 16,
             },
             counters: Counters::default(),
+            task_arena: Mutex::new(task_arena),
+            readers: Mutex::new((0..slots).map(|_| None).collect()),
+            pending: Mutex::new(HashMap::new()),
+            next_task: AtomicU64::new(1),
+            drain_lock: Mutex::new(()),
+            deferred: Deferred(Mutex::new(VecDeque::new())),
+            task_timeout: b.task_timeout,
         })
     }
 
@@ -214,8 +313,8 @@ impl PoolInner {
 
     /// The error for work that cannot run because the pool stopped.
     pub(crate) fn broken_or_terminated(&self) -> Error {
-        match lock(&self.start_error).clone() {
-            Some(e) => Error::Start(e),
+        match lock(&self.start_error).as_ref() {
+            Some(e) => e.to_error(),
             None => Error::PoolTerminated,
         }
     }
@@ -244,12 +343,7 @@ impl PoolInner {
 
     /// Marks the pool broken (workers cannot be kept running) and stops it.
     pub(crate) fn mark_broken(&self, why: String) {
-        {
-            let mut e = lock(&self.start_error);
-            if e.is_none() {
-                *e = Some(why);
-            }
-        }
+        self.set_start_error(StartError::Message(why));
         self.terminate();
     }
 
@@ -276,6 +370,8 @@ impl PoolInner {
         s.pid.store(0, Ordering::Relaxed);
         s.generation.fetch_add(1, Ordering::Relaxed);
         s.state.store(slot_state::SPAWNING, Ordering::Release);
+        let reader =
+            Arc::new(ResultReader::create().map_err(Error::io("creating a result arena"))?);
         let (parent_end, child_end) =
             sys::seqpacket_pair().map_err(Error::io("creating a worker channel"))?;
         sys::set_send_buffer(parent_end.as_fd(), 4 << 20);
@@ -292,8 +388,16 @@ impl PoolInner {
             }
             sh.channels[slot] = Some(channel);
         }
-        self.send_server(Request::Spawn { slot: slot as u32 }, &[child_end.as_fd()])
-            .map_err(Error::io("asking the fork server for a worker"))
+        let arena_fd = reader
+            .fd()
+            .try_clone_to_owned()
+            .map_err(Error::io("sharing a result arena"))?;
+        lock(&self.readers)[slot] = Some(reader);
+        self.send_server(
+            Request::Spawn { slot: slot as u32 },
+            &[child_end.as_fd(), arena_fd.as_fd()],
+        )
+        .map_err(Error::io("asking the fork server for a worker"))
     }
 
     /// Forgets the channel of a worker that exited.
@@ -360,8 +464,8 @@ impl PoolInner {
     pub(crate) fn wait_until_ready(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(e) = lock(&self.start_error).clone() {
-                return Err(Error::Start(e));
+            if let Some(e) = lock(&self.start_error).as_ref() {
+                return Err(e.to_error());
             }
             let ready = (0..self.processes).all(|i| {
                 let s = self.ctrl.slot(i);

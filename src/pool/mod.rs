@@ -2,17 +2,22 @@
 
 mod bulk;
 mod collector;
+mod dispatch;
+mod imap;
 mod inner;
 pub(crate) mod registry;
 mod stats;
+mod tasks;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bulk::BulkMap;
+pub use imap::Imap;
 pub(crate) use inner::PoolInner;
 pub use stats::{Stats, WorkerStats};
+pub use tasks::Tasks;
 
 use crate::error::{Error, Result};
 
@@ -66,6 +71,16 @@ pub struct PoolBuilder {
     pub(crate) processes: Option<usize>,
     pub(crate) start_method: StartMethod,
     pub(crate) idle_spin: Duration,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) max_tasks_per_child: u32,
+    pub(crate) initializer: Option<Initializer>,
+}
+
+/// The initializer as the builder keeps it: a trampoline and its encoded arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct Initializer {
+    pub code: crate::task::TaskFn,
+    pub args: std::result::Result<Vec<u8>, String>,
 }
 
 impl Default for PoolBuilder {
@@ -74,6 +89,9 @@ impl Default for PoolBuilder {
             processes: None,
             start_method: StartMethod::Fork,
             idle_spin: Duration::from_micros(50),
+            task_timeout: None,
+            max_tasks_per_child: 0,
+            initializer: None,
         }
     }
 }
@@ -96,6 +114,56 @@ impl PoolBuilder {
     /// back-to-back calls free of wake-up syscalls; shorter frees the CPU sooner.
     pub fn idle_spin(mut self, d: Duration) -> Self {
         self.idle_spin = d;
+        self
+    }
+
+    /// A time limit for every task (overridable per call with
+    /// [`Tasks::timeout`]): a worker running a task longer is killed and replaced,
+    /// and the task fails with [`Error::Timeout`]. Default: none.
+    pub fn task_timeout(mut self, d: Duration) -> Self {
+        self.task_timeout = Some(d);
+        self
+    }
+
+    /// Replace each worker after it has run `n` tasks (Python's
+    /// `maxtasksperchild`), to bound leaks in task code. The replacement is started
+    /// when the old worker begins its last task, so the pool never runs short.
+    /// Default: 0, never. (Bulk-map chunks are not counted.)
+    pub fn max_tasks_per_child(mut self, n: u32) -> Self {
+        self.max_tasks_per_child = n;
+        self
+    }
+
+    /// Runs `f(*args)` once in each worker before its first task (Python's
+    /// `initializer` and `initargs`): to open files, load data, or set up
+    /// per-process state in statics. If it panics, `build` fails with
+    /// [`Error::InitializerFailed`] (and a replacement that fails stops the pool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    /// static GREETING: OnceLock<String> = OnceLock::new();
+    ///
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(2)
+    ///     .initializer(|g: String| { GREETING.set(g).unwrap(); }, ("hello".to_string(),))
+    ///     .build()?;
+    /// let s = pool.apply(|| GREETING.get().cloned().unwrap_or_default(), ())?;
+    /// assert_eq!(s, "hello");
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn initializer<Args, F>(mut self, f: F, args: Args) -> Self
+    where
+        Args: serde::Serialize + serde::de::DeserializeOwned,
+        F: crate::task::StarFn<Args, Output = ()>,
+    {
+        let () = crate::kernel::AssertZeroSized::<F>::OK;
+        let _ = f;
+        self.initializer = Some(Initializer {
+            code: crate::task::apply_trampoline::<Args, F>,
+            args: crate::task::encode(&args),
+        });
         self
     }
 
@@ -256,6 +324,10 @@ impl Pool {
     }
 
     pub(crate) fn inner(&self) -> &PoolInner {
+        &self.inner
+    }
+
+    pub(crate) fn arc(&self) -> &Arc<PoolInner> {
         &self.inner
     }
 }

@@ -1,5 +1,6 @@
 //! Shared memory: owned mappings, data segments, and the liveness table.
 
+pub(crate) mod arena;
 pub(crate) mod liveness;
 pub(crate) mod mapping;
 pub(crate) mod segment;

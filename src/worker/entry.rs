@@ -43,14 +43,21 @@ impl Role {
     pub(crate) fn encode(&self) -> String {
         match self {
             Role::Server(a) => server_text(
-                [sys::raw(&a.ctrl), sys::raw(&a.live), sys::raw(&a.sock)],
+                [
+                    sys::raw(&a.ctrl),
+                    sys::raw(&a.live),
+                    sys::raw(&a.task_arena),
+                    sys::raw(&a.sock),
+                ],
                 a.parent_pid,
                 a.workers,
             ),
             Role::Worker(a) => format!(
-                "worker,{},{},{},{},{}",
+                "worker,{},{},{},{},{},{},{}",
                 sys::raw(&a.ctrl),
                 sys::raw(&a.live),
+                sys::raw(&a.task_arena),
+                sys::raw(&a.result_arena),
                 sys::raw(&a.channel),
                 a.slot,
                 a.server_pid
@@ -73,24 +80,27 @@ impl Role {
                 .map(|n| unsafe { sys::adopt_fd(n) })
         };
         match *parts.first()? {
-            "server" if parts.len() == 6 => Some(Role::Server(ServerArgs {
+            "server" if parts.len() == 7 => Some(Role::Server(ServerArgs {
                 ctrl: fd(1)?,
                 live: fd(2)?,
-                sock: fd(3)?,
-                parent_pid: num(4)?,
-                workers: match parts[5] {
+                task_arena: fd(3)?,
+                sock: fd(4)?,
+                parent_pid: num(5)?,
+                workers: match parts[6] {
                     "fork" => StartKind::Fork,
                     "exec" => StartKind::Exec,
                     _ => return None,
                 },
                 reexec: true,
             })),
-            "worker" if parts.len() == 6 => Some(Role::Worker(WorkerArgs {
+            "worker" if parts.len() == 8 => Some(Role::Worker(WorkerArgs {
                 ctrl: fd(1)?,
                 live: fd(2)?,
-                channel: fd(3)?,
-                slot: num(4)? as u32,
-                server_pid: num(5)?,
+                task_arena: fd(3)?,
+                result_arena: fd(4)?,
+                channel: fd(5)?,
+                slot: num(6)? as u32,
+                server_pid: num(7)?,
                 reexec: true,
             })),
             _ => None,
@@ -123,27 +133,31 @@ pub(crate) fn keep_early_entry() {
     std::hint::black_box(&EARLY_ENTRY);
 }
 
-fn server_text(fds: [i32; 3], parent_pid: sys::Pid, workers: StartKind) -> String {
+fn server_text(fds: [i32; 4], parent_pid: sys::Pid, workers: StartKind) -> String {
     let workers = match workers {
         StartKind::Fork => "fork",
         StartKind::Exec => "exec",
     };
-    format!(
-        "server,{},{},{},{parent_pid},{workers}",
-        fds[0], fds[1], fds[2]
-    )
+    let [ctrl, live, arena, sock] = fds;
+    format!("server,{ctrl},{live},{arena},{sock},{parent_pid},{workers}")
 }
 
 /// Starts the fork server as a re-execution of this binary. Returns its pid.
 pub(crate) fn exec_server(
     ctrl: &OwnedFd,
     live: BorrowedFd<'_>,
+    task_arena: BorrowedFd<'_>,
     sock: &OwnedFd,
     workers: StartKind,
 ) -> std::io::Result<sys::Pid> {
     use std::os::unix::process::CommandExt;
     keep_early_entry();
-    let raw = [sys::raw(ctrl), sys::raw(&live), sys::raw(sock)];
+    let raw = [
+        sys::raw(ctrl),
+        sys::raw(&live),
+        sys::raw(&task_arena),
+        sys::raw(sock),
+    ];
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.arg0("shmpool-server")
         .env(ROLE_VAR_STR, server_text(raw, sys::getpid(), workers));
@@ -172,6 +186,7 @@ pub(crate) fn exec_server(
 pub(crate) unsafe fn fork_server(
     ctrl: &OwnedFd,
     live: BorrowedFd<'_>,
+    task_arena: BorrowedFd<'_>,
     sock: &OwnedFd,
     workers: StartKind,
 ) -> std::io::Result<sys::Pid> {
@@ -179,10 +194,16 @@ pub(crate) unsafe fn fork_server(
     // SAFETY: Delegated to the caller.
     match unsafe { sys::fork() }? {
         sys::Forked::Child => {
-            sys::close_all_except(&[sys::raw(ctrl), sys::raw(&live), sys::raw(sock)]);
-            let (Ok(c), Ok(l), Ok(s)) = (
+            sys::close_all_except(&[
+                sys::raw(ctrl),
+                sys::raw(&live),
+                sys::raw(&task_arena),
+                sys::raw(sock),
+            ]);
+            let (Ok(c), Ok(l), Ok(a), Ok(s)) = (
                 ctrl.try_clone(),
                 live.try_clone_to_owned(),
+                task_arena.try_clone_to_owned(),
                 sock.try_clone(),
             ) else {
                 sys::exit_now(super::exit_code::SPAWN_FAILED);
@@ -190,6 +211,7 @@ pub(crate) unsafe fn fork_server(
             super::server::server_main(ServerArgs {
                 ctrl: c,
                 live: l,
+                task_arena: a,
                 sock: s,
                 parent_pid,
                 workers,

@@ -5,6 +5,7 @@ pub(crate) mod bulk_exec;
 pub(crate) mod entry;
 pub(crate) mod segments;
 pub(crate) mod server;
+mod task_exec;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use crate::layout::{ControlView, NO_JOB, TaskRecord, kind, slot_state};
 use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
+use crate::shm::arena::{ArenaMap, ResultWriter};
 use crate::shm::liveness::LivenessView;
 use crate::sync::{Ordering, spin_hint};
 use crate::sys::{self, MapOptions, Pid};
@@ -40,6 +42,10 @@ pub(crate) struct WorkerArgs {
     pub ctrl: OwnedFd,
     /// The parent's liveness table.
     pub live: OwnedFd,
+    /// The pool's task arena (arguments too large for a ring slot).
+    pub task_arena: OwnedFd,
+    /// This worker's result arena.
+    pub result_arena: OwnedFd,
     /// This worker's end of its channel from the parent.
     pub channel: OwnedFd,
     /// Worker slot index.
@@ -59,6 +65,12 @@ pub(crate) fn worker_main(args: WorkerArgs) -> ! {
     sys::exit_now(code)
 }
 
+/// What the loop does after a record.
+enum Next {
+    Continue,
+    Retire,
+}
+
 struct Worker {
     ctrl: ControlView,
     // Owns the memory `ctrl` points into; declared after it so it drops last.
@@ -68,6 +80,9 @@ struct Worker {
     segments: SegmentCache,
     server_pid: Pid,
     tasks_run: u64,
+    task_arena: ArenaMap,
+    results: ResultWriter,
+    out: Vec<u8>,
 }
 
 impl Worker {
@@ -102,6 +117,9 @@ impl Worker {
         if slot_index >= ctrl.dims().slots as usize {
             return Err(exit_code::BAD_SEGMENT);
         }
+        let task_arena =
+            ArenaMap::open(args.task_arena, false).map_err(|_| exit_code::BAD_SEGMENT)?;
+        let results = ResultWriter::new(args.result_arena).map_err(|_| exit_code::BAD_SEGMENT)?;
         Ok(Worker {
             ctrl,
             _ctrl_map: ctrl_map,
@@ -110,6 +128,9 @@ impl Worker {
             segments: SegmentCache::new(args.channel, live),
             server_pid: args.server_pid,
             tasks_run: 0,
+            task_arena,
+            results,
+            out: Vec::new(),
         })
     }
 
@@ -117,6 +138,9 @@ impl Worker {
         let ctrl = self.ctrl;
         let slot = ctrl.slot(self.slot_index);
         slot.pid.store(sys::getpid() as u32, Ordering::Relaxed);
+        if let Err(code) = self.run_initializer() {
+            return code;
+        }
         slot.state.store(slot_state::RUNNING, Ordering::Release);
         // SYNC(W1): Release — the parent waits for readiness with an Acquire load.
         slot.ready.store(1, Ordering::Release);
@@ -129,8 +153,10 @@ impl Worker {
             let Some(claimed) = next else {
                 return exit_code::OK;
             };
-            if self.dispatch(claimed).is_err() {
-                return exit_code::ORPHANED;
+            match self.dispatch(claimed) {
+                Err(_) => return exit_code::ORPHANED,
+                Ok(Next::Retire) => return exit_code::OK,
+                Ok(Next::Continue) => {}
             }
         }
     }
@@ -206,25 +232,44 @@ impl Worker {
         }
     }
 
-    fn dispatch(&mut self, claimed: Claimed<'_, TaskRecord>) -> Result<(), segments::ParentGone> {
+    fn dispatch(&mut self, claimed: Claimed<'_, TaskRecord>) -> Result<Next, segments::ParentGone> {
         let ctrl = self.ctrl;
+        let header = ctrl.header();
+        let slot = ctrl.slot(self.slot_index);
         let record = claimed.record();
-        let result = match record.kind {
+        match record.kind {
+            kind::TASK => {
+                // SYNC(W3): SeqCst — the task is recorded as ours before the ring slot
+                // is released, so after a death the collector finds it in one place or
+                // the other (the claimed slot, or `current_task`).
+                slot.current_task.store(record.id, Ordering::SeqCst);
+                claimed.release();
+                header.submit_space.notify(1);
+                let limit = u64::from(header.max_tasks_per_child);
+                let last = limit != 0 && self.tasks_run + 1 >= limit;
+                if last {
+                    // Ask for a replacement now, so it starts while this task runs.
+                    slot.state.store(slot_state::RETIRING, Ordering::Release);
+                    header.completions.notify_always(1);
+                }
+                self.run_task(&record)?;
+                self.tasks_run += 1;
+                Ok(if last { Next::Retire } else { Next::Continue })
+            }
             kind::JOIN_BULK => {
                 claimed.release();
-                ctrl.header().submit_space.notify(1);
+                header.submit_space.notify(1);
                 let (index, generation) = crate::bulk::unpack_job(record.id);
-                self.run_bulk(index, generation)
+                self.run_bulk(index, generation)?;
+                Ok(Next::Continue)
             }
             _ => {
                 // Unknown to this version: drop it rather than wedge the ring.
                 claimed.release();
-                ctrl.header().submit_space.notify(1);
-                Ok(())
+                header.submit_space.notify(1);
+                Ok(Next::Continue)
             }
-        };
-        self.tasks_run += 1;
-        result
+        }
     }
 
     fn run_bulk(&mut self, index: u32, generation: u32) -> Result<(), segments::ParentGone> {

@@ -71,6 +71,8 @@ pub(crate) struct ServerArgs {
     pub ctrl: OwnedFd,
     /// The parent's liveness table.
     pub live: OwnedFd,
+    /// The pool's task arena.
+    pub task_arena: OwnedFd,
     /// The server's end of the socket to the parent.
     pub sock: OwnedFd,
     /// The parent's pid.
@@ -111,8 +113,9 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
             match sys::recv_msg(args.sock.as_fd(), &mut buf, false) {
                 Ok((n, received)) if n > 0 => match Request::from_bytes(&buf[..n]) {
                     Some(Request::Spawn { slot }) => {
-                        if let Some(channel) = received.into_iter().next() {
-                            spawn(&args, &ctrl, slot, channel, &mut children);
+                        let mut fds = received.into_iter();
+                        if let (Some(channel), Some(results)) = (fds.next(), fds.next()) {
+                            spawn(&args, &ctrl, slot, channel, results, &mut children);
                         }
                     }
                     Some(Request::Kill { slot, signal }) => {
@@ -170,6 +173,7 @@ fn spawn(
     ctrl: &ControlView,
     slot: u32,
     channel: OwnedFd,
+    results: OwnedFd,
     children: &mut Vec<Child>,
 ) {
     if slot >= ctrl.dims().slots {
@@ -182,17 +186,23 @@ fn spawn(
             let keep = [
                 args.ctrl.as_raw_fd(),
                 args.live.as_raw_fd(),
+                args.task_arena.as_raw_fd(),
                 channel.as_raw_fd(),
+                results.as_raw_fd(),
             ];
             sys::close_all_except(&keep);
-            let ctrl_fd = args.ctrl.try_clone();
-            let live_fd = args.live.try_clone();
-            let (Ok(ctrl_fd), Ok(live_fd)) = (ctrl_fd, live_fd) else {
+            let (Ok(ctrl_fd), Ok(live_fd), Ok(task_arena)) = (
+                args.ctrl.try_clone(),
+                args.live.try_clone(),
+                args.task_arena.try_clone(),
+            ) else {
                 sys::exit_now(exit_code::SPAWN_FAILED);
             };
             let worker = WorkerArgs {
                 ctrl: ctrl_fd,
                 live: live_fd,
+                task_arena,
+                result_arena: results,
                 channel,
                 slot,
                 server_pid,
@@ -224,7 +234,7 @@ fn spawn(
 /// Replaces this (freshly forked) process with a re-execution of the binary in
 /// worker mode.
 fn exec_worker(w: WorkerArgs) -> ! {
-    for fd in [&w.ctrl, &w.live, &w.channel] {
+    for fd in [&w.ctrl, &w.live, &w.task_arena, &w.result_arena, &w.channel] {
         if sys::clear_cloexec(fd.as_fd()).is_err() {
             sys::exit_now(exit_code::SPAWN_FAILED);
         }

@@ -1,0 +1,338 @@
+//! Submitting generic tasks and delivering their completions.
+//!
+//! Completions are drained by whichever parent thread holds `drain_lock`: usually
+//! the collector thread, but a caller waiting for a result first tries to take the
+//! lock and poll the rings itself for a short while, which saves two thread
+//! hand-offs on the round trip. While it polls, it sets `parent_polling`, and
+//! workers skip waking the collector; when it stops, it clears the flag and drains
+//! once more, so a completion pushed while the flag was set is never stranded
+//! (`docs/PROTOCOL.md`, "Caller polling"). Callbacks always run on the collector
+//! thread: a delivery on another thread defers them there.
+
+use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::inner::{Pending, PoolInner, lock, pool_state};
+use super::stats::Counters;
+use crate::error::{Error, Result};
+use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
+use crate::result::{Ctx, Outcome, Sink};
+use crate::shm::arena;
+use crate::sync::{Ordering, fence, spin_hint};
+use crate::task::{self, TaskFn};
+use crate::unwind::PanicReport;
+
+thread_local! {
+    static ON_COLLECTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as the pool's collector (result) thread.
+pub(crate) fn mark_collector_thread() {
+    ON_COLLECTOR.with(|c| c.set(true));
+}
+
+impl PoolInner {
+    /// Submits one task: `code` run on `args` in a worker, the outcome to `sink`.
+    pub(crate) fn submit_task(
+        &self,
+        code: TaskFn,
+        args: &[u8],
+        sink: Arc<dyn Sink>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.check_open()?;
+        let id = self.next_task.fetch_add(1, StdOrdering::Relaxed);
+        let timeout = timeout.or(self.task_timeout);
+        let mut payload = Payload {
+            len: u32::try_from(args.len())
+                .map_err(|_| Error::Codec("send arguments larger than 4 GiB".into()))?,
+            ..Payload::default()
+        };
+        let block = if args.len() <= INLINE_BYTES {
+            payload.inline[..args.len()].copy_from_slice(args);
+            None
+        } else {
+            let block = lock(&self.task_arena)
+                .store(args)
+                .map_err(Error::io("storing task arguments"))?;
+            payload.in_arena = 1;
+            payload.arena_off = block.off;
+            Counters::add(&self.counters.bytes_submitted, args.len() as u64);
+            Some(block)
+        };
+        lock(&self.pending).insert(
+            id,
+            Pending {
+                sink,
+                block,
+                timeout,
+            },
+        );
+        let record = TaskRecord {
+            kind: kind::TASK,
+            flags: 0,
+            id,
+            code: task::task_offset(code),
+            timeout_ns: timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
+            payload,
+        };
+        if let Err(e) = self.push_record(record) {
+            if let Some(p) = lock(&self.pending).remove(&id) {
+                if let Some(b) = p.block {
+                    lock(&self.task_arena).free(b);
+                }
+            }
+            return Err(e);
+        }
+        self.ctrl.header().submit_ready.notify(1);
+        // Terminated while we pushed: the collector may already have failed
+        // everything; make sure this task is not left behind.
+        if self.state() == pool_state::TERMINATED
+            && self.collector_exited.load(StdOrdering::Acquire)
+        {
+            self.fail_task(id, self.broken_or_terminated());
+        }
+        Ok(())
+    }
+
+    /// Delivers `error` to task `id`, if it is still pending.
+    pub(crate) fn fail_task(&self, id: u64, error: Error) {
+        let pending = lock(&self.pending).remove(&id);
+        if let Some(p) = pending {
+            if let Some(b) = p.block {
+                lock(&self.task_arena).free(b);
+            }
+            p.sink.complete(Outcome::Failed(error), &self.ctx());
+        }
+    }
+
+    /// The time limit a pending task was submitted with.
+    pub(crate) fn task_limit(&self, id: u64) -> Option<Duration> {
+        lock(&self.pending).get(&id).and_then(|p| p.timeout)
+    }
+
+    /// Delivers `error` to every pending task.
+    pub(crate) fn fail_all_pending(&self, error: impl Fn() -> Error) {
+        let all: Vec<u64> = lock(&self.pending).keys().copied().collect();
+        for id in all {
+            self.fail_task(id, error());
+        }
+    }
+
+    /// The delivery context of the calling thread.
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            on_collector: ON_COLLECTOR.with(|c| c.get()),
+            pool: self,
+        }
+    }
+
+    /// Queues a closure for the collector thread and wakes it.
+    pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
+        lock(&self.deferred.0).push_back(job);
+        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Runs deferred closures (on the collector thread). Returns how many ran.
+    pub(crate) fn run_deferred(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let job = lock(&self.deferred.0).pop_front();
+            let Some(job) = job else { return n };
+            // A callback's panic was already caught inside; this guards the thread
+            // against anything else.
+            let _ = crate::unwind::catch(job);
+            n += 1;
+        }
+    }
+
+    /// Drains every completion ring. The caller holds `drain_lock`.
+    pub(crate) fn drain_locked(&self, _proof: &MutexGuard<'_, ()>) -> usize {
+        let mut n = 0;
+        let ctx = self.ctx();
+        for slot in 0..self.ctrl.dims().slots as usize {
+            let ring = self.ctrl.completion_ring(slot);
+            if !ring.has_records() {
+                continue;
+            }
+            let reader = lock(&self.readers)[slot].clone();
+            while let Some(record) = ring.pop() {
+                self.dispatch(slot, &record, reader.as_deref(), &ctx);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Drains every completion ring, waiting for the lock.
+    pub(crate) fn drain(&self) -> usize {
+        let guard = lock(&self.drain_lock);
+        self.drain_locked(&guard)
+    }
+
+    /// Drains the completion ring of one slot (the collector, after a death).
+    pub(crate) fn drain_slot(&self, slot: usize) {
+        let _guard = lock(&self.drain_lock);
+        let ring = self.ctrl.completion_ring(slot);
+        let reader = lock(&self.readers)[slot].clone();
+        let ctx = self.ctx();
+        while let Some(record) = ring.pop() {
+            self.dispatch(slot, &record, reader.as_deref(), &ctx);
+        }
+    }
+
+    fn dispatch(
+        &self,
+        slot: usize,
+        record: &CompletionRecord,
+        reader: Option<&arena::ResultReader>,
+        ctx: &Ctx<'_>,
+    ) {
+        Counters::add(&self.counters.records_completed, 1);
+        Counters::add(
+            &self.counters.bytes_completed,
+            std::mem::size_of::<CompletionRecord>() as u64,
+        );
+        let p = &record.payload;
+        let len = u64::from(p.len);
+        let bytes: std::result::Result<&[u8], String> = if p.in_arena == 0 {
+            Ok(&p.inline[..(p.len as usize).min(INLINE_BYTES)])
+        } else {
+            Counters::add(&self.counters.bytes_completed, len);
+            match reader {
+                // SAFETY: the record was published by the worker's Release push and
+                // popped here with Acquire; the worker does not reuse the range until
+                // we add it to `arena_released` below.
+                Some(r) => {
+                    unsafe { r.read(p.arena_off, len) }.map_err(|e| format!("read a result: {e}"))
+                }
+                None => Err("read a result: no arena for this worker".into()),
+            }
+        };
+        if record.outcome == outcome::INIT_FAILED {
+            let report = bytes
+                .ok()
+                .and_then(|b| task::decode::<PanicReport>(b, "report").ok())
+                .map_or_else(|| "unknown".to_string(), |r| r.to_string());
+            self.set_start_error(super::inner::StartError::Initializer(report));
+        } else {
+            let pending = lock(&self.pending).remove(&record.id);
+            if let Some(pending) = pending {
+                if let Some(b) = pending.block {
+                    lock(&self.task_arena).free(b);
+                }
+                let outcome = match (record.outcome, bytes) {
+                    (_, Err(msg)) => Outcome::Failed(Error::Codec(msg)),
+                    (outcome::OK, Ok(b)) => Outcome::Ok(b),
+                    (outcome::PANICKED, Ok(b)) => {
+                        match task::decode::<PanicReport>(b, "a panic report") {
+                            Ok(report) => Outcome::Panicked(report),
+                            Err(msg) => Outcome::Failed(Error::Codec(msg)),
+                        }
+                    }
+                    (_, Ok(b)) => {
+                        Outcome::Failed(Error::Codec(String::from_utf8_lossy(b).into_owned()))
+                    }
+                };
+                pending.sink.complete(outcome, ctx);
+            }
+        }
+        if p.in_arena != 0 {
+            // SYNC(A1): Release — our reads of the range are done before the worker
+            // reuses it; pairs with the worker's Acquire load of `arena_released`.
+            self.ctrl
+                .slot(slot)
+                .arena_released
+                .fetch_add(arena::round(len).max(arena::ALIGN), Ordering::Release);
+        }
+    }
+
+    /// Waits until `ready()` holds or `timeout` passes; returns `ready()`.
+    ///
+    /// First spins, polling the completion rings itself when no other thread is
+    /// draining them; then sleeps on `cv` (notified under `lock` by deliveries).
+    pub(crate) fn wait_for<S>(
+        &self,
+        ready: &dyn Fn() -> bool,
+        lock_: &Mutex<S>,
+        cv: &Condvar,
+        timeout: Option<Duration>,
+    ) -> bool {
+        if ready() {
+            return true;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if self.poll(ready, deadline) {
+            return true;
+        }
+        let mut guard = lock(lock_);
+        loop {
+            if ready() {
+                return true;
+            }
+            let mut wait = Duration::from_millis(20);
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return false;
+                }
+                wait = wait.min(d - now);
+            }
+            guard = cv
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Spins for the configured budget, draining completions itself if it can.
+    fn poll(&self, ready: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
+        let spins = self.backoff.spins;
+        let Ok(guard) = self.drain_lock.try_lock() else {
+            for i in 0..spins {
+                if ready() {
+                    return true;
+                }
+                if i % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return false;
+                }
+                spin_hint();
+            }
+            return ready();
+        };
+        let header = self.ctrl.header();
+        // SYNC(P1): SeqCst — workers read the flag after their push (SYNC P2);
+        // while it is set they may skip waking the collector, because we drain.
+        header.parent_polling.store(1, Ordering::SeqCst);
+        let mut got = false;
+        for i in 0..spins {
+            if i % 16 == 0 {
+                self.drain_locked(&guard);
+            }
+            if ready() {
+                got = true;
+                break;
+            }
+            if i % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            spin_hint();
+        }
+        header.parent_polling.store(0, Ordering::SeqCst);
+        // SYNC(P3): SeqCst fence — a push whose worker saw the flag set is visible to
+        // this final drain; a later push sees the flag clear and wakes the collector.
+        fence(Ordering::SeqCst);
+        self.drain_locked(&guard);
+        drop(guard);
+        got || ready()
+    }
+
+    /// Records why the pool cannot run workers.
+    pub(crate) fn set_start_error(&self, e: super::inner::StartError) {
+        let mut slot = lock(&self.start_error);
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Progress bars for long maps and imaps (the `progress` feature, on by default),
+//! drawn by indicatif on standard error.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar with a total, or a spinner when the total is unknown.
+pub(crate) fn bar(total: Option<u64>) -> ProgressBar {
+    match total {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}, {per_sec}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} done [{elapsed_precise}, {per_sec}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    }
+}
+
+/// An iterator that advances a progress bar as it is consumed; from
+/// [`crate::Imap::progress`].
+#[derive(Debug)]
+pub struct Progress<I> {
+    inner: I,
+    bar: ProgressBar,
+}
+
+impl<I> Progress<I> {
+    pub(crate) fn new(inner: I, total: Option<u64>) -> Self {
+        Progress {
+            inner,
+            bar: bar(total),
+        }
+    }
+
+    /// The bar, for setting a message or a custom style.
+    pub fn bar(&self) -> &ProgressBar {
+        &self.bar
+    }
+}
+
+impl<I: Iterator> Iterator for Progress<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next();
+        match item {
+            Some(_) => self.bar.inc(1),
+            None => self.bar.finish(),
+        }
+        item
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<I: ExactSizeIterator> ExactSizeIterator for Progress<I> {}

@@ -1,0 +1,331 @@
+//! [`AsyncResult`]: the handle of work submitted with `apply_async`, `map_async` or
+//! `starmap_async`, and the sinks that completions are delivered to.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::pool::PoolInner;
+use crate::unwind::{self, PanicReport};
+
+/// What a worker (or the collector, for deaths) reports about one task.
+#[derive(Debug)]
+pub(crate) enum Outcome<'a> {
+    /// The task returned; its encoded result.
+    Ok(&'a [u8]),
+    /// The task panicked.
+    Panicked(PanicReport),
+    /// The task could not run or report (death, timeout, codec, termination).
+    Failed(Error),
+}
+
+/// The thread delivering a completion, and how to hand work to the result thread.
+pub(crate) struct Ctx<'a> {
+    /// Whether this is the pool's collector (result) thread.
+    pub on_collector: bool,
+    /// The pool, whose collector runs deferred closures.
+    pub pool: &'a PoolInner,
+}
+
+impl Ctx<'_> {
+    /// Queues a closure to run on the collector thread.
+    pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
+        self.pool.defer(job);
+    }
+}
+
+/// Where a task's completion goes.
+pub(crate) trait Sink: Send + Sync {
+    /// Delivers the outcome; called exactly once per submitted task.
+    fn complete(&self, outcome: Outcome<'_>, ctx: &Ctx<'_>);
+}
+
+/// Functions run on the pool's result thread when a result arrives, as Python's
+/// `callback` and `error_callback`.
+///
+/// Both run before the result becomes visible to `get`, on the pool's collector
+/// thread: keep them short, as Python asks too. A callback that panics does not
+/// harm the pool: the panic is caught and `get` returns
+/// [`Error::CallbackPanicked`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use shmpool::{Callbacks, Pool};
+///
+/// let pool = Pool::new(2)?;
+/// let total = Arc::new(AtomicU64::new(0));
+/// let seen = Arc::clone(&total);
+/// let r = pool.apply_async_with(
+///     |x: u64| x * x,
+///     (12,),
+///     Callbacks::new()
+///         .on_success(move |v: &u64| {
+///             seen.fetch_add(*v, Ordering::Relaxed);
+///         })
+///         .on_error(|e| eprintln!("failed: {e}")),
+/// )?;
+/// assert_eq!(r.get()?, 144);
+/// assert_eq!(total.load(Ordering::Relaxed), 144); // ran before get returned
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub struct Callbacks<R> {
+    on_success: Option<Box<dyn FnOnce(&R) + Send>>,
+    on_error: Option<Box<dyn FnOnce(&Error) + Send>>,
+}
+
+impl<R> Default for Callbacks<R> {
+    fn default() -> Self {
+        Callbacks {
+            on_success: None,
+            on_error: None,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Callbacks<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("on_success", &self.on_success.is_some())
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}
+
+impl<R> Callbacks<R> {
+    /// No callbacks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` with the result when the work succeeds (Python's `callback`).
+    pub fn on_success(mut self, f: impl FnOnce(&R) + Send + 'static) -> Self {
+        self.on_success = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` with the error when the work fails (Python's `error_callback`).
+    pub fn on_error(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        self.on_error = Some(Box::new(f));
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.on_success.is_none() && self.on_error.is_none()
+    }
+
+    /// Runs the callback that applies; a panic becomes the result.
+    fn run(self, result: Result<R>) -> Result<R> {
+        let panicked = match &result {
+            Ok(v) => self.on_success.and_then(|cb| unwind::catch(|| cb(v)).err()),
+            Err(e) => self.on_error.and_then(|cb| unwind::catch(|| cb(e)).err()),
+        };
+        match panicked {
+            Some(report) => Err(Error::CallbackPanicked {
+                message: report.to_string(),
+            }),
+            None => result,
+        }
+    }
+}
+
+enum State<R> {
+    Pending,
+    Done(Result<R>),
+    Taken,
+}
+
+/// The shared slot behind an [`AsyncResult`].
+pub(crate) struct ResultSlot<R> {
+    state: Mutex<State<R>>,
+    cv: Condvar,
+    ready: AtomicBool,
+    succeeded: AtomicBool,
+    callbacks: Mutex<Option<Callbacks<R>>>,
+}
+
+impl<R: Send + 'static> ResultSlot<R> {
+    /// An empty slot with these callbacks.
+    pub(crate) fn new(callbacks: Callbacks<R>) -> Arc<Self> {
+        Arc::new(ResultSlot {
+            state: Mutex::new(State::Pending),
+            cv: Condvar::new(),
+            ready: AtomicBool::new(false),
+            succeeded: AtomicBool::new(false),
+            callbacks: Mutex::new((!callbacks.is_empty()).then_some(callbacks)),
+        })
+    }
+
+    /// Delivers the result: runs callbacks on the result thread (deferring there if
+    /// need be), then makes the result visible. Later deliveries are ignored.
+    pub(crate) fn deliver(self: &Arc<Self>, result: Result<R>, ctx: &Ctx<'_>) {
+        let callbacks = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match callbacks {
+            None => self.finish(result),
+            Some(cbs) if ctx.on_collector => self.finish(cbs.run(result)),
+            Some(cbs) => {
+                let me = Arc::clone(self);
+                ctx.defer(Box::new(move || me.finish(cbs.run(result))));
+            }
+        }
+    }
+
+    fn finish(&self, result: Result<R>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*state, State::Pending) {
+            self.succeeded.store(result.is_ok(), Ordering::Relaxed);
+            *state = State::Done(result);
+            // Release: pairs with the Acquire in `is_ready`; the state itself is
+            // read under the mutex.
+            self.ready.store(true, Ordering::Release);
+            self.cv.notify_all();
+        }
+    }
+
+    /// Whether the result has arrived.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Waits up to `timeout` (forever for `None`) for the result.
+    pub(crate) fn wait(&self, pool: &PoolInner, timeout: Option<Duration>) -> bool {
+        pool.wait_for(&|| self.is_ready(), &self.state, &self.cv, timeout)
+    }
+
+    /// Takes the result out.
+    fn take(&self) -> Result<R> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Done(r) => r,
+            State::Pending => {
+                *state = State::Pending;
+                Err(Error::NotReady)
+            }
+            State::Taken => Err(Error::AlreadyTaken),
+        }
+    }
+}
+
+/// The handle of work submitted asynchronously: Python's `AsyncResult`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = shmpool::Pool::new(2)?;
+/// let r = pool.apply_async(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, (50,))?;
+/// assert!(!r.ready());
+/// assert!(matches!(r.successful(), Err(shmpool::Error::NotReady)));
+/// r.wait();
+/// assert!(r.ready() && r.successful()?);
+/// assert_eq!(r.get()?, 50);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub struct AsyncResult<R> {
+    slot: Arc<ResultSlot<R>>,
+    pool: Arc<PoolInner>,
+}
+
+impl<R> fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.slot.ready.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<R: Send + 'static> AsyncResult<R> {
+    pub(crate) fn new(slot: Arc<ResultSlot<R>>, pool: Arc<PoolInner>) -> Self {
+        AsyncResult { slot, pool }
+    }
+
+    /// Waits for the result and returns it.
+    ///
+    /// # Errors
+    /// The error of the work: [`Error::TaskPanicked`], [`Error::WorkerDied`],
+    /// [`Error::Timeout`], [`Error::PoolTerminated`], [`Error::Codec`], or
+    /// [`Error::CallbackPanicked`].
+    pub fn get(self) -> Result<R> {
+        self.slot.wait(&self.pool, None);
+        self.slot.take()
+    }
+
+    /// Waits up to `timeout` for the result.
+    ///
+    /// # Errors
+    /// [`Error::WaitTimeout`] if the result is not ready in time: the work keeps
+    /// running and the result can be waited for again, as in Python. Otherwise as
+    /// for [`AsyncResult::get`]; once the result has been taken,
+    /// [`Error::AlreadyTaken`].
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<R> {
+        if self.slot.wait(&self.pool, Some(timeout)) {
+            self.slot.take()
+        } else {
+            Err(Error::WaitTimeout(timeout))
+        }
+    }
+
+    /// Waits until the result is ready.
+    pub fn wait(&self) {
+        self.slot.wait(&self.pool, None);
+    }
+
+    /// Waits up to `timeout`; returns whether the result is ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.slot.wait(&self.pool, Some(timeout))
+    }
+
+    /// Whether the result is ready (without waiting).
+    pub fn ready(&self) -> bool {
+        self.slot.is_ready()
+    }
+
+    /// Whether the work succeeded.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] when the result is not ready yet (Python raises
+    /// `ValueError`).
+    pub fn successful(&self) -> Result<bool> {
+        if self.slot.is_ready() {
+            Ok(self.slot.succeeded.load(Ordering::Relaxed))
+        } else {
+            Err(Error::NotReady)
+        }
+    }
+}
+
+/// The sink of one `apply` task.
+pub(crate) struct ApplySink<R> {
+    pub slot: Arc<ResultSlot<R>>,
+}
+
+impl<R: serde::de::DeserializeOwned + Send + 'static> Sink for ApplySink<R> {
+    fn complete(&self, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
+        let result = match outcome {
+            Outcome::Ok(bytes) => {
+                crate::task::decode::<R>(bytes, "the task's result").map_err(Error::Codec)
+            }
+            Outcome::Panicked(report) => Err(report.into()),
+            Outcome::Failed(e) => Err(e),
+        };
+        self.slot.deliver(result, ctx);
+    }
+}
+
+impl From<PanicReport> for Error {
+    fn from(r: PanicReport) -> Self {
+        Error::TaskPanicked {
+            message: r.message,
+            location: r.location,
+        }
+    }
+}

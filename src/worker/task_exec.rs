@@ -1,0 +1,206 @@
+//! Running generic tasks inside a worker, and reporting their completions.
+
+use std::time::Duration;
+
+use super::Worker;
+use super::segments::ParentGone;
+use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, outcome};
+use crate::sync::{Ordering, fence};
+use crate::sys;
+use crate::task;
+
+impl Worker {
+    /// Runs one task record (its claim already released) and pushes its completion.
+    pub(super) fn run_task(&mut self, record: &TaskRecord) -> Result<(), ParentGone> {
+        let ctrl = self.ctrl;
+        let slot = ctrl.slot(self.slot_index);
+        // One result buffer, reused from task to task.
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let outcome = match self.args_of(record) {
+            Err(message) => {
+                out = message.into_bytes();
+                outcome::CODEC
+            }
+            Ok(args) => {
+                let now = sys::monotonic_ns();
+                slot.started_ns.store(now, Ordering::Relaxed);
+                if record.timeout_ns != 0 {
+                    slot.deadline_ns
+                        .store(now.saturating_add(record.timeout_ns), Ordering::Relaxed);
+                }
+                // SAFETY: the offset was produced by `task_offset` in the parent, which
+                // runs the same binary (forked, or re-executed and fingerprint-checked).
+                let f = unsafe { task::task_from_offset(record.code) };
+                // SAFETY: `f` is a trampoline of this binary (see above); its contract
+                // asks nothing more of the arguments, which it decodes and checks.
+                let ran = crate::unwind::catch(|| unsafe { f(args, &mut out) });
+                slot.deadline_ns.store(0, Ordering::Relaxed);
+                slot.started_ns.store(0, Ordering::Relaxed);
+                match ran {
+                    Ok(Ok(())) => outcome::OK,
+                    Ok(Err(message)) => {
+                        out = message.into_bytes();
+                        outcome::CODEC
+                    }
+                    Err(report) => match task::encode(&report) {
+                        Ok(b) => {
+                            out = b;
+                            outcome::PANICKED
+                        }
+                        Err(m) => {
+                            out = m.into_bytes();
+                            outcome::CODEC
+                        }
+                    },
+                }
+            }
+        };
+        self.complete(record.id, outcome, &out)?;
+        slot.current_task.store(0, Ordering::Release);
+        slot.tasks_done.fetch_add(1, Ordering::Relaxed);
+        // Keep the allocation for the next task, unless a huge result inflated it.
+        if out.capacity() <= 16 << 20 {
+            self.out = out;
+        }
+        Ok(())
+    }
+
+    /// The argument bytes of a record: in the record itself, or borrowed from the
+    /// task arena.
+    fn args_of<'a>(&'a self, record: &'a TaskRecord) -> Result<&'a [u8], String> {
+        let p = &record.payload;
+        if p.in_arena == 0 {
+            return Ok(&p.inline[..(p.len as usize).min(INLINE_BYTES)]);
+        }
+        // SAFETY: the parent stored the arguments in this block before pushing the
+        // record (Release; our claim was Acquire) and frees the block only after our
+        // completion or our death, so it is stable while we read it.
+        unsafe { self.task_arena.read(p.arena_off, u64::from(p.len)) }
+            .map_err(|e| format!("read the task's arguments: {e}"))
+    }
+
+    /// Pushes a completion record, the payload inline or in the result arena, and
+    /// wakes the collector unless a parent thread is polling.
+    pub(super) fn complete(
+        &mut self,
+        id: u64,
+        outcome: u32,
+        bytes: &[u8],
+    ) -> Result<(), ParentGone> {
+        let ctrl = self.ctrl;
+        let slot = ctrl.slot(self.slot_index);
+        let (outcome, bytes): (u32, std::borrow::Cow<'_, [u8]>) = match u32::try_from(bytes.len()) {
+            Ok(_) => (outcome, bytes.into()),
+            Err(_) => (
+                outcome::CODEC,
+                b"encode the result: larger than 4 GiB".to_vec().into(),
+            ),
+        };
+        let mut payload = Payload {
+            len: bytes.len() as u32,
+            ..Payload::default()
+        };
+        if bytes.len() <= INLINE_BYTES {
+            payload.inline[..bytes.len()].copy_from_slice(&bytes);
+        } else {
+            // SYNC(A1): Acquire — pairs with the parent's Release after reading.
+            let released = slot.arena_released.load(Ordering::Acquire);
+            match self.results.store(&bytes, released) {
+                Ok(off) => {
+                    payload.in_arena = 1;
+                    payload.arena_off = off;
+                }
+                Err(e) => {
+                    let msg = format!("store the result: {e}");
+                    payload.len = msg.len().min(INLINE_BYTES) as u32;
+                    payload.inline[..payload.len as usize]
+                        .copy_from_slice(&msg.as_bytes()[..payload.len as usize]);
+                    return self.push_completion(CompletionRecord {
+                        outcome: outcome::CODEC,
+                        flags: 0,
+                        id,
+                        payload,
+                    });
+                }
+            }
+        }
+        self.push_completion(CompletionRecord {
+            outcome,
+            flags: 0,
+            id,
+            payload,
+        })
+    }
+
+    fn push_completion(&mut self, mut record: CompletionRecord) -> Result<(), ParentGone> {
+        let ctrl = self.ctrl;
+        let ring = ctrl.completion_ring(self.slot_index);
+        let header = ctrl.header();
+        loop {
+            match ring.push(record) {
+                Ok(()) => break,
+                Err(back) => {
+                    // The parent is behind: make sure it is awake, then give it time.
+                    record = back;
+                    header.completions.notify_always(1);
+                    if sys::getppid() != self.server_pid {
+                        return Err(ParentGone);
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+        // SYNC(P2): SeqCst fence between the push and the read of the polling flag;
+        // pairs with SYNC P1/P3 in the parent (dispatch.rs).
+        fence(Ordering::SeqCst);
+        if header.parent_polling.load(Ordering::Relaxed) == 0 {
+            header.completions.notify(1);
+        }
+        Ok(())
+    }
+
+    /// Runs the pool's initializer, if any. On a panic, reports it and returns the
+    /// exit code.
+    pub(super) fn run_initializer(&mut self) -> Result<(), i32> {
+        let ctrl = self.ctrl;
+        let header = ctrl.header();
+        if header.has_initializer == 0 {
+            return Ok(());
+        }
+        let record = TaskRecord {
+            code: header.init_code,
+            payload: header.init_payload,
+            ..TaskRecord::default()
+        };
+        let args = self
+            .args_of(&record)
+            .map_err(|_| super::exit_code::INIT_FAILED)?
+            .to_vec();
+        // SAFETY: as in `run_task`: a trampoline offset from the parent's binary.
+        let f = unsafe { task::task_from_offset(record.code) };
+        let mut out = Vec::new();
+        // SAFETY: as in `run_task`.
+        match crate::unwind::catch(|| unsafe { f(&args, &mut out) }) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => {
+                let report = crate::unwind::PanicReport {
+                    message,
+                    location: None,
+                };
+                self.report_init_failure(&report);
+                Err(super::exit_code::INIT_FAILED)
+            }
+            Err(report) => {
+                self.report_init_failure(&report);
+                Err(super::exit_code::INIT_FAILED)
+            }
+        }
+    }
+
+    fn report_init_failure(&mut self, report: &crate::unwind::PanicReport) {
+        if let Ok(bytes) = task::encode(report) {
+            let _ = self.complete(0, outcome::INIT_FAILED, &bytes);
+        }
+    }
+}
