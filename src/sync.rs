@@ -26,6 +26,14 @@ pub(crate) fn spin_hint() {
 #[repr(transparent)]
 pub(crate) struct Cell<T>(std::cell::UnsafeCell<T>);
 
+// SAFETY: a Cell is only read and written through its unsafe `read`/`write`, whose
+// callers guarantee exclusive access by protocol (a ring slot claimed by its
+// owner, a job's message written by the winner of a CAS). Sharing references
+// between threads is therefore no more dangerous than sharing them between
+// processes, which is what these cells are for.
+#[cfg(not(loom))]
+unsafe impl<T: Send> Sync for Cell<T> {}
+
 #[cfg(not(loom))]
 impl<T> Cell<T> {
     /// A cell holding `value` (shared-memory cells are zero-initialised instead).

@@ -19,14 +19,6 @@ use rustix::net::{
 };
 use rustix::thread::futex;
 
-/// The page size this crate assumes for alignment of mappings (x86-64 and arm64 Linux).
-pub(crate) const PAGE: usize = 4096;
-
-/// Rounds `n` up to a whole number of pages.
-pub(crate) const fn page_round(n: usize) -> usize {
-    n.div_ceil(PAGE) * PAGE
-}
-
 // ───────────────────────────── memory ─────────────────────────────
 
 /// Creates an anonymous, close-on-exec memory file of `len` bytes, filled with zeros.

@@ -38,8 +38,8 @@ pub(crate) struct EventCount {
 pub(crate) struct Ticket(u32);
 
 impl EventCount {
-    /// A new event count (the zero state), for loom models and tests.
-    #[cfg(any(loom, test))]
+    /// A new event count (the zero state), for loom models.
+    #[cfg(loom)]
     pub(crate) fn new() -> Self {
         EventCount {
             epoch: AtomicU32::new(0),
@@ -105,11 +105,6 @@ impl EventCount {
         // the caller's publication.
         self.epoch.fetch_add(1, Ordering::Release);
         futex_wake(&self.epoch, n);
-    }
-
-    /// The number of registered sleepers (for statistics and repair).
-    pub(crate) fn sleepers(&self) -> u32 {
-        self.sleepers.load(Ordering::Relaxed)
     }
 
     /// Removes a registration left behind by a waiter that died while registered.

@@ -217,6 +217,7 @@ impl BulkMap<'_> {
         F: Fn(T) -> U + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::map_kernel::<T, U, F>;
         self.two_arrays(job_kind::MAP, kernel, x, y)
     }
@@ -252,6 +253,7 @@ impl BulkMap<'_> {
         F: Fn(&[T], &mut [U]) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::chunk_kernel::<T, U, F>;
         self.two_arrays(job_kind::CHUNKS, kernel, x, y)
     }
@@ -266,6 +268,7 @@ impl BulkMap<'_> {
         F: Fn(&mut T) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::for_each_kernel::<T, F>;
         self.one_array(kernel, x)
     }
@@ -280,6 +283,7 @@ impl BulkMap<'_> {
         F: Fn(&mut [T]) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::chunk_mut_kernel::<T, F>;
         self.one_array(kernel, x)
     }

@@ -61,14 +61,7 @@ impl PoolInner {
             Counters::add(&self.counters.bytes_submitted, args.len() as u64);
             Some(block)
         };
-        lock(&self.pending).insert(
-            id,
-            Pending {
-                sink,
-                block,
-                timeout,
-            },
-        );
+        lock(&self.pending).insert(id, Pending { sink, block });
         let record = TaskRecord {
             kind: kind::TASK,
             flags: 0,
@@ -105,11 +98,6 @@ impl PoolInner {
             }
             p.sink.complete(Outcome::Failed(error), &self.ctx());
         }
-    }
-
-    /// The time limit a pending task was submitted with.
-    pub(crate) fn task_limit(&self, id: u64) -> Option<Duration> {
-        lock(&self.pending).get(&id).and_then(|p| p.timeout)
     }
 
     /// Delivers `error` to every pending task.

@@ -172,8 +172,6 @@ pub(crate) struct Pending {
     pub sink: Arc<dyn Sink>,
     /// The task-arena block holding its arguments, if they did not fit inline.
     pub block: Option<Block>,
-    /// Its time limit, for the error message.
-    pub timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Pending {

@@ -33,9 +33,6 @@ use crate::sync::{AtomicU64, Cell, Ordering};
 
 const SEQ_BITS: u32 = 48;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
-/// The largest owner id a claim can carry.
-pub(crate) const MAX_OWNER: u16 = u16::MAX;
-
 #[inline]
 fn seq(x: u64) -> u64 {
     x & SEQ_MASK
@@ -111,11 +108,6 @@ impl<'a, R: Copy> Claimed<'a, R> {
         unsafe { self.slot.record.read() }
     }
 
-    /// The position of the element (for diagnostics).
-    pub(crate) fn position(&self) -> u64 {
-        self.pos
-    }
-
     /// Gives the slot back to producers.
     pub(crate) fn release(self) {
         // SYNC(M4): Release — our read of the record happens-before a producer's
@@ -149,11 +141,6 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
         for (i, slot) in self.slots.iter().enumerate() {
             slot.state.store(i as u64, Ordering::Relaxed);
         }
-    }
-
-    /// The number of slots.
-    pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
     }
 
     #[inline]

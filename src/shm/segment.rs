@@ -176,11 +176,6 @@ impl Segment {
         unsafe { self.map.ptr().add(self.data_off) }
     }
 
-    /// Bytes of element data.
-    pub(crate) fn data_bytes(&self) -> usize {
-        self.data_bytes
-    }
-
     /// The descriptor, for shipping to workers.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
