@@ -197,7 +197,13 @@ impl<R: Send + 'static> ResultSlot<R> {
 
     /// Waits up to `timeout` (forever for `None`) for the result.
     pub(crate) fn wait(&self, pool: &PoolInner, timeout: Option<Duration>) -> bool {
-        pool.wait_for(&|| self.is_ready(), &self.state, &self.cv, timeout)
+        self.is_ready()
+            || pool.wait_for(
+                &|s| !matches!(s, State::Pending),
+                &self.state,
+                &self.cv,
+                timeout,
+            )
     }
 
     /// Takes the result out.

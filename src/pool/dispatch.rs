@@ -236,27 +236,29 @@ impl PoolInner {
         }
     }
 
-    /// Waits until `ready()` holds or `timeout` passes; returns `ready()`.
+    /// Waits until `ready(state)` holds or `timeout` passes; returns whether it holds.
     ///
     /// First spins, polling the completion rings itself when no other thread is
-    /// draining them; then sleeps on `cv` (notified under `lock` by deliveries).
+    /// draining them; then sleeps on `cv`, which deliveries notify while holding
+    /// `state`'s lock. `ready` always sees the state locked.
     pub(crate) fn wait_for<S>(
         &self,
-        ready: &dyn Fn() -> bool,
-        lock_: &Mutex<S>,
+        ready: &dyn Fn(&S) -> bool,
+        state: &Mutex<S>,
         cv: &Condvar,
         timeout: Option<Duration>,
     ) -> bool {
-        if ready() {
+        let check = || state.try_lock().is_ok_and(|s| ready(&s));
+        if check() {
             return true;
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        if self.poll(ready, deadline) {
+        if self.poll(&check, deadline) {
             return true;
         }
-        let mut guard = lock(lock_);
+        let mut guard = lock(state);
         loop {
-            if ready() {
+            if ready(&guard) {
                 return true;
             }
             let mut wait = Duration::from_millis(20);

@@ -269,15 +269,6 @@ where
         self.next_yield += 1;
         Some(items)
     }
-
-    fn has_ready(&self) -> bool {
-        let done = lock(&self.shared.done);
-        if self.ordered {
-            done.contains_key(&self.next_yield)
-        } else {
-            !done.is_empty()
-        }
-    }
 }
 
 impl<R, It> Iterator for Imap<R, It>
@@ -303,11 +294,8 @@ where
             if self.in_flight == 0 {
                 return self.trailing_error.take().map(Err);
             }
-            let shared = Arc::clone(&self.shared);
-            let ordered = self.ordered;
-            let next = self.next_yield;
-            let ready = move || {
-                let done = lock(&shared.done);
+            let (ordered, next) = (self.ordered, self.next_yield);
+            let ready = |done: &BTreeMap<usize, Vec<Result<R>>>| {
                 if ordered {
                     done.contains_key(&next)
                 } else {
@@ -316,7 +304,6 @@ where
             };
             self.inner
                 .wait_for(&ready, &self.shared.done, &self.shared.cv, None);
-            debug_assert!(self.has_ready());
         }
     }
 
@@ -326,7 +313,10 @@ where
             None => (known, Some(known)),
             Some(input) => {
                 let (lo, hi) = input.size_hint();
-                (known + lo, hi.map(|h| known + h))
+                (
+                    known.saturating_add(lo),
+                    hi.and_then(|h| known.checked_add(h)),
+                )
             }
         }
     }
