@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use shmpool::{Callbacks, Error, Pool};
+use shmpool::{Callbacks, Error, Pool, StartMethod};
 
-fn pool() -> Pool {
-    Pool::new(2).expect("pool")
+fn pool(m: StartMethod) -> Pool {
+    Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .build()
+        .expect("pool")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,9 +35,8 @@ fn divide(x: f64, y: f64) -> Result<f64, String> {
     }
 }
 
-#[test]
-fn apply_unpacks_argument_tuples_of_any_serializable_types() {
-    let pool = pool();
+fn apply_unpacks_argument_tuples_of_any_serializable_types(m: StartMethod) {
+    let pool = pool(m);
     assert_eq!(pool.apply(|a: u64, b: u64| a + b, (2, 3)).unwrap(), 5);
     assert_eq!(pool.apply(|| 42u8, ()).unwrap(), 42);
     assert_eq!(
@@ -65,9 +68,8 @@ fn apply_unpacks_argument_tuples_of_any_serializable_types() {
     );
 }
 
-#[test]
-fn apply_async_get_wait_ready_successful_and_timeouts() {
-    let pool = pool();
+fn apply_async_get_wait_ready_successful_and_timeouts(m: StartMethod) {
+    let pool = pool(m);
     let mut r = pool
         .apply_async(
             |ms: u64| {
@@ -112,9 +114,8 @@ fn apply_async_get_wait_ready_successful_and_timeouts() {
     }
 }
 
-#[test]
-fn callbacks_run_on_the_result_thread_before_get_returns() {
-    let pool = pool();
+fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
+    let pool = pool(m);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let r = pool
@@ -165,9 +166,8 @@ fn callbacks_run_on_the_result_thread_before_get_returns() {
     );
 }
 
-#[test]
-fn a_panicking_callback_does_not_kill_the_result_thread() {
-    let pool = pool();
+fn a_panicking_callback_does_not_kill_the_result_thread(m: StartMethod) {
+    let pool = pool(m);
     let r = pool
         .apply_async_with(
             |x: u64| x,
@@ -200,9 +200,8 @@ fn a_panicking_callback_does_not_kill_the_result_thread() {
     assert_eq!(count.load(Ordering::SeqCst), 20);
 }
 
-#[test]
-fn map_keeps_input_order_with_the_python_chunksize_rule() {
-    let pool = pool();
+fn map_keeps_input_order_with_the_python_chunksize_rule(m: StartMethod) {
+    let pool = pool(m);
     let before = pool.stats().records_submitted;
     let out = pool.map(|x: u64| x * 2, 0..1000u64).unwrap();
     assert_eq!(out, (0..1000).map(|x| x * 2).collect::<Vec<_>>());
@@ -226,9 +225,8 @@ fn map_keeps_input_order_with_the_python_chunksize_rule() {
     assert_eq!(r.get().unwrap(), vec![-1, -2, -3]);
 }
 
-#[test]
-fn starmap_divides_and_handles_a_zero_divisor() {
-    let pool = pool();
+fn starmap_divides_and_handles_a_zero_divisor(m: StartMethod) {
+    let pool = pool(m);
     let out = pool
         .starmap(divide, vec![(1.0, 2.0), (9.0, 3.0), (1.0, 0.0)])
         .unwrap();
@@ -244,9 +242,8 @@ fn starmap_divides_and_handles_a_zero_divisor() {
     assert_eq!(r.get().unwrap(), vec![10, 2]);
 }
 
-#[test]
-fn one_panicking_task_among_many_fails_alone() {
-    let pool = pool();
+fn one_panicking_task_among_many_fails_alone(m: StartMethod) {
+    let pool = pool(m);
     let results: Vec<_> = (0..200u64)
         .map(|i| {
             pool.apply_async(
@@ -292,9 +289,8 @@ fn one_panicking_task_among_many_fails_alone() {
     assert_eq!(*items[9].as_ref().unwrap(), 9);
 }
 
-#[test]
-fn imap_is_ordered_and_imap_unordered_yields_each_item_once() {
-    let pool = pool();
+fn imap_is_ordered_and_imap_unordered_yields_each_item_once(m: StartMethod) {
+    let pool = pool(m);
     let ordered: Vec<u64> = pool
         .imap(
             |x: u64| {
@@ -323,9 +319,8 @@ fn imap_is_ordered_and_imap_unordered_yields_each_item_once() {
     assert_eq!(unordered, (1000..1500).collect::<Vec<_>>());
 }
 
-#[test]
-fn imap_reads_an_endless_input_lazily_with_a_bounded_window() {
-    let pool = pool();
+fn imap_reads_an_endless_input_lazily_with_a_bounded_window(m: StartMethod) {
+    let pool = pool(m);
     let pulled = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&pulled);
     let input = (0u64..).inspect(move |_| {
@@ -354,9 +349,8 @@ fn imap_reads_an_endless_input_lazily_with_a_bounded_window() {
     assert!(n <= 10_013 + 4 + 3 * 4, "pulled {n}");
 }
 
-#[test]
-fn imap_reports_its_exact_length_when_the_input_does() {
-    let pool = pool();
+fn imap_reports_its_exact_length_when_the_input_does(m: StartMethod) {
+    let pool = pool(m);
     let it = pool.imap(|x: u32| x, vec![1u32, 2, 3, 4, 5]).unwrap();
     assert_eq!(it.len(), 5);
     let mut it = it.skip(2);
@@ -365,9 +359,8 @@ fn imap_reports_its_exact_length_when_the_input_does() {
     assert_eq!(it.len(), 2);
 }
 
-#[test]
-fn a_panicking_input_iterator_in_imap_loses_nothing_submitted() {
-    let pool = pool();
+fn a_panicking_input_iterator_in_imap_loses_nothing_submitted(m: StartMethod) {
+    let pool = pool(m);
     let input = (0..100u32).map(|i| {
         if i == 37 {
             panic!("input broke at {i}");
@@ -397,9 +390,8 @@ fn a_panicking_input_iterator_in_imap_loses_nothing_submitted() {
     ));
 }
 
-#[test]
-fn large_arguments_and_results_go_through_the_arenas() {
-    let pool = pool();
+fn large_arguments_and_results_go_through_the_arenas(m: StartMethod) {
+    let pool = pool(m);
     // One result of 256 MiB.
     let big = pool.apply(|n: usize| "x".repeat(n), (256 << 20,)).unwrap();
     assert_eq!(big.len(), 256 << 20);
@@ -427,9 +419,8 @@ fn large_arguments_and_results_go_through_the_arenas() {
     }
 }
 
-#[test]
-fn close_join_and_submitting_after_close() {
-    let pool = pool();
+fn close_join_and_submitting_after_close(m: StartMethod) {
+    let pool = pool(m);
     let results: Vec<_> = (0..10u64)
         .map(|i| {
             pool.apply_async(
@@ -457,9 +448,8 @@ fn close_join_and_submitting_after_close() {
     assert!(pool.stats().workers.iter().all(|w| w.pid.is_none()));
 }
 
-#[test]
-fn terminate_returns_promptly_with_tasks_stuck_in_endless_loops() {
-    let pool = pool();
+fn terminate_returns_promptly_with_tasks_stuck_in_endless_loops(m: StartMethod) {
+    let pool = pool(m);
     let stuck: Vec<_> = (0..4)
         .map(|_| {
             pool.apply_async(
@@ -487,9 +477,8 @@ fn terminate_returns_promptly_with_tasks_stuck_in_endless_loops() {
     pool.join().unwrap();
 }
 
-#[test]
-fn dropping_a_pool_with_pending_work_never_hangs() {
-    let pool = pool();
+fn dropping_a_pool_with_pending_work_never_hangs(m: StartMethod) {
+    let pool = pool(m);
     let pending = pool
         .apply_async(
             || {
@@ -513,10 +502,10 @@ fn init_worker(name: String, times: usize) {
     *INIT_NAME.lock().unwrap() = name;
 }
 
-#[test]
-fn the_initializer_runs_once_in_each_worker_before_its_first_task() {
+fn the_initializer_runs_once_in_each_worker_before_its_first_task(m: StartMethod) {
     let pool = Pool::builder()
         .processes(2)
+        .start_method(m)
         .initializer(init_worker, ("configured".to_string(), 1))
         .build()
         .unwrap();
@@ -545,10 +534,10 @@ fn the_initializer_runs_once_in_each_worker_before_its_first_task() {
     assert_eq!(INIT_CALLS.load(Ordering::SeqCst), 0);
 }
 
-#[test]
-fn an_initializer_that_panics_fails_build() {
+fn an_initializer_that_panics_fails_build(m: StartMethod) {
     let err = Pool::builder()
         .processes(2)
+        .start_method(m)
         .initializer(|| panic!("no config file"), ())
         .build()
         .unwrap_err();
@@ -560,10 +549,10 @@ fn an_initializer_that_panics_fails_build() {
     }
 }
 
-#[test]
-fn max_tasks_per_child_replaces_workers_after_n_tasks() {
+fn max_tasks_per_child_replaces_workers_after_n_tasks(m: StartMethod) {
     let pool = Pool::builder()
         .processes(1)
+        .start_method(m)
         .max_tasks_per_child(3)
         .build()
         .unwrap();
@@ -578,9 +567,8 @@ fn max_tasks_per_child_replaces_workers_after_n_tasks() {
     assert!(pool.stats().respawns >= 2);
 }
 
-#[test]
-fn one_pool_used_from_several_threads_at_once() {
-    let pool = pool();
+fn one_pool_used_from_several_threads_at_once(m: StartMethod) {
+    let pool = pool(m);
     std::thread::scope(|s| {
         for t in 0..6u64 {
             let pool = &pool;
@@ -600,9 +588,8 @@ fn one_pool_used_from_several_threads_at_once() {
     });
 }
 
-#[test]
-fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on() {
-    let pool = pool();
+fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on(m: StartMethod) {
+    let pool = pool(m);
     let t = Instant::now();
     let err = pool
         .tasks()
@@ -623,3 +610,38 @@ fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on() {
     }
     assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
 }
+
+/// Every test above, once per start method: both must pass the same suite.
+macro_rules! for_each_start_method {
+    ($($name:ident),* $(,)?) => {
+        mod fork {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
+        }
+        mod spawn {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
+        }
+    };
+}
+
+for_each_start_method!(
+    apply_unpacks_argument_tuples_of_any_serializable_types,
+    apply_async_get_wait_ready_successful_and_timeouts,
+    callbacks_run_on_the_result_thread_before_get_returns,
+    a_panicking_callback_does_not_kill_the_result_thread,
+    map_keeps_input_order_with_the_python_chunksize_rule,
+    starmap_divides_and_handles_a_zero_divisor,
+    one_panicking_task_among_many_fails_alone,
+    imap_is_ordered_and_imap_unordered_yields_each_item_once,
+    imap_reads_an_endless_input_lazily_with_a_bounded_window,
+    imap_reports_its_exact_length_when_the_input_does,
+    a_panicking_input_iterator_in_imap_loses_nothing_submitted,
+    large_arguments_and_results_go_through_the_arenas,
+    close_join_and_submitting_after_close,
+    terminate_returns_promptly_with_tasks_stuck_in_endless_loops,
+    dropping_a_pool_with_pending_work_never_hangs,
+    the_initializer_runs_once_in_each_worker_before_its_first_task,
+    an_initializer_that_panics_fails_build,
+    max_tasks_per_child_replaces_workers_after_n_tasks,
+    one_pool_used_from_several_threads_at_once,
+    a_per_task_timeout_kills_the_worker_and_the_pool_carries_on,
+);

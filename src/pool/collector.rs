@@ -30,6 +30,9 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
     let thread_inner = Arc::clone(&inner);
     let handle = std::thread::Builder::new()
         .name("shmpool-collector".into())
+        // Forked workers run on a copy of this thread's stack: give it the size of a
+        // main thread's, so tasks can recurse as deeply as they could in `main`.
+        .stack_size(8 << 20)
         .spawn(move || {
             let inner = thread_inner;
             let started = start_server(&inner, method)
@@ -121,6 +124,10 @@ struct Collector {
     early_deaths: Vec<u32>,
     /// Per slot: a replacement was started for this retiring worker.
     replaced: Vec<bool>,
+    /// Per slot: when a backed-off replacement is due.
+    respawn_at: Vec<Option<Instant>>,
+    /// Tasks of dead workers waiting for room in the submission ring.
+    requeue: std::collections::VecDeque<crate::layout::TaskRecord>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
 }
@@ -133,6 +140,8 @@ impl Collector {
             killed_for: vec![None; slots],
             early_deaths: vec![0; slots],
             replaced: vec![false; slots],
+            respawn_at: vec![None; slots],
+            requeue: std::collections::VecDeque::new(),
             terminating_since: None,
         }
     }
@@ -157,8 +166,12 @@ impl Collector {
                     _ => {}
                 }
             }
-            let next_deadline = self.enforce_deadlines();
-            let suspects = self.resolve_suspects();
+            let next_respawn = self.due_respawns();
+            let next_deadline = match (self.enforce_deadlines(), next_respawn) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let suspects = self.resolve_suspects() | self.push_requeued();
             if self.server_is_gone() {
                 self.on_server_death();
                 progress = true;
@@ -200,7 +213,8 @@ impl Collector {
 
     /// Handles the exit of the process in `slot`.
     fn on_exit(&mut self, slot: usize) {
-        let inner = &*self.inner;
+        let inner = Arc::clone(&self.inner);
+        let inner = &*inner;
         let s = inner.ctrl.slot(slot);
         let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
         let pid = s.pid.load(Ordering::Relaxed) as i32;
@@ -221,14 +235,10 @@ impl Collector {
         for record in inner.ctrl.submit_ring().recover(owner) {
             if record.kind == kind::TASK {
                 requeued.push(record.id);
-                if inner.ctrl.submit_ring().push(record).is_err() {
-                    inner.fail_task(record.id, inner.broken_or_terminated());
-                }
+                self.requeue.push_back(record);
             }
         }
-        if !requeued.is_empty() {
-            inner.ctrl.header().submit_ready.notify(u32::MAX);
-        }
+        self.push_requeued();
         // The task it was running, if it did not report it.
         let task = s.current_task.load(Ordering::SeqCst);
         if task != 0 && !requeued.contains(&task) {
@@ -281,29 +291,88 @@ impl Collector {
         s.state.store(slot_state::EMPTY, Ordering::Release);
         inner.drop_channel(slot);
 
+        let mut delay = Duration::ZERO;
         if !was_ready {
             self.early_deaths[slot] += 1;
-            if let ExitStatus::Code(code) = status {
-                if let Some(why) = start_failure(code) {
-                    inner.mark_broken(why.into());
+            match status {
+                ExitStatus::Code(code) if start_failure(code).is_some() => {
+                    inner.mark_broken(start_failure(code).unwrap_or_default().into());
                     return;
                 }
-            }
-            if self.early_deaths[slot] >= 3 {
-                inner.mark_broken(format!(
-                    "worker {slot} died three times while starting (last: {cause})"
-                ));
-                return;
+                // Killed from outside (a test's killer, the OOM killer): not the
+                // worker's fault. Keep replacing it, backing off if it keeps happening.
+                ExitStatus::Signal(libc::SIGKILL) => {
+                    let n = self.early_deaths[slot].min(8);
+                    delay = Duration::from_millis(1 << n).min(Duration::from_millis(200));
+                }
+                _ if self.early_deaths[slot] >= 3 => {
+                    inner.mark_broken(format!(
+                        "worker {slot} died three times while starting (last: it {cause})"
+                    ));
+                    return;
+                }
+                _ => {}
             }
         } else {
             self.early_deaths[slot] = 0;
         }
         if self.should_respawn() {
-            super::stats::Counters::add(&inner.counters.respawns, 1);
-            if let Err(e) = inner.spawn_worker(slot) {
-                inner.mark_broken(format!("could not start a replacement worker: {e}"));
+            if delay.is_zero() {
+                self.respawn(slot);
+            } else {
+                self.respawn_at[slot] = Some(Instant::now() + delay);
             }
         }
+    }
+
+    /// Puts requeued tasks back in the submission ring as space allows (the ring
+    /// may be full of newer work; these are never dropped). Returns whether any
+    /// remain.
+    fn push_requeued(&mut self) -> bool {
+        let ring = self.inner.ctrl.submit_ring();
+        let mut pushed = false;
+        while let Some(record) = self.requeue.front() {
+            if ring.push(*record).is_err() {
+                break;
+            }
+            self.requeue.pop_front();
+            pushed = true;
+        }
+        if pushed {
+            self.inner.ctrl.header().submit_ready.notify(u32::MAX);
+        }
+        !self.requeue.is_empty()
+    }
+
+    fn respawn(&mut self, slot: usize) {
+        self.respawn_at[slot] = None;
+        let inner = &*self.inner;
+        super::stats::Counters::add(&inner.counters.respawns, 1);
+        if let Err(e) = inner.spawn_worker(slot) {
+            inner.mark_broken(format!("could not start a replacement worker: {e}"));
+        }
+    }
+
+    /// Starts the replacements whose back-off has passed; returns the time to the
+    /// next one.
+    fn due_respawns(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next: Option<Duration> = None;
+        for slot in 0..self.respawn_at.len() {
+            let Some(at) = self.respawn_at[slot] else {
+                continue;
+            };
+            if at <= now {
+                if self.should_respawn() {
+                    self.respawn(slot);
+                } else {
+                    self.respawn_at[slot] = None;
+                }
+            } else {
+                next = Some(next.map_or(at - now, |n| n.min(at - now)));
+            }
+        }
+        next
     }
 
     /// A worker is about to retire (maxtasksperchild): start its replacement now, in
