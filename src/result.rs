@@ -74,9 +74,12 @@ pub(crate) trait Sink: Send + Sync {
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 pub struct Callbacks<R> {
-    on_success: Option<Box<dyn FnOnce(&R) + Send>>,
-    on_error: Option<Box<dyn FnOnce(&Error) + Send>>,
+    on_success: Option<OnSuccess<R>>,
+    on_error: Option<OnError>,
 }
+
+type OnSuccess<R> = Box<dyn FnOnce(&R) + Send>;
+type OnError = Box<dyn FnOnce(&Error) + Send>;
 
 impl<R> Default for Callbacks<R> {
     fn default() -> Self {

@@ -106,9 +106,11 @@ pub(crate) fn encode_items<T: Serialize>(items: &[T]) -> Result<Vec<u8>, String>
     Ok(out)
 }
 
-/// Deserializes a value.
+/// Deserializes a value. The error names the Rust type, because postcard's own
+/// message for a failing `Deserialize` impl is generic.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
-    postcard::from_bytes(bytes).map_err(|e| format!("decode {what}: {e}"))
+    postcard::from_bytes(bytes)
+        .map_err(|e| format!("decode {what} as {}: {e}", std::any::type_name::<T>()))
 }
 
 /// Runs `f(*args)` for one task.

@@ -361,11 +361,10 @@ fn imap_reports_its_exact_length_when_the_input_does(m: StartMethod) {
 
 fn a_panicking_input_iterator_in_imap_loses_nothing_submitted(m: StartMethod) {
     let pool = pool(m);
-    let input = (0..100u32).map(|i| {
+    let input = (0..100u32).inspect(|&i| {
         if i == 37 {
             panic!("input broke at {i}");
         }
-        i
     });
     let items: Vec<_> = pool
         .tasks()

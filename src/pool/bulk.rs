@@ -352,7 +352,7 @@ impl BulkMap<'_> {
             chunk_len,
             chunk_timeout: self.chunk_timeout,
         };
-        let mut pending = vec![0..len];
+        let mut pending: Vec<Range<usize>> = std::iter::once(0..len).collect();
         let mut retries_left = self.retries;
         loop {
             let mut lost = Vec::new();

@@ -189,11 +189,12 @@ impl PoolInner {
         } else {
             Counters::add(&self.counters.bytes_completed, len);
             match reader {
-                // SAFETY: the record was published by the worker's Release push and
-                // popped here with Acquire; the worker does not reuse the range until
-                // we add it to `arena_released` below.
                 Some(r) => {
-                    unsafe { r.read(p.arena_off, len) }.map_err(|e| format!("read a result: {e}"))
+                    // SAFETY: the record was published by the worker's Release push and
+                    // popped here with Acquire; the worker does not reuse the range
+                    // until we add it to `arena_released` below.
+                    let read = unsafe { r.read(p.arena_off, len) };
+                    read.map_err(|e| format!("read a result: {e}"))
                 }
                 None => Err("read a result: no arena for this worker".into()),
             }

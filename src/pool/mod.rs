@@ -179,6 +179,8 @@ impl PoolBuilder {
             Some(n) => n,
             None => crate::sys::cpus_allowed(),
         };
+        // Before any fork: workers must not take the panic hook's lock themselves.
+        crate::unwind::install_hook();
         let inner = Arc::new(PoolInner::new(processes, &self)?);
         let collector = collector::start(Arc::clone(&inner), self.start_method)?;
         let pool = Pool {

@@ -351,7 +351,7 @@ mod tests {
         ring.push(10).unwrap();
         ring.push(11).unwrap();
         let lost = ring.try_claim(7).unwrap();
-        std::mem::forget(lost); // the owner "dies" holding it
+        drop(lost); // the owner "dies" holding it: dropped without `release`
         assert_eq!(ring.push(12), Err(super::Full));
         assert_eq!(ring.recover(7), vec![10]);
         ring.push(12).unwrap();

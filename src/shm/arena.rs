@@ -371,12 +371,8 @@ mod tests {
         let b = a.store(&big).unwrap();
         assert!(a.map.file_len().unwrap() >= 5 << 20);
         // SAFETY: as above.
-        assert!(
-            unsafe { a.map.read(b.off, big.len() as u64) }
-                .unwrap()
-                .iter()
-                .all(|&x| x == 7)
-        );
+        let back = unsafe { a.map.read(b.off, big.len() as u64) };
+        assert!(back.unwrap().iter().all(|&x| x == 7));
         a.free(b);
     }
 

@@ -73,11 +73,11 @@ impl Role {
     unsafe fn decode(text: &str) -> Option<Role> {
         let parts: Vec<&str> = text.split(',').collect();
         let num = |i: usize| parts.get(i)?.parse::<i32>().ok();
-        // SAFETY: Delegated to the caller.
         let fd = |i: usize| {
-            num(i)
-                .filter(|&n| n > 2)
-                .map(|n| unsafe { sys::adopt_fd(n) })
+            num(i).filter(|&n| n > 2).map(|n| {
+                // SAFETY: Delegated to the caller.
+                unsafe { sys::adopt_fd(n) }
+            })
         };
         match *parts.first()? {
             "server" if parts.len() == 7 => Some(Role::Server(ServerArgs {

@@ -92,7 +92,11 @@ impl Worker {
         }
         sys::unblock_all_signals();
         sys::ignore_sigpipe();
-        crate::unwind::install_worker_hook();
+        if args.reexec {
+            // A fresh process: installing the hook takes no inherited lock.
+            crate::unwind::install_hook();
+        }
+        crate::unwind::enter_worker_mode();
 
         let len = sys::file_len(args.ctrl.as_fd()).map_err(|_| exit_code::BAD_SEGMENT)? as usize;
         let ctrl_map = Mapping::new(

@@ -1,0 +1,205 @@
+//! Bad input and misuse: each gets a clear, typed error, never a panic or a hang,
+//! and the pool stays usable.
+
+use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use shmpool::{Error, Pool, SharedArray};
+
+fn pool() -> Pool {
+    Pool::new(2).expect("pool")
+}
+
+#[test]
+fn zero_processes_is_refused() {
+    assert!(matches!(Pool::new(0), Err(Error::ZeroProcesses)));
+    assert!(matches!(
+        Pool::builder().processes(0).build(),
+        Err(Error::ZeroProcesses)
+    ));
+}
+
+#[test]
+fn a_zero_chunk_length_is_refused_everywhere() {
+    let pool = pool();
+    let xs = SharedArray::<f64>::zeroed(10).unwrap();
+    let mut ys = SharedArray::<f64>::zeroed(10).unwrap();
+    let empty = SharedArray::<f64>::zeroed(0).unwrap();
+    let mut empty_out = SharedArray::<f64>::zeroed(0).unwrap();
+    let zero = || pool.bulk().chunk_len(0);
+    assert!(matches!(
+        zero().map_into(&xs, &mut ys, |v: f64| v),
+        Err(Error::ZeroChunkLen)
+    ));
+    // Even for an empty array: the argument is wrong whatever the data.
+    assert!(matches!(
+        zero().map_into(&empty, &mut empty_out, |v: f64| v),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        zero().for_each_mut(&mut ys, |v: &mut f64| *v += 1.0),
+        Err(Error::ZeroChunkLen)
+    ));
+    let tasks = || pool.tasks().chunksize(0);
+    assert!(matches!(
+        tasks().map(|x: u8| x, vec![1u8]),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().starmap(|a: u8, b: u8| a + b, vec![(1u8, 2u8)]),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().imap(|x: u8| x, vec![1u8]),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().imap_unordered(|x: u8| x, vec![1u8]),
+        Err(Error::ZeroChunkLen)
+    ));
+}
+
+#[test]
+fn mismatched_lengths_are_refused_and_nothing_is_written() {
+    let pool = pool();
+    let xs = SharedArray::filled(10, 1.0f64).unwrap();
+    let mut ys = SharedArray::filled(11, 5.0f64).unwrap();
+    match pool.map_into(&xs, &mut ys, |v: f64| v * 2.0) {
+        Err(Error::LengthMismatch {
+            input: 10,
+            output: 11,
+        }) => {}
+        other => panic!("expected LengthMismatch, got {other:?}"),
+    }
+    assert!(ys.iter().all(|v| *v == 5.0));
+    assert!(matches!(
+        pool.map_chunks_into(&xs, &mut ys, |a: &[f64], b: &mut [f64]| b
+            .copy_from_slice(a)),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn more_chunks_than_a_job_can_track_is_refused() {
+    let pool = pool();
+    let xs = SharedArray::<u8>::zeroed((1 << 20) + 1).unwrap();
+    let mut ys = SharedArray::<u8>::zeroed((1 << 20) + 1).unwrap();
+    match pool.bulk().chunk_len(1).map_into(&xs, &mut ys, |v: u8| v) {
+        Err(Error::TooManyChunks { chunks, max }) => {
+            assert_eq!(chunks, (1 << 20) + 1);
+            assert_eq!(max, 1 << 20);
+        }
+        other => panic!("expected TooManyChunks, got {other:?}"),
+    }
+    // The default chunk length never hits the limit.
+    pool.map_into(&xs, &mut ys, |v: u8| v + 1).unwrap();
+    assert!(ys.iter().all(|v| *v == 1));
+}
+
+/// Serializes fine, but refuses to deserialize values above 10.
+#[derive(Debug, Serialize)]
+struct Picky(u32);
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v > 10 {
+            return Err(D::Error::custom(format!("{v} is too big for Picky")));
+        }
+        Ok(Picky(v))
+    }
+}
+
+#[test]
+fn results_and_arguments_that_fail_to_deserialize_are_codec_errors() {
+    let pool = pool();
+    match pool.apply(Picky, (20,)) {
+        Err(Error::Codec(msg)) => {
+            assert!(msg.contains("decode the task's result"), "{msg}");
+            assert!(msg.contains("Picky"), "the message names the type: {msg}");
+        }
+        other => panic!("expected Codec, got {other:?}"),
+    }
+    match pool.apply(|p: Picky| p.0, (Picky(20),)) {
+        Err(Error::Codec(msg)) => assert!(msg.contains("decode the task's arguments"), "{msg}"),
+        other => panic!("expected Codec, got {other:?}"),
+    }
+    // A map with one undecodable result fails as a whole; an imap fails that chunk.
+    assert!(matches!(pool.map(Picky, 0..20u32), Err(Error::Codec(_))));
+    let items: Vec<_> = pool.imap(Picky, 5..15u32).unwrap().collect();
+    assert!(items[..6].iter().all(Result::is_ok));
+    assert!(items[6..].iter().all(|r| matches!(r, Err(Error::Codec(_)))));
+    // Nothing broke.
+    assert_eq!(pool.apply(|x: u32| Picky(x), (3,)).unwrap().0, 3);
+}
+
+#[test]
+fn join_before_close_and_work_after_close_or_terminate() {
+    let pool = pool();
+    assert!(matches!(pool.join(), Err(Error::JoinBeforeClose)));
+    let xs = SharedArray::filled(100, 1u32).unwrap();
+    let mut ys = SharedArray::zeroed(100).unwrap();
+    pool.close();
+    pool.close(); // idempotent
+    assert!(matches!(pool.apply(|| 1, ()), Err(Error::PoolClosed)));
+    assert!(matches!(pool.apply_async(|| 1, ()), Err(Error::PoolClosed)));
+    assert!(matches!(
+        pool.imap(|x: u8| x, vec![1u8]),
+        Err(Error::PoolClosed)
+    ));
+    assert!(matches!(
+        pool.map_into(&xs, &mut ys, |v: u32| v),
+        Err(Error::PoolClosed)
+    ));
+    pool.join().unwrap();
+    pool.join().unwrap(); // idempotent
+
+    let pool = Pool::new(1).unwrap();
+    pool.terminate();
+    pool.terminate(); // idempotent
+    assert!(matches!(pool.apply(|| 1, ()), Err(Error::PoolTerminated)));
+    assert!(matches!(
+        pool.map_into(&xs, &mut ys, |v: u32| v),
+        Err(Error::PoolTerminated)
+    ));
+    pool.join().unwrap();
+}
+
+#[test]
+fn a_map_into_in_flight_when_the_pool_is_terminated_fails_cleanly() {
+    let pool = Pool::new(2).unwrap();
+    let xs = SharedArray::filled(64, 1u64).unwrap();
+    let mut ys = SharedArray::zeroed(64).unwrap();
+    std::thread::scope(|s| {
+        let job = s.spawn(|| {
+            pool.bulk().chunk_len(1).map_into(&xs, &mut ys, |v: u64| {
+                std::thread::sleep(Duration::from_millis(200));
+                v
+            })
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        pool.terminate();
+        assert!(matches!(job.join().unwrap(), Err(Error::PoolTerminated)));
+    });
+}
+
+#[test]
+fn getting_a_result_twice_or_too_early() {
+    let pool = pool();
+    let mut r = pool
+        .apply_async(
+            || {
+                std::thread::sleep(Duration::from_millis(100));
+                9
+            },
+            (),
+        )
+        .unwrap();
+    assert!(matches!(r.successful(), Err(Error::NotReady)));
+    assert_eq!(r.get_timeout(Duration::from_secs(10)).unwrap(), 9);
+    assert!(matches!(
+        r.get_timeout(Duration::from_secs(1)),
+        Err(Error::AlreadyTaken)
+    ));
+}
