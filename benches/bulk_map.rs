@@ -100,8 +100,7 @@ impl Method {
 }
 
 fn sqrt(c: &mut Criterion) {
-    // The pool first: its fork server is forked while this process has no other
-    // threads.
+    // The pool first: its fork server is forked before the rayon threads exist.
     let pool = Pool::new(WORKERS).expect("start the pool");
     let threads = rayon::ThreadPoolBuilder::new()
         .num_threads(WORKERS)
@@ -146,6 +145,7 @@ fn sqrt(c: &mut Criterion) {
 
 fn startup(c: &mut Criterion) {
     let mut group = c.benchmark_group("startup");
+    group.sampling_mode(SamplingMode::Flat); // milliseconds per build
     let build = |method: StartMethod| {
         Pool::builder()
             .processes(WORKERS)

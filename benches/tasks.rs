@@ -41,17 +41,15 @@ use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 use shmpool::Pool;
 
 /// Worker processes for shmpool, threads for rayon.
 const WORKERS: usize = 2;
 
-/// The pools every group compares: shmpool's first, so that its fork server is
-/// forked while this process has no other threads.
+/// The pools a group compares: shmpool's first, so that its fork server is forked
+/// before this group starts threads of its own.
 fn pools() -> (Pool, rayon::ThreadPool) {
     let pool = Pool::new(WORKERS).expect("start the pool");
     let threads = rayon::ThreadPoolBuilder::new()
@@ -118,7 +116,7 @@ fn map_1e6(c: &mut Criterion) {
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     for (name, run) in entries {
         assert!(run() == expected, "{name}: wrong results");
-        group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(run));
+        group.bench_function(name, |b| b.iter(run));
     }
     group.finish();
 }
