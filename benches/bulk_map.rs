@@ -8,9 +8,9 @@
 //! ```
 //!
 //! * `sqrt/<method>/2^20` and `2^24`: `y[i] = x[i].sqrt()` over 2^20 f64 (8 MiB in,
-//!   8 MiB out: about the size of a last-level cache) and 2^24 f64 (128 MiB each
-//!   way: bound by memory bandwidth). Throughput is the bytes read plus the bytes
-//!   written, so criterion reports GB/s.
+//!   8 MiB out: a job of about a millisecond, where dispatch costs still show) and
+//!   2^24 f64 (128 MiB each way: bound by memory bandwidth). Throughput is the bytes
+//!   read plus the bytes written, so criterion reports GiB/s.
 //!   - `seq`: a plain loop on this thread;
 //!   - `rayon`: `par_iter_mut().zip(par_iter())` on a 2-thread rayon pool, entered
 //!     with `install`;
