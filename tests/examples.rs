@@ -1,0 +1,188 @@
+//! Every program in `examples/` runs here, as its users would run it, so none can rot.
+//!
+//! The examples are built once per test run, by `cargo build --examples` in this test
+//! binary's own profile, then each runs as a subprocess with small arguments (one
+//! test each, so they run in parallel) and must exit 0 and print its key lines.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// An example, the arguments the tests give it, and lines its output must contain.
+struct Example {
+    name: &'static str,
+    args: &'static [&'static str],
+    expect: &'static [&'static str],
+}
+
+const EXAMPLES: &[Example] = &[
+    Example {
+        name: "sqrt",
+        args: &["100000"],
+        expect: &["sqrt over 100000 f64", "all three agree bit for bit"],
+    },
+    Example {
+        name: "apply_async",
+        args: &[],
+        expect: &[
+            "map             [400, 300, 200, 100] in input order",
+            "get() on each handle, in submission order: [400, 300, 200, 100]",
+            "imap_unordered",
+            "we lacked patience",
+            "the pool was terminated before this work finished",
+            "all results checked",
+        ],
+    },
+    Example {
+        name: "starmap",
+        args: &[],
+        expect: &[
+            r#"divide(5, 0) = Err("cannot divide 5 by zero")"#,
+            "Err(TaskPanicked): the task panicked at examples/starmap.rs",
+            "get() = [0.125, 1.5]",
+            "all results checked",
+        ],
+    },
+    Example {
+        name: "imap_progress",
+        args: &["5000"],
+        expect: &[
+            "within its window",
+            "all 5000 results arrived in input order",
+            "the longest Collatz chain from 1..=5000 starts at 3711: 237 steps",
+        ],
+    },
+];
+
+/// How long one example may run (a debug build, on a busy machine).
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn sqrt() {
+    run("sqrt");
+}
+
+#[test]
+fn apply_async() {
+    run("apply_async");
+}
+
+#[test]
+fn starmap() {
+    run("starmap");
+}
+
+#[test]
+fn imap_progress() {
+    run("imap_progress");
+}
+
+#[test]
+fn every_example_is_run_by_these_tests() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut found: Vec<String> = fs::read_dir(&dir)
+        .expect("list examples/")
+        .map(|entry| entry.expect("examples/ entry").path())
+        .filter_map(|path| {
+            let single = path.extension().is_some_and(|e| e == "rs");
+            let multi = path.join("main.rs").is_file();
+            (single || multi).then(|| path.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    found.sort();
+    let mut listed: Vec<String> = EXAMPLES.iter().map(|e| e.name.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "examples/ and this file's EXAMPLES differ: give each example a test here"
+    );
+}
+
+/// Runs an example from [`EXAMPLES`] and checks its exit status and output.
+fn run(name: &str) {
+    let example = EXAMPLES
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in EXAMPLES"));
+    let exe = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(exe.is_file(), "{} was not built", exe.display());
+
+    // Output goes to files, not pipes: no reader threads, and the child can be
+    // killed at the time limit without anything blocking.
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples");
+    fs::create_dir_all(&out_dir).expect("create the output directory");
+    let stdout_path = out_dir.join(format!("{name}.stdout"));
+    let stderr_path = out_dir.join(format!("{name}.stderr"));
+    let mut child = Command::new(&exe)
+        .args(example.args)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout_path).expect("create the stdout file"))
+        .stderr(fs::File::create(&stderr_path).expect("create the stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the example") {
+            break Some(status);
+        }
+        if start.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    let shown = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    let args = example.args.join(" ");
+    match status {
+        None => panic!("example {name} {args} ran past {TIME_LIMIT:?}\n{shown}"),
+        Some(s) if !s.success() => panic!("example {name} {args} failed: {s}\n{shown}"),
+        Some(_) => {}
+    }
+    for line in example.expect {
+        assert!(
+            stdout.contains(line),
+            "example {name} {args} did not print {line:?}\n{shown}"
+        );
+    }
+}
+
+/// The directory of the example binaries, built on first use in this test binary's
+/// profile.
+fn examples_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // This binary is <target>/<profile dir>/deps/examples-<hash>; the examples
+        // land in <target>/<profile dir>/examples.
+        let exe = std::env::current_exe().expect("this test's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary is in <profile dir>/deps");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--examples"]);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
+            Some(custom) => {
+                cargo.args(["--profile", custom]);
+            }
+            None => panic!("no profile directory in {}", exe.display()),
+        }
+        let out = cargo.output().expect("run cargo build --examples");
+        assert!(
+            out.status.success(),
+            "cargo build --examples failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("examples")
+    })
+}
