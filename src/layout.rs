@@ -303,10 +303,11 @@ pub(crate) struct ControlHeader {
     pub code_fingerprint: i64,
     /// The parent's pid.
     pub parent_pid: u32,
-    /// Spin iterations and yields before an idle worker sleeps.
+    /// Busy-spin iterations before an idle worker starts yielding.
     pub idle_spins: u32,
-    /// See `idle_spins`.
-    pub idle_yields: u32,
+    /// Microseconds an idle worker keeps checking, yielding the CPU in between,
+    /// before it sleeps.
+    pub idle_budget_us: u32,
     /// Tasks a worker runs before it retires (0: unlimited).
     pub max_tasks_per_child: u32,
     /// The initializer trampoline (0 with `has_initializer == 0`: none).

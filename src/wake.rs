@@ -120,18 +120,72 @@ impl EventCount {
     }
 }
 
-/// How long to spin and yield before sleeping.
+/// How a waiter waits before it sleeps: a short busy spin, then checks separated by
+/// `sched_yield` until a time budget runs out.
+///
+/// On a machine with few cores the waiter, the thread it waits for and idle workers
+/// compete for the CPU. Pure spinning then starves the very thread that would make
+/// progress; yielding hands it the core while still reacting within microseconds.
+/// The budget is time, not iterations, so it means the same on any CPU.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Backoff {
-    /// Iterations of `spin_loop` before the first yield.
+    /// Iterations of `spin_loop` before the first yield (a few microseconds).
     pub spins: u32,
-    /// `sched_yield` calls after spinning, before sleeping.
-    pub yields: u32,
+    /// How long to keep checking, yielding between checks, before sleeping.
+    pub budget: Duration,
 }
 
+/// Runs `check` through the spin and yield phases; `Some` as soon as it yields one.
+///
+/// After `spins` busy iterations it keeps spinning, but gives up the CPU with
+/// `sched_yield` about every 10 µs (every [`YIELD_EVERY`] checks of [`SPIN_BATCH`]
+/// spins each): often enough that a descheduled thread it waits for gets the core,
+/// rarely enough that yields do not turn into a storm of context switches.
+pub(crate) fn spin_then_yield<T>(
+    spins: u32,
+    budget: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    for _ in 0..spins {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        spin_hint();
+    }
+    if budget.is_zero() {
+        return check();
+    }
+    let end = std::time::Instant::now() + budget;
+    let mut round = 0u32;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        round = round.wrapping_add(1);
+        if round % YIELD_EVERY == 0 {
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            #[cfg(not(loom))]
+            crate::sys::yield_now();
+            #[cfg(loom)]
+            loom::thread::yield_now();
+        } else {
+            for _ in 0..SPIN_BATCH {
+                spin_hint();
+            }
+        }
+    }
+}
+
+/// Busy iterations between two checks in the yield phase.
+const SPIN_BATCH: u32 = 16;
+/// Checks between two yields (with [`SPIN_BATCH`], about 10 µs of spinning).
+const YIELD_EVERY: u32 = 32;
+
 impl Backoff {
-    /// Waits for `ready` to return `Some`, spinning, then yielding, then sleeping on
-    /// `ev` with `tick` as a safety-net timeout (callers use it to notice deaths).
+    /// Waits for `ready` to return `Some`: spins, yields, then sleeps on `ev`, waking
+    /// every `tick` (if given) to run `on_tick`, which may end the wait.
     ///
     /// `ready` must be safe to call repeatedly; it is called once more after the
     /// sleeper registration, which is what makes the protocol lossless.
@@ -142,20 +196,8 @@ impl Backoff {
         mut ready: impl FnMut() -> Option<T>,
         mut on_tick: impl FnMut() -> Option<T>,
     ) -> T {
-        for _ in 0..self.spins {
-            if let Some(v) = ready() {
-                return v;
-            }
-            spin_hint();
-        }
-        for _ in 0..self.yields {
-            if let Some(v) = ready() {
-                return v;
-            }
-            #[cfg(not(loom))]
-            crate::sys::yield_now();
-            #[cfg(loom)]
-            loom::thread::yield_now();
+        if let Some(v) = spin_then_yield(self.spins, self.budget, &mut ready) {
+            return v;
         }
         loop {
             let ticket = ev.prepare();

@@ -19,9 +19,10 @@ use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
 use crate::result::{Ctx, Outcome, Sink};
 use crate::shm::arena;
-use crate::sync::{Ordering, fence, spin_hint};
+use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::unwind::PanicReport;
+use crate::wake::{Backoff, spin_then_yield};
 
 thread_local! {
     static ON_COLLECTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -277,39 +278,27 @@ impl PoolInner {
         }
     }
 
-    /// Spins for the configured budget, draining completions itself if it can.
+    /// Spins, then yields, for the configured budget, draining completions itself
+    /// when no other thread is draining them.
     fn poll(&self, ready: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
-        let spins = self.backoff.spins;
+        let Backoff { spins, mut budget } = self.backoff;
+        if let Some(d) = deadline {
+            budget = budget.min(d.saturating_duration_since(Instant::now()));
+        }
         let Ok(guard) = self.drain_lock.try_lock() else {
-            for i in 0..spins {
-                if ready() {
-                    return true;
-                }
-                if i % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return false;
-                }
-                spin_hint();
-            }
-            return ready();
+            return spin_then_yield(spins, budget, || ready().then_some(())).is_some();
         };
         let header = self.ctrl.header();
         // SYNC(P1): SeqCst — workers read the flag after their push (SYNC P2);
         // while it is set they may skip waking the collector, because we drain.
         header.parent_polling.store(1, Ordering::SeqCst);
-        let mut got = false;
-        for i in 0..spins {
-            if i % 16 == 0 {
-                self.drain_locked(&guard);
-            }
-            if ready() {
-                got = true;
-                break;
-            }
-            if i % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            spin_hint();
-        }
+        // Draining empty rings costs a couple of loads per slot, so drain at every
+        // check: a result waiting in a ring stalls whoever waits for it.
+        let got = spin_then_yield(spins, budget, || {
+            self.drain_locked(&guard);
+            ready().then_some(())
+        })
+        .is_some();
         header.parent_polling.store(0, Ordering::SeqCst);
         // SYNC(P3): SeqCst fence — a push whose worker saw the flag set is visible to
         // this final drain; a later push sees the flag clear and wakes the collector.

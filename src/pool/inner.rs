@@ -32,6 +32,9 @@ pub(crate) mod pool_state {
     pub const TERMINATED: u32 = 2;
 }
 
+/// Busy-spin iterations (a few microseconds) before a waiter starts yielding.
+const SPINS: u32 = 128;
+
 /// The most worker processes a pool may have (owner ids in claims are 16-bit, and
 /// each process may need a spare slot).
 pub(crate) const MAX_PROCESSES: usize = 4096;
@@ -212,7 +215,6 @@ impl PoolInner {
             },
         )
         .map_err(Error::io("mapping the control segment"))?;
-        let spins = (b.idle_spin.as_nanos() / 20).min(u32::MAX as u128) as u32;
         let mut task_arena = TaskArena::new().map_err(Error::io("creating the task arena"))?;
         let mut init = None;
         if let Some(i) = &b.initializer {
@@ -241,8 +243,8 @@ impl PoolInner {
             ControlView::init(ctrl_map.ptr(), ctrl_map.len(), dims, |h| {
                 h.code_fingerprint = crate::kernel::fingerprint();
                 h.parent_pid = sys::getpid() as u32;
-                h.idle_spins = spins;
-                h.idle_yields = 8;
+                h.idle_spins = SPINS;
+                h.idle_budget_us = b.idle_spin.as_micros().min(u32::MAX as u128) as u32;
                 h.max_tasks_per_child = b.max_tasks_per_child;
                 if let Some((code, payload)) = init {
                     h.has_initializer = 1;
@@ -276,8 +278,8 @@ impl PoolInner {
             start_error: Mutex::new(None),
             collector_exited: AtomicBool::new(false),
             backoff: Backoff {
-                spins: spins.max(64),
-                yields: 16,
+                spins: SPINS,
+                budget: b.idle_spin,
             },
             counters: Counters::default(),
             task_arena: Mutex::new(task_arena),

@@ -15,7 +15,7 @@ use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
 use crate::shm::liveness::LivenessView;
-use crate::sync::{Ordering, spin_hint};
+use crate::sync::Ordering;
 use crate::sys::{self, MapOptions, Pid};
 use segments::SegmentCache;
 
@@ -200,17 +200,9 @@ impl Worker {
             }
             None
         };
-        for _ in 0..header.idle_spins {
-            if let Some(r) = attempt() {
-                return r;
-            }
-            spin_hint();
-        }
-        for _ in 0..header.idle_yields {
-            if let Some(r) = attempt() {
-                return r;
-            }
-            sys::yield_now();
+        let budget = Duration::from_micros(u64::from(header.idle_budget_us));
+        if let Some(r) = crate::wake::spin_then_yield(header.idle_spins, budget, attempt) {
+            return r;
         }
         loop {
             if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
