@@ -67,3 +67,8 @@ pub use progress::Progress;
 pub use result::{AsyncResult, Callbacks};
 #[cfg(not(loom))]
 pub use task::StarFn;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(all(doctest, not(loom)))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
