@@ -455,3 +455,53 @@ fn fork_pools_start_while_other_threads_panic() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+fn segfault_on_start() {
+    // SAFETY: deliberately not safe: crashes the worker while it starts.
+    unsafe { std::ptr::null_mut::<u32>().write_volatile(1) };
+}
+
+/// Workers that crash while starting make `build` fail with a reason, instead of
+/// being respawned forever (Python's Pool loops).
+#[test]
+fn workers_that_crash_while_starting_fail_build() {
+    let t = Instant::now();
+    let err = Pool::builder()
+        .processes(2)
+        .initializer(segfault_on_start, ())
+        .build()
+        .unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t.elapsed()
+    );
+    match err {
+        Error::Start(why) => assert!(why.contains("died three times while starting"), "{why}"),
+        other => panic!("expected Start, got {other:?}"),
+    }
+}
+
+/// If the fork server is killed, its workers die with it; pending work fails with
+/// a reason and the pool takes no more work.
+#[test]
+fn a_killed_fork_server_fails_pending_work_and_stops_the_pool() {
+    let pool = pool(StartMethod::Fork);
+    let pending = pool
+        .apply_async(|| std::thread::sleep(Duration::from_secs(30)), ())
+        .unwrap();
+    let worker = pool.stats().workers.iter().find_map(|w| w.pid).unwrap();
+    let server = {
+        let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(1).unwrap().parse::<i32>().unwrap()
+    };
+    assert_ne!(server, std::process::id() as i32);
+    // SAFETY: kill has no memory-safety preconditions; the pid is our pool's server.
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    match pending.get() {
+        Err(Error::Start(why)) => assert!(why.contains("fork server died"), "{why}"),
+        other => panic!("expected Start, got {other:?}"),
+    }
+    assert!(matches!(pool.apply(|| 1, ()), Err(Error::Start(_))));
+}
