@@ -471,6 +471,14 @@ impl<'a> Job<'a> {
     /// Runs the elements `range` as one job; returns the chunks lost to dead workers.
     fn execute(&self, range: Range<usize>) -> Result<Vec<Lost>> {
         let inner = self.inner;
+        let _span = tracing::debug_span!(
+            "shmpool.bulk",
+            kind = self.kind,
+            start = range.start,
+            len = range.len(),
+            chunk_len = self.chunk_len
+        )
+        .entered();
         inner.check_open()?;
         let (index, generation) = self.reserve();
         let mut segments = vec![self.output.segment];
@@ -524,6 +532,7 @@ impl<'a> Job<'a> {
             inner.push_record(record)?;
         }
         inner.ctrl.header().submit_ready.notify(invitations as u32);
+        tracing::debug!(chunks, invitations, "bulk job submitted");
 
         let abandoned =
             protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
@@ -545,6 +554,7 @@ impl<'a> Job<'a> {
             });
         }
         let lost = side.lost.clone().unwrap_or_default();
+        tracing::debug!(lost = lost.len(), "bulk job complete");
         if !lost.is_empty() && inner.state() == super::inner::pool_state::TERMINATED {
             return Err(inner.broken_or_terminated());
         }

@@ -225,6 +225,13 @@ impl Collector {
         };
         let timeout = self.killed_for[slot].take();
         self.replaced[slot] = false;
+        let busy = s.current_task.load(Ordering::SeqCst) != 0
+            || s.bulk_job.load(Ordering::SeqCst) != NO_JOB;
+        if busy || status != ExitStatus::Code(0) {
+            tracing::warn!(worker = slot, pid, cause = %cause, timed_out = timeout.is_some(), busy, "worker died");
+        } else {
+            tracing::debug!(worker = slot, pid, "worker exited");
+        }
 
         // Everything the worker reported before it died is delivered first.
         inner.drain_slot(slot);
@@ -347,6 +354,7 @@ impl Collector {
     fn respawn(&mut self, slot: usize) {
         self.respawn_at[slot] = None;
         let inner = &*self.inner;
+        tracing::info!(worker = slot, "starting a replacement worker");
         super::stats::Counters::add(&inner.counters.respawns, 1);
         if let Err(e) = inner.spawn_worker(slot) {
             inner.mark_broken(format!("could not start a replacement worker: {e}"));
@@ -442,8 +450,9 @@ impl Collector {
             }
             if now >= deadline {
                 let started = s.started_ns.load(Ordering::Relaxed);
-                self.killed_for[slot] =
-                    Some(Duration::from_nanos(deadline.saturating_sub(started)));
+                let limit = Duration::from_nanos(deadline.saturating_sub(started));
+                tracing::warn!(worker = slot, limit = ?limit, "killing a worker past its time limit");
+                self.killed_for[slot] = Some(limit);
                 let _ = self.inner.send_server(
                     Request::Kill {
                         slot: slot as u32,

@@ -80,6 +80,7 @@ impl PoolInner {
             return Err(e);
         }
         self.ctrl.header().submit_ready.notify(1);
+        tracing::trace!(task = id, bytes = args.len(), "task submitted");
         // Terminated while we pushed: the collector may already have failed
         // everything; make sure this task is not left behind.
         if self.state() == pool_state::TERMINATED
@@ -225,6 +226,12 @@ impl PoolInner {
                         Outcome::Failed(Error::Codec(String::from_utf8_lossy(b).into_owned()))
                     }
                 };
+                tracing::trace!(
+                    task = record.id,
+                    worker = slot,
+                    outcome = record.outcome,
+                    "task completed"
+                );
                 pending.sink.complete(outcome, ctx);
             }
         }

@@ -321,6 +321,7 @@ impl PoolInner {
 
     /// `close`: no new work; workers exit once the submission ring is empty.
     pub(crate) fn close(&self) {
+        tracing::info!("pool closing");
         let _ = self.state.compare_exchange(
             pool_state::RUNNING,
             pool_state::CLOSED,
@@ -334,6 +335,9 @@ impl PoolInner {
 
     /// `terminate`: kill every worker now (the collector finishes the rest).
     pub(crate) fn terminate(&self) {
+        if self.state() != pool_state::TERMINATED {
+            tracing::info!("pool terminating");
+        }
         self.state
             .store(pool_state::TERMINATED, StdOrdering::Release);
         self.ctrl.header().closing.store(1, Ordering::Release);
@@ -343,6 +347,7 @@ impl PoolInner {
 
     /// Marks the pool broken (workers cannot be kept running) and stops it.
     pub(crate) fn mark_broken(&self, why: String) {
+        tracing::error!(reason = %why, "pool cannot keep its workers; stopping it");
         self.set_start_error(StartError::Message(why));
         self.terminate();
     }

@@ -179,6 +179,10 @@ impl PoolBuilder {
             Some(n) => n,
             None => crate::sys::cpus_allowed(),
         };
+        let started = std::time::Instant::now();
+        let _span =
+            tracing::info_span!("shmpool.pool.start", processes, method = ?self.start_method)
+                .entered();
         // Before any fork: workers must not take the panic hook's lock themselves.
         crate::unwind::install_hook();
         let inner = Arc::new(PoolInner::new(processes, &self)?);
@@ -187,8 +191,15 @@ impl PoolBuilder {
             inner,
             collector: std::sync::Mutex::new(Some(collector)),
         };
-        pool.inner.wait_until_ready()?;
+        if let Err(e) = pool.inner.wait_until_ready() {
+            tracing::error!(error = %e, "workers could not start");
+            return Err(e);
+        }
         registry::add(&pool.inner);
+        tracing::info!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "pool started"
+        );
         Ok(pool)
     }
 }
