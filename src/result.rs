@@ -2,13 +2,51 @@
 //! `starmap_async`, and the sinks that completions are delivered to.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::pool::PoolInner;
 use crate::unwind::{self, PanicReport};
+
+/// A condition variable that knows whether anyone waits on it.
+///
+/// std's futex-based `Condvar::notify_all` makes a system call even when nobody
+/// waits, which would cost every delivered result a `futex_wake`. Waiters register
+/// under the state's mutex before they block, and notifiers check under the same
+/// mutex, so skipping the call when the count is zero loses no wake-up.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    cv: Condvar,
+    waiters: AtomicUsize,
+}
+
+impl Signal {
+    /// Wakes every waiter, if there is one. Call with the state's mutex held.
+    pub(crate) fn notify(&self) {
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Blocks on the condition variable for at most `timeout`, registered as a
+    /// waiter. `guard` is the state's mutex, held.
+    pub(crate) fn wait_timeout<'a, S>(
+        &self,
+        guard: MutexGuard<'a, S>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, S> {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let guard = self
+            .cv
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        guard
+    }
+}
 
 /// What a worker (or the collector, for deaths) reports about one task.
 #[derive(Debug)]
@@ -145,7 +183,7 @@ enum State<R> {
 /// The shared slot behind an [`AsyncResult`].
 pub(crate) struct ResultSlot<R> {
     state: Mutex<State<R>>,
-    cv: Condvar,
+    signal: Signal,
     ready: AtomicBool,
     succeeded: AtomicBool,
     callbacks: Mutex<Option<Callbacks<R>>>,
@@ -156,7 +194,7 @@ impl<R: Send + 'static> ResultSlot<R> {
     pub(crate) fn new(callbacks: Callbacks<R>) -> Arc<Self> {
         Arc::new(ResultSlot {
             state: Mutex::new(State::Pending),
-            cv: Condvar::new(),
+            signal: Signal::default(),
             ready: AtomicBool::new(false),
             succeeded: AtomicBool::new(false),
             callbacks: Mutex::new((!callbacks.is_empty()).then_some(callbacks)),
@@ -189,7 +227,7 @@ impl<R: Send + 'static> ResultSlot<R> {
             // Release: pairs with the Acquire in `is_ready`; the state itself is
             // read under the mutex.
             self.ready.store(true, Ordering::Release);
-            self.cv.notify_all();
+            self.signal.notify();
         }
     }
 
@@ -204,7 +242,7 @@ impl<R: Send + 'static> ResultSlot<R> {
             || pool.wait_for(
                 &|s| !matches!(s, State::Pending),
                 &self.state,
-                &self.cv,
+                &self.signal,
                 timeout,
             )
     }

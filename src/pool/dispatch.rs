@@ -10,14 +10,14 @@
 //! thread: a delivery on another thread defers them there.
 
 use std::sync::atomic::Ordering as StdOrdering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::inner::{Pending, PoolInner, lock, pool_state};
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
-use crate::result::{Ctx, Outcome, Sink};
+use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::shm::arena;
 use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
@@ -248,13 +248,13 @@ impl PoolInner {
     /// Waits until `ready(state)` holds or `timeout` passes; returns whether it holds.
     ///
     /// First spins, polling the completion rings itself when no other thread is
-    /// draining them; then sleeps on `cv`, which deliveries notify while holding
+    /// draining them; then sleeps on `signal`, which deliveries notify while holding
     /// `state`'s lock. `ready` always sees the state locked.
     pub(crate) fn wait_for<S>(
         &self,
         ready: &dyn Fn(&S) -> bool,
         state: &Mutex<S>,
-        cv: &Condvar,
+        signal: &Signal,
         timeout: Option<Duration>,
     ) -> bool {
         let check = || state.try_lock().is_ok_and(|s| ready(&s));
@@ -278,10 +278,7 @@ impl PoolInner {
                 }
                 wait = wait.min(d - now);
             }
-            guard = cv
-                .wait_timeout(guard, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            guard = signal.wait_timeout(guard, wait);
         }
     }
 

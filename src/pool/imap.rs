@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,7 +13,7 @@ use super::tasks::{Tasks, decode_chunk};
 use super::{Pool, PoolInner};
 use crate::error::{Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{Ctx, Outcome, Sink};
+use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::task::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator
@@ -57,7 +57,7 @@ impl<R, It> fmt::Debug for Imap<R, It> {
 
 struct Shared<R> {
     done: Mutex<BTreeMap<usize, Vec<Result<R>>>>,
-    cv: Condvar,
+    signal: Signal,
 }
 
 struct ImapSink<R> {
@@ -81,7 +81,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
         };
         let mut done = lock(&self.shared.done);
         done.insert(self.index, items);
-        self.shared.cv.notify_all();
+        self.shared.signal.notify();
     }
 }
 
@@ -187,7 +187,7 @@ impl Tasks<'_> {
             ordered,
             shared: Arc::new(Shared {
                 done: Mutex::new(BTreeMap::new()),
-                cv: Condvar::new(),
+                signal: Signal::default(),
             }),
             next_submit: 0,
             next_yield: 0,
@@ -303,7 +303,7 @@ where
                 }
             };
             self.inner
-                .wait_for(&ready, &self.shared.done, &self.shared.cv, None);
+                .wait_for(&ready, &self.shared.done, &self.shared.signal, None);
         }
     }
 
