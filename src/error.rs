@@ -140,6 +140,42 @@ pub enum Error {
         message: String,
     },
 
+    /// A `.npy` file cannot be mapped as asked.
+    #[error("{}: {problem}", path.display())]
+    Npy {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: crate::npy::NpyError,
+    },
+
+    /// A shape whose element count differs from the array's length.
+    #[error("a shape of {shape:?} holds {} elements, but the array has {len}", shape.iter().product::<usize>())]
+    ShapeMismatch {
+        /// The array's length.
+        len: usize,
+        /// The shape asked for.
+        shape: Vec<usize>,
+    },
+
+    /// A named segment of this name exists and its owner is still running.
+    #[error("a shared-memory segment named {name:?} already exists and its owner is alive")]
+    SegmentExists {
+        /// The name.
+        name: String,
+    },
+
+    /// A named segment is not one shmpool can open as asked (not a shmpool segment,
+    /// damaged, or of another element type).
+    #[error("cannot open segment {name:?}: {reason}")]
+    ForeignSegment {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -217,6 +253,19 @@ impl Error {
             Start(m) => Start(m.clone()),
             InitializerFailed { message } => InitializerFailed {
                 message: message.clone(),
+            },
+            Npy { path, problem } => Npy {
+                path: path.clone(),
+                problem: problem.clone(),
+            },
+            ShapeMismatch { len, shape } => ShapeMismatch {
+                len: *len,
+                shape: shape.clone(),
+            },
+            SegmentExists { name } => SegmentExists { name: name.clone() },
+            ForeignSegment { name, reason } => ForeignSegment {
+                name: name.clone(),
+                reason: reason.clone(),
             },
             Io { context, source } => Io {
                 context,

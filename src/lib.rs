@@ -36,6 +36,8 @@ mod error;
 mod kernel;
 mod layout;
 #[cfg(not(loom))]
+pub mod npy;
+#[cfg(not(loom))]
 mod pool;
 #[cfg(all(not(loom), feature = "progress"))]
 mod progress;
@@ -56,7 +58,7 @@ mod wake;
 mod worker;
 
 #[cfg(not(loom))]
-pub use array::SharedArray;
+pub use array::{SharedArray, reclaim_stale_segments};
 #[cfg(not(loom))]
 pub use error::{DeathCause, Error, Result, Work};
 #[cfg(not(loom))]

@@ -54,6 +54,13 @@ const EXAMPLES: &[Example] = &[
             "the longest Collatz chain from 1..=5000 starts at 3711: 237 steps",
         ],
     },
+    Example {
+        name: "python_interop",
+        args: &["10000"],
+        // The Python half runs when python3 with numpy is installed (CI installs
+        // it); without it the example says it skipped, and only the Rust half runs.
+        expect: &["workers wrote sqrt of 10000 f64"],
+    },
 ];
 
 /// How long one example may run (a debug build, on a busy machine).
@@ -80,6 +87,26 @@ fn imap_progress() {
 }
 
 #[test]
+fn python_interop() {
+    let stdout = run("python_interop");
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output();
+    if matches!(numpy, Ok(o) if o.status.success()) {
+        // With numpy present, the Python half must have run, not been skipped.
+        for line in [
+            "python: y == sqrt(x) computed by the Rust workers, max error 0.0",
+            "rust: sees Python's in-place write",
+            "interop checked",
+        ] {
+            assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+        }
+    } else {
+        eprintln!("python3 with numpy is not available: only the Rust half was checked");
+    }
+}
+
+#[test]
 fn every_example_is_run_by_these_tests() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut found: Vec<String> = fs::read_dir(&dir)
@@ -100,8 +127,9 @@ fn every_example_is_run_by_these_tests() {
     );
 }
 
-/// Runs an example from [`EXAMPLES`] and checks its exit status and output.
-fn run(name: &str) {
+/// Runs an example from [`EXAMPLES`], checks its exit status and output, and
+/// returns its standard output.
+fn run(name: &str) -> String {
     let example = EXAMPLES
         .iter()
         .find(|e| e.name == name)
@@ -149,6 +177,7 @@ fn run(name: &str) {
             "example {name} {args} did not print {line:?}\n{shown}"
         );
     }
+    stdout
 }
 
 /// The directory of the example binaries, built on first use in this test binary's

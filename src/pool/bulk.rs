@@ -232,7 +232,7 @@ impl BulkMap<'_> {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
-        let mut y = SharedArray::zeroed(x.len())?;
+        let mut y = SharedArray::zeroed(x.len())?.reshape(x.shape())?;
         self.map_into(x, &mut y, f)?;
         Ok(y)
     }

@@ -39,6 +39,7 @@ pub struct Tasks<'p> {
     pub(super) chunksize: Option<usize>,
     pub(super) timeout: Option<Duration>,
     pub(super) in_flight: Option<usize>,
+    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(super) progress: bool,
 }
 

@@ -3,6 +3,7 @@
 pub(crate) mod arena;
 pub(crate) mod liveness;
 pub(crate) mod mapping;
+pub(crate) mod named;
 pub(crate) mod segment;
 
 pub(crate) use mapping::Mapping;

@@ -42,15 +42,42 @@ pub(crate) struct SegmentHeader {
 
 static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
 
+/// The memory behind a segment.
+#[derive(Debug)]
+enum Backing {
+    /// A memfd or a named shm object, mapped by us.
+    Shared(Mapping),
+    /// A file (`.npy`), mapped `MAP_SHARED` by memmap2.
+    File(memmap2::MmapMut),
+}
+
+impl Backing {
+    fn ptr(&self) -> *mut u8 {
+        match self {
+            Backing::Shared(m) => m.ptr(),
+            Backing::File(m) => m.as_ptr().cast_mut(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Backing::Shared(m) => m.len(),
+            Backing::File(m) => m.len(),
+        }
+    }
+}
+
 /// A segment, owned by the parent.
 #[derive(Debug)]
 pub(crate) struct Segment {
     id: u64,
     fd: OwnedFd,
-    map: Mapping,
+    map: Backing,
     data_off: usize,
     data_bytes: usize,
     live: OnceLock<u32>,
+    /// For a named segment this process created: the name to unlink on drop.
+    unlink: Option<String>,
 }
 
 /// What a worker needs to map a segment: sent with the descriptor.
@@ -138,19 +165,39 @@ impl Segment {
         Ok(Segment {
             id,
             fd,
-            map,
+            map: Backing::Shared(map),
             data_off: DATA_OFFSET,
             data_bytes,
             live: OnceLock::new(),
+            unlink: None,
         })
     }
 
-    /// Wraps an already-mapped file whose elements start at `data_off` (a `.npy`
-    /// file, or a named segment).
-    #[allow(dead_code)]
-    pub(crate) fn from_mapped_file(
+    /// Wraps a named segment whose elements start at `data_off`; `unlink` is the
+    /// name to remove on drop, for the segment's creator.
+    pub(crate) fn from_named(
         fd: OwnedFd,
         map: Mapping,
+        data_off: usize,
+        data_bytes: usize,
+        unlink: Option<String>,
+    ) -> Self {
+        assert!(data_off + data_bytes <= map.len());
+        Segment {
+            id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
+            fd,
+            map: Backing::Shared(map),
+            data_off,
+            data_bytes,
+            live: OnceLock::new(),
+            unlink,
+        }
+    }
+
+    /// Wraps a file mapped `MAP_SHARED` whose elements start at `data_off`.
+    pub(crate) fn from_file(
+        fd: OwnedFd,
+        map: memmap2::MmapMut,
         data_off: usize,
         data_bytes: usize,
     ) -> Self {
@@ -158,11 +205,17 @@ impl Segment {
         Segment {
             id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
             fd,
-            map,
+            map: Backing::File(map),
             data_off,
             data_bytes,
             live: OnceLock::new(),
+            unlink: None,
         }
+    }
+
+    /// Bytes of element data.
+    pub(crate) fn data_bytes(&self) -> usize {
+        self.data_bytes
     }
 
     /// The process-unique id.
@@ -207,6 +260,9 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
+        if let Some(name) = &self.unlink {
+            let _ = sys::shm_unlink(name);
+        }
         if let Some(&idx) = self.live.get() {
             if let Ok(table) = Liveness::global() {
                 table.retire(idx);

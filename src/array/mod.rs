@@ -11,6 +11,12 @@ use bytemuck::Pod;
 use crate::error::{Error, Result};
 use crate::shm::Segment;
 
+mod files;
+mod named;
+#[cfg(feature = "ndarray")]
+mod views;
+pub use named::reclaim_stale_segments;
+
 /// A fixed-length array of plain-old-data elements in shared memory.
 ///
 /// The memory is a memfd mapped `MAP_SHARED`. In the parent the array reads and
@@ -48,6 +54,7 @@ use crate::shm::Segment;
 pub struct SharedArray<T: Pod> {
     segment: Arc<Segment>,
     len: usize,
+    shape: Box<[usize]>,
     _elements: PhantomData<T>,
 }
 
@@ -76,11 +83,20 @@ impl<T: Pod> SharedArray<T> {
         let () = Self::NOT_ZERO_SIZED;
         let segment = Segment::new_memfd(len, std::mem::size_of::<T>(), std::mem::align_of::<T>())
             .map_err(Error::io("creating a shared array"))?;
-        Ok(SharedArray {
+        Ok(Self::from_segment(segment, len, vec![len]))
+    }
+
+    /// An array over a segment holding `len` elements, viewed with `shape`.
+    pub(crate) fn from_segment(segment: Segment, len: usize, shape: Vec<usize>) -> Self {
+        let () = Self::NOT_ZERO_SIZED;
+        debug_assert!(segment.data_bytes() >= len * std::mem::size_of::<T>());
+        debug_assert_eq!(shape.iter().product::<usize>(), len);
+        SharedArray {
             segment: Arc::new(segment),
             len,
+            shape: shape.into_boxed_slice(),
             _elements: PhantomData,
-        })
+        }
     }
 
     /// An array holding a copy of `values`.
@@ -149,6 +165,40 @@ impl<T: Pod> SharedArray<T> {
         self.len
     }
 
+    /// The shape, as numpy has it: `[len]` unless set with [`SharedArray::reshape`]
+    /// or read from a file. The elements are stored in C (row-major) order.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The same elements viewed with another shape (numpy's `reshape`): no data
+    /// moves. Bulk maps work element by element whatever the shape; `map_array`
+    /// gives its output the input's shape.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless the shape holds exactly `len()` elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = shmpool::SharedArray::try_from_iter(0..12u32)?.reshape(&[3, 4])?;
+    /// assert_eq!(a.shape(), &[3, 4]);
+    /// assert!(a.try_clone()?.reshape(&[5, 2]).is_err());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        match shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
+            Some(n) if n == self.len => {
+                self.shape = shape.into();
+                Ok(self)
+            }
+            _ => Err(Error::ShapeMismatch {
+                len: self.len,
+                shape: shape.to_vec(),
+            }),
+        }
+    }
+
     /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -176,12 +226,12 @@ impl<T: Pod> SharedArray<T> {
         self.as_slice().to_vec()
     }
 
-    /// A new array with a copy of the elements.
+    /// A new array with a copy of the elements and the same shape.
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
     pub fn try_clone(&self) -> Result<Self> {
-        Self::from_slice(self.as_slice())
+        Self::from_slice(self.as_slice())?.reshape(&self.shape)
     }
 
     pub(crate) fn segment(&self) -> &Arc<Segment> {

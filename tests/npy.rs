@@ -1,0 +1,243 @@
+//! `.npy` files: shmpool reads what numpy's `np.save` wrote (fixtures made by
+//! `tests/fixtures/npy/make_fixtures.py`), numpy reads what shmpool writes, maps run
+//! over files zero-copy, and bad files get clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use shmpool::npy::{self, DType, NpyError};
+use shmpool::{Error, Pool, SharedArray};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/npy")
+        .join(name)
+}
+
+/// A private copy of a fixture (files are mapped read-write).
+fn copy_of(name: &str, dir: &Path) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(fixture(name), &to).unwrap();
+    to
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shmpool-npy-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs python3 with numpy, or says why it cannot.
+fn python(script: &str) -> Option<String> {
+    let check = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output();
+    match check {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            eprintln!("skipping the numpy side of this test: python3 with numpy is not available");
+            return None;
+        }
+    }
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn headers_numpy_wrote_parse_with_the_right_dtype_shape_and_offset() {
+    let cases: [(&str, DType, &[usize]); 7] = [
+        ("f32.npy", DType::F32, &[4]),
+        ("f64.npy", DType::F64, &[5]),
+        ("i64.npy", DType::I64, &[5]),
+        ("f64_2d.npy", DType::F64, &[3, 4]),
+        ("u8_empty.npy", DType::U8, &[0]),
+        ("scalar.npy", DType::F64, &[]),
+        ("v2.npy", DType::I32, &[6]),
+    ];
+    for (name, dtype, shape) in cases {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let h = npy::parse_header(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((h.dtype, h.shape.as_slice()), (dtype, shape), "{name}");
+        assert_eq!(h.data_offset % 64, 0, "{name}: numpy aligns data to 64");
+        assert_eq!(
+            bytes.len(),
+            h.data_offset + h.data_bytes().unwrap(),
+            "{name}"
+        );
+        // Our writer produces numpy's exact header for a C-order array.
+        if name != "v2.npy" {
+            assert_eq!(
+                npy::header_bytes(dtype, shape),
+                bytes[..h.data_offset],
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn open_npy_maps_the_data_numpy_wrote() {
+    let dir = temp_dir("open");
+    // SAFETY: each file is a private copy nobody else touches.
+    unsafe {
+        let f32s = SharedArray::<f32>::open_npy(copy_of("f32.npy", &dir)).unwrap();
+        assert_eq!(&f32s[..], &[1.5, -2.25, 3.0e10, f32::INFINITY]);
+        let f64s = SharedArray::<f64>::open_npy(copy_of("f64.npy", &dir)).unwrap();
+        assert_eq!(&f64s[..], &[0.1, -7.0, 1e-300, std::f64::consts::PI, 42.0]);
+        let i64s = SharedArray::<i64>::open_npy(copy_of("i64.npy", &dir)).unwrap();
+        assert_eq!(&i64s[..], &[-(1 << 62), -1, 0, 1, (1 << 62) + 7]);
+        let grid = SharedArray::<f64>::open_npy(copy_of("f64_2d.npy", &dir)).unwrap();
+        assert_eq!(grid.shape(), &[3, 4]);
+        assert_eq!(grid[5], 2.5);
+        let empty = SharedArray::<u8>::open_npy(copy_of("u8_empty.npy", &dir)).unwrap();
+        assert!(empty.is_empty());
+        let scalar = SharedArray::<f64>::open_npy(copy_of("scalar.npy", &dir)).unwrap();
+        assert_eq!((scalar.shape(), &scalar[..]), (&[][..], &[2.5][..]));
+        let v2 = SharedArray::<i32>::open_npy(copy_of("v2.npy", &dir)).unwrap();
+        assert_eq!(&v2[..], &[0, 1, 2, 3, 4, 5]);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_pool_maps_a_file_in_place_and_numpy_reads_the_result() {
+    let dir = temp_dir("inplace");
+    let path = copy_of("f64_2d.npy", &dir);
+    let pool = Pool::new(2).unwrap();
+    {
+        // SAFETY: a private copy.
+        let mut grid = unsafe { SharedArray::<f64>::open_npy(&path) }.unwrap();
+        pool.bulk()
+            .chunk_len(5)
+            .for_each_mut(&mut grid, |v: &mut f64| *v = *v * *v + 1.0)
+            .unwrap();
+    }
+    let expected: Vec<f64> = (0..12).map(|i| (i as f64 * 0.5).powi(2) + 1.0).collect();
+    // SAFETY: as above.
+    let back = unsafe { SharedArray::<f64>::open_npy(&path) }.unwrap();
+    assert_eq!(&back[..], &expected[..]);
+    let script = format!(
+        "import numpy as np; a = np.load({:?}); assert a.shape == (3, 4), a.shape; \
+         assert (a.ravel() == np.array({expected:?})).all(); print('ok')",
+        path.to_str().unwrap()
+    );
+    if let Some(out) = python(&script) {
+        assert_eq!(out, "ok");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn numpy_reads_files_shmpool_creates() {
+    let dir = temp_dir("create");
+    let pool = Pool::new(2).unwrap();
+    let xs = SharedArray::try_from_iter((0..1000).map(|i| i as f64)).unwrap();
+    let f64_path = dir.join("out_f64.npy");
+    let f32_path = dir.join("out_f32.npy");
+    let i64_path = dir.join("out_i64.npy");
+    {
+        // SAFETY: new private files.
+        let mut a = unsafe { SharedArray::<f64>::create_npy(&f64_path, &[10, 100]) }.unwrap();
+        pool.map_into(&xs, &mut a, |v: f64| v.sqrt()).unwrap();
+        // SAFETY: as above.
+        let mut b = unsafe { SharedArray::<f32>::create_npy(&f32_path, &[1000]) }.unwrap();
+        pool.map_into(&xs, &mut b, |v: f64| (v * 0.25) as f32)
+            .unwrap();
+        // SAFETY: as above.
+        let mut c = unsafe { SharedArray::<i64>::create_npy(&i64_path, &[1000]) }.unwrap();
+        pool.map_into(&xs, &mut c, |v: f64| -(v as i64) * 3)
+            .unwrap();
+    }
+    let script = format!(
+        "import numpy as np\n\
+         a = np.load({:?}); b = np.load({:?}); c = np.load({:?})\n\
+         assert a.dtype == np.float64 and a.shape == (10, 100)\n\
+         assert (a.ravel() == np.sqrt(np.arange(1000.0))).all()\n\
+         assert b.dtype == np.float32 and (b == (np.arange(1000.0) * 0.25).astype(np.float32)).all()\n\
+         assert c.dtype == np.int64 and (c == -np.arange(1000) * 3).all()\n\
+         print('ok')",
+        f64_path.to_str().unwrap(),
+        f32_path.to_str().unwrap(),
+        i64_path.to_str().unwrap()
+    );
+    if let Some(out) = python(&script) {
+        assert_eq!(out, "ok");
+    }
+    // And shmpool reads its own files back.
+    // SAFETY: private files, not otherwise in use.
+    let a = unsafe { SharedArray::<f64>::open_npy(&f64_path) }.unwrap();
+    assert_eq!((a.shape(), a[144]), (&[10, 100][..], 12.0));
+    // save_npy writes a copy numpy can read too.
+    let copy = dir.join("copy.npy");
+    a.save_npy(&copy).unwrap();
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&f64_path).unwrap()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn open_error(name: &str) -> NpyError {
+    let dir = temp_dir(&format!("bad-{name}"));
+    // SAFETY: a private copy.
+    let result = unsafe { SharedArray::<f64>::open_npy(copy_of(name, &dir)) };
+    std::fs::remove_dir_all(dir).unwrap();
+    match result {
+        Err(Error::Npy { path, problem }) => {
+            assert!(path.ends_with(name));
+            problem
+        }
+        Err(other) => panic!("{name}: expected Error::Npy, got {other:?}"),
+        Ok(_) => panic!("{name}: opened a file that should be refused"),
+    }
+}
+
+#[test]
+fn bad_files_get_clear_errors() {
+    assert_eq!(open_error("bad_magic.npy"), NpyError::BadMagic);
+    assert!(matches!(
+        open_error("truncated.npy"),
+        NpyError::Truncated { .. }
+    ));
+    assert_eq!(open_error("fortran.npy"), NpyError::FortranOrder);
+    assert_eq!(
+        open_error("big_endian.npy"),
+        NpyError::BigEndian(">f8".into())
+    );
+    assert_eq!(
+        open_error("complex.npy"),
+        NpyError::UnsupportedDtype("<c16".into())
+    );
+    assert!(matches!(
+        open_error("structured.npy"),
+        NpyError::UnsupportedDtype(_)
+    ));
+    assert_eq!(
+        open_error("v2.npy"),
+        NpyError::DtypeMismatch {
+            file: DType::I32,
+            requested: DType::F64
+        }
+    );
+    // The message names the file and the problem.
+    let dir = temp_dir("msg");
+    // SAFETY: a private copy.
+    let err = unsafe { SharedArray::<f64>::open_npy(copy_of("fortran.npy", &dir)) }.unwrap_err();
+    assert!(
+        err.to_string().contains("fortran.npy") && err.to_string().contains("Fortran"),
+        "{err}"
+    );
+    // A file that does not exist is an Io error.
+    // SAFETY: opening nothing.
+    let missing = unsafe { SharedArray::<f64>::open_npy(dir.join("missing.npy")) };
+    assert!(matches!(missing, Err(Error::Io { .. })));
+    std::fs::remove_dir_all(dir).unwrap();
+}
