@@ -74,10 +74,22 @@ impl Ctx<'_> {
     }
 }
 
-/// Where a task's completion goes.
+/// Where a task's completion goes. One sink may serve many tasks (all the chunks of
+/// a `map`); each task's `tag` tells them apart.
 pub(crate) trait Sink: Send + Sync {
-    /// Delivers the outcome; called exactly once per submitted task.
-    fn complete(&self, outcome: Outcome<'_>, ctx: &Ctx<'_>);
+    /// Delivers the outcome of the task submitted with `tag`; called exactly once per
+    /// submitted task.
+    fn complete(&self, tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>);
+}
+
+/// A chunk's tag: its index and its number of items.
+pub(crate) fn chunk_tag(index: usize, len: usize) -> u64 {
+    ((index as u64) << 32) | len as u64
+}
+
+/// The inverse of [`chunk_tag`].
+pub(crate) fn untag_chunk(tag: u64) -> (usize, usize) {
+    ((tag >> 32) as usize, (tag & 0xffff_ffff) as usize)
 }
 
 /// Functions run on the pool's result thread when a result arrives, as Python's
@@ -356,7 +368,7 @@ pub(crate) struct ApplySink<R> {
 }
 
 impl<R: serde::de::DeserializeOwned + Send + 'static> Sink for ApplySink<R> {
-    fn complete(&self, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
+    fn complete(&self, _tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
         let result = match outcome {
             Outcome::Ok(bytes) => {
                 crate::task::decode::<R>(bytes, "the task's result").map_err(Error::Codec)

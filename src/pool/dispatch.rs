@@ -39,7 +39,8 @@ impl PoolInner {
         &self,
         code: TaskFn,
         args: &[u8],
-        sink: Arc<dyn Sink>,
+        sink: &Arc<dyn Sink>,
+        tag: u64,
         timeout: Option<Duration>,
     ) -> Result<()> {
         self.check_open()?;
@@ -62,7 +63,14 @@ impl PoolInner {
             Counters::add(&self.counters.bytes_submitted, args.len() as u64);
             Some(block)
         };
-        lock(&self.pending).insert(id, Pending { sink, block });
+        lock(&self.pending).insert(
+            id,
+            Pending {
+                sink: Arc::clone(sink),
+                tag,
+                block,
+            },
+        );
         let record = TaskRecord {
             kind: kind::TASK,
             flags: 0,
@@ -98,7 +106,7 @@ impl PoolInner {
             if let Some(b) = p.block {
                 lock(&self.task_arena).free(b);
             }
-            p.sink.complete(Outcome::Failed(error), &self.ctx());
+            p.sink.complete(p.tag, Outcome::Failed(error), &self.ctx());
         }
     }
 
@@ -232,7 +240,7 @@ impl PoolInner {
                     outcome = record.outcome,
                     "task completed"
                 );
-                pending.sink.complete(outcome, ctx);
+                pending.sink.complete(pending.tag, outcome, ctx);
             }
         }
         if p.in_arena != 0 {

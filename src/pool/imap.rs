@@ -13,7 +13,7 @@ use super::tasks::{Tasks, decode_chunk};
 use super::{Pool, PoolInner};
 use crate::error::{Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{Ctx, Outcome, Signal, Sink};
+use crate::result::{Ctx, Outcome, Signal, Sink, chunk_tag, untag_chunk};
 use crate::task::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator
@@ -37,6 +37,8 @@ pub struct Imap<R, It> {
     timeout: Option<Duration>,
     ordered: bool,
     shared: Arc<Shared<R>>,
+    /// `shared`, as the sink every chunk completes into.
+    sink: Arc<dyn Sink>,
     next_submit: usize,
     next_yield: usize,
     in_flight: usize,
@@ -60,28 +62,25 @@ struct Shared<R> {
     signal: Signal,
 }
 
-struct ImapSink<R> {
-    shared: Arc<Shared<R>>,
-    index: usize,
-    len: usize,
-}
-
-impl<R: DeserializeOwned + Send + 'static> Sink for ImapSink<R> {
-    fn complete(&self, outcome: Outcome<'_>, _ctx: &Ctx<'_>) {
-        let items = match decode_chunk::<R>(outcome, self.len) {
+/// Each chunk of an imap completes into its shared state; the tag says which chunk,
+/// and how many items it holds.
+impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
+    fn complete(&self, tag: u64, outcome: Outcome<'_>, _ctx: &Ctx<'_>) {
+        let (index, len) = untag_chunk(tag);
+        let items = match decode_chunk::<R>(outcome, len) {
             Ok(items) => items,
             Err(e) => {
-                let mut items = Vec::with_capacity(self.len);
-                for _ in 1..self.len {
+                let mut items = Vec::with_capacity(len);
+                for _ in 1..len {
                     items.push(Err(e.duplicate()));
                 }
                 items.push(Err(e));
                 items
             }
         };
-        let mut done = lock(&self.shared.done);
-        done.insert(self.index, items);
-        self.shared.signal.notify();
+        let mut done = lock(&self.done);
+        done.insert(index, items);
+        self.signal.notify();
     }
 }
 
@@ -177,6 +176,10 @@ impl Tasks<'_> {
             Some(n) => n,
             None => 1,
         };
+        let shared = Arc::new(Shared {
+            done: Mutex::new(BTreeMap::new()),
+            signal: Signal::default(),
+        });
         Ok(Imap {
             inner: Arc::clone(inner),
             input: Some(items.into_iter()),
@@ -185,10 +188,8 @@ impl Tasks<'_> {
             max_in_flight: self.in_flight.unwrap_or(4 * inner.processes),
             timeout: self.timeout,
             ordered,
-            shared: Arc::new(Shared {
-                done: Mutex::new(BTreeMap::new()),
-                signal: Signal::default(),
-            }),
+            shared: Arc::clone(&shared),
+            sink: shared,
             next_submit: 0,
             next_yield: 0,
             in_flight: 0,
@@ -244,13 +245,9 @@ where
 
     fn submit(&mut self, chunk: &[It::Item]) -> Result<()> {
         let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
-        let sink = ImapSink {
-            shared: Arc::clone(&self.shared),
-            index: self.next_submit,
-            len: chunk.len(),
-        };
+        let tag = chunk_tag(self.next_submit, chunk.len());
         self.inner
-            .submit_task(self.code, &bytes, Arc::new(sink), self.timeout)?;
+            .submit_task(self.code, &bytes, &self.sink, tag, self.timeout)?;
         self.next_submit += 1;
         self.in_flight += 1;
         self.in_flight_items += chunk.len();

@@ -173,6 +173,8 @@ impl std::fmt::Debug for Deferred {
 pub(crate) struct Pending {
     /// The sink.
     pub sink: Arc<dyn Sink>,
+    /// Which of the sink's tasks this is.
+    pub tag: u64,
     /// The task-arena block holding its arguments, if they did not fit inline.
     pub block: Option<Block>,
 }

@@ -11,7 +11,9 @@ use super::Pool;
 use super::inner::lock;
 use crate::error::{Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{ApplySink, AsyncResult, Callbacks, Ctx, Outcome, ResultSlot, Sink};
+use crate::result::{
+    ApplySink, AsyncResult, Callbacks, Ctx, Outcome, ResultSlot, Sink, chunk_tag, untag_chunk,
+};
 use crate::task::{self, ChunkResult, StarFn, TaskFn};
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of
@@ -312,14 +314,10 @@ impl<'p> Tasks<'p> {
         let bytes = task::encode(&args).map_err(Error::Codec)?;
         let slot = ResultSlot::new(callbacks);
         let code: TaskFn = task::apply_trampoline::<Args, F>;
-        inner.submit_task(
-            code,
-            &bytes,
-            Arc::new(ApplySink {
-                slot: Arc::clone(&slot),
-            }),
-            self.timeout,
-        )?;
+        let sink: Arc<dyn Sink> = Arc::new(ApplySink {
+            slot: Arc::clone(&slot),
+        });
+        inner.submit_task(code, &bytes, &sink, 0, self.timeout)?;
         Ok(AsyncResult::new(slot, Arc::clone(inner)))
     }
 
@@ -456,14 +454,11 @@ impl<'p> Tasks<'p> {
         if chunks == 0 {
             aggregate.finish_empty(inner);
         }
+        let sink: Arc<dyn Sink> = aggregate;
         for (index, chunk) in items.chunks(chunksize).enumerate() {
             let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
-            let sink = ChunkSink {
-                aggregate: Arc::clone(&aggregate),
-                index,
-                len: chunk.len(),
-            };
-            inner.submit_task(code, &bytes, Arc::new(sink), self.timeout)?;
+            let tag = chunk_tag(index, chunk.len());
+            inner.submit_task(code, &bytes, &sink, tag, self.timeout)?;
         }
         Ok(AsyncResult::new(slot, Arc::clone(inner)))
     }
@@ -523,21 +518,17 @@ impl<R: Send + 'static> Aggregate<R> {
     }
 }
 
-/// The sink of one chunk of a `map` or `starmap`.
-struct ChunkSink<R> {
-    aggregate: Arc<Aggregate<R>>,
-    index: usize,
-    len: usize,
-}
-
-impl<R: DeserializeOwned + Send + 'static> Sink for ChunkSink<R> {
-    fn complete(&self, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
+/// Each chunk of a `map` or `starmap` completes into the map's aggregate; the tag
+/// says which chunk, and how many items it holds.
+impl<R: DeserializeOwned + Send + 'static> Sink for Aggregate<R> {
+    fn complete(&self, tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
+        let (index, len) = untag_chunk(tag);
         // The first failed item fails the whole map, as in Python.
-        let result = decode_values::<R>(outcome, self.len);
-        let agg = &self.aggregate;
+        let result = decode_values::<R>(outcome, len);
+        let agg = self;
         #[cfg(feature = "progress")]
         if let Some(bar) = &agg.progress {
-            bar.inc(self.len as u64);
+            bar.inc(len as u64);
         }
         let mut state = lock(&agg.state);
         if state.done {
@@ -550,7 +541,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for ChunkSink<R> {
                 agg.slot.deliver(Err(e), ctx);
             }
             Ok(values) => {
-                state.parts[self.index] = Some(values);
+                state.parts[index] = Some(values);
                 state.remaining -= 1;
                 if state.remaining == 0 {
                     state.done = true;
