@@ -5,12 +5,14 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use bytemuck::Pod;
+
 use super::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::{self, NpyElement, NpyError};
 use crate::shm::Segment;
 
-impl<T: NpyElement> SharedArray<T> {
+impl<T: NpyElement + Pod> SharedArray<T> {
     /// Maps a `.npy` file `MAP_SHARED`, read-write (numpy's `np.load(path,
     /// mmap_mode="r+")`): no data is read or copied up front, a map over it reads
     /// straight from the page cache, and writes go to the file. The array has the
@@ -25,8 +27,8 @@ impl<T: NpyElement> SharedArray<T> {
     ///
     /// # Errors
     /// [`Error::Npy`] for a file shmpool cannot map: a bad magic number, a truncated
-    /// header or data, Fortran order, an unsupported or big-endian dtype, or a dtype
-    /// other than `T`'s. [`Error::Io`] when the file cannot be opened read-write.
+    /// header or data, Fortran order, an unsupported or big-endian dtype, a dtype
+    /// other than `T`'s, or data not aligned for `T`. [`Error::Io`] when the file cannot be opened read-write.
     ///
     /// # Examples
     ///
@@ -84,9 +86,12 @@ impl<T: NpyElement> SharedArray<T> {
         .map_err(npy_err)?;
         npy::validate_for::<T>(&header, file_len).map_err(npy_err)?;
         let data_bytes = header.data_bytes().map_err(npy_err)?;
-        // SAFETY: Delegated to the caller (see the Safety section).
+        let len = header.len().map_err(npy_err)?;
+        // SAFETY: Delegated to the caller (see the Safety section). `validate_for`
+        // checked the dtype, C order, the length of the file, and that the data
+        // offset is aligned for `T`, so the mapped elements form a valid `[T]`.
         let segment = unsafe { map_file(file, header.data_offset, data_bytes) }?;
-        Ok(Self::from_segment(segment, header.len(), header.shape))
+        Ok(Self::from_segment(segment, len, header.shape))
     }
 
     /// Creates (or truncates) a `.npy` file for an array of `shape`, filled with
@@ -99,7 +104,7 @@ impl<T: NpyElement> SharedArray<T> {
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be created or sized;
-    /// [`Error::Npy`] with [`NpyError::TooLarge`] for an impossible shape.
+    /// [`Error::Npy`] with [`NpyError::ShapeOverflow`] for an impossible shape.
     pub unsafe fn create_npy(path: impl AsRef<Path>, shape: &[usize]) -> Result<Self> {
         let path = path.as_ref();
         let header = npy::header_bytes(T::DTYPE, shape);
@@ -107,10 +112,12 @@ impl<T: NpyElement> SharedArray<T> {
             path: path.to_path_buf(),
             problem,
         })?;
-        let data_bytes = parsed.data_bytes().map_err(|problem| Error::Npy {
+        let npy_err = |problem| Error::Npy {
             path: path.to_path_buf(),
             problem,
-        })?;
+        };
+        let data_bytes = parsed.data_bytes().map_err(npy_err)?;
+        let len = parsed.len().map_err(npy_err)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -124,7 +131,7 @@ impl<T: NpyElement> SharedArray<T> {
             .map_err(Error::io("sizing a .npy file"))?;
         // SAFETY: Delegated to the caller (see the Safety section).
         let segment = unsafe { map_file(file, header.len(), data_bytes) }?;
-        Ok(Self::from_segment(segment, parsed.len(), parsed.shape))
+        Ok(Self::from_segment(segment, len, parsed.shape))
     }
 
     /// Writes the array, with its shape, to a new `.npy` file (a copy; the array keeps

@@ -2,13 +2,15 @@
 
 use std::io;
 
+use bytemuck::Pod;
+
 use super::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::NpyElement;
 use crate::shm::Segment;
 use crate::shm::named::{self, NAMED_DATA_OFFSET};
 
-impl<T: NpyElement> SharedArray<T> {
+impl<T: NpyElement + Pod> SharedArray<T> {
     /// Creates an array of `len` zeroed elements in a named shared-memory segment
     /// (`shm_open`) that another process can attach to by name, including Python:
     ///

@@ -1,6 +1,7 @@
-//! `.npy` files: shmpool reads what numpy's `np.save` wrote (fixtures made by
-//! `tests/fixtures/npy/make_fixtures.py`), numpy reads what shmpool writes, maps run
-//! over files zero-copy, and bad files get clear errors.
+//! `.npy` files as shared arrays: shmpool maps what numpy's `np.save` wrote
+//! (fixtures made by `tests/fixtures/npy/make_fixtures.py`), maps run over files
+//! zero-copy and in place, numpy reads what shmpool writes, and bad files get clear
+//! errors. The header format itself is tested in `tests/npy_format.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,57 +53,34 @@ fn python(script: &str) -> Option<String> {
 }
 
 #[test]
-fn headers_numpy_wrote_parse_with_the_right_dtype_shape_and_offset() {
-    let cases: [(&str, DType, &[usize]); 7] = [
-        ("f32.npy", DType::F32, &[4]),
-        ("f64.npy", DType::F64, &[5]),
-        ("i64.npy", DType::I64, &[5]),
-        ("f64_2d.npy", DType::F64, &[3, 4]),
-        ("u8_empty.npy", DType::U8, &[0]),
-        ("scalar.npy", DType::F64, &[]),
-        ("v2.npy", DType::I32, &[6]),
-    ];
-    for (name, dtype, shape) in cases {
-        let bytes = std::fs::read(fixture(name)).unwrap();
-        let h = npy::parse_header(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!((h.dtype, h.shape.as_slice()), (dtype, shape), "{name}");
-        assert_eq!(h.data_offset % 64, 0, "{name}: numpy aligns data to 64");
-        assert_eq!(
-            bytes.len(),
-            h.data_offset + h.data_bytes().unwrap(),
-            "{name}"
-        );
-        // Our writer produces numpy's exact header for a C-order array.
-        if name != "v2.npy" {
-            assert_eq!(
-                npy::header_bytes(dtype, shape),
-                bytes[..h.data_offset],
-                "{name}"
-            );
-        }
-    }
-}
-
-#[test]
 fn open_npy_maps_the_data_numpy_wrote() {
     let dir = temp_dir("open");
     // SAFETY: each file is a private copy nobody else touches.
     unsafe {
-        let f32s = SharedArray::<f32>::open_npy(copy_of("f32.npy", &dir)).unwrap();
-        assert_eq!(&f32s[..], &[1.5, -2.25, 3.0e10, f32::INFINITY]);
-        let f64s = SharedArray::<f64>::open_npy(copy_of("f64.npy", &dir)).unwrap();
-        assert_eq!(&f64s[..], &[0.1, -7.0, 1e-300, std::f64::consts::PI, 42.0]);
-        let i64s = SharedArray::<i64>::open_npy(copy_of("i64.npy", &dir)).unwrap();
-        assert_eq!(&i64s[..], &[-(1 << 62), -1, 0, 1, (1 << 62) + 7]);
+        let f32s = SharedArray::<f32>::open_npy(copy_of("f32_1d.npy", &dir)).unwrap();
+        assert_eq!(&f32s[..], &[1.5, -2.25, 3.0e10, 0.1]);
+        let f64s = SharedArray::<f64>::open_npy(copy_of("f64_1d.npy", &dir)).unwrap();
+        assert_eq!(f64s.len(), 5);
+        assert_eq!(
+            (f64s[0], f64s[2], f64s[3], f64s[4]),
+            (0.1, 1e300, std::f64::consts::PI, f64::NEG_INFINITY)
+        );
+        assert!(f64s[1] == 0.0 && f64s[1].is_sign_negative());
+        let i64s = SharedArray::<i64>::open_npy(copy_of("i64_1d.npy", &dir)).unwrap();
+        assert_eq!(&i64s[..], &[i64::MIN, -1, 0, (1 << 62) + 12345, i64::MAX]);
         let grid = SharedArray::<f64>::open_npy(copy_of("f64_2d.npy", &dir)).unwrap();
         assert_eq!(grid.shape(), &[3, 4]);
-        assert_eq!(grid[5], 2.5);
-        let empty = SharedArray::<u8>::open_npy(copy_of("u8_empty.npy", &dir)).unwrap();
+        assert_eq!(grid[5], 5.0 * 1.5 + 0.25);
+        let cube = SharedArray::<i32>::open_npy(copy_of("i32_3d.npy", &dir)).unwrap();
+        assert_eq!((cube.shape(), cube[23]), (&[2, 3, 4][..], 23 * 7 - 50));
+        let empty = SharedArray::<f64>::open_npy(copy_of("empty_f64.npy", &dir)).unwrap();
         assert!(empty.is_empty());
-        let scalar = SharedArray::<f64>::open_npy(copy_of("scalar.npy", &dir)).unwrap();
-        assert_eq!((scalar.shape(), &scalar[..]), (&[][..], &[2.5][..]));
-        let v2 = SharedArray::<i32>::open_npy(copy_of("v2.npy", &dir)).unwrap();
-        assert_eq!(&v2[..], &[0, 1, 2, 3, 4, 5]);
+        let scalar = SharedArray::<f64>::open_npy(copy_of("scalar_f64.npy", &dir)).unwrap();
+        assert_eq!((scalar.shape(), &scalar[..]), (&[][..], &[42.5][..]));
+        let v2 = SharedArray::<f64>::open_npy(copy_of("v2_f64.npy", &dir)).unwrap();
+        assert_eq!(&v2[..], &[1.0, 2.0, 3.0]);
+        let v3 = SharedArray::<i16>::open_npy(copy_of("v3_i16.npy", &dir)).unwrap();
+        assert_eq!(&v3[..], &[-5, 6]);
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -120,7 +98,9 @@ fn a_pool_maps_a_file_in_place_and_numpy_reads_the_result() {
             .for_each_mut(&mut grid, |v: &mut f64| *v = *v * *v + 1.0)
             .unwrap();
     }
-    let expected: Vec<f64> = (0..12).map(|i| (i as f64 * 0.5).powi(2) + 1.0).collect();
+    let expected: Vec<f64> = (0..12)
+        .map(|i| (i as f64 * 1.5 + 0.25).powi(2) + 1.0)
+        .collect();
     // SAFETY: as above.
     let back = unsafe { SharedArray::<f64>::open_npy(&path) }.unwrap();
     assert_eq!(&back[..], &expected[..]);
@@ -202,37 +182,74 @@ fn open_error(name: &str) -> NpyError {
 
 #[test]
 fn bad_files_get_clear_errors() {
-    assert_eq!(open_error("bad_magic.npy"), NpyError::BadMagic);
     assert!(matches!(
-        open_error("truncated.npy"),
-        NpyError::Truncated { .. }
+        open_error("truncated_f64.npy"),
+        NpyError::DataTruncated { .. }
     ));
-    assert_eq!(open_error("fortran.npy"), NpyError::FortranOrder);
-    assert_eq!(
-        open_error("big_endian.npy"),
-        NpyError::BigEndian(">f8".into())
-    );
-    assert_eq!(
-        open_error("complex.npy"),
-        NpyError::UnsupportedDtype("<c16".into())
-    );
+    assert!(matches!(
+        open_error("fortran_f64_2d.npy"),
+        NpyError::FortranOrder { .. }
+    ));
+    assert!(matches!(
+        open_error("big_endian_f8.npy"),
+        NpyError::BigEndian { .. }
+    ));
+    assert!(matches!(
+        open_error("complex128.npy"),
+        NpyError::UnsupportedDType { .. }
+    ));
     assert!(matches!(
         open_error("structured.npy"),
-        NpyError::UnsupportedDtype(_)
+        NpyError::UnsupportedDType { .. }
     ));
-    assert_eq!(
-        open_error("v2.npy"),
-        NpyError::DtypeMismatch {
-            file: DType::I32,
+    assert!(matches!(
+        open_error("v3_i16.npy"),
+        NpyError::DTypeMismatch {
+            found: DType::I16,
             requested: DType::F64
         }
-    );
-    // The message names the file and the problem.
+    ));
     let dir = temp_dir("msg");
+    // A zip file is not a .npy file.
+    let zip = dir.join("archive.npy");
+    std::fs::write(
+        &zip,
+        b"PK\x03\x04 not numpy at all, but long enough to read",
+    )
+    .unwrap();
+    // SAFETY: a private file.
+    match unsafe { SharedArray::<f64>::open_npy(&zip) } {
+        Err(Error::Npy {
+            problem: NpyError::BadMagic { .. },
+            ..
+        }) => {}
+        other => panic!("expected BadMagic, got {other:?}"),
+    }
+    // Data at an offset that is not aligned for the element type: refused, never
+    // mapped as a misaligned slice.
+    let mut skewed = npy::header_bytes(DType::F64, &[2]);
+    let header_len = u16::from_le_bytes([skewed[8], skewed[9]]) + 4;
+    skewed[8..10].copy_from_slice(&header_len.to_le_bytes());
+    let newline = skewed.pop().unwrap();
+    skewed.extend_from_slice(b"    ");
+    skewed.push(newline);
+    skewed.extend_from_slice(&[0u8; 16]);
+    let path = dir.join("skewed.npy");
+    std::fs::write(&path, &skewed).unwrap();
+    // SAFETY: a private file.
+    match unsafe { SharedArray::<f64>::open_npy(&path) } {
+        Err(Error::Npy {
+            problem: NpyError::Misaligned { .. },
+            ..
+        }) => {}
+        other => panic!("expected Misaligned, got {other:?}"),
+    }
+    // The message names the file and the problem.
     // SAFETY: a private copy.
-    let err = unsafe { SharedArray::<f64>::open_npy(copy_of("fortran.npy", &dir)) }.unwrap_err();
+    let err =
+        unsafe { SharedArray::<f64>::open_npy(copy_of("fortran_f64_2d.npy", &dir)) }.unwrap_err();
     assert!(
-        err.to_string().contains("fortran.npy") && err.to_string().contains("Fortran"),
+        err.to_string().contains("fortran_f64_2d.npy") && err.to_string().contains("Fortran"),
         "{err}"
     );
     // A file that does not exist is an Io error.
