@@ -23,6 +23,16 @@ pub enum Error {
         output: usize,
     },
 
+    /// A bulk map's element range does not lie within the arrays
+    /// ([`crate::BulkMap::range`]).
+    #[error("the range {}..{} does not lie within an array of {len} elements", range.start, range.end)]
+    RangeOutOfBounds {
+        /// The range asked for.
+        range: Range<usize>,
+        /// Elements in the array.
+        len: usize,
+    },
+
     /// A chunk length (or `chunksize`) of zero was given.
     #[error("the chunk length must be at least 1")]
     ZeroChunkLen,
@@ -200,6 +210,10 @@ impl Error {
             LengthMismatch { input, output } => LengthMismatch {
                 input: *input,
                 output: *output,
+            },
+            RangeOutOfBounds { range, len } => RangeOutOfBounds {
+                range: range.clone(),
+                len: *len,
             },
             ZeroChunkLen => ZeroChunkLen,
             ZeroProcesses => ZeroProcesses,

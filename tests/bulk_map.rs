@@ -337,3 +337,91 @@ fn workers_unmap_an_array_soon_after_it_is_dropped() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_range_maps_only_its_elements_and_errors_name_chunks_by_array_index() {
+    let pool = pool();
+    let n = 50_000;
+    let xs = SharedArray::try_from_iter((0..n).map(|i| i as f64)).unwrap();
+    let mut ys = SharedArray::filled(n, -1.0).unwrap();
+    pool.bulk()
+        .chunk_len(1000)
+        .range(12_345..40_001)
+        .map_into(&xs, &mut ys, |v: f64| v * 2.0)
+        .unwrap();
+    for (i, y) in ys.iter().enumerate() {
+        let expected = if (12_345..40_001).contains(&i) {
+            i as f64 * 2.0
+        } else {
+            -1.0
+        };
+        assert_eq!(*y, expected, "element {i}");
+    }
+
+    // The chunk kernel sees slices of the range; the in-place kernel too.
+    pool.bulk()
+        .range(0..7)
+        .map_chunks_into(&xs, &mut ys, |xs: &[f64], ys: &mut [f64]| {
+            for (y, x) in ys.iter_mut().zip(xs) {
+                *y = x + 0.5;
+            }
+        })
+        .unwrap();
+    assert_eq!(&ys[..8], &[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, -1.0]);
+    let mut counts = SharedArray::<u32>::zeroed(10).unwrap();
+    pool.bulk()
+        .range(9..10)
+        .for_each_mut(&mut counts, |c: &mut u32| *c += 1)
+        .unwrap();
+    assert_eq!(&counts[..], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+    // An empty range is a no-op, even at the very end.
+    pool.bulk()
+        .range(10..10)
+        .for_each_mut(&mut counts, |c: &mut u32| *c += 1)
+        .unwrap();
+    assert_eq!(counts.iter().sum::<u32>(), 1);
+
+    // Chunks start at the range's start, and a panic names its chunk by its place
+    // in the whole array.
+    let err = pool
+        .bulk()
+        .chunk_len(100)
+        .range(1050..2000)
+        .map_into(&xs, &mut ys, |v: f64| {
+            if v == 1234.0 {
+                panic!("bad value");
+            }
+            v
+        })
+        .unwrap_err();
+    match err {
+        Error::KernelPanicked { chunk, message } => {
+            assert_eq!(chunk, 1150..1250);
+            assert!(message.starts_with("bad value"), "{message}");
+        }
+        other => panic!("expected KernelPanicked, got {other}"),
+    }
+}
+
+#[test]
+fn a_range_outside_the_arrays_is_refused_and_nothing_is_written() {
+    let pool = pool();
+    let xs = SharedArray::<u64>::filled(100, 7).unwrap();
+    let mut ys = SharedArray::<u64>::zeroed(100).unwrap();
+    #[allow(clippy::reversed_empty_ranges)]
+    for range in [0..101, 100..101, 50..40] {
+        let err = pool
+            .bulk()
+            .range(range.clone())
+            .map_into(&xs, &mut ys, |v: u64| v + 1)
+            .unwrap_err();
+        match err {
+            Error::RangeOutOfBounds { range: r, len } => {
+                assert_eq!((r, len), (range.clone(), 100));
+            }
+            other => panic!("{range:?}: expected RangeOutOfBounds, got {other}"),
+        }
+    }
+    assert!(ys.iter().all(|&y| y == 0));
+}

@@ -43,6 +43,9 @@ pub struct BulkMap<'p> {
     chunk_len: Option<usize>,
     chunk_timeout: Option<Duration>,
     retries: u32,
+    /// `start..end` of the elements to map; `None` maps them all. (A pair, not a
+    /// `Range`, so that `BulkMap` stays `Copy`.)
+    range: Option<(usize, usize)>,
 }
 
 impl Pool {
@@ -53,6 +56,7 @@ impl Pool {
             chunk_len: None,
             chunk_timeout: None,
             retries: 0,
+            range: None,
         }
     }
 
@@ -206,10 +210,34 @@ impl BulkMap<'_> {
         self
     }
 
+    /// Map only the elements `range` of the arrays: `x[range]` into `y[range]`, or
+    /// `x[range]` in place; every other element is left as it is. Chunks start at
+    /// `range.start`; the chunk ranges in errors are indices into the whole array.
+    /// Default: every element.
+    ///
+    /// # Errors
+    /// The map refuses a range that ends past the array, or starts after it ends,
+    /// with [`Error::RangeOutOfBounds`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::from_slice(&[1u32, 2, 3, 4, 5])?;
+    /// pool.bulk().range(1..4).for_each_mut(&mut xs, |v: &mut u32| *v *= 100)?;
+    /// assert_eq!(&xs[..], &[1, 200, 300, 400, 5]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn range(mut self, range: Range<usize>) -> Self {
+        self.range = Some((range.start, range.end));
+        self
+    }
+
     /// See [`Pool::map_into`].
     ///
     /// # Errors
-    /// As for [`Pool::map_into`].
+    /// As for [`Pool::map_into`], plus [`Error::RangeOutOfBounds`] (see
+    /// [`BulkMap::range`]).
     pub fn map_into<T, U, F>(self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
     where
         T: Pod,
@@ -329,17 +357,31 @@ impl BulkMap<'_> {
         len: usize,
     ) -> Result<()> {
         let inner = self.pool.inner();
+        let range = match self.range {
+            None => 0..len,
+            Some((start, end)) if start <= end && end <= len => start..end,
+            Some((start, end)) => {
+                return Err(Error::RangeOutOfBounds {
+                    range: start..end,
+                    len,
+                });
+            }
+        };
         let chunk_len = match self.chunk_len {
             Some(0) => return Err(Error::ZeroChunkLen),
             Some(n) => n,
-            None => default_chunk_len(len, input.elem_size + output.elem_size, inner.processes),
+            None => default_chunk_len(
+                range.len(),
+                input.elem_size + output.elem_size,
+                inner.processes,
+            ),
         };
         inner.check_open()?;
-        if len == 0 {
+        if range.is_empty() {
             return Ok(());
         }
         let max = u64::from(inner.ctrl.dims().max_chunks);
-        let chunks = len.div_ceil(chunk_len) as u64;
+        let chunks = range.len().div_ceil(chunk_len) as u64;
         if chunks > max {
             return Err(Error::TooManyChunks { chunks, max });
         }
@@ -352,7 +394,7 @@ impl BulkMap<'_> {
             chunk_len,
             chunk_timeout: self.chunk_timeout,
         };
-        let mut pending: Vec<Range<usize>> = std::iter::once(0..len).collect();
+        let mut pending: Vec<Range<usize>> = vec![range];
         let mut retries_left = self.retries;
         loop {
             let mut lost = Vec::new();
