@@ -186,6 +186,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// An MPI call could not be made as asked (feature `mpi`): MPI was already
+    /// initialized, an array is beyond MPI's `int` counts, or two distributed
+    /// arrays are split differently. Every rank of the call gets the same error.
+    #[error("MPI: {0}")]
+    Mpi(String),
+
+    /// Another rank of the MPI job failed in a collective call this rank took part
+    /// in (feature `mpi`): every rank returns an error, so none goes on alone. The
+    /// failing rank itself returns its own error.
+    #[error("rank {rank} failed: {message}")]
+    RankFailed {
+        /// The lowest rank that failed.
+        rank: usize,
+        /// Its error, as text.
+        message: String,
+    },
+
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -280,6 +297,11 @@ impl Error {
             ForeignSegment { name, reason } => ForeignSegment {
                 name: name.clone(),
                 reason: reason.clone(),
+            },
+            Mpi(m) => Mpi(m.clone()),
+            RankFailed { rank, message } => RankFailed {
+                rank: *rank,
+                message: message.clone(),
             },
             Io { context, source } => Io {
                 context,

@@ -30,6 +30,8 @@
 mod array;
 #[cfg(not(loom))]
 mod bulk;
+#[cfg(all(not(loom), feature = "mpi"))]
+mod cluster;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
@@ -59,8 +61,14 @@ mod worker;
 
 #[cfg(not(loom))]
 pub use array::{SharedArray, reclaim_stale_segments};
+#[cfg(all(not(loom), feature = "mpi"))]
+pub use cluster::{Blocks, Cluster, ClusterBuilder, DistArray, PANIC_EXIT_CODE};
 #[cfg(not(loom))]
 pub use error::{DeathCause, Error, Result, Work};
+/// The MPI bindings shmpool's [`Cluster`] is built on (rsmpi), re-exported so that
+/// your own MPI calls use the same version.
+#[cfg(all(not(loom), feature = "mpi"))]
+pub use mpi;
 #[cfg(not(loom))]
 pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
 #[cfg(all(not(loom), feature = "progress"))]

@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// An example, the arguments the tests give it, and lines its output must contain.
 struct Example {
     name: &'static str,
@@ -61,6 +63,11 @@ const EXAMPLES: &[Example] = &[
         // it); without it the example says it skipped, and only the Rust half runs.
         expect: &["workers wrote sqrt of 10000 f64"],
     },
+];
+
+/// Examples that need more than a plain run, and the tests that run them.
+const RUN_ELSEWHERE: [&str; 1] = [
+    "mpi_sqrt", // tests/mpi.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
 ];
 
 /// How long one example may run (a debug build, on a busy machine).
@@ -119,7 +126,12 @@ fn every_example_is_run_by_these_tests() {
         })
         .collect();
     found.sort();
-    let mut listed: Vec<String> = EXAMPLES.iter().map(|e| e.name.to_string()).collect();
+    let mut listed: Vec<String> = EXAMPLES
+        .iter()
+        .map(|e| e.name)
+        .chain(RUN_ELSEWHERE)
+        .map(str::to_string)
+        .collect();
     listed.sort();
     assert_eq!(
         found, listed,
@@ -184,34 +196,5 @@ fn run(name: &str) -> String {
 /// profile.
 fn examples_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // This binary is <target>/<profile dir>/deps/examples-<hash>; the examples
-        // land in <target>/<profile dir>/examples.
-        let exe = std::env::current_exe().expect("this test's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary is in <profile dir>/deps");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--examples"]);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(custom) => {
-                cargo.args(["--profile", custom]);
-            }
-            None => panic!("no profile directory in {}", exe.display()),
-        }
-        let out = cargo.output().expect("run cargo build --examples");
-        assert!(
-            out.status.success(),
-            "cargo build --examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    })
+    DIR.get_or_init(|| support::build_examples(&[]))
 }

@@ -99,6 +99,24 @@ impl<T: Pod> SharedArray<T> {
         }
     }
 
+    /// An array of `len` elements over the start of an existing segment, which
+    /// must hold at least that many bytes: a scratch buffer reused from call to
+    /// call. The elements are whatever the segment last held.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn over_segment(segment: Arc<Segment>, len: usize) -> Self {
+        let () = Self::NOT_ZERO_SIZED;
+        assert!(
+            len.checked_mul(std::mem::size_of::<T>())
+                .is_some_and(|b| b <= segment.data_bytes())
+        );
+        SharedArray {
+            segment,
+            len,
+            shape: vec![len].into_boxed_slice(),
+            _elements: PhantomData,
+        }
+    }
+
     /// An array holding a copy of `values`.
     ///
     /// # Errors

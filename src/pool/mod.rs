@@ -18,6 +18,8 @@ pub use imap::Imap;
 pub(crate) use inner::PoolInner;
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
+#[cfg(feature = "mpi")]
+pub(crate) use tasks::collect_input;
 
 use crate::error::{Error, Result};
 

@@ -1,0 +1,230 @@
+//! [`DistArray`]: a global array split into one block per rank, each block a
+//! [`SharedArray`] that its rank's pool maps in place.
+
+use std::ops::Range;
+
+use bytemuck::Pod;
+use mpi::traits::CommunicatorCollectives;
+
+use super::Cluster;
+use super::blocks::Blocks;
+use super::transfer;
+use crate::array::SharedArray;
+use crate::error::Result;
+
+/// A global array of `len` elements of which each rank holds one contiguous block,
+/// in its own shared memory.
+///
+/// This is the main path for real jobs: the data is made (or read, for example from
+/// a per-rank `.npy` file) where it will be computed on, each rank's local pool maps
+/// its block in place ([`Cluster::map_dist_into`]), and nothing moves between ranks
+/// unless you ask for it ([`DistArray::gather_to_root`]).
+///
+/// Every rank knows every block ([`DistArray::blocks`]), so any rank can tell which
+/// rank holds a given global index. The constructors are collective: every rank
+/// calls the same one with the same global length.
+///
+/// # Examples
+///
+/// ```no_run
+/// use shmpool::{Cluster, DistArray};
+///
+/// let cluster = Cluster::init()?;
+/// // 10 elements over 3 ranks: blocks 0..4, 4..7 and 7..10.
+/// let mut xs = DistArray::from_fn(&cluster, 10, |i| i as u64)?;
+/// cluster.for_each_dist_mut(&mut xs, |v: &mut u64| *v *= *v)?;
+/// if let Some(all) = xs.gather_to_root(&cluster)? {
+///     assert_eq!(all[9], 81);
+/// }
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct DistArray<T: Pod> {
+    local: SharedArray<T>,
+    blocks: Blocks,
+    rank: usize,
+}
+
+impl<T: Pod> DistArray<T> {
+    /// A distributed array of `len` zeroed elements, split [`Blocks::even`]ly; each
+    /// rank allocates only its own block.
+    ///
+    /// # Errors
+    /// On every rank when any rank cannot allocate its block: [`crate::Error::Io`] on that
+    /// rank, [`crate::Error::RankFailed`] on the others.
+    pub fn zeroed(cluster: &Cluster, len: usize) -> Result<Self> {
+        let blocks = Blocks::even(len, cluster.size());
+        let local = SharedArray::zeroed(blocks.range(cluster.rank()).len());
+        Self::assemble(cluster, blocks, local)
+    }
+
+    /// A distributed array whose element at global index `i` is `f(i)`; each rank
+    /// calls `f` for its own block only, in order.
+    ///
+    /// # Errors
+    /// As for [`DistArray::zeroed`].
+    pub fn from_fn(cluster: &Cluster, len: usize, f: impl FnMut(usize) -> T) -> Result<Self> {
+        let blocks = Blocks::even(len, cluster.size());
+        let local = SharedArray::try_from_iter(blocks.range(cluster.rank()).map(f));
+        Self::assemble(cluster, blocks, local)
+    }
+
+    /// The distributed array whose blocks are the arrays the ranks already hold, in
+    /// rank order: rank 0's `local` first. Blocks may have any lengths, including
+    /// zero. Collective: one small all-gather of the lengths.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// // Rank r brings r + 1 elements, its part of the data.
+    /// let mine = SharedArray::filled(cluster.rank() + 1, cluster.rank() as f32)?;
+    /// let xs = DistArray::from_local(&cluster, mine)?;
+    /// assert_eq!(xs.len(), cluster.size() * (cluster.size() + 1) / 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for checks that need the other ranks.
+    pub fn from_local(cluster: &Cluster, local: SharedArray<T>) -> Result<Self> {
+        let mine = local.len() as u64;
+        let mut lens = vec![0u64; cluster.size()];
+        cluster.world().all_gather_into(&mine, &mut lens[..]);
+        let blocks = Blocks::from_lens(lens.into_iter().map(|n| n as usize));
+        Ok(DistArray {
+            local,
+            blocks,
+            rank: cluster.rank(),
+        })
+    }
+
+    /// Scatters rank 0's `whole` array into a new distributed array, split
+    /// [`Blocks::even`]ly (scatterv). `whole` is read only on rank 0; the other
+    /// ranks may pass an empty array.
+    ///
+    /// # Errors
+    /// [`crate::Error::Mpi`] on every rank for an array beyond MPI's `int` counts;
+    /// allocation failures as for [`DistArray::zeroed`].
+    pub fn scatter_from_root(cluster: &Cluster, whole: &SharedArray<T>) -> Result<Self> {
+        let len = cluster.broadcast_len(whole.len(), whole.len())?;
+        Blocks::even(len, cluster.size()).mpi_counts(None)?;
+        let mut dist = Self::zeroed(cluster, len)?;
+        dist.copy_from_root(cluster, whole)?;
+        Ok(dist)
+    }
+
+    /// Overwrites every block with its part of rank 0's `whole` (scatterv), in this
+    /// array's memory: the way to refill a distributed array from rank 0 again
+    /// and again without allocating. `whole` is read only on rank 0.
+    ///
+    /// # Errors
+    /// On every rank: [`crate::Error::LengthMismatch`] when rank 0's `whole` is not
+    /// as long as the distributed array; [`crate::Error::Mpi`] for an array beyond
+    /// MPI's `int` counts.
+    pub fn copy_from_root(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
+        cluster.broadcast_len(whole.len(), self.len())?;
+        self.blocks.mpi_counts(None)?;
+        if cluster.is_root() {
+            transfer::scatter_blocks(cluster.world(), &self.blocks, Some(&whole[..]), &mut [])?;
+            let mine = self.local_range();
+            self.local.copy_from_slice(&whole[mine]);
+        } else {
+            transfer::scatter_blocks(cluster.world(), &self.blocks, None, &mut self.local)?;
+        }
+        Ok(())
+    }
+
+    /// Gathers every block into one new array on rank 0 (gatherv), which returns
+    /// it; the other ranks return `None`. The inverse of
+    /// [`DistArray::scatter_from_root`]. Collective.
+    ///
+    /// # Errors
+    /// [`crate::Error::Mpi`] on every rank for an array beyond MPI's `int` counts;
+    /// on every rank when rank 0 cannot allocate the result
+    /// ([`crate::Error::Io`] there, [`crate::Error::RankFailed`] elsewhere).
+    pub fn gather_to_root(&self, cluster: &Cluster) -> Result<Option<SharedArray<T>>> {
+        self.blocks.mpi_counts(None)?;
+        let mut whole = cluster.agree(if cluster.is_root() {
+            SharedArray::zeroed(self.len()).map(Some)
+        } else {
+            Ok(None)
+        })?;
+        self.gather_into(cluster, whole.as_mut())?;
+        Ok(whole)
+    }
+
+    /// Gathers every block into rank 0's existing `whole` array (gatherv), without
+    /// allocating. `whole` is written only on rank 0; the other ranks may pass an
+    /// empty array. Collective.
+    ///
+    /// # Errors
+    /// On every rank: [`crate::Error::LengthMismatch`] when rank 0's `whole` is not
+    /// as long as the distributed array; [`crate::Error::Mpi`] for an array beyond
+    /// MPI's `int` counts.
+    pub fn gather_to_root_into(&self, cluster: &Cluster, whole: &mut SharedArray<T>) -> Result<()> {
+        cluster.broadcast_len(self.len(), whole.len())?;
+        self.gather_into(cluster, Some(whole))
+    }
+
+    /// The gatherv itself; `whole` is used on rank 0 only.
+    fn gather_into(&self, cluster: &Cluster, whole: Option<&mut SharedArray<T>>) -> Result<()> {
+        self.blocks.mpi_counts(None)?;
+        match whole {
+            Some(whole) if cluster.is_root() => {
+                whole[self.local_range()].copy_from_slice(&self.local);
+                transfer::gather_blocks(cluster.world(), &self.blocks, &[], Some(&mut whole[..]))
+            }
+            _ => transfer::gather_blocks(cluster.world(), &self.blocks, &self.local, None),
+        }
+    }
+
+    /// The global length: every rank's block together.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether the global array has no elements (some blocks can be empty even when
+    /// it is not).
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// How the global array is split over the ranks.
+    pub fn blocks(&self) -> &Blocks {
+        &self.blocks
+    }
+
+    /// The global indices of this rank's block.
+    pub fn local_range(&self) -> Range<usize> {
+        self.blocks.range(self.rank)
+    }
+
+    /// This rank's block, as a [`SharedArray`]: `local()[i]` is global element
+    /// `local_range().start + i`.
+    pub fn local(&self) -> &SharedArray<T> {
+        &self.local
+    }
+
+    /// This rank's block, writable.
+    pub fn local_mut(&mut self) -> &mut SharedArray<T> {
+        &mut self.local
+    }
+
+    /// This rank's block, taking the array apart.
+    pub fn into_local(self) -> SharedArray<T> {
+        self.local
+    }
+
+    /// Agrees on the local allocation, then puts the array together.
+    fn assemble(cluster: &Cluster, blocks: Blocks, local: Result<SharedArray<T>>) -> Result<Self> {
+        debug_assert_eq!(blocks.ranks(), cluster.size());
+        let local = cluster.agree(local)?;
+        Ok(DistArray {
+            local,
+            blocks,
+            rank: cluster.rank(),
+        })
+    }
+}

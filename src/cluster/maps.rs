@@ -1,0 +1,214 @@
+//! Bulk array maps over ranks: over a [`DistArray`] in place, or over rank 0's
+//! arrays by scatterv, local maps, and gatherv.
+
+use bytemuck::Pod;
+use mpi::traits::{Communicator, Root};
+
+use super::Cluster;
+use super::blocks::Blocks;
+use super::dist::DistArray;
+use super::transfer::{self, ROOT};
+use crate::array::SharedArray;
+use crate::error::{Error, Result};
+use crate::pool::BulkMap;
+
+impl Cluster {
+    /// `y[i] = f(x[i])` over arrays that live on rank 0: rank 0 scatters uneven
+    /// blocks of `x` (scatterv), every rank maps its block with its local pool, and
+    /// the results are gathered (gatherv) into rank 0's `y`. Rank 0 maps its own
+    /// block in place in `x` and `y`, without copying it.
+    ///
+    /// `x` and `y` are read only on rank 0, as MPI's send buffers are; the other
+    /// ranks may pass empty arrays, and theirs are left untouched. The blocks are
+    /// [`Blocks::even`] over the ranks. `f` follows the rules of
+    /// [`crate::Pool::map_into`]: a non-capturing closure or `fn` item.
+    ///
+    /// Moving the data costs more than a memory-bound kernel such as `sqrt` does:
+    /// this path pays off for kernels that compute for longer than the copy takes.
+    /// Data that stays distributed between steps belongs in a [`DistArray`]. The
+    /// other ranks keep their block buffers for the next call
+    /// ([`Cluster::free_scratch`]).
+    ///
+    /// # Errors
+    /// On every rank: [`Error::LengthMismatch`] when rank 0's arrays differ in
+    /// length; [`Error::Mpi`] for an array beyond MPI's `int` counts (2^31 - 1
+    /// elements); when a rank's local map fails, that rank's error there and
+    /// [`Error::RankFailed`] on the others.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let n = if cluster.is_root() { 1_000_003 } else { 0 };
+    /// let xs = SharedArray::try_from_iter((0..n).map(|i| i as f64))?;
+    /// let mut ys = SharedArray::zeroed(n)?;
+    /// cluster.map_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+    /// if cluster.is_root() {
+    ///     assert_eq!(ys[144], 12.0);
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_into<T, U, F>(&self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        self.scatter_map_gather(x, y, |bulk, x, y| bulk.map_into(x, y, f))
+    }
+
+    /// [`Cluster::map_into`] with a chunk kernel: `f(&x[chunk], &mut y[chunk])`, as
+    /// in [`crate::Pool::map_chunks_into`].
+    ///
+    /// # Errors
+    /// As for [`Cluster::map_into`].
+    pub fn map_chunks_into<T, U, F>(
+        &self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        f: F,
+    ) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&[T], &mut [U]) + Copy,
+    {
+        self.scatter_map_gather(x, y, |bulk, x, y| bulk.map_chunks_into(x, y, f))
+    }
+
+    /// `y[i] = f(x[i])` over distributed arrays: each rank maps its own block with
+    /// its local pool, in place. No data moves between ranks; the only MPI traffic is
+    /// one small reduction that agrees on the outcome.
+    ///
+    /// # Errors
+    /// On every rank: [`Error::LengthMismatch`] when the global lengths differ,
+    /// [`Error::Mpi`] when the lengths agree but the blocks do not; when a rank's
+    /// map fails, that rank's error there and [`Error::RankFailed`] on the others.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 1 << 26, |i| i as f64)?;
+    /// let mut ys = DistArray::zeroed(&cluster, xs.len())?;
+    /// cluster.map_dist_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_dist_into<T, U, F>(&self, x: &DistArray<T>, y: &mut DistArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        same_blocks(x.blocks(), y.blocks())?;
+        let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
+        self.agree(self.pool().map_into(x.local(), y.local_mut(), f))
+    }
+
+    /// [`Cluster::map_dist_into`] with a chunk kernel, as in
+    /// [`crate::Pool::map_chunks_into`].
+    ///
+    /// # Errors
+    /// As for [`Cluster::map_dist_into`].
+    pub fn map_dist_chunks_into<T, U, F>(
+        &self,
+        x: &DistArray<T>,
+        y: &mut DistArray<U>,
+        f: F,
+    ) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&[T], &mut [U]) + Copy,
+    {
+        same_blocks(x.blocks(), y.blocks())?;
+        let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
+        self.agree(self.pool().map_chunks_into(x.local(), y.local_mut(), f))
+    }
+
+    /// `f(&mut x[i])` for every element of a distributed array, each rank on its own
+    /// block, in place.
+    ///
+    /// # Errors
+    /// When a rank's map fails, that rank's error there and [`Error::RankFailed`] on
+    /// the others.
+    pub fn for_each_dist_mut<T, F>(&self, x: &mut DistArray<T>, f: F) -> Result<()>
+    where
+        T: Pod,
+        F: Fn(&mut T) + Copy,
+    {
+        let _span = tracing::debug_span!("shmpool.cluster.for_each_dist", len = x.len()).entered();
+        self.agree(self.pool().for_each_mut(x.local_mut(), f))
+    }
+
+    /// The root-data path shared by `map_into` and `map_chunks_into`: agree on the
+    /// length, scatter, map locally, agree on the outcome, gather.
+    fn scatter_map_gather<T: Pod, U: Pod>(
+        &self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        map: impl Fn(BulkMap<'_>, &SharedArray<T>, &mut SharedArray<U>) -> Result<()>,
+    ) -> Result<()> {
+        let len = self.broadcast_len(x.len(), y.len())?;
+        let _span = tracing::debug_span!("shmpool.cluster.map_into", len).entered();
+        let blocks = Blocks::even(len, self.size());
+        blocks.mpi_counts(None)?; // the same answer on every rank
+        let mine = blocks.range(self.rank());
+        // Every rank makes the same collective calls in the same order: agree on
+        // the allocations, scatter, agree on the maps, gather.
+        let local = self.agree(if self.is_root() {
+            Ok(None)
+        } else {
+            self.scratch_arrays::<T, U>(mine.len()).map(Some)
+        })?;
+        match local {
+            None => {
+                transfer::scatter_blocks::<T>(self.world(), &blocks, Some(&x[..]), &mut [])?;
+                self.agree(map(self.pool().bulk().range(mine), x, y))?;
+                transfer::gather_blocks::<U>(self.world(), &blocks, &[], Some(&mut y[..]))
+            }
+            Some((mut local_x, mut local_y)) => {
+                transfer::scatter_blocks(self.world(), &blocks, None, &mut local_x)?;
+                self.agree(map(self.pool().bulk(), &local_x, &mut local_y))?;
+                transfer::gather_blocks(self.world(), &blocks, &local_y, None)
+            }
+        }
+    }
+
+    /// Rank 0's array length, on every rank; a length mismatch on rank 0 becomes
+    /// the same error on every rank.
+    pub(super) fn broadcast_len(&self, input: usize, output: usize) -> Result<usize> {
+        let mut header = [input as u64, output as u64];
+        self.world()
+            .process_at_rank(ROOT)
+            .broadcast_into(&mut header[..]);
+        let [input, output] = header.map(|n| n as usize);
+        if input != output {
+            return Err(Error::LengthMismatch { input, output });
+        }
+        Ok(input)
+    }
+}
+
+/// Two distributed arrays must split the same length the same way.
+fn same_blocks(x: &Blocks, y: &Blocks) -> Result<()> {
+    if x.len() != y.len() {
+        return Err(Error::LengthMismatch {
+            input: x.len(),
+            output: y.len(),
+        });
+    }
+    if x != y {
+        return Err(Error::Mpi(format!(
+            "the arrays split {} elements differently over the ranks: {:?} and {:?}",
+            x.len(),
+            x.ranges().collect::<Vec<_>>(),
+            y.ranges().collect::<Vec<_>>(),
+        )));
+    }
+    Ok(())
+}

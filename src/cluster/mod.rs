@@ -1,0 +1,321 @@
+//! Scaling out over MPI: one rank per node (or per socket), each running its own
+//! shmpool [`Pool`], with MPI moving data between ranks. Behind the `mpi` feature.
+//!
+//! ```text
+//!  mpirun -n 2 ./job
+//!  ┌─────────── rank 0 (node A) ───────────┐   ┌─────────── rank 1 (node B) ───────────┐
+//!  │ Cluster: MPI_COMM_WORLD + a local Pool│   │ Cluster: MPI_COMM_WORLD + a local Pool│
+//!  │   worker processes, one per CPU of    │◄─►│   worker processes, one per CPU of    │
+//!  │   the rank's CPU set, over shared mem │MPI│   the rank's CPU set, over shared mem │
+//!  │ DistArray block 0..n/2 (SharedArray)  │   │ DistArray block n/2..n (SharedArray)  │
+//!  └───────────────────────────────────────┘   └───────────────────────────────────────┘
+//! ```
+//!
+//! Two ways to run an array map over ranks:
+//!
+//! * **Data already distributed** (the main path for real jobs): a [`DistArray`]
+//!   holds one block per rank; [`Cluster::map_dist_into`] maps each block in place
+//!   with the rank's local pool. No data moves between ranks.
+//! * **Data on rank 0**: [`Cluster::map_into`] scatters uneven blocks of rank 0's
+//!   array (scatterv), each rank maps its block with its local pool, and the results
+//!   are gathered (gatherv) into rank 0's output. Rank 0 maps its own block where it
+//!   lies, without copying it.
+//!
+//! [`Cluster::map`] spreads generic serializable items over the ranks the same way.
+//!
+//! Every call here is **collective**: every rank makes the same calls in the same
+//! order, as with any MPI collective. Every call also **agrees on its outcome**:
+//! when any rank fails, every rank returns an error (the failing rank its own, the
+//! others [`Error::RankFailed`] naming it), so no rank goes on into a collective that
+//! the others have left. The fault model is in `docs/SCALE_OUT.md`.
+
+mod blocks;
+mod dist;
+mod maps;
+mod tasks;
+mod transfer;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytemuck::Pod;
+use mpi::collective::SystemOperation;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+
+pub use blocks::Blocks;
+pub use dist::DistArray;
+
+use crate::array::SharedArray;
+use crate::error::{Error, Result};
+use crate::pool::{Pool, PoolBuilder};
+use crate::shm::Segment;
+
+/// The exit code a rank's panic ends the whole MPI job with (Rust's own code for a
+/// panicking process is 101).
+pub const PANIC_EXIT_CODE: i32 = 101;
+
+/// Options for [`Cluster::init`]: the local pool's settings.
+///
+/// # Examples
+///
+/// ```no_run
+/// use shmpool::{Cluster, Pool};
+///
+/// let cluster = Cluster::builder()
+///     .pool(Pool::builder().processes(8).max_tasks_per_child(1000))
+///     .init()?;
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a ClusterBuilder does nothing until `init` is called"]
+pub struct ClusterBuilder {
+    pool: PoolBuilder,
+}
+
+impl ClusterBuilder {
+    /// The settings of this rank's local pool. By default it has one worker per CPU
+    /// of the rank's CPU set (`sched_getaffinity`), not of the machine: `mpirun`
+    /// binds ranks to cores or sockets, and the pool fills what the rank was given.
+    pub fn pool(mut self, pool: PoolBuilder) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// Starts this rank's pool, then initializes MPI (`MPI_THREAD_FUNNELED`: only
+    /// the thread that calls `init` makes MPI calls).
+    ///
+    /// The pool comes first so that its fork server, the parent of every worker
+    /// and of every replacement, is forked before MPI starts its own threads and
+    /// opens its devices: no process is ever forked from an initialized MPI rank.
+    ///
+    /// # Errors
+    /// [`Error::Mpi`] when MPI is already initialized in this process (one
+    /// `Cluster` per process) or cannot be; the errors of [`PoolBuilder::build`].
+    pub fn init(self) -> Result<Cluster> {
+        if mpi::environment::is_initialized() {
+            return Err(Error::Mpi(
+                "MPI is already initialized in this process; make one Cluster per process".into(),
+            ));
+        }
+        let pool = self.pool.build()?;
+        let (universe, threading) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+            .ok_or_else(|| Error::Mpi("MPI is already initialized in this process".into()))?;
+        let world = universe.world();
+        let cluster = Cluster {
+            rank: world.rank() as usize,
+            size: world.size() as usize,
+            pool,
+            scratch: RefCell::default(),
+            world,
+            _universe: universe,
+        };
+        tracing::info!(
+            rank = cluster.rank,
+            size = cluster.size,
+            processes = cluster.pool.processes(),
+            ?threading,
+            "shmpool cluster started"
+        );
+        Ok(cluster)
+    }
+}
+
+/// This process's place in an MPI job, with its local worker pool.
+///
+/// Made once per process by [`Cluster::init`], which initializes MPI; dropping it
+/// stops the pool and finalizes MPI. A `Cluster` is neither `Send` nor `Sync`: MPI
+/// is initialized for one thread's calls (`MPI_THREAD_FUNNELED`), and every call
+/// here is an MPI collective. The local [`Cluster::pool`] can be shared with other
+/// threads as any pool can.
+///
+/// # Panics end the job
+/// If a panic unwinds through the `Cluster` (out of the scope that owns it,
+/// usually `main`), its `Drop` calls `MPI_Abort` with [`PANIC_EXIT_CODE`] instead of
+/// finalizing: the whole job ends at once. Without this, the panicking rank would
+/// finalize and exit while the others waited forever in their next collective.
+///
+/// # Examples
+///
+/// ```no_run
+/// use shmpool::{Cluster, DistArray};
+///
+/// let cluster = Cluster::init()?;
+/// // Each rank allocates and fills only its own block of 10^8 elements.
+/// let xs = DistArray::from_fn(&cluster, 100_000_000, |i| i as f64)?;
+/// let mut ys = DistArray::zeroed(&cluster, xs.len())?;
+/// cluster.map_dist_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+/// println!("rank {} holds {:?}", cluster.rank(), ys.local_range());
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub struct Cluster {
+    rank: usize,
+    size: usize,
+    // Dropped in this order: the pool's workers go first, MPI is finalized last.
+    pool: Pool,
+    scratch: RefCell<Scratch>,
+    world: SimpleCommunicator,
+    _universe: Universe,
+}
+
+impl Cluster {
+    /// Starts this rank's pool with default settings and initializes MPI: the same
+    /// as `Cluster::builder().init()`.
+    ///
+    /// # Errors
+    /// As for [`ClusterBuilder::init`].
+    pub fn init() -> Result<Cluster> {
+        Cluster::builder().init()
+    }
+
+    /// Options for the local pool.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// This process's rank in `MPI_COMM_WORLD`.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of ranks in `MPI_COMM_WORLD`.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether this is rank 0, the rank that holds whole arrays in
+    /// [`Cluster::map_into`] and receives the results of [`Cluster::map`].
+    pub fn is_root(&self) -> bool {
+        self.rank == transfer::ROOT as usize
+    }
+
+    /// This rank's local worker pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// `MPI_COMM_WORLD`, for MPI calls of your own (reductions, point-to-point)
+    /// through the re-exported [`mpi`] crate. Make them from the thread that
+    /// made the `Cluster`.
+    pub fn world(&self) -> &SimpleCommunicator {
+        &self.world
+    }
+
+    /// Waits until every rank has reached this call (`MPI_Barrier`).
+    pub fn barrier(&self) {
+        self.world.barrier();
+    }
+
+    /// Ends the whole MPI job now with `code` (`MPI_Abort`); never returns.
+    pub fn abort(&self, code: i32) -> ! {
+        self.pool.terminate();
+        self.world.abort(code)
+    }
+
+    /// Frees the block buffers this rank keeps between [`Cluster::map_into`] calls.
+    ///
+    /// Ranks other than 0 receive their blocks into shared memory that they keep
+    /// for the next call: its pages are then already mapped, which on Linux costs
+    /// more than the transfer itself the first time. Call this when the job is done
+    /// with root-data maps and wants the memory back. Not collective.
+    pub fn free_scratch(&self) {
+        *self.scratch.borrow_mut() = Scratch::default();
+    }
+
+    /// Block buffers of `len` elements for a root-data map on this rank, reusing
+    /// the kept ones when they are large enough.
+    pub(crate) fn scratch_arrays<T: Pod, U: Pod>(
+        &self,
+        len: usize,
+    ) -> Result<(SharedArray<T>, SharedArray<U>)> {
+        let mut scratch = self.scratch.borrow_mut();
+        let x = reuse(&mut scratch.input, len)?;
+        let y = reuse(&mut scratch.output, len)?;
+        Ok((x, y))
+    }
+
+    /// Makes every rank return an error if any rank's `local` is one: the lowest
+    /// failing rank broadcasts its error's message, ranks that failed return their
+    /// own error, the others [`Error::RankFailed`]. On success every rank keeps
+    /// its own value. Collective.
+    pub(crate) fn agree<R>(&self, local: Result<R>) -> Result<R> {
+        let mine = match local {
+            Ok(_) => self.size as i32,
+            Err(_) => self.rank as i32,
+        };
+        let mut first = 0i32;
+        self.world
+            .all_reduce_into(&mine, &mut first, SystemOperation::min());
+        if first as usize == self.size {
+            return local;
+        }
+        let root = self.world.process_at_rank(first);
+        let mut message = match &local {
+            Err(e) if self.rank == first as usize => e.to_string().into_bytes(),
+            _ => Vec::new(),
+        };
+        let mut len = message.len() as u64;
+        root.broadcast_into(&mut len);
+        message.resize(len as usize, 0);
+        root.broadcast_into(&mut message[..]);
+        match local {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::RankFailed {
+                rank: first as usize,
+                message: String::from_utf8_lossy(&message).into_owned(),
+            }),
+        }
+    }
+}
+
+/// The block buffers a rank keeps between root-data maps ([`Cluster::free_scratch`]).
+#[derive(Default)]
+struct Scratch {
+    input: Option<Arc<Segment>>,
+    output: Option<Arc<Segment>>,
+}
+
+/// An array of `len` elements over `slot`'s segment when it is large enough, else
+/// over a new segment that replaces it.
+fn reuse<T: Pod>(slot: &mut Option<Arc<Segment>>, len: usize) -> Result<SharedArray<T>> {
+    let fits = |s: &Arc<Segment>| {
+        len.checked_mul(size_of::<T>())
+            .is_some_and(|bytes| bytes <= s.data_bytes())
+    };
+    match slot {
+        Some(segment) if fits(segment) => Ok(SharedArray::over_segment(Arc::clone(segment), len)),
+        _ => {
+            *slot = None; // free the old buffer before making a larger one
+            let array = SharedArray::<T>::zeroed(len)?;
+            *slot = Some(Arc::clone(array.segment()));
+            Ok(array)
+        }
+    }
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Finalizing now would leave the other ranks waiting forever in their
+            // next collective: end the whole job instead.
+            eprintln!(
+                "shmpool: rank {} of {} panicked; aborting the MPI job (MPI_Abort, code {})",
+                self.rank, self.size, PANIC_EXIT_CODE
+            );
+            self.abort(PANIC_EXIT_CODE);
+        }
+        // Otherwise the fields drop in order: the pool terminates its workers, then
+        // the universe finalizes MPI.
+    }
+}

@@ -1,0 +1,545 @@
+//! The MPI layer (`--features mpi`), on real MPI jobs.
+//!
+//! MPI can be initialized only once per process, so each test here is a driver:
+//! it runs this same test binary under `mpirun -n 2` and then `-n 3`, filtered to
+//! that one test, with `SHMPOOL_MPI_CASE` naming it. Inside `mpirun`, each rank
+//! sees the variable and runs the test's body with a fresh `Cluster` instead. A
+//! rank that fails an assertion panics, which aborts the whole job (MPI_Abort),
+//! and the driver reports the job's output. Every job runs under a time limit, so a
+//! hang fails the test instead of stalling the suite.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytemuck::{Pod, Zeroable};
+use shmpool::mpi::collective::SystemOperation;
+use shmpool::mpi::traits::CommunicatorCollectives;
+use shmpool::{Blocks, Cluster, DistArray, Error, SharedArray};
+
+mod support;
+
+const CASE_VAR: &str = "SHMPOOL_MPI_CASE";
+const JOB_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// What an `mpirun` job did.
+struct Job {
+    success: bool,
+    code: Option<i32>,
+    output: String,
+    elapsed: Duration,
+}
+
+/// Runs test `case` of this binary as an `n`-rank MPI job.
+fn mpirun(case: &str, n: usize) -> Job {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let args = ["--exact", case, "--nocapture", "--test-threads=1"];
+    mpirun_program(n, &exe, &args, Some(case))
+}
+
+/// Runs `program` with `args` as an `n`-rank MPI job, under a time limit; `case`
+/// goes to every rank in [`CASE_VAR`].
+fn mpirun_program(n: usize, program: &Path, args: &[&str], case: Option<&str>) -> Job {
+    let mut command = Command::new("mpirun");
+    command
+        .args(["-n", &n.to_string()])
+        .arg(program)
+        .args(args)
+        // Root in containers and CI; more ranks than cores on small machines.
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(case) = case {
+        command.env(CASE_VAR, case);
+    }
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run mpirun (is an MPI library installed?): {e}"));
+    let started = Instant::now();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for mpirun") {
+            break status;
+        }
+        if started.elapsed() > JOB_TIME_LIMIT {
+            // SAFETY: kill takes plain integers; the group is mpirun's own (process_group(0)).
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!(
+                "{} with {n} ranks ran past {JOB_TIME_LIMIT:?} (a hang)\n{}{}",
+                program.display(),
+                out.join().unwrap(),
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Job {
+        success: status.success(),
+        code: status.code(),
+        output: format!("{}{}", out.join().unwrap(), err.join().unwrap()),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// In an `mpirun` job started by this test: runs `body` on this rank and returns
+/// true. Otherwise (the driver): returns false.
+fn on_rank(case: &str, body: impl FnOnce(&Cluster)) -> bool {
+    if std::env::var(CASE_VAR).as_deref() != Ok(case) {
+        return false;
+    }
+    let cluster = Cluster::init().expect("start the cluster");
+    body(&cluster);
+    true
+}
+
+/// The usual test: `body` must succeed on every rank, with 2 ranks and with 3.
+fn on_every_rank(case: &str, body: impl FnOnce(&Cluster)) {
+    if on_rank(case, body) {
+        return;
+    }
+    for n in [2, 3] {
+        let job = mpirun(case, n);
+        assert!(
+            job.success,
+            "{case} failed with {n} ranks (exit {:?}):\n{}",
+            job.code, job.output
+        );
+    }
+}
+
+/// The sum of `x` over every rank.
+fn sum_over_ranks(cluster: &Cluster, x: u64) -> u64 {
+    let mut total = 0u64;
+    cluster
+        .world()
+        .all_reduce_into(&x, &mut total, SystemOperation::sum());
+    total
+}
+
+#[test]
+fn distributed_arrays_are_mapped_in_place_block_by_block() {
+    on_every_rank(
+        "distributed_arrays_are_mapped_in_place_block_by_block",
+        |cluster| {
+            let n = 1_000_003; // divides evenly by neither 2 nor 3
+            let xs = DistArray::from_fn(cluster, n, |i| i as f64 * 0.5).unwrap();
+            let mut ys = DistArray::zeroed(cluster, n).unwrap();
+            assert_eq!(xs.blocks(), &Blocks::even(n, cluster.size()));
+            let range = xs.local_range();
+            assert_eq!(xs.local().len(), range.len());
+
+            let before = cluster.pool().stats().bytes_submitted;
+            cluster
+                .map_dist_into(&xs, &mut ys, |v: f64| v.sqrt())
+                .unwrap();
+            for (k, y) in ys.local().iter().enumerate() {
+                let i = range.start + k;
+                assert_eq!(
+                    y.to_bits(),
+                    (i as f64 * 0.5).sqrt().to_bits(),
+                    "element {i}"
+                );
+            }
+            // Zero copy: a few fixed-size ring records moved, not the block's 4 MB.
+            let moved = cluster.pool().stats().bytes_submitted - before;
+            assert!(moved < 4096, "{moved} bytes went through the rings");
+            // The blocks tile the whole array.
+            assert_eq!(sum_over_ranks(cluster, range.len() as u64), n as u64);
+
+            let mut copy = DistArray::<f64>::zeroed(cluster, n).unwrap();
+            cluster
+                .map_dist_chunks_into(&ys, &mut copy, |a: &[f64], b: &mut [f64]| {
+                    b.copy_from_slice(a)
+                })
+                .unwrap();
+            assert_eq!(&copy.local()[..], &ys.local()[..]);
+            let mut counts = DistArray::<u32>::zeroed(cluster, 10).unwrap();
+            cluster
+                .for_each_dist_mut(&mut counts, |c: &mut u32| *c += 7)
+                .unwrap();
+            assert!(counts.local().iter().all(|&c| c == 7));
+        },
+    );
+}
+
+#[test]
+fn rank_zero_arrays_are_scattered_mapped_and_gathered() {
+    on_every_rank(
+        "rank_zero_arrays_are_scattered_mapped_and_gathered",
+        |cluster| {
+            // 0 and 1 element, fewer elements than ranks, and an uneven large array.
+            for n in [0usize, 1, 2, 1_000_003] {
+                let len = if cluster.is_root() { n } else { 0 };
+                let xs = SharedArray::try_from_iter((0..len).map(|i| i as f64 + 0.25)).unwrap();
+                let mut ys = SharedArray::filled(len, f64::NAN).unwrap();
+                cluster.map_into(&xs, &mut ys, |v: f64| v.sqrt()).unwrap();
+                let mut zs = SharedArray::filled(len, -1i64).unwrap();
+                cluster
+                    .map_chunks_into(&xs, &mut zs, |a: &[f64], b: &mut [i64]| {
+                        for (z, x) in b.iter_mut().zip(a) {
+                            *z = (x * 4.0) as i64;
+                        }
+                    })
+                    .unwrap();
+                if cluster.is_root() {
+                    for i in 0..n {
+                        let x = i as f64 + 0.25;
+                        assert_eq!(ys[i].to_bits(), x.sqrt().to_bits(), "n = {n}, element {i}");
+                        assert_eq!(zs[i], (x * 4.0) as i64, "n = {n}, element {i}");
+                    }
+                }
+            }
+            // Arrays on the other ranks are not read and not written.
+            let len = if cluster.is_root() { 10 } else { 3 };
+            let xs = SharedArray::filled(len, 4.0f32).unwrap();
+            let mut ys = SharedArray::filled(len, 9.0f32).unwrap();
+            cluster.map_into(&xs, &mut ys, |v: f32| v * 2.0).unwrap();
+            let expected = if cluster.is_root() { 8.0 } else { 9.0 };
+            assert!(ys.iter().all(|&y| y == expected));
+        },
+    );
+}
+
+#[test]
+fn misuse_gives_the_same_typed_error_on_every_rank() {
+    on_every_rank(
+        "misuse_gives_the_same_typed_error_on_every_rank",
+        |cluster| {
+            // Rank 0's arrays differ in length: every rank hears of it.
+            let (a, b) = if cluster.is_root() { (5, 6) } else { (0, 0) };
+            let xs = SharedArray::<f64>::zeroed(a).unwrap();
+            let mut ys = SharedArray::<f64>::zeroed(b).unwrap();
+            match cluster.map_into(&xs, &mut ys, |v: f64| v + 1.0) {
+                Err(Error::LengthMismatch {
+                    input: 5,
+                    output: 6,
+                }) => {}
+                other => panic!(
+                    "rank {}: expected LengthMismatch, got {other:?}",
+                    cluster.rank()
+                ),
+            }
+
+            // Distributed arrays of different lengths, or split differently.
+            let xs = DistArray::<f64>::zeroed(cluster, 10).unwrap();
+            let mut ys = DistArray::<f64>::zeroed(cluster, 11).unwrap();
+            assert!(matches!(
+                cluster.map_dist_into(&xs, &mut ys, |v: f64| v),
+                Err(Error::LengthMismatch {
+                    input: 10,
+                    output: 11
+                })
+            ));
+            let lopsided = if cluster.is_root() { 10 } else { 0 };
+            let mut zs =
+                DistArray::from_local(cluster, SharedArray::<f64>::zeroed(lopsided).unwrap())
+                    .unwrap();
+            assert_eq!(zs.len(), 10);
+            match cluster.map_dist_into(&xs, &mut zs, |v: f64| v) {
+                Err(Error::Mpi(m)) => assert!(m.contains("differently"), "{m}"),
+                other => panic!("expected Error::Mpi, got {other:?}"),
+            }
+
+            // Nothing is left half-done: the next collective call works.
+            let len = if cluster.is_root() { 1000 } else { 0 };
+            let xs = SharedArray::filled(len, 3u64).unwrap();
+            let mut ys = SharedArray::zeroed(len).unwrap();
+            cluster.map_into(&xs, &mut ys, |v: u64| v * v).unwrap();
+            assert!(ys.iter().all(|&y| y == 9));
+        },
+    );
+}
+
+#[test]
+fn a_kernel_panic_on_one_rank_fails_the_call_on_every_rank() {
+    on_every_rank(
+        "a_kernel_panic_on_one_rank_fails_the_call_on_every_rank",
+        |cluster| {
+            let n = 3000;
+            let xs = DistArray::from_fn(cluster, n, |i| i as u64).unwrap();
+            let mut ys = DistArray::<u64>::zeroed(cluster, n).unwrap();
+            // Element n - 1 lives on the last rank.
+            let last = cluster.size() - 1;
+            let result = cluster.map_dist_into(&xs, &mut ys, |v: u64| {
+                if v == 2999 {
+                    panic!("element 2999 is poison");
+                }
+                v
+            });
+            match result {
+                Err(Error::KernelPanicked { message, .. }) if cluster.rank() == last => {
+                    assert!(message.contains("poison"), "{message}");
+                }
+                Err(Error::RankFailed { rank, message }) if cluster.rank() != last => {
+                    assert_eq!(rank, last);
+                    assert!(message.contains("poison"), "{message}");
+                }
+                other => panic!("rank {}: unexpected {other:?}", cluster.rank()),
+            }
+            // The same through the scatter path, then the pools are still usable.
+            let len = if cluster.is_root() { n } else { 0 };
+            let xs = SharedArray::try_from_iter(0..len as u64).unwrap();
+            let mut ys = SharedArray::<u64>::zeroed(len).unwrap();
+            let err = cluster
+                .map_into(&xs, &mut ys, |v: u64| {
+                    if v == 2999 {
+                        panic!("element 2999 is poison");
+                    }
+                    v
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("poison"), "{err}");
+            cluster.map_into(&xs, &mut ys, |v: u64| v + 1).unwrap();
+            if cluster.is_root() {
+                assert!(ys.iter().enumerate().all(|(i, &y)| y == i as u64 + 1));
+            }
+        },
+    );
+}
+
+#[test]
+fn generic_maps_spread_items_over_ranks_and_keep_input_order() {
+    on_every_rank(
+        "generic_maps_spread_items_over_ranks_and_keep_input_order",
+        |cluster| {
+            for n in [0u64, 1, 2, 10_007] {
+                let items: Vec<u64> = if cluster.is_root() {
+                    (0..n).collect()
+                } else {
+                    vec![]
+                };
+                let out = cluster
+                    .map(|i: u64| (i, format!("item {i}"), std::process::id()), items)
+                    .unwrap();
+                match out {
+                    Some(results) => {
+                        assert!(cluster.is_root());
+                        assert_eq!(results.len(), n as usize);
+                        for (i, (k, s, _)) in results.iter().enumerate() {
+                            assert_eq!((*k, s.as_str()), (i as u64, format!("item {i}").as_str()));
+                        }
+                        // Every rank's workers took part when there was enough work.
+                        if n >= cluster.size() as u64 {
+                            let mut pids: Vec<u32> = results.iter().map(|r| r.2).collect();
+                            pids.sort_unstable();
+                            pids.dedup();
+                            assert!(pids.len() >= cluster.size(), "only workers {pids:?} ran");
+                        }
+                    }
+                    None => assert!(!cluster.is_root()),
+                }
+            }
+            // A panicking task fails the map on every rank, with its message.
+            let items: Vec<u32> = if cluster.is_root() {
+                (0..100).collect()
+            } else {
+                vec![]
+            };
+            let err = cluster
+                .map(
+                    |i: u32| {
+                        assert!(i != 99, "task 99 fails");
+                        i
+                    },
+                    items,
+                )
+                .unwrap_err();
+            assert!(err.to_string().contains("task 99 fails"), "{err}");
+            // A panicking input iterator on rank 0 too.
+            let err = cluster
+                .map(
+                    |i: u32| i,
+                    (0..10u32).inspect(|&i| assert!(i < 5, "input ran dry")),
+                )
+                .unwrap_err();
+            if cluster.is_root() {
+                assert!(matches!(err, Error::InputPanicked { .. }), "{err:?}");
+            } else {
+                assert!(matches!(err, Error::RankFailed { rank: 0, .. }), "{err:?}");
+            }
+        },
+    );
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+struct Cell {
+    id: u32,
+    mass: f32,
+    pos: [f64; 2],
+}
+
+#[test]
+fn blocks_made_on_each_rank_scatter_and_gather_round_trip() {
+    on_every_rank(
+        "blocks_made_on_each_rank_scatter_and_gather_round_trip",
+        |cluster| {
+            // Rank r brings r + 2 cells of its own data.
+            let r = cluster.rank();
+            let mine: Vec<Cell> = (0..r + 2)
+                .map(|k| Cell {
+                    id: (100 * r + k) as u32,
+                    mass: k as f32,
+                    pos: [r as f64, k as f64],
+                })
+                .collect();
+            let xs =
+                DistArray::from_local(cluster, SharedArray::from_slice(&mine).unwrap()).unwrap();
+            let size = cluster.size();
+            assert_eq!(xs.len(), (0..size).map(|r| r + 2).sum::<usize>());
+            assert_eq!(xs.local_range().len(), r + 2);
+            let gathered = xs.gather_to_root(cluster).unwrap();
+            assert_eq!(gathered.is_some(), cluster.is_root());
+            if let Some(all) = &gathered {
+                let expected: Vec<u32> = (0..size)
+                    .flat_map(|r| (0..r + 2).map(move |k| (100 * r + k) as u32))
+                    .collect();
+                assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
+            }
+            // Scatter rank 0's copy back out, evenly this time.
+            let whole = gathered.unwrap_or_else(|| SharedArray::zeroed(0).unwrap());
+            let ys = DistArray::scatter_from_root(cluster, &whole).unwrap();
+            assert_eq!(ys.blocks(), &Blocks::even(xs.len(), size));
+            let ids = (0..size).flat_map(|r| (0..r + 2).map(move |k| (100 * r + k) as u32));
+            let expected: Vec<u32> = ids
+                .skip(ys.local_range().start)
+                .take(ys.local().len())
+                .collect();
+            assert_eq!(
+                ys.local().iter().map(|c| c.id).collect::<Vec<_>>(),
+                expected
+            );
+        },
+    );
+}
+
+/// The CPUs this process may run on, from /proc.
+fn cpus_allowed() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    list.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+#[test]
+fn each_rank_sizes_its_pool_from_its_own_cpu_set() {
+    on_every_rank("each_rank_sizes_its_pool_from_its_own_cpu_set", |cluster| {
+        assert_eq!(cluster.pool().processes(), cpus_allowed());
+    });
+}
+
+#[test]
+fn a_panicking_rank_aborts_the_whole_job_promptly() {
+    let case = "a_panicking_rank_aborts_the_whole_job_promptly";
+    if on_rank(case, |cluster| {
+        // Give the pool work, so that worker processes exist when the job dies.
+        cluster.map(|i: u32| i, 0..100u32).unwrap();
+        if cluster.rank() == 1 {
+            panic!("rank 1 fails on purpose");
+        }
+        // The other ranks wait in a collective that rank 1 never reaches.
+        cluster.barrier();
+        unreachable!("the barrier cannot complete without rank 1");
+    }) {
+        return;
+    }
+    for n in [2, 3] {
+        let job = mpirun(case, n);
+        assert!(!job.success, "the job succeeded:\n{}", job.output);
+        assert!(
+            job.elapsed < Duration::from_secs(30),
+            "it took {:?}",
+            job.elapsed
+        );
+        assert!(
+            job.output.contains("rank 1 fails on purpose"),
+            "{}",
+            job.output
+        );
+        assert!(
+            job.output.contains("aborting the MPI job"),
+            "{}",
+            job.output
+        );
+        // No rank and no worker outlives the job.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = processes_with_env(&format!("{CASE_VAR}={case}"));
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes {left:?} outlived the job"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Pids of processes whose environment holds `entry` (`NAME=value`).
+fn processes_with_env(entry: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for dir in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = dir.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(dir.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|e| e == entry.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn the_mpi_sqrt_example_checks_its_results_on_two_and_three_ranks() {
+    if std::env::var_os(CASE_VAR).is_some() {
+        return; // a rank of another test's job
+    }
+    let exe = support::build_examples(&["mpi"]).join("mpi_sqrt");
+    for n in [2, 3] {
+        let job = mpirun_program(n, &exe, &["100003", "3"], None);
+        assert!(
+            job.success,
+            "mpi_sqrt on {n} ranks failed (exit {:?}):\n{}",
+            job.code, job.output
+        );
+        for line in [
+            &*format!("mpi_sqrt over 100003 f64 (1 MiB in, the same out) on {n} ranks"),
+            "distributed: map_dist_into",
+            "from rank 0: map_into (scatter, map, gather)",
+            "all results agree bit for bit with a sequential sqrt, on every rank",
+        ] {
+            assert!(job.output.contains(line), "no {line:?} in\n{}", job.output);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests that run the examples.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds the examples with `cargo build --examples` (plus `features`) in this
+/// test binary's own profile, and returns the directory they land in.
+pub fn build_examples(features: &[&str]) -> PathBuf {
+    // This binary is <target>/<profile dir>/deps/<test>-<hash>; the examples land in
+    // <target>/<profile dir>/examples.
+    let exe = std::env::current_exe().expect("this test's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <profile dir>/deps");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--examples"]);
+    if !features.is_empty() {
+        cargo.args(["--features", &features.join(",")]);
+    }
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cargo.arg("--release");
+        }
+        Some(custom) => {
+            cargo.args(["--profile", custom]);
+        }
+        None => panic!("no profile directory in {}", exe.display()),
+    }
+    let out = cargo.output().expect("run cargo build --examples");
+    assert!(
+        out.status.success(),
+        "cargo build --examples failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    profile_dir.join("examples")
+}
