@@ -37,6 +37,8 @@ mod error;
 #[cfg(not(loom))]
 mod kernel;
 mod layout;
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(not(loom))]
 pub mod npy;
 #[cfg(not(loom))]

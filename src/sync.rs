@@ -1,6 +1,6 @@
 //! The atomics and the futex the shared-memory protocol is built on, swapped for
 //! loom's models under `cfg(loom)` so the ring and the wake-up logic can be
-//! model-checked (see `tests/loom.rs` and `docs/PROTOCOL.md`).
+//! model-checked (see `src/loom_tests.rs` and `docs/PROTOCOL.md`).
 //!
 //! Under loom the structures live on the heap of one process and "processes" are
 //! loom threads; the protocol is the same code.

@@ -1,7 +1,7 @@
 //! Spin briefly, then sleep on a shared futex: the wake-up protocol.
 //!
 //! An [`EventCount`] lets a waiter sleep until "something may have changed", with
-//! two guarantees (argued in `docs/PROTOCOL.md`, checked by `tests/loom.rs`):
+//! two guarantees (argued in `docs/PROTOCOL.md`, checked by `src/loom_tests.rs`):
 //!
 //! 1. **No lost wake-up.** A waiter that found nothing, and then sleeps, is woken
 //!    by any change published after its check.
@@ -45,6 +45,12 @@ impl EventCount {
             epoch: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
         }
+    }
+
+    /// The futex word, for loom models that check when it moves.
+    #[cfg(loom)]
+    pub(crate) fn epoch_for_tests(&self) -> u32 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// Step 1 of waiting: announce a sleeper and snapshot the epoch.

@@ -1,0 +1,292 @@
+//! Model checks of the submission ring, the completion ring and the wake-up
+//! protocol, alone and together, under loom: every interleaving of the threads
+//! below (up to `LOOM_MAX_PREEMPTIONS` preemptions) is run, with loom's atomics and
+//! cells in place of std's (`src/sync.rs`) and the futex emulated with the same
+//! contract. In shared memory the "threads" are processes; the code is the same.
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test --lib --release --target-dir target/loom loom_tests
+//! ```
+//!
+//! loom reports a data race on a ring slot's record (a `Cell` accessed without the
+//! exclusivity the protocol claims), a deadlock (a waiter asleep with nobody left to
+//! wake it: a lost wake-up), and any assertion below that fails in some
+//! interleaving. What each model proves is on the model.
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU32, Ordering};
+use loom::thread;
+
+use crate::ring::mpmc::owned::OwnedMpmc;
+use crate::ring::spsc::owned::OwnedSpsc;
+use crate::wake::{Backoff, EventCount};
+
+/// Pushes `record`, yielding while the ring is full.
+fn push_until_done(ring: &OwnedMpmc<u64>, record: u64) {
+    while ring.ring().push(record).is_err() {
+        thread::yield_now();
+    }
+}
+
+/// Two producers race for the tail of a ring of 2 while one consumer drains it:
+/// both records arrive exactly once, and no record is read while it is written.
+#[test]
+fn mpmc_two_producers_one_consumer_lose_and_duplicate_nothing() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        let producers: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|record| {
+                let ring = Arc::clone(&ring);
+                thread::spawn(move || push_until_done(&ring, record))
+            })
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match ring.ring().try_claim(1) {
+                Some(claim) => {
+                    got.push(claim.record());
+                    claim.release();
+                }
+                None => thread::yield_now(),
+            }
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert!(ring.ring().try_claim(1).is_none());
+    });
+}
+
+/// Two consumers race for two records: each record is claimed by exactly one of
+/// them (the owner-tagged claim CAS), and the ring is empty afterwards.
+#[test]
+fn mpmc_two_consumers_never_claim_the_same_record() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        ring.ring().push(10).unwrap();
+        ring.ring().push(20).unwrap();
+        let consumers: Vec<_> = [1u16, 2]
+            .into_iter()
+            .map(|owner| {
+                let ring = Arc::clone(&ring);
+                thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    while let Some(claim) = ring.ring().try_claim(owner) {
+                        mine.push(claim.record());
+                        claim.release();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, [10, 20]);
+    });
+}
+
+/// One producer pushes three records through a ring of two slots while a consumer
+/// takes them: the ring wraps (a slot is reused on the next lap only after its
+/// release), and the records come out in order.
+#[test]
+fn mpmc_wraps_around_in_order() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        let producer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                for record in 1..=3 {
+                    push_until_done(&ring, record);
+                }
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match ring.ring().try_claim(1) {
+                Some(claim) => {
+                    got.push(claim.record());
+                    claim.release();
+                }
+                None => thread::yield_now(),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+/// A consumer claims a record and dies before releasing it, while another consumer
+/// and a producer carry on. Once the death is known (the thread is joined, as the
+/// collector reaps a worker), `recover` returns exactly the dead consumer's record:
+/// every record ends up either recovered or consumed, once, and the ring keeps
+/// working across the recovered slot.
+#[test]
+fn mpmc_a_dead_consumers_claim_is_recovered_exactly_once() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        ring.ring().push(1).unwrap();
+        let dying = {
+            let ring = Arc::clone(&ring);
+            // Claims at most one record and "dies" holding it: no release.
+            thread::spawn(move || ring.ring().try_claim(7).map(|claim| claim.record()))
+        };
+        let producer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || push_until_done(&ring, 2))
+        };
+        let mut consumed = Vec::new();
+        if let Some(claim) = ring.ring().try_claim(1) {
+            consumed.push(claim.record());
+            claim.release();
+        }
+        let held = dying.join().unwrap();
+        let recovered = ring.ring().recover(7);
+        assert_eq!(recovered, held.into_iter().collect::<Vec<_>>());
+        producer.join().unwrap();
+        while let Some(claim) = ring.ring().try_claim(1) {
+            consumed.push(claim.record());
+            claim.release();
+        }
+        let mut all: Vec<u64> = consumed.into_iter().chain(recovered).collect();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2]);
+        // The recovered slot is usable again.
+        ring.ring().push(3).unwrap();
+        let claim = ring.ring().try_claim(1).unwrap();
+        assert_eq!(claim.record(), 3);
+        claim.release();
+    });
+}
+
+/// The completion ring: one producer (a worker) pushes three records through two
+/// slots, one consumer (the parent) pops them in order; no slot is read while it is
+/// written.
+#[test]
+fn spsc_passes_every_record_in_order() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedSpsc::<u64>::new(2));
+        let producer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                for record in 1..=3 {
+                    while ring.ring().push(record).is_err() {
+                        thread::yield_now();
+                    }
+                }
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match ring.ring().pop() {
+                Some(record) => got.push(record),
+                None => thread::yield_now(),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+        assert!(!ring.ring().has_records());
+    });
+}
+
+/// The wake-up protocol alone: a waiter that finds nothing, registers, re-checks
+/// and sleeps is always woken by a notifier that publishes after the waiter's
+/// check. A lost wake-up leaves the waiter asleep forever, which loom reports as
+/// a deadlock.
+#[test]
+fn eventcount_never_loses_a_wake_up() {
+    loom::model(|| {
+        let ev = Arc::new(EventCount::new());
+        let flag = Arc::new(AtomicU32::new(0));
+        let notifier = {
+            let (ev, flag) = (Arc::clone(&ev), Arc::clone(&flag));
+            thread::spawn(move || {
+                flag.store(1, Ordering::Release);
+                ev.notify(1);
+            })
+        };
+        loop {
+            if flag.load(Ordering::Acquire) == 1 {
+                break;
+            }
+            let ticket = ev.prepare();
+            if flag.load(Ordering::Acquire) == 1 {
+                ev.finish(ticket);
+                break;
+            }
+            ev.sleep(&ticket, None);
+            ev.finish(ticket);
+        }
+        notifier.join().unwrap();
+    });
+}
+
+/// A notify with nobody registered makes no futex call: the epoch (the futex word,
+/// bumped only on the way to `futex_wake`) does not move. With a registered
+/// sleeper it does.
+#[test]
+fn eventcount_notifies_without_a_syscall_when_nobody_sleeps() {
+    loom::model(|| {
+        let ev = EventCount::new();
+        ev.notify(1);
+        ev.notify(u32::MAX >> 1);
+        assert_eq!(ev.epoch_for_tests(), 0);
+        let ticket = ev.prepare();
+        ev.notify(1);
+        assert_eq!(ev.epoch_for_tests(), 1);
+        ev.finish(ticket);
+    });
+}
+
+/// The ring and the wake-up together, as the pool uses them: two producers each
+/// push a record and notify; one consumer waits for records with
+/// [`Backoff::wait`] (no spinning, straight to the register / re-check / sleep
+/// loop). The consumer receives both records and never sleeps through one.
+#[test]
+fn ring_and_wake_up_together_deliver_every_record() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        let ready = Arc::new(EventCount::new());
+        let producers: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|record| {
+                let (ring, ready) = (Arc::clone(&ring), Arc::clone(&ready));
+                thread::spawn(move || {
+                    push_until_done(&ring, record);
+                    ready.notify(1);
+                })
+            })
+            .collect();
+        let no_spin = Backoff {
+            spins: 0,
+            budget: std::time::Duration::ZERO,
+        };
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let record = no_spin.wait(
+                &ready,
+                None,
+                || {
+                    ring.ring().try_claim(1).map(|claim| {
+                        let r = claim.record();
+                        claim.release();
+                        r
+                    })
+                },
+                || None,
+            );
+            got.push(record);
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
