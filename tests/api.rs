@@ -244,6 +244,7 @@ fn starmap_divides_and_handles_a_zero_divisor(m: StartMethod) {
 
 fn one_panicking_task_among_many_fails_alone(m: StartMethod) {
     let pool = pool(m);
+    let pids_before = worker_pids(&pool);
     let results: Vec<_> = (0..200u64)
         .map(|i| {
             pool.apply_async(
@@ -261,13 +262,18 @@ fn one_panicking_task_among_many_fails_alone(m: StartMethod) {
     for (i, r) in results.into_iter().enumerate() {
         match r.get() {
             Ok(v) => assert_eq!(v, i as u64 + 1),
-            Err(Error::TaskPanicked { message, .. }) => {
+            Err(Error::TaskPanicked { message, location }) => {
                 assert_eq!(i, 77);
                 assert_eq!(message, "task 77 failed");
+                let location = location.expect("a panic location");
+                assert!(location.starts_with("tests/api.rs:"), "{location}");
             }
             Err(e) => panic!("task {i}: {e}"),
         }
     }
+    // The panic was caught in the worker: the same processes carry on.
+    assert_eq!(worker_pids(&pool), pids_before);
+    assert_eq!(pool.stats().respawns, 0);
     // In a map, the failure fails the map, naming the item's panic.
     let err = pool
         .map(
@@ -487,10 +493,25 @@ fn dropping_a_pool_with_pending_work_never_hangs(m: StartMethod) {
             (),
         )
         .unwrap();
+    let workers = worker_pids(&pool);
+    assert_eq!(workers.len(), 2);
     let t = Instant::now();
     drop(pool);
     assert!(t.elapsed() < Duration::from_secs(2));
     assert!(matches!(pending.get(), Err(Error::PoolTerminated)));
+    // Every worker is gone: killed and reaped, not left running or as a zombie.
+    for pid in workers {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "worker {pid} outlived the pool");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The pids of the pool's live workers, in slot order.
+fn worker_pids(pool: &Pool) -> Vec<i32> {
+    pool.stats().workers.iter().filter_map(|w| w.pid).collect()
 }
 
 static INIT_CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -566,6 +587,110 @@ fn max_tasks_per_child_replaces_workers_after_n_tasks(m: StartMethod) {
     assert!(pool.stats().respawns >= 2);
 }
 
+/// Python's maxtasksperchild, done better: the replacement starts while the old
+/// worker runs its last task, so the pool never runs short of a worker.
+fn max_tasks_per_child_starts_the_replacement_before_the_old_worker_retires(m: StartMethod) {
+    let pool = Pool::builder()
+        .processes(1)
+        .start_method(m)
+        .max_tasks_per_child(1)
+        .build()
+        .unwrap();
+    let last = pool
+        .apply_async(
+            || {
+                std::thread::sleep(Duration::from_millis(500));
+                std::process::id()
+            },
+            (),
+        )
+        .unwrap();
+    // While the old worker still runs its last task, a second process is up.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    let mut seen = worker_pids(&pool);
+    while seen.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+        seen = worker_pids(&pool);
+    }
+    assert!(!last.ready(), "the last task ended before the check");
+    assert_eq!(
+        seen.len(),
+        2,
+        "no replacement while the old worker ran: {seen:?}"
+    );
+    let old = last.get().unwrap();
+    assert!(
+        seen.contains(&(old as i32)),
+        "{seen:?} lacks the retiring {old}"
+    );
+    let new = pool.apply(std::process::id, ()).unwrap();
+    assert_ne!(new, old);
+    assert!(
+        seen.contains(&(new as i32)),
+        "{seen:?} lacks the replacement {new}"
+    );
+}
+
+fn starmap_async_with_and_progress_bars_give_the_same_results(m: StartMethod) {
+    let pool = pool(m);
+    let seen = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&seen);
+    let r = pool
+        .starmap_async_with(
+            |a: u32, b: u32| a * b,
+            (0..100u32).map(|i| (i, 3)),
+            Callbacks::new().on_success(move |v: &Vec<u32>| *sink.lock().unwrap() = Some(v.len())),
+        )
+        .unwrap();
+    let v = r.get().unwrap();
+    assert_eq!(v, (0..100u32).map(|i| i * 3).collect::<Vec<_>>());
+    assert_eq!(*seen.lock().unwrap(), Some(100));
+    // With a progress bar (drawn only on a terminal): the same results.
+    let squares = pool
+        .tasks()
+        .progress(true)
+        .map(|x: u64| x * x, 0..1000u64)
+        .unwrap();
+    assert_eq!(squares[999], 999 * 999);
+    let imapped: Vec<u64> = pool
+        .imap(|x: u64| x + 1, 0..500u64)
+        .unwrap()
+        .progress()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(imapped, (1..=500u64).collect::<Vec<_>>());
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// An endless input, consumed for a long time: memory stays flat, because imap
+/// reads its input lazily and keeps only a bounded window of results.
+fn imap_over_an_endless_input_keeps_memory_flat(m: StartMethod) {
+    let pool = pool(m);
+    let mut results = pool
+        .tasks()
+        .chunksize(64)
+        .imap(|i: u64| "x".repeat(1024 + (i % 7) as usize), 0u64..)
+        .unwrap();
+    // Warm up: buffers, arenas and the window reach their working size.
+    for r in results.by_ref().take(20_000) {
+        assert!(r.unwrap().len() >= 1024);
+    }
+    let before = rss_kib();
+    // 100,000 more results of 1 KiB each: 100 MiB if anything kept them.
+    for (k, r) in results.by_ref().take(100_000).enumerate() {
+        let i = 20_000 + k as u64;
+        assert_eq!(r.unwrap().len(), 1024 + (i % 7) as usize, "item {i}");
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 16 * 1024, "resident memory grew by {grown} KiB");
+}
+
 fn one_pool_used_from_several_threads_at_once(m: StartMethod) {
     let pool = pool(m);
     std::thread::scope(|s| {
@@ -619,6 +744,9 @@ macro_rules! for_each_start_method {
         mod spawn {
             $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
         }
+        mod fork_server {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
+        }
     };
 }
 
@@ -641,6 +769,9 @@ for_each_start_method!(
     the_initializer_runs_once_in_each_worker_before_its_first_task,
     an_initializer_that_panics_fails_build,
     max_tasks_per_child_replaces_workers_after_n_tasks,
+    max_tasks_per_child_starts_the_replacement_before_the_old_worker_retires,
+    starmap_async_with_and_progress_bars_give_the_same_results,
+    imap_over_an_endless_input_keeps_memory_flat,
     one_pool_used_from_several_threads_at_once,
     a_per_task_timeout_kills_the_worker_and_the_pool_carries_on,
 );

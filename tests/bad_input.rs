@@ -58,6 +58,23 @@ fn a_zero_chunk_length_is_refused_everywhere() {
         tasks().imap_unordered(|x: u8| x, vec![1u8]),
         Err(Error::ZeroChunkLen)
     ));
+    // Empty inputs too.
+    assert!(matches!(
+        tasks().map(|x: u8| x, Vec::<u8>::new()),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().starmap(|a: u8, b: u8| a + b, Vec::<(u8, u8)>::new()),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().imap(|x: u8| x, Vec::<u8>::new()),
+        Err(Error::ZeroChunkLen)
+    ));
+    assert!(matches!(
+        tasks().imap_unordered(|x: u8| x, Vec::<u8>::new()),
+        Err(Error::ZeroChunkLen)
+    ));
 }
 
 #[test]

@@ -261,6 +261,9 @@ macro_rules! for_each_start_method {
         mod spawn {
             $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
         }
+        mod fork_server {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
+        }
     };
 }
 
@@ -359,12 +362,41 @@ fn dev_shm() -> HashSet<String> {
 }
 
 /// When the parent is SIGKILLed, every worker and the fork server exit within a
-/// second, and nothing is left in /dev/shm.
+/// second, and nothing is left in /dev/shm: once per start method.
 #[test]
-fn a_killed_parent_leaves_nothing_behind() {
+fn a_killed_parent_leaves_nothing_behind_fork() {
+    killed_parent(
+        "a_killed_parent_leaves_nothing_behind_fork",
+        StartMethod::Fork,
+    );
+}
+
+#[test]
+fn a_killed_parent_leaves_nothing_behind_fork_server() {
+    killed_parent(
+        "a_killed_parent_leaves_nothing_behind_fork_server",
+        StartMethod::ForkServer,
+    );
+}
+
+#[test]
+fn a_killed_parent_leaves_nothing_behind_spawn() {
+    killed_parent(
+        "a_killed_parent_leaves_nothing_behind_spawn",
+        StartMethod::Spawn,
+    );
+}
+
+/// Runs this test binary as a child (test `name`) that builds a pool with `method`,
+/// kills it, and checks that its fork server and workers go too.
+fn killed_parent(name: &str, method: StartMethod) {
     if std::env::var_os("SHMPOOL_ORPHAN_CHILD").is_some() {
         // The child: a pool with arrays and tasks in use, then wait to be killed.
-        let pool = Pool::new(2).unwrap();
+        let pool = Pool::builder()
+            .processes(2)
+            .start_method(method)
+            .build()
+            .unwrap();
         let xs = SharedArray::filled(1 << 16, 1.0f64).unwrap();
         let mut ys = SharedArray::zeroed(1 << 16).unwrap();
         pool.map_into(&xs, &mut ys, |v: f64| v + 1.0).unwrap();
@@ -378,12 +410,7 @@ fn a_killed_parent_leaves_nothing_behind() {
     }
     let shm_before = dev_shm();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_killed_parent_leaves_nothing_behind",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env("SHMPOOL_ORPHAN_CHILD", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -76,6 +76,16 @@ impl Pool {
     /// assert_ne!(pid, std::process::id()); // it ran in a worker process
     /// # Ok::<(), shmpool::Error>(())
     /// ```
+    ///
+    /// A closure that captures anything does not compile: the worker could not see
+    /// what it captured. Pass the value as an argument instead.
+    ///
+    /// ```compile_fail
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let offset = 10u64;
+    /// let r = pool.apply(move |x: u64| x + offset, (1,))?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply<Args, F>(&self, f: F, args: Args) -> Result<F::Output>
     where
         Args: Serialize + DeserializeOwned,

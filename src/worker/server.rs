@@ -97,6 +97,12 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
     sys::unblock_all_signals();
     sys::default_sigchld();
     sys::ignore_sigpipe();
+    if args.reexec {
+        // A fresh, single-threaded process: the panic hook that workers switch to
+        // recording (src/unwind.rs) must exist before the first worker is forked
+        // from here, or a ForkServer worker's panics lose their location.
+        crate::unwind::install_hook();
+    }
     let Some((_map, ctrl)) = map_control(&args) else {
         sys::exit_now(exit_code::BAD_SEGMENT);
     };
