@@ -169,6 +169,16 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// An ndarray view of a fixed number of axes was asked of an array whose shape
+    /// has another number ([`crate::SharedArray::as_array_dim`]).
+    #[error("an array of shape {shape:?} has {} axes, not {axes}", shape.len())]
+    Dimensionality {
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// The number of axes asked for.
+        axes: usize,
+    },
+
     /// A named segment of this name exists and its owner is still running.
     #[error("a shared-memory segment named {name:?} already exists and its owner is alive")]
     SegmentExists {
@@ -292,6 +302,10 @@ impl Error {
             ShapeMismatch { len, shape } => ShapeMismatch {
                 len: *len,
                 shape: shape.clone(),
+            },
+            Dimensionality { shape, axes } => Dimensionality {
+                shape: shape.clone(),
+                axes: *axes,
             },
             SegmentExists { name } => SegmentExists { name: name.clone() },
             ForeignSegment { name, reason } => ForeignSegment {

@@ -29,3 +29,39 @@ fn bulk_maps_over_an_n_dimensional_array_match_ndarray() {
     let sums: Vec<i32> = z.as_array().sum_axis(Axis(1)).iter().copied().collect();
     assert_eq!(sums, vec![0, 0, 0, 165, 0, 0, 0]);
 }
+
+#[test]
+fn fixed_dimension_views_one_and_n_dimensional() {
+    use ndarray::{Ix1, Ix2, Ix3};
+    let pool = Pool::new(2).unwrap();
+    let mut x = SharedArray::try_from_iter((0..12).map(|i| i as f64))
+        .unwrap()
+        .reshape(&[3, 4])
+        .unwrap();
+    // A flat 1-D view of any array, and a 1-D view proper of a 1-D array.
+    assert_eq!(x.as_array1().len(), 12);
+    assert_eq!(x.as_array1()[11], 11.0);
+    let flat = SharedArray::<u8>::zeroed(5).unwrap();
+    assert_eq!(flat.as_array_dim::<Ix1>().unwrap().dim(), 5);
+    // A typed 2-D view; the wrong number of axes is a typed error.
+    let m = x.as_array_dim::<Ix2>().unwrap();
+    assert_eq!(m.dim(), (3, 4));
+    assert_eq!(m[(2, 1)], 9.0);
+    match x.as_array_dim::<Ix3>() {
+        Err(shmpool::Error::Dimensionality { shape, axes }) => {
+            assert_eq!((shape, axes), (vec![3, 4], 3));
+        }
+        other => panic!("expected Dimensionality, got {other:?}"),
+    }
+    // Writes through typed views land where the workers read.
+    x.as_array_dim_mut::<Ix2>()
+        .unwrap()
+        .column_mut(0)
+        .fill(-1.0);
+    x.as_array1_mut()[1] = 100.0;
+    let y: SharedArray<f64> = pool.map_array(&x, |v: f64| v * 2.0).unwrap();
+    let y2 = y.as_array_dim::<Ix2>().unwrap();
+    assert_eq!(y2.column(0).to_vec(), vec![-2.0; 3]);
+    assert_eq!(y2[(0, 1)], 200.0);
+    assert_eq!(y2[(2, 3)], 22.0);
+}
