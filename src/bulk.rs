@@ -191,11 +191,18 @@ impl Joined<'_> {
             if index >= chunks {
                 return None;
             }
+            // SYNC(B8): Acquire — pairs with the Release store of `cancel` in `fail` (SYNC B7).
+            // Nothing is read on its strength (the message has its own, SYNC B6): a stale 0 only
+            // runs one more chunk, whose next claim sees the flag.
             if self.job.cancel.load(Ordering::Acquire) != 0 {
                 self.skip_rest(current, index);
                 continue;
             }
             slot.bulk_chunk.store(index, Ordering::Relaxed);
+            // SYNC(B3): AcqRel — the claim. Release: our `bulk_job` (SYNC W2) and descriptor reads
+            // are ordered before it; pairs with the collector's cursor load (SYNC B9), so a
+            // quiescence check that sees this claim sees us inside the job. Acquire: continues the
+            // chain of earlier claims; the descriptor itself came through SYNC B2.
             if self
                 .job
                 .cursor
@@ -209,6 +216,8 @@ impl Joined<'_> {
 
     fn skip_rest(&self, current: u64, index: u64) {
         let closed = cursor(self.generation, self.desc.chunks);
+        // SYNC(B3): AcqRel — the claim CAS in its closing form: takes every chunk from `index`
+        // on at once; pairs as in `claim` (with the collector's SYNC B9 load).
         if self
             .job
             .cursor
@@ -245,6 +254,9 @@ impl Joined<'_> {
 
     /// Records a kernel panic in chunk `c` (the first one wins) and cancels the rest.
     pub(crate) fn fail(&self, c: Chunk, message: &str) {
+        // SYNC(B10): AcqRel — only elects the first panicking worker as the message's writer;
+        // the message is published by the store of 2 (SYNC B6), and the entry's reset came
+        // through SYNC B2. Stronger than needed: Relaxed would do.
         if self
             .job
             .error_state
@@ -266,6 +278,8 @@ impl Joined<'_> {
             // in `read_error`.
             self.job.error_state.store(2, Ordering::Release);
         }
+        // SYNC(B7): Release — pairs with the Acquire loads of `cancel` in `claim` and in the
+        // collector's `resolve_suspects` (SYNC B8); the error record (SYNC B6) is ordered first.
         self.job.cancel.store(1, Ordering::Release);
     }
 }
@@ -325,6 +339,10 @@ pub(crate) fn read_error(job: &JobEntry) -> Option<(u64, String)> {
 
 /// The state of a job's cursor: (generation, next index).
 pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
+    // SYNC(B9): SeqCst — in the collector's quiescence check this load precedes the loads
+    // of `bulk_job` (SYNC W2). Its Acquire half is what the argument needs: reading a claim
+    // (SYNC B3) or a later one makes that claimer's `bulk_job` store visible; SeqCst is
+    // deliberate margin. A starting worker also uses it (`join_active_jobs`).
     let c = job.cursor.load(Ordering::SeqCst);
     ((c >> 32) as u32, c & 0xffff_ffff)
 }
@@ -332,6 +350,9 @@ pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
 /// Chunks below `claimed` whose done bit is unset.
 pub(crate) fn lost_chunks(bitmap: &[AtomicU64], claimed: u64) -> Vec<u64> {
     (0..claimed)
+        // SYNC(B11): Acquire — pairs with nothing directly: bits are set Relaxed (`complete`).
+        // They are visible because the caller checked quiescence first: the SeqCst load of each
+        // live worker's cleared `bulk_job` (SYNC W2), or SYNC F1 for a dead one.
         .filter(|&i| bitmap[(i / 64) as usize].load(Ordering::Acquire) & (1 << (i % 64)) == 0)
         .collect()
 }
@@ -339,6 +360,9 @@ pub(crate) fn lost_chunks(bitmap: &[AtomicU64], claimed: u64) -> Vec<u64> {
 /// Finishes a quiescent job on behalf of workers that died in it.
 pub(crate) fn finish_abandoned(job: &JobEntry) {
     let chunks = job.chunks.load(Ordering::Relaxed);
+    // SYNC(B12): Release — nothing reads `done` with Acquire after this: the job is
+    // quiescent (or the pool is stopping), and the caller learns of the end through
+    // `finished` (SYNC B5) below. Release only matches SYNC B4.
     job.done.store(chunks, Ordering::Release);
     finish(job);
 }

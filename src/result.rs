@@ -236,8 +236,8 @@ impl<R: Send + 'static> ResultSlot<R> {
         if matches!(*state, State::Pending) {
             self.succeeded.store(result.is_ok(), Ordering::Relaxed);
             *state = State::Done(result);
-            // Release: pairs with the Acquire in `is_ready`; the state itself is
-            // read under the mutex.
+            // SYNC(R1): Release — publishes `succeeded`; pairs with the Acquire in
+            // `is_ready` (SYNC R2). The state itself is read under the mutex.
             self.ready.store(true, Ordering::Release);
             self.signal.notify();
         }
@@ -245,6 +245,8 @@ impl<R: Send + 'static> ResultSlot<R> {
 
     /// Whether the result has arrived.
     pub(crate) fn is_ready(&self) -> bool {
+        // SYNC(R2): Acquire — pairs with SYNC R1 in `finish`: `succeeded` is then visible; the
+        // result itself is read under the state mutex.
         self.ready.load(Ordering::Acquire)
     }
 

@@ -111,6 +111,10 @@ mod loom_futex {
 
     pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
         let guard = TABLE.0.lock().unwrap();
+        // SYNC(E7): SeqCst — stands in for the kernel's compare of the futex word. The ordering
+        // that matters is TABLE's mutex, which `futex_wake` takes after the bump (SYNC E4): a
+        // wake that locked before us happens-before this load, which then sees the bump and does
+        // not sleep; a later one finds us waiting. SeqCst is more than needed.
         if word.load(Ordering::SeqCst) == expected {
             // A timeout cannot be modelled; a waiter that relies on one to make progress
             // would show up as a deadlock, which is what we want loom to find.

@@ -50,6 +50,8 @@ impl EventCount {
     /// The futex word, for loom models that check when it moves.
     #[cfg(loom)]
     pub(crate) fn epoch_for_tests(&self) -> u32 {
+        // SYNC(E8): SeqCst — loom models only: observes whether a bump (SYNC E4) happened;
+        // pairs with nothing.
         self.epoch.load(Ordering::SeqCst)
     }
 
@@ -84,6 +86,10 @@ impl EventCount {
     /// re-check found work).
     #[inline]
     pub(crate) fn finish(&self, _ticket: Ticket) {
+        // SYNC(E5): Release — pairs with nothing: the notifier reads `sleepers` Relaxed (after
+        // SYNC E3), and SYNC E6 only joins the same RMW chain. The no-lost-wake-up argument
+        // rests on SYNC E1/E3 and the futex compare; a waiter withdraws only after its re-check
+        // found work or its sleep returned. Stronger than needed.
         self.sleepers.fetch_sub(1, Ordering::Release);
     }
 
@@ -101,6 +107,9 @@ impl EventCount {
     /// Wakes up to `n` sleepers unconditionally (a rare event such as shutdown or a
     /// housekeeping request).
     pub(crate) fn notify_always(&self, n: u32) {
+        // SYNC(E3): SeqCst fence, as in `notify`. Not strictly needed here: the bump is
+        // unconditional and its Release (SYNC E4) already orders the caller's publication for
+        // any waiter whose snapshot (SYNC E2) reads it; kept so both notifiers match.
         fence(Ordering::SeqCst);
         self.bump_and_wake(n);
     }
@@ -120,6 +129,9 @@ impl EventCount {
     /// (a wasted `futex_wake`), an under-count would lose wake-ups, so callers only
     /// call this when the registration is certain.
     pub(crate) fn forget_dead_sleeper(&self) {
+        // SYNC(E6): AcqRel RMW — what matters is that it is an RMW, so it cannot lose a live
+        // waiter's concurrent SYNC E1/E5. The dead waiter's increment is visible through SYNC
+        // F1 and its `asleep` flag (SYNC W10) before this runs; Relaxed would do.
         let _ = self
             .sleepers
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |s| s.checked_sub(1));

@@ -578,6 +578,9 @@ impl<'a> Job<'a> {
 
         let abandoned =
             protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
+                // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
+                // `finish_everything` (which finishes or marks terminated every job) is
+                // visible to the checks below.
                 inner
                     .collector_exited
                     .load(StdOrdering::Acquire)

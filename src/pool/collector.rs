@@ -45,6 +45,9 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
                 inner.terminate();
                 shutdown_server(&inner);
             }
+            // SYNC(C5): Release — everything above (pending tasks failed, jobs finished, server
+            // shut down) happens-before; pairs with the Acquire loads of `collector_exited`
+            // (SYNC C6) in `submit_task`, `wait_until_ready` and the bulk wait.
             inner.collector_exited.store(true, StdOrdering::Release);
         })
         .map_err(Error::io("starting the collector thread"))?;
@@ -198,6 +201,8 @@ impl Collector {
         let ev = &ctrl.header().completions;
         let pending = || {
             (0..self.killed_for.len()).any(|i| {
+                // SYNC(W8): Acquire — pairs with SYNC F1 (EXITED) and SYNC W6 (RETIRING). Only
+                // decides whether to sleep; `run` re-reads (SYNC F1) before acting.
                 let state = ctrl.slot(i).state.load(Ordering::Acquire);
                 state == slot_state::EXITED
                     || (state == slot_state::RETIRING && !self.replaced[i])
@@ -218,6 +223,8 @@ impl Collector {
         let s = inner.ctrl.slot(slot);
         let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
         let pid = s.pid.load(Ordering::Relaxed) as i32;
+        // SYNC(W1): Acquire — pairs with the worker's Release store of `ready`; after the
+        // death (SYNC F1) it would be visible anyway.
         let was_ready = s.ready.load(Ordering::Acquire) == 1;
         let cause = match status {
             ExitStatus::Code(c) => DeathCause::Exit(c),
@@ -225,6 +232,9 @@ impl Collector {
         };
         let timeout = self.killed_for[slot].take();
         self.replaced[slot] = false;
+        // SYNC(W11): SeqCst — the dead worker's last `current_task` (SYNC W3/W9) and `bulk_job`
+        // (SYNC W2) stores are visible through SYNC F1 (read in `run`, after the reap); SeqCst
+        // is more than needed. Here only for the log line.
         let busy = s.current_task.load(Ordering::SeqCst) != 0
             || s.bulk_job.load(Ordering::SeqCst) != NO_JOB;
         if busy || status != ExitStatus::Code(0) {
@@ -247,6 +257,8 @@ impl Collector {
         }
         self.push_requeued();
         // The task it was running, if it did not report it.
+        // SYNC(W11): SeqCst — as above; read after the drain, so a task the worker reported
+        // is no longer pending and `fail_task` ignores it.
         let task = s.current_task.load(Ordering::SeqCst);
         if task != 0 && !requeued.contains(&task) {
             let work = crate::error::Work::Task(task);
@@ -271,6 +283,7 @@ impl Collector {
             inner.fail_task(task, error);
         }
 
+        // SYNC(W11): SeqCst — as above (the worker's SYNC W2 store, seen through SYNC F1).
         let job = s.bulk_job.load(Ordering::SeqCst);
         if job != NO_JOB {
             let (index, generation) = bulk::unpack_job(job);
@@ -289,12 +302,20 @@ impl Collector {
             }
         }
         // The worker died registered as a sleeper: remove the registration.
+        // SYNC(W10): SeqCst — pairs with the dead worker's SeqCst stores of `asleep`, visible
+        // through SYNC F1: set means its registration (SYNC E1) is still counted.
         if s.asleep.load(Ordering::SeqCst) == 1 {
             inner.ctrl.header().submit_ready.forget_dead_sleeper();
         }
+        // SYNC(W12): SeqCst — leaves the job for the dead worker, as its own clearing store
+        // (SYNC W2) would have; the quiescence check skips this slot until it is live again
+        // (SYNC W4), so Relaxed would do.
         s.bulk_job.store(NO_JOB, Ordering::SeqCst);
         s.current_task.store(0, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
+        // SYNC(W7): Release — publishes the reset above with EMPTY; pairs with the Acquire
+        // loads of `state` (SYNC W8). Only the collector reuses an EMPTY slot, so program order
+        // already covers it; Release is for other parent threads.
         s.state.store(slot_state::EMPTY, Ordering::Release);
         inner.drop_channel(slot);
 
@@ -390,6 +411,7 @@ impl Collector {
         if inner.state() != pool_state::RUNNING {
             return;
         }
+        // SYNC(W8): Acquire — pairs with SYNC W7 (EMPTY): the slot's reset is complete.
         let free = (0..self.killed_for.len())
             .find(|&i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY);
         if let Some(i) = free {
@@ -403,6 +425,7 @@ impl Collector {
     fn should_respawn(&self) -> bool {
         // Retiring workers already have their replacement: count only the others.
         let ctrl = self.inner.ctrl;
+        // SYNC(W8): Acquire — pairs with SYNC W4 (SPAWNING) and W5 (RUNNING); only counts.
         let serving = (0..self.killed_for.len())
             .filter(|&i| {
                 matches!(
@@ -445,6 +468,7 @@ impl Collector {
             if deadline == 0 || self.killed_for[slot].is_some() {
                 continue;
             }
+            // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6/F1; only decides whether to kill.
             if !PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
                 continue;
             }
@@ -488,6 +512,11 @@ impl Collector {
             }
             let chunks = job.chunks.load(Ordering::Relaxed);
             let packed = bulk::pack_job(index as u32, generation);
+            // SYNC(W8), then SYNC(W2): `state` (Acquire, pairs with SYNC F1/W4-W6) and `bulk_job`
+            // (SeqCst, the quiescence read of SYNC W2), after the cursor load (SYNC B9). A worker
+            // that claimed a chunk released its `bulk_job` with the claim (SYNC B3), so it is seen
+            // inside; one seen outside cleared it after its last chunk, so its done-bits (read by
+            // `lost_chunks`, SYNC B11) are visible. A dead worker's: through SYNC F1.
             let inside = (0..ctrl.dims().slots as usize).any(|i| {
                 let s = ctrl.slot(i);
                 PoolInner::is_live_state(s.state.load(Ordering::Acquire))
@@ -513,6 +542,7 @@ impl Collector {
                 watching = true;
             } else {
                 // Quiescent: nobody can claim, nobody is running a chunk.
+                // SYNC(B8): Acquire — pairs with SYNC B7 in `Joined::fail`.
                 let lost = if job.cancel.load(Ordering::Acquire) != 0 {
                     Vec::new()
                 } else {
@@ -540,6 +570,7 @@ impl Collector {
         lock(&self.inner.server).take();
         for slot in 0..self.killed_for.len() {
             let s = self.inner.ctrl.slot(slot);
+            // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6; makes `pid` (SYNC W5) visible.
             if PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
                 let pid = s.pid.load(Ordering::Relaxed) as i32;
                 if pid > 0 {
@@ -549,6 +580,10 @@ impl Collector {
                     ExitStatus::Signal(libc::SIGKILL).encode(),
                     Ordering::Relaxed,
                 );
+                // SYNC(F2): Release — as SYNC F1, on behalf of the dead fork server:
+                // publishes `exit_status`; the collector's own load in `run` reads it. Unlike
+                // F1 the worker was only sent SIGKILL, not reaped, so F1's "every store it
+                // made" does not hold here.
                 s.state.store(slot_state::EXITED, Ordering::Release);
             }
         }
@@ -560,6 +595,7 @@ impl Collector {
     fn should_stop(&mut self) -> bool {
         let inner = &*self.inner;
         let all_empty = || {
+            // SYNC(W8): Acquire — pairs with SYNC W7 (EMPTY).
             (0..self.killed_for.len())
                 .all(|i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY)
         };

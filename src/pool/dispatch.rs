@@ -91,6 +91,8 @@ impl PoolInner {
         tracing::trace!(task = id, bytes = args.len(), "task submitted");
         // Terminated while we pushed: the collector may already have failed
         // everything; make sure this task is not left behind.
+        // SYNC(C6): Acquire — pairs with the collector's Release store of `collector_exited`
+        // (SYNC C5): its final `fail_all_pending` happened before it.
         if self.state() == pool_state::TERMINATED
             && self.collector_exited.load(StdOrdering::Acquire)
         {
@@ -311,6 +313,9 @@ impl PoolInner {
             ready().then_some(())
         })
         .is_some();
+        // SYNC(P1): SeqCst — lowers the flag raised above. With the fence P3 below it pairs
+        // with the worker's fence (SYNC P2): either the worker's flag load sees 0 and it wakes
+        // the collector, or its push is visible to the final drain.
         header.parent_polling.store(0, Ordering::SeqCst);
         // SYNC(P3): SeqCst fence — a push whose worker saw the flag set is visible to
         // this final drain; a later push sees the flag clear and wakes the collector.

@@ -296,6 +296,9 @@ impl PoolInner {
 
     /// The pool state.
     pub(crate) fn state(&self) -> u32 {
+        // SYNC(C2): Acquire — pairs with the Release of the transitions (SYNC C1): what was
+        // done before them, such as `start_error` set by `mark_broken`, is visible to a caller
+        // that sees the new state.
         self.state.load(StdOrdering::Acquire)
     }
 
@@ -324,12 +327,16 @@ impl PoolInner {
     /// `close`: no new work; workers exit once the submission ring is empty.
     pub(crate) fn close(&self) {
         tracing::info!("pool closing");
+        // SYNC(C1): AcqRel — RUNNING → CLOSED, released to readers of `state` (SYNC C2). The
+        // Acquire halves (success and failure) publish nothing we read; Release would do.
         let _ = self.state.compare_exchange(
             pool_state::RUNNING,
             pool_state::CLOSED,
             StdOrdering::AcqRel,
             StdOrdering::Acquire,
         );
+        // SYNC(C3): Release — pairs with the worker's Acquire load of `closing` (SYNC C4):
+        // pushes made before `close` are visible to a worker that sees the flag.
         self.ctrl.header().closing.store(1, Ordering::Release);
         self.ctrl.header().submit_ready.notify_always(u32::MAX);
         self.ctrl.header().completions.notify_always(1);
@@ -340,8 +347,11 @@ impl PoolInner {
         if self.state() != pool_state::TERMINATED {
             tracing::info!("pool terminating");
         }
+        // SYNC(C1): Release — the TERMINATED state; `start_error` (set by `mark_broken` before
+        // this) is visible to readers of `state` (SYNC C2).
         self.state
             .store(pool_state::TERMINATED, StdOrdering::Release);
+        // SYNC(C3): Release — as in `close`; pairs with SYNC C4.
         self.ctrl.header().closing.store(1, Ordering::Release);
         let _ = self.send_server(Request::Shutdown, &[]);
         self.ctrl.header().completions.notify_always(1);
@@ -376,6 +386,9 @@ impl PoolInner {
         s.exit_status.store(0, Ordering::Relaxed);
         s.pid.store(0, Ordering::Relaxed);
         s.generation.fetch_add(1, Ordering::Relaxed);
+        // SYNC(W4): Release — publishes the slot reset above with SPAWNING; pairs with the
+        // parent's Acquire loads of `state` (SYNC W8). The worker learns of the reset through
+        // the spawn request and the fork, not through this store.
         s.state.store(slot_state::SPAWNING, Ordering::Release);
         let reader =
             Arc::new(ResultReader::create().map_err(Error::io("creating a result arena"))?);
@@ -483,6 +496,7 @@ impl PoolInner {
             if ready {
                 return Ok(());
             }
+            // SYNC(C6): Acquire — pairs with SYNC C5.
             if self.collector_exited.load(StdOrdering::Acquire) || Instant::now() > deadline {
                 return Err(Error::Start(
                     "workers did not become ready within 60 s".into(),
@@ -502,6 +516,7 @@ impl PoolInner {
 
     /// The number of workers currently running.
     pub(crate) fn live_workers(&self) -> usize {
+        // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6/F1; only counts live slots.
         (0..self.ctrl.dims().slots as usize)
             .filter(|&i| Self::is_live_state(self.ctrl.slot(i).state.load(Ordering::Acquire)))
             .count()

@@ -261,6 +261,9 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
         let mut records = Vec::new();
         let cap = self.slots.len() as u64;
         for slot in self.slots {
+            // SYNC(M6): Acquire — pairs with the producer's Release (SYNC M2) through the dead
+            // consumer's claim CAS, which continues M2's release sequence: the record is complete.
+            // The claim itself is visible because the owner is dead and reaped (SYNC F1).
             let state = slot.state.load(Ordering::Acquire);
             if owner(state) == owner_id && owner_id != 0 {
                 // SAFETY: the slot is claimed by a consumer that no longer runs; no
@@ -280,6 +283,9 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
     /// Whether the ring looks empty right now (a hint: it may change at once).
     pub(crate) fn is_empty_hint(&self) -> bool {
         let pos = self.header.head.load(Ordering::Relaxed);
+        // SYNC(M7): Acquire — pairs with SYNC M2 (and M4/M5 for a released slot). No record is
+        // read on its strength; in the worker's exit check it follows the Acquire load of
+        // `closing` (SYNC C4), so a push made before `close` is seen.
         let state = self.slot(pos).state.load(Ordering::Acquire);
         dist(seq(state), seq(pos.wrapping_add(1))) < 0
     }
@@ -413,10 +419,13 @@ mod tests {
                 let (taken, seen) = (&taken, &seen);
                 s.spawn(move || {
                     let mut mine = Vec::new();
+                    // SYNC(M8): test only — pairs with the other consumers' `fetch_add`
+                    // below; it only ends the loop (records come through SYNC M2/M3).
                     while taken.load(Ordering::Acquire) < total {
                         if let Some(cl) = ring.try_claim(c) {
                             mine.push(cl.record());
                             cl.release();
+                            // SYNC(M8): test only — see the load above.
                             taken.fetch_add(1, Ordering::AcqRel);
                         } else {
                             std::hint::spin_loop();

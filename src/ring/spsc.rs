@@ -88,6 +88,8 @@ impl<'a, R: Copy> SpscRing<'a, R> {
 
     /// Whether a record is waiting (a hint for the consumer).
     pub(crate) fn has_records(&self) -> bool {
+        // SYNC(S5): Acquire — as SYNC S3, pairs with SYNC S2. Only a hint: the record is read
+        // by `pop`, whose own SYNC S3 load orders it, so Relaxed would do.
         self.header.head.load(Ordering::Relaxed) != self.header.tail.load(Ordering::Acquire)
     }
 }

@@ -101,6 +101,9 @@ impl Liveness {
 
     /// Whether word `idx` still names segment `id`.
     pub(crate) fn is_alive(&self, idx: u32, id: u64) -> bool {
+        // SYNC(L4): Acquire — the parent's own check (pruning a channel's shipped list); pairs
+        // with SYNC L1/L3 from whichever parent thread registered or retired the word. Nothing
+        // is read on its strength.
         self.words()
             .get(idx as usize)
             .is_some_and(|w| w.load(Ordering::Acquire) == id)

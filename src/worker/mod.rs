@@ -149,6 +149,8 @@ impl Worker {
         if let Err(code) = self.run_initializer() {
             return code;
         }
+        // SYNC(W5): Release — publishes `pid` (stored above) with RUNNING; pairs with the
+        // parent's Acquire loads of `state` (SYNC W8, and `wait_until_ready`).
         slot.state.store(slot_state::RUNNING, Ordering::Release);
         // SYNC(W1): Release — the parent waits for readiness with an Acquire load.
         slot.ready.store(1, Ordering::Release);
@@ -199,6 +201,9 @@ impl Worker {
             if let Some(c) = ring.try_claim(owner) {
                 return Some(Some(c));
             }
+            // SYNC(C4): Acquire — pairs with the Release store of `closing` (SYNC C3) in
+            // `close`/`terminate`: a push made before `close` is then seen by `is_empty_hint`
+            // (SYNC M7), so we do not exit with work in the ring.
             if header.closing.load(Ordering::Acquire) != 0 && ring.is_empty_hint() {
                 return Some(None);
             }
@@ -217,13 +222,18 @@ impl Worker {
             // The flag is raised after the registration and lowered before it is
             // withdrawn, so a collector that finds it raised after our death knows the
             // registration is there to remove (wake.rs, `forget_dead_sleeper`).
+            // SYNC(W10): SeqCst — read only by the collector after our death (SYNC F1 makes it and
+            // the registration, SYNC E1, visible), by its SeqCst load in `on_exit` before
+            // `forget_dead_sleeper` (SYNC E6). Program order and F1 suffice; SeqCst is margin.
             slot.asleep.store(1, Ordering::SeqCst);
             if let Some(r) = attempt() {
+                // SYNC(W10): lowered before the withdrawal (`finish`), as above.
                 slot.asleep.store(0, Ordering::SeqCst);
                 ev.finish(ticket);
                 return r;
             }
             ev.sleep(&ticket, Some(Duration::from_secs(1)));
+            // SYNC(W10): lowered before the withdrawal (`finish`), as above.
             slot.asleep.store(0, Ordering::SeqCst);
             ev.finish(ticket);
             if let Some(r) = attempt() {
@@ -249,6 +259,9 @@ impl Worker {
                 let last = limit != 0 && self.tasks_run + 1 >= limit;
                 if last {
                     // Ask for a replacement now, so it starts while this task runs.
+                    // SYNC(W6): Release — pairs with the collector's Acquire loads of
+                    // `state` (in `run`, and SYNC W8); `current_task` (SYNC W3) is ordered
+                    // before it.
                     slot.state.store(slot_state::RETIRING, Ordering::Release);
                     header.completions.notify_always(1);
                 }
