@@ -517,7 +517,9 @@ fn a_killed_fork_server_fails_pending_work_and_stops_the_pool() {
     let pending = pool
         .apply_async(|| std::thread::sleep(Duration::from_secs(30)), ())
         .unwrap();
-    let worker = pool.stats().workers.iter().find_map(|w| w.pid).unwrap();
+    let workers: Vec<i32> = pool.stats().workers.iter().filter_map(|w| w.pid).collect();
+    assert_eq!(workers.len(), 2);
+    let worker = workers[0];
     let server = {
         let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).unwrap();
         let rest = &stat[stat.rfind(')').unwrap() + 2..];
@@ -531,4 +533,13 @@ fn a_killed_fork_server_fails_pending_work_and_stops_the_pool() {
         other => panic!("expected Start, got {other:?}"),
     }
     assert!(matches!(pool.apply(|| 1, ()), Err(Error::Start(_))));
+    // Its workers died with it (PR_SET_PDEATHSIG), within a second.
+    let killed = Instant::now();
+    while workers.iter().any(|&p| alive(p)) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(1),
+            "workers {workers:?} outlived their fork server"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
