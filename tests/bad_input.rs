@@ -220,3 +220,54 @@ fn getting_a_result_twice_or_too_early() {
         Err(Error::AlreadyTaken)
     ));
 }
+
+/// Submissions racing `terminate()` from other threads, with and without
+/// callbacks: every one ends (Ok, or PoolTerminated/PoolClosed at submit or at
+/// get), none is left waiting forever, and each callback runs at most once.
+#[test]
+fn work_submitted_while_the_pool_terminates_always_ends() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    for round in 0..20 {
+        let pool = Arc::new(pool());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..3)
+            .map(|t| {
+                let (pool, calls) = (Arc::clone(&pool), Arc::clone(&calls));
+                std::thread::spawn(move || {
+                    let mut handles = Vec::new();
+                    for i in 0..200u64 {
+                        let counted = Arc::clone(&calls);
+                        let counted2 = Arc::clone(&calls);
+                        let callbacks = shmpool::Callbacks::new()
+                            .on_success(move |_: &u64| {
+                                counted.fetch_add(1, Ordering::Relaxed);
+                            })
+                            .on_error(move |_: &Error| {
+                                counted2.fetch_add(1, Ordering::Relaxed);
+                            });
+                        match pool.apply_async_with(|x: u64| x * 2, (i + t,), callbacks) {
+                            Ok(h) => handles.push((i + t, h)),
+                            Err(Error::PoolTerminated | Error::PoolClosed) => break,
+                            Err(e) => panic!("submit: {e}"),
+                        }
+                    }
+                    for (x, mut h) in handles {
+                        match h.get_timeout(Duration::from_secs(10)) {
+                            Ok(v) => assert_eq!(v, x * 2),
+                            Err(Error::PoolTerminated) => {}
+                            Err(e) => panic!("round {round}: a task ended with {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(300 * (round % 5)));
+        pool.terminate();
+        for s in submitters {
+            s.join().unwrap();
+        }
+        assert!(calls.load(Ordering::Relaxed) <= 600);
+    }
+}

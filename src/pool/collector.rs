@@ -47,7 +47,7 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
             }
             // SYNC(C5): Release — everything above (pending tasks failed, jobs finished, server
             // shut down) happens-before; pairs with the Acquire loads of `collector_exited`
-            // (SYNC C6) in `submit_task`, `wait_until_ready` and the bulk wait.
+            // (SYNC C6) in `wait_until_ready` and the bulk wait.
             inner.collector_exited.store(true, StdOrdering::Release);
         })
         .map_err(Error::io("starting the collector thread"))?;
@@ -207,7 +207,7 @@ impl Collector {
                 state == slot_state::EXITED
                     || (state == slot_state::RETIRING && !self.replaced[i])
                     || ctrl.completion_ring(i).has_records()
-            }) || !lock(&inner.deferred.0).is_empty()
+            }) || !lock(&inner.deferred.0).jobs.is_empty()
         };
         let ticket = ev.prepare();
         if !pending() {
@@ -627,7 +627,13 @@ impl Collector {
     fn finish_everything(&mut self) {
         let inner = &*self.inner;
         inner.drain();
+        // Relaxed: ordered by the `pending` mutex. A submitter that inserts after
+        // the sweep below takes that mutex after it, so it then reads `true` and
+        // fails its own task; one that inserts before is failed by the sweep.
+        inner.pending_sealed.store(true, StdOrdering::Relaxed);
         inner.fail_all_pending(|| inner.broken_or_terminated());
+        // Callbacks deferred from now on run on their own thread (`defer`).
+        inner.seal_deferred();
         inner.run_deferred();
         let mut table = lock(&inner.bulk);
         for (index, side) in table.sides.iter_mut().enumerate() {

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering as StdOrdering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::inner::{Pending, PoolInner, lock, pool_state};
+use super::inner::{Pending, PoolInner, lock};
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
@@ -89,13 +89,10 @@ impl PoolInner {
         }
         self.ctrl.header().submit_ready.notify(1);
         tracing::trace!(task = id, bytes = args.len(), "task submitted");
-        // Terminated while we pushed: the collector may already have failed
-        // everything; make sure this task is not left behind.
-        // SYNC(C6): Acquire — pairs with the collector's Release store of `collector_exited`
-        // (SYNC C5): its final `fail_all_pending` happened before it.
-        if self.state() == pool_state::TERMINATED
-            && self.collector_exited.load(StdOrdering::Acquire)
-        {
+        // The collector may have made its last sweep of `pending` while we pushed:
+        // then no worker and no collector will ever answer this task.
+        // Relaxed: ordered by the `pending` mutex (see `finish_everything`).
+        if self.pending_sealed.load(StdOrdering::Relaxed) {
             self.fail_task(id, self.broken_or_terminated());
         }
         Ok(())
@@ -128,17 +125,30 @@ impl PoolInner {
         }
     }
 
-    /// Queues a closure for the collector thread and wakes it.
+    /// Queues a closure for the collector thread and wakes it; once the collector
+    /// has finished for good, runs it here instead.
     pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
-        lock(&self.deferred.0).push_back(job);
+        let mut queue = lock(&self.deferred.0);
+        if queue.sealed {
+            drop(queue);
+            let _ = crate::unwind::catch(job);
+            return;
+        }
+        queue.jobs.push_back(job);
+        drop(queue);
         self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Makes later `defer` calls run their closure at once (the collector's last act).
+    pub(crate) fn seal_deferred(&self) {
+        lock(&self.deferred.0).sealed = true;
     }
 
     /// Runs deferred closures (on the collector thread). Returns how many ran.
     pub(crate) fn run_deferred(&self) -> usize {
         let mut n = 0;
         loop {
-            let job = lock(&self.deferred.0).pop_front();
+            let job = lock(&self.deferred.0).jobs.pop_front();
             let Some(job) = job else { return n };
             // A callback's panic was already caught inside; this guards the thread
             // against anything else.

@@ -140,6 +140,9 @@ pub(crate) struct PoolInner {
     pub start_error: Mutex<Option<StartError>>,
     /// Set by the collector thread as it exits.
     pub collector_exited: AtomicBool,
+    /// Set by the collector just before its last sweep of `pending`: a task
+    /// inserted after that sweep is failed by its own submitter (`submit_task`).
+    pub pending_sealed: AtomicBool,
     /// How callers wait.
     pub backoff: Backoff,
     /// Statistics.
@@ -161,11 +164,20 @@ pub(crate) struct PoolInner {
 }
 
 /// Closures waiting to run on the collector thread.
-pub(crate) struct Deferred(pub Mutex<VecDeque<Box<dyn FnOnce() + Send>>>);
+pub(crate) struct Deferred(pub Mutex<DeferredQueue>);
+
+/// The queue behind [`Deferred`].
+pub(crate) struct DeferredQueue {
+    /// Waiting closures, oldest first.
+    pub jobs: VecDeque<Box<dyn FnOnce() + Send>>,
+    /// Set once the collector has run its last closures: from then on a closure
+    /// runs on the thread that defers it, since nobody else ever would.
+    pub sealed: bool,
+}
 
 impl std::fmt::Debug for Deferred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Deferred({})", lock(&self.0).len())
+        write!(f, "Deferred({})", lock(&self.0).jobs.len())
     }
 }
 
@@ -279,6 +291,7 @@ impl PoolInner {
             bulk_free: Condvar::new(),
             start_error: Mutex::new(None),
             collector_exited: AtomicBool::new(false),
+            pending_sealed: AtomicBool::new(false),
             backoff: Backoff {
                 spins: SPINS,
                 budget: b.idle_spin,
@@ -289,7 +302,10 @@ impl PoolInner {
             pending: Mutex::new(HashMap::new()),
             next_task: AtomicU64::new(1),
             drain_lock: Mutex::new(()),
-            deferred: Deferred(Mutex::new(VecDeque::new())),
+            deferred: Deferred(Mutex::new(DeferredQueue {
+                jobs: VecDeque::new(),
+                sealed: false,
+            })),
             task_timeout: b.task_timeout,
         })
     }
