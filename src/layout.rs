@@ -62,23 +62,24 @@ impl<T> Deref for Padded<T> {
 
 /// "SHMPOOL1" in little-endian: the first word of every control segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
-/// Bumped whenever any type in this file changes shape.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Bumped whenever any type in this file changes shape. 2: `Payload::len` is 64 bits
+/// and the arena flag is derived from it.
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
 
-/// Where a payload is: in the record itself, or in an arena.
+/// Where a payload is: in the record itself when it fits ([`INLINE_BYTES`] or
+/// fewer), else in an arena. The length alone says which, so no size short of the
+/// arena's (64 GiB) is refused.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Payload {
-    /// Length in bytes.
-    pub len: u32,
-    /// 0: the bytes are in `inline`; 1: they are at `arena_off` in an arena.
-    pub in_arena: u32,
-    /// Offset in the arena, when `in_arena == 1`.
+    /// Length in bytes. Above [`INLINE_BYTES`], the bytes are at `arena_off`.
+    pub len: u64,
+    /// Offset in the arena, when the payload is there.
     pub arena_off: u64,
-    /// The bytes, when `in_arena == 0`.
+    /// The bytes, when the payload is inline.
     pub inline: [u8; INLINE_BYTES],
 }
 
@@ -86,10 +87,41 @@ impl Default for Payload {
     fn default() -> Self {
         Payload {
             len: 0,
-            in_arena: 0,
             arena_off: 0,
             inline: [0; INLINE_BYTES],
         }
+    }
+}
+
+impl Payload {
+    /// A payload carried in the record: `bytes` must fit ([`INLINE_BYTES`]).
+    pub(crate) fn inline(bytes: &[u8]) -> Payload {
+        let mut p = Payload {
+            len: bytes.len() as u64,
+            ..Payload::default()
+        };
+        p.inline[..bytes.len()].copy_from_slice(bytes);
+        p
+    }
+
+    /// A payload of `len` bytes (more than [`INLINE_BYTES`]) at `off` in an arena.
+    pub(crate) fn in_arena_at(len: usize, off: u64) -> Payload {
+        debug_assert!(len > INLINE_BYTES);
+        Payload {
+            len: len as u64,
+            arena_off: off,
+            ..Payload::default()
+        }
+    }
+
+    /// Whether the bytes are in an arena rather than in the record.
+    pub(crate) fn in_arena(&self) -> bool {
+        self.len > INLINE_BYTES as u64
+    }
+
+    /// The inline bytes (clamped, so a corrupt length cannot read past the record).
+    pub(crate) fn inline_bytes(&self) -> &[u8] {
+        &self.inline[..(self.len.min(INLINE_BYTES as u64)) as usize]
     }
 }
 
@@ -574,5 +606,26 @@ impl ControlView {
         // (ring slots, completion cells, bitmap words) are valid zeroed, and the rings
         // were initialised by `ControlView::init` before the segment was shared.
         unsafe { std::slice::from_raw_parts(self.base.add(offset as usize).cast::<T>(), n) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod payload_tests {
+    use super::{INLINE_BYTES, Payload};
+
+    #[test]
+    fn the_length_says_where_the_bytes_are_with_no_4_gib_limit() {
+        let small = Payload::inline(b"hello");
+        assert!(!small.in_arena());
+        assert_eq!(small.inline_bytes(), b"hello");
+        let full = Payload::inline(&[7; INLINE_BYTES]);
+        assert!(!full.in_arena());
+        assert_eq!(full.inline_bytes().len(), INLINE_BYTES);
+        let huge = Payload::in_arena_at(5 << 30, 4096);
+        assert!(huge.in_arena());
+        assert_eq!((huge.len, huge.arena_off), (5 << 30, 4096));
+        // A record stays the size the ring slots were laid out for.
+        assert_eq!(std::mem::size_of::<Payload>(), 88);
+        assert_eq!(std::mem::size_of::<super::TaskRecord>(), 120);
     }
 }

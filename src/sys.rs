@@ -353,6 +353,23 @@ pub(crate) fn unblock_all_signals() {
     }
 }
 
+/// Physical memory plus swap, in bytes (`sysinfo`); `None` if it cannot be read.
+pub(crate) fn memory_and_swap() -> Option<u64> {
+    // SAFETY: `info` is a valid, zeroed sysinfo struct for the duration of the call.
+    unsafe {
+        let mut info: libc::sysinfo = std::mem::zeroed();
+        if libc::sysinfo(&mut info) != 0 {
+            return None;
+        }
+        let unit = u64::from(info.mem_unit.max(1));
+        Some(
+            (info.totalram as u64)
+                .saturating_add(info.totalswap as u64)
+                .saturating_mul(unit),
+        )
+    }
+}
+
 /// The number of CPUs this process may run on (`sched_getaffinity`).
 pub(crate) fn cpus_allowed() -> usize {
     // SAFETY: `set` is a valid, zeroed cpu_set_t for the duration of the call.

@@ -46,22 +46,14 @@ impl PoolInner {
         self.check_open()?;
         let id = self.next_task.fetch_add(1, StdOrdering::Relaxed);
         let timeout = timeout.or(self.task_timeout);
-        let mut payload = Payload {
-            len: u32::try_from(args.len())
-                .map_err(|_| Error::Codec("send arguments larger than 4 GiB".into()))?,
-            ..Payload::default()
-        };
-        let block = if args.len() <= INLINE_BYTES {
-            payload.inline[..args.len()].copy_from_slice(args);
-            None
+        let (payload, block) = if args.len() <= INLINE_BYTES {
+            (Payload::inline(args), None)
         } else {
             let block = lock(&self.task_arena)
                 .store(args)
                 .map_err(Error::io("storing task arguments"))?;
-            payload.in_arena = 1;
-            payload.arena_off = block.off;
             Counters::add(&self.counters.bytes_submitted, args.len() as u64);
-            Some(block)
+            (Payload::in_arena_at(args.len(), block.off), Some(block))
         };
         lock(&self.pending).insert(
             id,
@@ -205,9 +197,9 @@ impl PoolInner {
             std::mem::size_of::<CompletionRecord>() as u64,
         );
         let p = &record.payload;
-        let len = u64::from(p.len);
-        let bytes: std::result::Result<&[u8], String> = if p.in_arena == 0 {
-            Ok(&p.inline[..(p.len as usize).min(INLINE_BYTES)])
+        let len = p.len;
+        let bytes: std::result::Result<&[u8], String> = if !p.in_arena() {
+            Ok(p.inline_bytes())
         } else {
             Counters::add(&self.counters.bytes_completed, len);
             match reader {
@@ -255,7 +247,7 @@ impl PoolInner {
                 pending.sink.complete(pending.tag, outcome, ctx);
             }
         }
-        if p.in_arena != 0 {
+        if p.in_arena() {
             // SYNC(A1): Release — our reads of the range are done before the worker
             // reuses it; pairs with the worker's Acquire load of `arena_released`.
             self.ctrl

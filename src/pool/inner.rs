@@ -233,22 +233,15 @@ impl PoolInner {
         let mut init = None;
         if let Some(i) = &b.initializer {
             let bytes = i.args.clone().map_err(Error::Codec)?;
-            let mut payload = Payload {
-                len: u32::try_from(bytes.len()).map_err(|_| {
-                    Error::Codec("send initializer arguments larger than 4 GiB".into())
-                })?,
-                ..Payload::default()
-            };
-            if bytes.len() <= INLINE_BYTES {
-                payload.inline[..bytes.len()].copy_from_slice(&bytes);
+            let payload = if bytes.len() <= INLINE_BYTES {
+                Payload::inline(&bytes)
             } else {
                 // Never freed: workers started later need it too.
                 let block = task_arena
                     .store(&bytes)
                     .map_err(Error::io("storing initializer arguments"))?;
-                payload.in_arena = 1;
-                payload.arena_off = block.off;
-            }
+                Payload::in_arena_at(bytes.len(), block.off)
+            };
             init = Some((crate::task::task_offset(i.code), payload));
         }
         // SAFETY: a fresh, zero-filled mapping of `total` bytes that no other process

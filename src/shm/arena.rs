@@ -1,7 +1,7 @@
 //! Arenas: where task arguments and results too large for a ring slot go.
 //!
 //! An arena is a memfd that every side maps once with a large *virtual* reservation
-//! ([`RESERVE`]) while the file itself starts small. The writer grows the file with
+//! ([`reserve`]) while the file itself starts small. The writer grows the file with
 //! `ftruncate` when it needs room; because the mappings already cover the reserved
 //! range, nobody ever remaps, and offsets stay valid in every process. Readers only
 //! touch ranges that the writer published through a ring record, which the writer
@@ -24,8 +24,18 @@ use super::mapping::Mapping;
 use crate::sys::{self, MapOptions};
 
 /// The virtual address range reserved for each arena mapping: the largest payload
-/// (and the most outstanding payload bytes) one arena can hold.
-pub(crate) const RESERVE: usize = 64 << 30;
+/// (and the most outstanding payload bytes) one arena can hold. It is the
+/// machine's memory plus swap (no payload can be larger: it was in memory to be
+/// serialized), rounded up to a power of two, at least 64 GiB and at most 1 TiB
+/// (x86-64 gives a process 128 TiB of addresses, and a pool maps one arena per
+/// worker slot plus one).
+pub(crate) fn reserve() -> usize {
+    static RESERVE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *RESERVE.get_or_init(|| {
+        let memory = sys::memory_and_swap().unwrap_or(0);
+        (memory.next_power_of_two() as usize).clamp(64 << 30, 1 << 40)
+    })
+}
 /// Allocation granularity.
 pub(crate) const ALIGN: u64 = 64;
 /// Arenas are grown in steps of at least this much.
@@ -54,7 +64,7 @@ impl ArenaMap {
 
     /// Maps an existing arena file (received from the parent).
     pub(crate) fn open(fd: OwnedFd, writable: bool) -> io::Result<Self> {
-        let mut reserve = RESERVE;
+        let mut reserve = reserve();
         loop {
             match Mapping::new(
                 fd.as_fd(),
@@ -389,6 +399,6 @@ mod tests {
         let o3 = w.store(b"again", 128).unwrap();
         assert_eq!(o3, 0);
         // SAFETY: a range beyond the file is refused, not read.
-        assert!(unsafe { reader.read(RESERVE as u64 - 8, 64) }.is_err());
+        assert!(unsafe { reader.read(reserve() as u64 - 8, 64) }.is_err());
     }
 }

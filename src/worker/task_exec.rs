@@ -73,13 +73,13 @@ impl Worker {
     /// task arena.
     fn args_of<'a>(&'a self, record: &'a TaskRecord) -> Result<&'a [u8], String> {
         let p = &record.payload;
-        if p.in_arena == 0 {
-            return Ok(&p.inline[..(p.len as usize).min(INLINE_BYTES)]);
+        if !p.in_arena() {
+            return Ok(p.inline_bytes());
         }
         // SAFETY: the parent stored the arguments in this block before pushing the
         // record (Release; our claim was Acquire) and frees the block only after our
         // completion or our death, so it is stable while we read it.
-        unsafe { self.task_arena.read(p.arena_off, u64::from(p.len)) }
+        unsafe { self.task_arena.read(p.arena_off, p.len) }
             .map_err(|e| format!("read the task's arguments: {e}"))
     }
 
@@ -93,41 +93,25 @@ impl Worker {
     ) -> Result<(), ParentGone> {
         let ctrl = self.ctrl;
         let slot = ctrl.slot(self.slot_index);
-        let (outcome, bytes): (u32, std::borrow::Cow<'_, [u8]>) = match u32::try_from(bytes.len()) {
-            Ok(_) => (outcome, bytes.into()),
-            Err(_) => (
-                outcome::CODEC,
-                b"encode the result: larger than 4 GiB".to_vec().into(),
-            ),
-        };
-        let mut payload = Payload {
-            len: bytes.len() as u32,
-            ..Payload::default()
-        };
-        if bytes.len() <= INLINE_BYTES {
-            payload.inline[..bytes.len()].copy_from_slice(&bytes);
+        let payload = if bytes.len() <= INLINE_BYTES {
+            Payload::inline(bytes)
         } else {
             // SYNC(A1): Acquire — pairs with the parent's Release after reading.
             let released = slot.arena_released.load(Ordering::Acquire);
-            match self.results.store(&bytes, released) {
-                Ok(off) => {
-                    payload.in_arena = 1;
-                    payload.arena_off = off;
-                }
+            match self.results.store(bytes, released) {
+                Ok(off) => Payload::in_arena_at(bytes.len(), off),
                 Err(e) => {
                     let msg = format!("store the result: {e}");
-                    payload.len = msg.len().min(INLINE_BYTES) as u32;
-                    payload.inline[..payload.len as usize]
-                        .copy_from_slice(&msg.as_bytes()[..payload.len as usize]);
+                    let fits = &msg.as_bytes()[..msg.len().min(INLINE_BYTES)];
                     return self.push_completion(CompletionRecord {
                         outcome: outcome::CODEC,
                         flags: 0,
                         id,
-                        payload,
+                        payload: Payload::inline(fits),
                     });
                 }
             }
-        }
+        };
         self.push_completion(CompletionRecord {
             outcome,
             flags: 0,
