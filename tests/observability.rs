@@ -1,5 +1,5 @@
-//! Observability: tracing spans and events for pool start, bulk jobs, worker death
-//! and respawn, and the counters of `Pool::stats`. In its own binary, because it
+//! Observability: tracing spans and events for pool start, bulk jobs, task submit
+//! and complete, worker death and respawn, and the counters of `Pool::stats`. In its own binary, because it
 //! installs a process-wide tracing subscriber (the collector thread emits too).
 
 use std::sync::Mutex;
@@ -79,9 +79,17 @@ fn spans_events_and_stats() {
     for i in 0..tasks {
         assert_eq!(pool.apply(|x: u64| x + 1, (i,)).unwrap(), i + 1);
     }
+    assert!(seen("span shmpool.task.submit"));
+    assert!(seen("span shmpool.task.complete"));
+    assert!(seen("event task submitted"));
+    assert!(seen("event task completed"));
     assert!(matches!(pool.apply(die, ()), Err(Error::WorkerDied { .. })));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !(seen("event worker died") && seen("event starting a replacement worker")) {
+    while !(seen("event worker died")
+        && seen("event starting a replacement worker")
+        && seen("span shmpool.worker.exit")
+        && seen("span shmpool.worker.respawn"))
+    {
         assert!(Instant::now() < deadline, "{:?}", SEEN.lock().unwrap());
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -232,6 +232,10 @@ impl Collector {
         };
         let timeout = self.killed_for[slot].take();
         self.replaced[slot] = false;
+        // Everything done about this exit (delivery, requeue, failed tasks, the
+        // replacement's scheduling) happens inside this span.
+        let _span = tracing::info_span!("shmpool.worker.exit", worker = slot, pid, cause = %cause)
+            .entered();
         // SYNC(W11): SeqCst — the dead worker's last `current_task` (SYNC W3/W9) and `bulk_job`
         // (SYNC W2) stores are visible through SYNC F1 (read in `run`, after the reap); SeqCst
         // is more than needed. Here only for the log line.
@@ -375,6 +379,7 @@ impl Collector {
     fn respawn(&mut self, slot: usize) {
         self.respawn_at[slot] = None;
         let inner = &*self.inner;
+        let _span = tracing::info_span!("shmpool.worker.respawn", worker = slot).entered();
         tracing::info!(worker = slot, "starting a replacement worker");
         super::stats::Counters::add(&inner.counters.respawns, 1);
         if let Err(e) = inner.spawn_worker(slot) {

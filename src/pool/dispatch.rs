@@ -45,6 +45,7 @@ impl PoolInner {
     ) -> Result<()> {
         self.check_open()?;
         let id = self.next_task.fetch_add(1, StdOrdering::Relaxed);
+        let _span = tracing::trace_span!("shmpool.task.submit", task = id).entered();
         let timeout = timeout.or(self.task_timeout);
         let (payload, block) = if args.len() <= INLINE_BYTES {
             (Payload::inline(args), None)
@@ -238,12 +239,15 @@ impl PoolInner {
                         Outcome::Failed(Error::Codec(String::from_utf8_lossy(b).into_owned()))
                     }
                 };
-                tracing::trace!(
+                // Delivery (decoding, callbacks on the result thread) runs in the span.
+                let _span = tracing::trace_span!(
+                    "shmpool.task.complete",
                     task = record.id,
                     worker = slot,
-                    outcome = record.outcome,
-                    "task completed"
-                );
+                    outcome = record.outcome
+                )
+                .entered();
+                tracing::trace!("task completed");
                 pending.sink.complete(pending.tag, outcome, ctx);
             }
         }
