@@ -181,8 +181,11 @@ impl Joined<'_> {
     pub(crate) fn claim(&self, slot: &WorkerSlot) -> Option<Chunk> {
         let chunks = self.desc.chunks;
         loop {
-            // SYNC(B3): Acquire — a cursor of our generation means the entry still
-            // holds our job (pairs with SYNC B1 through the cursor reset).
+            // Acquire, part of the claim (SYNC B3 below): the value the CAS compares
+            // against. A cursor of another generation means the entry was reused and
+            // we stop. It does not itself synchronize with SYNC B1 (the cursor reset
+            // is a Relaxed store made before B1); the descriptor we use was made
+            // visible by SYNC B2, and a successful CAS proves it is still this job's.
             let current = self.job.cursor.load(Ordering::Acquire);
             if (current >> 32) as u32 != self.generation {
                 return None;
