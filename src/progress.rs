@@ -21,6 +21,18 @@ pub(crate) fn bar(total: Option<u64>) -> ProgressBar {
 
 /// An iterator that advances a progress bar as it is consumed; from
 /// [`crate::Imap::progress`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = shmpool::Pool::new(2)?;
+/// let mut squares = pool.imap(|x: u32| x * x, 0..10u32)?.progress();
+/// assert_eq!(squares.len(), 10); // still an exact-size iterator
+/// assert_eq!(squares.next().transpose()?, Some(0));
+/// assert_eq!(squares.bar().position(), 1); // one step per item consumed
+/// assert_eq!(squares.last().transpose()?, Some(81));
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Progress<I> {
     inner: I,
@@ -36,6 +48,19 @@ impl<I> Progress<I> {
     }
 
     /// The bar, for setting a message or a custom style.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let results = pool.imap(|x: u32| x + 1, 0..50u32)?.progress();
+    /// results.bar().set_message("incrementing");
+    /// assert_eq!(results.bar().length(), Some(50)); // the input's length
+    /// let endless = pool.imap(|x: u32| x, 0u32..)?.progress();
+    /// assert_eq!(endless.bar().length(), None); // a spinner
+    /// assert_eq!(results.sum::<Result<u32, _>>()?, 1275);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn bar(&self) -> &ProgressBar {
         &self.bar
     }

@@ -105,6 +105,28 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// # Errors
     /// [`Error::Io`] when the file cannot be created or sized;
     /// [`Error::Npy`] with [`NpyError::ShapeOverflow`] for an impossible shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("shmpool-doc-create-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("squares.npy");
+    /// use shmpool::{Pool, SharedArray, npy};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let xs = SharedArray::try_from_iter(0..4u32)?;
+    /// // SAFETY: nobody else touches this file while we use it.
+    /// let mut ys = unsafe { SharedArray::<u32>::create_npy(&path, &[4])? };
+    /// pool.map_into(&xs, &mut ys, |v: u32| v * v)?; // the workers write the file
+    /// drop(ys);
+    ///
+    /// let file = std::fs::read(&path)?;
+    /// assert_eq!(npy::parse_header(&file)?.shape, [4]);
+    /// assert_eq!(file[file.len() - 4..], 9u32.to_le_bytes());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub unsafe fn create_npy(path: impl AsRef<Path>, shape: &[usize]) -> Result<Self> {
         let path = path.as_ref();
         let header = npy::header_bytes(T::DTYPE, shape);
@@ -139,6 +161,24 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("shmpool-doc-save-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("a.npy");
+    /// use shmpool::SharedArray;
+    ///
+    /// let a = SharedArray::try_from_iter(0..6i64)?.reshape(&[2, 3])?;
+    /// a.save_npy(&path)?; // numpy reads it with np.load
+    /// // SAFETY: nobody else touches this file while we use it.
+    /// let b = unsafe { SharedArray::<i64>::open_npy(&path)? };
+    /// assert_eq!(b.shape(), &[2, 3]);
+    /// assert_eq!(b, a);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut file = File::create(path).map_err(Error::io("creating a .npy file"))?;
         file.write_all(&npy::header_bytes(T::DTYPE, self.shape()))

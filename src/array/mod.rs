@@ -121,6 +121,14 @@ impl<T: Pod> SharedArray<T> {
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::from_slice(&[1u16, 2, 3])?;
+    /// assert_eq!(&xs[..], &[1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn from_slice(values: &[T]) -> Result<Self> {
         let mut a = Self::zeroed(values.len())?;
         a.as_mut_slice().copy_from_slice(values);
@@ -131,6 +139,15 @@ impl<T: Pod> SharedArray<T> {
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::from_vec(vec![0.5f32; 4])?;
+    /// assert_eq!(xs.len(), 4);
+    /// assert_eq!(xs[3], 0.5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn from_vec(values: Vec<T>) -> Result<Self> {
         Self::from_slice(&values)
     }
@@ -139,6 +156,14 @@ impl<T: Pod> SharedArray<T> {
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::filled(3, 7i64)?;
+    /// assert_eq!(&xs[..], &[7, 7, 7]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn filled(len: usize, value: T) -> Result<Self> {
         let mut a = Self::zeroed(len)?;
         a.as_mut_slice().fill(value);
@@ -179,12 +204,30 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// The number of elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::<u8>::zeroed(5)?;
+    /// assert_eq!(xs.len(), 5);
+    /// assert_eq!(xs.reshape(&[5, 1])?.len(), 5); // all elements, whatever the shape
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// The shape, as numpy has it: `[len]` unless set with [`SharedArray::reshape`]
     /// or read from a file. The elements are stored in C (row-major) order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::<f64>::zeroed(6)?;
+    /// assert_eq!(xs.shape(), &[6]);
+    /// assert_eq!(xs.reshape(&[2, 3])?.shape(), &[2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
@@ -218,11 +261,28 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// Whether the array has no elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(shmpool::SharedArray::<u32>::zeroed(0)?.is_empty());
+    /// assert!(!shmpool::SharedArray::<u32>::zeroed(1)?.is_empty());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The elements as a slice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
+    /// let s: &[f64] = xs.as_slice();
+    /// assert_eq!(s.iter().sum::<f64>(), 6.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &[T] {
         // SAFETY: the segment holds `len` elements of T from `data_ptr`, aligned to
         // 128 bytes (DATA_OFFSET from a page-aligned mapping). Workers write this memory
@@ -233,6 +293,15 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// The elements as a mutable slice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut xs = shmpool::SharedArray::from_slice(&[1u8, 2, 3])?;
+    /// xs.as_mut_slice().reverse();
+    /// assert_eq!(&xs[..], &[3, 2, 1]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         // SAFETY: as in `as_slice`; `&mut self` excludes every other reference in this
         // process, and workers touch the memory only during pool calls that borrow it.
@@ -240,6 +309,15 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// A copy of the elements in a `Vec`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::try_from_iter(0..4u32)?;
+    /// let v: Vec<u32> = xs.to_vec(); // ordinary heap memory
+    /// assert_eq!(v, [0, 1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         self.as_slice().to_vec()
     }
@@ -248,6 +326,17 @@ impl<T: Pod> SharedArray<T> {
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = shmpool::SharedArray::from_slice(&[1i32, 2, 3, 4])?.reshape(&[2, 2])?;
+    /// let mut b = a.try_clone()?;
+    /// b[0] = 100;
+    /// assert_eq!(a[0], 1); // a copy, in memory of its own
+    /// assert_eq!(b.shape(), &[2, 2]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self> {
         Self::from_slice(self.as_slice())?.reshape(&self.shape)
     }

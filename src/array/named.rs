@@ -85,6 +85,26 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// # Errors
     /// [`Error::Io`] if no segment has this name; [`Error::ForeignSegment`] if it is
     /// not a shmpool segment, is damaged, or holds another element type than `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::SharedArray;
+    ///
+    /// let name = format!("shmpool-doc-open-{}", std::process::id());
+    /// // SAFETY: no other process uses this name.
+    /// let mut owner = unsafe { SharedArray::<u32>::create_named(&name, 3)? };
+    /// owner.copy_from_slice(&[7, 8, 9]);
+    /// // SAFETY: as above; nothing writes the segment while `view` lives.
+    /// let view = unsafe { SharedArray::<u32>::open_named(&name)? };
+    /// assert_eq!(&view[..], &[7, 8, 9]);
+    /// // SAFETY: as above.
+    /// let wrong = unsafe { SharedArray::<f64>::open_named(&name) };
+    /// assert!(matches!(wrong, Err(shmpool::Error::ForeignSegment { .. })));
+    /// drop(view); // the segment stays
+    /// drop(owner); // unlinked
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub unsafe fn open_named(name: &str) -> Result<Self> {
         let (fd, map, header) = named::open(name).map_err(|e| match e.kind() {
             io::ErrorKind::InvalidData => Error::ForeignSegment {

@@ -38,6 +38,16 @@ impl Blocks {
     ///
     /// # Panics
     /// If `ranks` is zero (an MPI communicator always has at least one rank).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::Blocks;
+    ///
+    /// let blocks = Blocks::even(11, 4);
+    /// let lens: Vec<usize> = blocks.ranges().map(|r| r.len()).collect();
+    /// assert_eq!(lens, [3, 3, 3, 2]); // the first 11 % 4 ranks get one more
+    /// ```
     pub fn even(len: usize, ranks: usize) -> Blocks {
         assert!(ranks > 0, "a split needs at least one rank");
         let (base, extra) = (len / ranks, len % ranks);
@@ -48,6 +58,16 @@ impl Blocks {
     ///
     /// # Panics
     /// If the lengths add up to more than `usize::MAX`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::Blocks;
+    ///
+    /// let blocks = Blocks::from_lens([3, 0, 5]);
+    /// assert_eq!(blocks.range(1), 3..3); // rank 1 holds nothing
+    /// assert_eq!(blocks.range(2), 3..8);
+    /// ```
     pub fn from_lens(lens: impl IntoIterator<Item = usize>) -> Blocks {
         let mut starts = vec![0];
         let mut end = 0usize;
@@ -59,16 +79,37 @@ impl Blocks {
     }
 
     /// The number of elements in all blocks together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmpool::Blocks::from_lens([3, 0, 5]).len(), 8);
+    /// ```
     pub fn len(&self) -> usize {
         *self.starts.last().expect("starts is never empty")
     }
 
     /// Whether there are no elements at all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::Blocks;
+    ///
+    /// assert!(Blocks::even(0, 4).is_empty());
+    /// assert!(!Blocks::from_lens([0, 1]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The number of ranks (blocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmpool::Blocks::even(2, 5).ranks(), 5); // some blocks may be empty
+    /// ```
     pub fn ranks(&self) -> usize {
         self.starts.len() - 1
     }
@@ -77,11 +118,27 @@ impl Blocks {
     ///
     /// # Panics
     /// If `rank` is not below [`Blocks::ranks`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let blocks = shmpool::Blocks::even(10, 3);
+    /// assert_eq!(blocks.range(1), 4..7);
+    /// // Which rank holds global index 8?
+    /// assert_eq!((0..blocks.ranks()).find(|&r| blocks.range(r).contains(&8)), Some(2));
+    /// ```
     pub fn range(&self, rank: usize) -> Range<usize> {
         self.starts[rank]..self.starts[rank + 1]
     }
 
     /// The ranges of all ranks, in rank order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let blocks = shmpool::Blocks::even(10, 3);
+    /// assert_eq!(blocks.ranges().collect::<Vec<_>>(), [0..4, 4..7, 7..10]);
+    /// ```
     pub fn ranges(&self) -> impl ExactSizeIterator<Item = Range<usize>> + '_ {
         self.starts.windows(2).map(|w| w[0]..w[1])
     }

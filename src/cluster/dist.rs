@@ -52,6 +52,19 @@ impl<T: Pod> DistArray<T> {
     /// # Errors
     /// On every rank when any rank cannot allocate its block: [`crate::Error::Io`] on that
     /// rank, [`crate::Error::RankFailed`] on the others.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let ys = DistArray::<f64>::zeroed(&cluster, 1_000_000)?;
+    /// assert_eq!(ys.len(), 1_000_000);
+    /// assert_eq!(ys.local().len(), ys.local_range().len()); // only this rank's block
+    /// assert!(ys.local().iter().all(|&y| y == 0.0));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn zeroed(cluster: &Cluster, len: usize) -> Result<Self> {
         let blocks = Blocks::even(len, cluster.size());
         let local = SharedArray::zeroed(blocks.range(cluster.rank()).len());
@@ -63,6 +76,18 @@ impl<T: Pod> DistArray<T> {
     ///
     /// # Errors
     /// As for [`DistArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 1000, |i| i as u32)?;
+    /// let start = xs.local_range().start;
+    /// assert!(xs.local().iter().enumerate().all(|(k, &x)| x as usize == start + k));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn from_fn(cluster: &Cluster, len: usize, f: impl FnMut(usize) -> T) -> Result<Self> {
         let blocks = Blocks::even(len, cluster.size());
         let local = SharedArray::try_from_iter(blocks.range(cluster.rank()).map(f));
@@ -107,6 +132,20 @@ impl<T: Pod> DistArray<T> {
     /// # Errors
     /// [`crate::Error::Mpi`] on every rank for an array beyond MPI's `int` counts;
     /// allocation failures as for [`DistArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let n = if cluster.is_root() { 1000 } else { 0 };
+    /// let whole = SharedArray::try_from_iter((0..n).map(|i| i as f32))?;
+    /// let xs = DistArray::scatter_from_root(&cluster, &whole)?;
+    /// assert_eq!(xs.len(), 1000); // on every rank
+    /// assert_eq!(xs.local()[0], xs.local_range().start as f32);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn scatter_from_root(cluster: &Cluster, whole: &SharedArray<T>) -> Result<Self> {
         let len = cluster.broadcast_len(whole.len(), whole.len())?;
         Blocks::even(len, cluster.size()).mpi_counts(None)?;
@@ -123,6 +162,24 @@ impl<T: Pod> DistArray<T> {
     /// On every rank: [`crate::Error::LengthMismatch`] when rank 0's `whole` is not
     /// as long as the distributed array; [`crate::Error::Mpi`] for an array beyond
     /// MPI's `int` counts.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let n = 1000;
+    /// let mut xs = DistArray::<u64>::zeroed(&cluster, n)?;
+    /// for step in 0..3u64 {
+    ///     // Rank 0 makes this step's input; the others pass an empty array.
+    ///     let len = if cluster.is_root() { n } else { 0 };
+    ///     let whole = SharedArray::filled(len, step)?;
+    ///     xs.copy_from_root(&cluster, &whole)?; // into the same blocks each time
+    ///     assert!(xs.local().iter().all(|&x| x == step));
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn copy_from_root(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
         cluster.broadcast_len(whole.len(), self.len())?;
         self.blocks.mpi_counts(None)?;
@@ -144,6 +201,20 @@ impl<T: Pod> DistArray<T> {
     /// [`crate::Error::Mpi`] on every rank for an array beyond MPI's `int` counts;
     /// on every rank when rank 0 cannot allocate the result
     /// ([`crate::Error::Io`] there, [`crate::Error::RankFailed`] elsewhere).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 100, |i| i as i32)?;
+    /// match xs.gather_to_root(&cluster)? {
+    ///     Some(all) => assert_eq!(all.to_vec(), (0..100).collect::<Vec<i32>>()),
+    ///     None => assert!(!cluster.is_root()),
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn gather_to_root(&self, cluster: &Cluster) -> Result<Option<SharedArray<T>>> {
         self.blocks.mpi_counts(None)?;
         let mut whole = cluster.agree(if cluster.is_root() {
@@ -163,6 +234,24 @@ impl<T: Pod> DistArray<T> {
     /// On every rank: [`crate::Error::LengthMismatch`] when rank 0's `whole` is not
     /// as long as the distributed array; [`crate::Error::Mpi`] for an array beyond
     /// MPI's `int` counts.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let mut xs = DistArray::from_fn(&cluster, 100, |i| i as f64)?;
+    /// let mut whole = SharedArray::zeroed(if cluster.is_root() { 100 } else { 0 })?;
+    /// for _ in 0..3 {
+    ///     cluster.for_each_dist_mut(&mut xs, |v: &mut f64| *v *= 2.0)?;
+    ///     xs.gather_to_root_into(&cluster, &mut whole)?; // no allocation per step
+    /// }
+    /// if cluster.is_root() {
+    ///     assert_eq!(whole[1], 8.0);
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn gather_to_root_into(&self, cluster: &Cluster, whole: &mut SharedArray<T>) -> Result<()> {
         cluster.broadcast_len(self.len(), whole.len())?;
         self.gather_into(cluster, Some(whole))
@@ -181,38 +270,127 @@ impl<T: Pod> DistArray<T> {
     }
 
     /// The global length: every rank's block together.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::<u8>::zeroed(&cluster, 10)?;
+    /// assert_eq!(xs.len(), 10); // the global length, on every rank
+    /// assert!(xs.local().len() <= xs.len());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.blocks.len()
     }
 
     /// Whether the global array has no elements (some blocks can be empty even when
     /// it is not).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// assert!(DistArray::<u8>::zeroed(&cluster, 0)?.is_empty());
+    /// let one = DistArray::<u8>::zeroed(&cluster, 1)?;
+    /// assert!(!one.is_empty()); // even on the ranks whose block is empty
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
 
     /// How the global array is split over the ranks.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Blocks, Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::<f32>::zeroed(&cluster, 10)?;
+    /// assert_eq!(xs.blocks(), &Blocks::even(10, cluster.size()));
+    /// // Every rank knows which rank holds a global index.
+    /// let holder = xs.blocks().ranges().position(|r| r.contains(&9)).unwrap();
+    /// if holder == cluster.rank() {
+    ///     assert_eq!(xs.local_range().end, 10);
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn blocks(&self) -> &Blocks {
         &self.blocks
     }
 
     /// The global indices of this rank's block.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::<u64>::zeroed(&cluster, 10)?;
+    /// assert_eq!(xs.local_range(), xs.blocks().range(cluster.rank()));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn local_range(&self) -> Range<usize> {
         self.blocks.range(self.rank)
     }
 
     /// This rank's block, as a [`SharedArray`]: `local()[i]` is global element
     /// `local_range().start + i`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 10, |i| i as u64)?;
+    /// let mine: u64 = xs.local().iter().sum();
+    /// assert_eq!(mine, xs.local_range().map(|i| i as u64).sum::<u64>());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn local(&self) -> &SharedArray<T> {
         &self.local
     }
 
     /// This rank's block, writable.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let mut xs = DistArray::<u32>::zeroed(&cluster, 10)?;
+    /// let rank = cluster.rank() as u32;
+    /// xs.local_mut().fill(rank); // each rank writes its own block
+    /// assert!(xs.local().iter().all(|&x| x == rank));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn local_mut(&mut self) -> &mut SharedArray<T> {
         &mut self.local
     }
 
     /// This rank's block, taking the array apart.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 10, |i| i as f64)?;
+    /// let range = xs.local_range();
+    /// let mine = xs.into_local(); // a plain SharedArray now
+    /// assert_eq!(mine.len(), range.len());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn into_local(self) -> SharedArray<T> {
         self.local
     }

@@ -64,6 +64,26 @@ impl Cluster {
     ///
     /// # Errors
     /// As for [`Cluster::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let n = if cluster.is_root() { 1000 } else { 0 };
+    /// let xs = SharedArray::try_from_iter((0..n).map(|i| i as f64))?;
+    /// let mut ys = SharedArray::zeroed(n)?;
+    /// cluster.map_chunks_into(&xs, &mut ys, |xs: &[f64], ys: &mut [f64]| {
+    ///     for (y, x) in ys.iter_mut().zip(xs) {
+    ///         *y = 2.0 * x;
+    ///     }
+    /// })?;
+    /// if cluster.is_root() {
+    ///     assert_eq!(ys[999], 1998.0);
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_chunks_into<T, U, F>(
         &self,
         x: &SharedArray<T>,
@@ -114,6 +134,23 @@ impl Cluster {
     ///
     /// # Errors
     /// As for [`Cluster::map_dist_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let xs = DistArray::from_fn(&cluster, 1 << 20, |i| i as f32)?;
+    /// let mut ys = DistArray::zeroed(&cluster, xs.len())?;
+    /// cluster.map_dist_chunks_into(&xs, &mut ys, |xs: &[f32], ys: &mut [f32]| {
+    ///     for (y, x) in ys.iter_mut().zip(xs) {
+    ///         *y = x * 0.5;
+    ///     }
+    /// })?;
+    /// assert_eq!(ys.local()[0], xs.local()[0] * 0.5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_dist_chunks_into<T, U, F>(
         &self,
         x: &DistArray<T>,
@@ -136,6 +173,18 @@ impl Cluster {
     /// # Errors
     /// When a rank's map fails, that rank's error there and [`Error::RankFailed`] on
     /// the others.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let mut xs = DistArray::from_fn(&cluster, 1000, |i| i as u64)?;
+    /// cluster.for_each_dist_mut(&mut xs, |v: &mut u64| *v += 1)?;
+    /// assert_eq!(xs.local()[0], xs.local_range().start as u64 + 1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn for_each_dist_mut<T, F>(&self, x: &mut DistArray<T>, f: F) -> Result<()>
     where
         T: Pod,

@@ -78,6 +78,19 @@ impl ClusterBuilder {
     /// The settings of this rank's local pool. By default it has one worker per CPU
     /// of the rank's CPU set (`sched_getaffinity`), not of the machine: `mpirun`
     /// binds ranks to cores or sockets, and the pool fills what the rank was given.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use shmpool::{Cluster, Pool};
+    ///
+    /// let cluster = Cluster::builder()
+    ///     .pool(Pool::builder().processes(4).task_timeout(Duration::from_secs(600)))
+    ///     .init()?;
+    /// assert_eq!(cluster.pool().processes(), 4);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn pool(mut self, pool: PoolBuilder) -> Self {
         self.pool = pool;
         self
@@ -93,6 +106,20 @@ impl ClusterBuilder {
     /// # Errors
     /// [`Error::Mpi`] when MPI is already initialized in this process (one
     /// `Cluster` per process) or cannot be; the errors of [`PoolBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, Error, Pool};
+    ///
+    /// let cluster = Cluster::builder()
+    ///     .pool(Pool::builder().processes(4))
+    ///     .init()?;
+    /// // One Cluster per process: MPI cannot be initialized twice.
+    /// assert!(matches!(Cluster::builder().init(), Err(Error::Mpi(_))));
+    /// # drop(cluster);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn init(self) -> Result<Cluster> {
         if mpi::environment::is_initialized() {
             return Err(Error::Mpi(
@@ -165,32 +192,102 @@ impl Cluster {
     ///
     /// # Errors
     /// As for [`ClusterBuilder::init`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// println!("rank {} of {}", cluster.rank(), cluster.size());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn init() -> Result<Cluster> {
         Cluster::builder().init()
     }
 
     /// Options for the local pool.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, Pool};
+    ///
+    /// let cluster = Cluster::builder()
+    ///     .pool(Pool::builder().processes(2))
+    ///     .init()?;
+    /// assert_eq!(cluster.pool().processes(), 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder::default()
     }
 
     /// This process's rank in `MPI_COMM_WORLD`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// assert!(cluster.rank() < cluster.size());
+    /// let part = format!("part-{:04}.npy", cluster.rank()); // a file of its own per rank
+    /// println!("rank {} reads {part}", cluster.rank());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn rank(&self) -> usize {
         self.rank
     }
 
     /// The number of ranks in `MPI_COMM_WORLD`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Blocks, Cluster};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let blocks = Blocks::even(1_000_000, cluster.size());
+    /// println!("rank {} holds {:?}", cluster.rank(), blocks.range(cluster.rank()));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.size
     }
 
     /// Whether this is rank 0, the rank that holds whole arrays in
     /// [`Cluster::map_into`] and receives the results of [`Cluster::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// assert_eq!(cluster.is_root(), cluster.rank() == 0);
+    /// if cluster.is_root() {
+    ///     println!("a job of {} ranks", cluster.size()); // printed once, not once per rank
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn is_root(&self) -> bool {
         self.rank == transfer::ROOT as usize
     }
 
     /// This rank's local worker pool.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// // Rank-local work, with no MPI traffic.
+    /// let squares = cluster.pool().map(|x: u64| x * x, 0..10u64)?;
+    /// assert_eq!(squares[3], 9);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
@@ -198,16 +295,62 @@ impl Cluster {
     /// `MPI_COMM_WORLD`, for MPI calls of your own (reductions, point-to-point)
     /// through the re-exported [`mpi`] crate. Make them from the thread that
     /// made the `Cluster`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    /// use shmpool::mpi::collective::SystemOperation;
+    /// use shmpool::mpi::traits::CommunicatorCollectives;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let mut total = 0u64;
+    /// cluster
+    ///     .world()
+    ///     .all_reduce_into(&(cluster.rank() as u64), &mut total, SystemOperation::sum());
+    /// assert_eq!(total as usize, cluster.size() * (cluster.size() - 1) / 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn world(&self) -> &SimpleCommunicator {
         &self.world
     }
 
     /// Waits until every rank has reached this call (`MPI_Barrier`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let t = std::time::Instant::now();
+    /// cluster.barrier(); // every rank is here: time the next step from a common start
+    /// let squares = cluster.pool().map(|x: u64| x * x, 0..1000u64)?;
+    /// cluster.barrier();
+    /// if cluster.is_root() {
+    ///     println!("{} squares per rank in {:?}", squares.len(), t.elapsed());
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn barrier(&self) {
         self.world.barrier();
     }
 
     /// Ends the whole MPI job now with `code` (`MPI_Abort`); never returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::Cluster;
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let input = format!("part-{:04}.npy", cluster.rank());
+    /// if !std::path::Path::new(&input).exists() {
+    ///     eprintln!("rank {}: {input} is missing", cluster.rank());
+    ///     cluster.abort(2); // every rank ends, not only this one
+    /// }
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn abort(&self, code: i32) -> ! {
         self.pool.terminate();
         self.world.abort(code)
@@ -219,6 +362,22 @@ impl Cluster {
     /// for the next call: its pages are then already mapped, which on Linux costs
     /// more than the transfer itself the first time. Call this when the job is done
     /// with root-data maps and wants the memory back. Not collective.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, SharedArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let n = if cluster.is_root() { 1 << 20 } else { 0 };
+    /// let xs = SharedArray::filled(n, 2.0f64)?;
+    /// let mut ys = SharedArray::zeroed(n)?;
+    /// for _ in 0..10 {
+    ///     cluster.map_into(&xs, &mut ys, |v: f64| v.sqrt())?; // reuses the block buffers
+    /// }
+    /// cluster.free_scratch(); // done with root-data maps: give the memory back
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn free_scratch(&self) {
         *self.scratch.borrow_mut() = Scratch::default();
     }

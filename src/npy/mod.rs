@@ -72,6 +72,17 @@ const GROWTH_DIGITS: usize = 21;
 /// These are numpy's boolean, integer and floating-point types of 1 to 8 bytes.
 /// Other numpy types (half floats, complex, strings, dates, objects, structured
 /// types) are refused with [`NpyError::UnsupportedDType`].
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::npy::{self, DType};
+///
+/// let header = npy::parse_header(&npy::header_bytes(DType::I32, &[4]))?;
+/// assert_eq!(header.dtype, DType::I32);
+/// assert_eq!(header.dtype.to_string(), "int32 ('<i4')");
+/// # Ok::<(), npy::NpyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DType {

@@ -50,6 +50,16 @@ pub struct BulkMap<'p> {
 
 impl Pool {
     /// Options for a bulk map (chunk length, time limit, retries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::<u32>::filled(10_000, 1)?;
+    /// pool.bulk().chunk_len(1000).for_each_mut(&mut xs, |v: &mut u32| *v += 1)?;
+    /// assert!(xs.iter().all(|&v| v == 2));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn bulk(&self) -> BulkMap<'_> {
         BulkMap {
             pool: self,
@@ -108,6 +118,17 @@ impl Pool {
     /// # Errors
     /// As for [`Pool::map_into`], plus [`Error::Io`] if the output cannot be
     /// allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::try_from_iter(0..6u32)?.reshape(&[2, 3])?;
+    /// let ys = pool.map_array(&xs, |v: u32| v as f64 / 2.0)?;
+    /// assert_eq!(ys.shape(), &[2, 3]); // the input's shape
+    /// assert_eq!(&ys[..], &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_array<T, U, F>(&self, x: &SharedArray<T>, f: F) -> Result<SharedArray<U>>
     where
         T: Pod,
@@ -177,6 +198,20 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::from_slice(&[-3.0f32, 1.0, -2.0])?;
+    /// pool.for_each_chunk_mut(&mut xs, |chunk: &mut [f32]| {
+    ///     for v in chunk {
+    ///         *v = v.abs();
+    ///     }
+    /// })?;
+    /// assert_eq!(&xs[..], &[3.0, 1.0, 2.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn for_each_chunk_mut<T, F>(&self, x: &mut SharedArray<T>, f: F) -> Result<()>
     where
         T: Pod,
@@ -190,6 +225,20 @@ impl BulkMap<'_> {
     /// Elements per chunk. Default: about 256 KiB of input and output per chunk,
     /// and at least eight chunks per worker when the array is large enough.
     /// Zero is refused with [`Error::ZeroChunkLen`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::<u64>::zeroed(100)?;
+    /// // Each chunk writes its length into its first element.
+    /// pool.bulk()
+    ///     .chunk_len(10)
+    ///     .for_each_chunk_mut(&mut xs, |c: &mut [u64]| c[0] = c.len() as u64)?;
+    /// assert_eq!(xs.iter().filter(|&&v| v == 10).count(), 10); // ten chunks of ten
+    /// assert_eq!((xs[0], xs[1], xs[10]), (10, 0, 10));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn chunk_len(mut self, n: usize) -> Self {
         self.chunk_len = Some(n);
         self
@@ -197,6 +246,21 @@ impl BulkMap<'_> {
 
     /// Kill a worker whose chunk runs longer than `d`; the chunk fails with
     /// [`Error::Timeout`] (or is retried, see [`BulkMap::retries`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut xs = shmpool::SharedArray::<u8>::zeroed(4)?;
+    /// let hung = pool
+    ///     .bulk()
+    ///     .chunk_timeout(Duration::from_millis(100))
+    ///     .for_each_mut(&mut xs, |_: &mut u8| std::thread::sleep(Duration::from_secs(60)));
+    /// assert!(matches!(hung, Err(shmpool::Error::Timeout { .. })));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn chunk_timeout(mut self, d: Duration) -> Self {
         self.chunk_timeout = Some(d);
         self
@@ -205,6 +269,24 @@ impl BulkMap<'_> {
     /// Re-run a chunk whose worker died (or timed out) up to `n` times, on another
     /// worker. Only for deterministic kernels: a re-run overwrites the chunk's output.
     /// Panics are not retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::<u8>::zeroed(4)?;
+    /// // The first run marks the chunk and kills its worker; the re-run finds the mark
+    /// // (the array is shared memory) and completes.
+    /// pool.bulk().retries(1).for_each_chunk_mut(&mut xs, |c: &mut [u8]| {
+    ///     if c[0] == 0 {
+    ///         c[0] = 1;
+    ///         std::process::exit(1);
+    ///     }
+    ///     c.fill(2);
+    /// })?;
+    /// assert_eq!(&xs[..], &[2, 2, 2, 2]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -238,6 +320,17 @@ impl BulkMap<'_> {
     /// # Errors
     /// As for [`Pool::map_into`], plus [`Error::RangeOutOfBounds`] (see
     /// [`BulkMap::range`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1u8, 2, 3, 4])?;
+    /// let mut ys = shmpool::SharedArray::<u16>::zeroed(4)?;
+    /// pool.bulk().range(2..4).map_into(&xs, &mut ys, |v: u8| u16::from(v) * 100)?;
+    /// assert_eq!(&ys[..], &[0, 0, 300, 400]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_into<T, U, F>(self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
     where
         T: Pod,
@@ -254,6 +347,16 @@ impl BulkMap<'_> {
     ///
     /// # Errors
     /// As for [`Pool::map_array`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::try_from_iter(0..1000i32)?;
+    /// let ys = pool.bulk().chunk_len(100).map_array(&xs, |v: i32| i64::from(v) * i64::from(v))?;
+    /// assert_eq!(ys[999], 998_001);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_array<T, U, F>(self, x: &SharedArray<T>, f: F) -> Result<SharedArray<U>>
     where
         T: Pod,
@@ -269,6 +372,20 @@ impl BulkMap<'_> {
     ///
     /// # Errors
     /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::try_from_iter(0..8u32)?;
+    /// let mut ys = shmpool::SharedArray::zeroed(8)?;
+    /// // Every output element gets the first input of its chunk.
+    /// pool.bulk()
+    ///     .chunk_len(4)
+    ///     .map_chunks_into(&xs, &mut ys, |xs: &[u32], ys: &mut [u32]| ys.fill(xs[0]))?;
+    /// assert_eq!(&ys[..], &[0, 0, 0, 0, 4, 4, 4, 4]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_chunks_into<T, U, F>(
         self,
         x: &SharedArray<T>,
@@ -290,6 +407,16 @@ impl BulkMap<'_> {
     ///
     /// # Errors
     /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::filled(10, 1.5f64)?;
+    /// pool.bulk().chunk_len(3).for_each_mut(&mut xs, |v: &mut f64| *v *= 2.0)?;
+    /// assert!(xs.iter().all(|&v| v == 3.0));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn for_each_mut<T, F>(self, x: &mut SharedArray<T>, f: F) -> Result<()>
     where
         T: Pod,
@@ -305,6 +432,19 @@ impl BulkMap<'_> {
     ///
     /// # Errors
     /// As for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::from_slice(&[4u32, 3, 2, 1, 8, 7, 6, 5])?;
+    /// // Sorts each chunk of four on its own.
+    /// pool.bulk()
+    ///     .chunk_len(4)
+    ///     .for_each_chunk_mut(&mut xs, |c: &mut [u32]| c.sort_unstable())?;
+    /// assert_eq!(&xs[..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn for_each_chunk_mut<T, F>(self, x: &mut SharedArray<T>, f: F) -> Result<()>
     where
         T: Pod,

@@ -29,6 +29,19 @@ impl Counters {
 }
 
 /// What one worker slot has done.
+///
+/// # Examples
+///
+/// ```
+/// let pool = shmpool::Pool::new(2)?;
+/// let mut xs = shmpool::SharedArray::<u8>::zeroed(8)?;
+/// pool.bulk().chunk_len(1).for_each_mut(&mut xs, |v: &mut u8| *v = 1)?;
+/// let workers = pool.stats().workers;
+/// assert_eq!(workers.iter().map(|w| w.slot).collect::<Vec<_>>(), [0, 1]);
+/// assert!(workers.iter().all(|w| w.pid.is_some())); // both running
+/// assert_eq!(workers.iter().map(|w| w.chunks_done).sum::<u64>(), 8);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerStats {
@@ -43,6 +56,19 @@ pub struct WorkerStats {
 }
 
 /// A snapshot of a pool's counters, from [`crate::Pool::stats`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = shmpool::Pool::new(2)?;
+/// pool.tasks().chunksize(2).map(|x: u32| x + 1, 0..8u32)?; // four tasks
+/// let stats = pool.stats();
+/// assert_eq!(stats.workers.len(), 2);
+/// assert_eq!(stats.respawns, 0);
+/// assert!(stats.records_submitted >= 4 && stats.records_completed >= 4);
+/// assert_eq!(stats.bytes_mapped, 0); // no array was shared
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
