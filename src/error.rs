@@ -5,12 +5,43 @@ use std::ops::Range;
 use std::time::Duration;
 
 /// The result type of every fallible shmpool call.
+///
+/// # Examples
+///
+/// ```
+/// fn squares(pool: &shmpool::Pool) -> shmpool::Result<Vec<u64>> {
+///     pool.map(|x: u64| x * x, 0..4u64)
+/// }
+/// let pool = shmpool::Pool::new(1)?;
+/// assert_eq!(squares(&pool)?, [0, 1, 4, 9]);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong, one variant per failure a caller can act on.
 ///
 /// Messages are written for people: `worker 1 (pid 4242) was killed by SIGSEGV
 /// while running chunk 96..128`.
+///
+/// # Examples
+///
+/// Match on what you can act on; every other error still has a readable message:
+///
+/// ```
+/// use shmpool::{Error, Pool};
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(|x: u32| if x == 0 { panic!("zero") } else { 10 / x }, (0,)) {
+///     Err(Error::TaskPanicked { message, location }) => {
+///         assert_eq!(message, "zero");
+///         assert!(location.is_some()); // file:line:column of the panic
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// let e = Error::LengthMismatch { input: 3, output: 4 };
+/// assert_eq!(e.to_string(), "array lengths differ: the input has 3 elements, the output 4");
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -229,6 +260,36 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 
+    /// This error with the task it names (a worker's death or timeout in a
+    /// chunk of a `map` or `imap`) replaced by the chunk's input items.
+    pub(crate) fn for_items(self, items: Range<usize>) -> Error {
+        match self {
+            Error::WorkerDied {
+                worker,
+                pid,
+                cause,
+                work: Work::Task(_),
+            } => Error::WorkerDied {
+                worker,
+                pid,
+                cause,
+                work: Work::Items(items),
+            },
+            Error::Timeout {
+                worker,
+                pid,
+                limit,
+                work: Work::Task(_),
+            } => Error::Timeout {
+                worker,
+                pid,
+                limit,
+                work: Work::Items(items),
+            },
+            other => other,
+        }
+    }
+
     /// A copy of this error, for reporting one failure on several items (an
     /// `io::Error` is copied by kind and message).
     pub(crate) fn duplicate(&self) -> Error {
@@ -326,6 +387,20 @@ impl Error {
 }
 
 /// How a worker process ended.
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{DeathCause, Error, Pool};
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(|| -> u8 { std::process::exit(3) }, ()) {
+///     Err(Error::WorkerDied { cause, .. }) => assert_eq!(cause, DeathCause::Exit(3)),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(DeathCause::Signal(9).to_string(), "was killed by SIGKILL");
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeathCause {
@@ -345,11 +420,32 @@ impl fmt::Display for DeathCause {
 }
 
 /// What a worker was running when something went wrong.
+///
+/// # Examples
+///
+/// A worker that dies in a `map` names the items of its chunk:
+///
+/// ```
+/// use shmpool::{Error, Pool, Work};
+///
+/// let pool = Pool::new(2)?;
+/// let die = |x: u32| if x == 13 { std::process::abort() } else { x };
+/// match pool.tasks().chunksize(10).map(die, 0..40u32) {
+///     Err(Error::WorkerDied { work, .. }) => assert_eq!(work, Work::Items(10..20)),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(Work::Chunk(96..128).to_string(), "chunk 96..128");
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Work {
-    /// A generic task (`apply`, `map`, ...), by its id within the pool.
+    /// A generic task (`apply`, `apply_async`), by its id within the pool: the
+    /// `task` field of the pool's tracing spans and events. The error arrives
+    /// through that task's own result.
     Task(u64),
+    /// The items, by input index, of one chunk of a `map`, `starmap` or `imap`.
+    Items(Range<usize>),
     /// A chunk of a bulk array map, by element range.
     Chunk(Range<usize>),
 }
@@ -358,6 +454,7 @@ impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Work::Task(id) => write!(f, "task {id}"),
+            Work::Items(r) => write!(f, "items {}..{}", r.start, r.end),
             Work::Chunk(r) => write!(f, "chunk {}..{}", r.start, r.end),
         }
     }

@@ -82,16 +82,6 @@ pub(crate) trait Sink: Send + Sync {
     fn complete(&self, tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>);
 }
 
-/// A chunk's tag: its index and its number of items.
-pub(crate) fn chunk_tag(index: usize, len: usize) -> u64 {
-    ((index as u64) << 32) | len as u64
-}
-
-/// The inverse of [`chunk_tag`].
-pub(crate) fn untag_chunk(tag: u64) -> (usize, usize) {
-    ((tag >> 32) as usize, (tag & 0xffff_ffff) as usize)
-}
-
 /// Functions run on the pool's result thread when a result arrives, as Python's
 /// `callback` and `error_callback`.
 ///
@@ -151,17 +141,65 @@ impl<R> fmt::Debug for Callbacks<R> {
 
 impl<R> Callbacks<R> {
     /// No callbacks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// // No callbacks: the same as `apply_async`.
+    /// let r = pool.apply_async_with(|| 5, (), Callbacks::new())?;
+    /// assert_eq!(r.get()?, 5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Runs `f` with the result when the work succeeds (Python's `callback`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.map_async_with(
+    ///     |x: u32| x * 2,
+    ///     [1, 2],
+    ///     Callbacks::new().on_success(move |v: &Vec<u32>| tx.send(v.clone()).unwrap()),
+    /// )?;
+    /// r.wait();
+    /// assert_eq!(rx.try_recv().unwrap(), [2, 4]); // it ran before the result was ready
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn on_success(mut self, f: impl FnOnce(&R) + Send + 'static) -> Self {
         self.on_success = Some(Box::new(f));
         self
     }
 
     /// Runs `f` with the error when the work fails (Python's `error_callback`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.apply_async_with(
+    ///     || -> u32 { panic!("bad input") },
+    ///     (),
+    ///     Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),
+    /// )?;
+    /// assert!(r.get().is_err());
+    /// assert!(rx.recv().unwrap().contains("bad input"));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn on_error(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
         self.on_error = Some(Box::new(f));
         self
@@ -315,6 +353,17 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// The error of the work: [`Error::TaskPanicked`], [`Error::WorkerDied`],
     /// [`Error::Timeout`], [`Error::PoolTerminated`], [`Error::Codec`], or
     /// [`Error::CallbackPanicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| "done".to_string(), ())?;
+    /// assert_eq!(r.get()?, "done");
+    /// let r = pool.apply_async(|| -> u32 { panic!("boom") }, ())?;
+    /// assert!(matches!(r.get(), Err(shmpool::Error::TaskPanicked { .. })));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn get(self) -> Result<R> {
         self.slot.wait(&self.pool, None);
         self.slot.take()
@@ -327,6 +376,20 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// running and the result can be waited for again, as in Python. Otherwise as
     /// for [`AsyncResult::get`]; once the result has been taken,
     /// [`Error::AlreadyTaken`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::Error;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut r = pool.apply_async(|| { std::thread::sleep(Duration::from_millis(200)); 1 }, ())?;
+    /// assert!(matches!(r.get_timeout(Duration::from_millis(1)), Err(Error::WaitTimeout(_))));
+    /// assert_eq!(r.get_timeout(Duration::from_secs(30))?, 1); // it kept running
+    /// assert!(matches!(r.get_timeout(Duration::from_secs(1)), Err(Error::AlreadyTaken)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<R> {
         if self.slot.wait(&self.pool, Some(timeout)) {
             self.slot.take()
@@ -336,16 +399,51 @@ impl<R: Send + 'static> AsyncResult<R> {
     }
 
     /// Waits until the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u64| x + 1, (1,))?;
+    /// r.wait();
+    /// assert!(r.ready());
+    /// assert_eq!(r.get()?, 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn wait(&self) {
         self.slot.wait(&self.pool, None);
     }
 
     /// Waits up to `timeout`; returns whether the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| std::thread::sleep(Duration::from_millis(200)), ())?;
+    /// assert!(!r.wait_timeout(Duration::from_millis(1)));
+    /// assert!(r.wait_timeout(Duration::from_secs(30)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.slot.wait(&self.pool, Some(timeout))
     }
 
     /// Whether the result is ready (without waiting).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| 3, ())?;
+    /// while !r.ready() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1)); // or do other work
+    /// }
+    /// assert_eq!(r.get()?, 3);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn ready(&self) -> bool {
         self.slot.is_ready()
     }
@@ -355,6 +453,19 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Errors
     /// [`Error::NotReady`] when the result is not ready yet (Python raises
     /// `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let ok = pool.apply_async(|| 1, ())?;
+    /// let bad = pool.apply_async(|| -> i32 { panic!("no") }, ())?;
+    /// ok.wait();
+    /// bad.wait();
+    /// assert!(ok.successful()?);
+    /// assert!(!bad.successful()?);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn successful(&self) -> Result<bool> {
         if self.slot.is_ready() {
             Ok(self.slot.succeeded.load(Ordering::Relaxed))

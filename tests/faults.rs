@@ -543,3 +543,42 @@ fn a_killed_fork_server_fails_pending_work_and_stops_the_pool() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A worker that dies in a `map` or an `imap` fails the items of its chunk, and the
+/// error names them by input index, the short last chunk of an `imap` included.
+#[test]
+fn a_death_in_a_map_or_imap_names_the_items_of_its_chunk() {
+    let pool = pool(StartMethod::Fork);
+    let die_at = |x: u32| {
+        if x == 13 || x == 33 {
+            std::process::abort()
+        } else {
+            x
+        }
+    };
+    match pool.tasks().chunksize(10).map(die_at, 0..20u32) {
+        Err(Error::WorkerDied { work, .. }) => assert_eq!(work, Work::Items(10..20)),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    let results: Vec<_> = pool
+        .tasks()
+        .chunksize(10)
+        .imap(die_at, 0..35u32)
+        .unwrap()
+        .collect();
+    assert_eq!(results.len(), 35);
+    for (i, r) in results.into_iter().enumerate() {
+        let dead_chunk = match i {
+            10..20 => Some(10..20),
+            30..35 => Some(30..35),
+            _ => None,
+        };
+        match (r, dead_chunk) {
+            (Ok(v), None) => assert_eq!(v, i as u32),
+            (Err(Error::WorkerDied { work, .. }), Some(items)) => {
+                assert_eq!(work, Work::Items(items), "item {i}")
+            }
+            (other, _) => panic!("item {i}: {other:?}"),
+        }
+    }
+}

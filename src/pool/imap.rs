@@ -8,12 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::chunks::{ChunkSizes, decode_chunk};
 use super::inner::lock;
-use super::tasks::{Tasks, decode_chunk};
+use super::tasks::Tasks;
 use super::{Pool, PoolInner};
 use crate::error::{Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{Ctx, Outcome, Signal, Sink, chunk_tag, untag_chunk};
+use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::task::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator
@@ -28,6 +29,20 @@ use crate::task::{self, TaskFn};
 ///
 /// When the input reports an exact length, so does this iterator
 /// ([`ExactSizeIterator`]), and [`Imap::progress`] shows a bar with a total.
+///
+/// # Examples
+///
+/// ```
+/// let pool = shmpool::Pool::new(2)?;
+/// let mut results = pool.imap(|x: u32| 12 / x, [6, 0, 4])?;
+/// assert_eq!(results.len(), 3); // the input's length is known
+/// assert_eq!(results.next().transpose()?, Some(2));
+/// // Dividing by zero panics in the worker: only that item fails.
+/// assert!(matches!(results.next(), Some(Err(shmpool::Error::TaskPanicked { .. }))));
+/// assert_eq!(results.next().transpose()?, Some(3));
+/// assert!(results.next().is_none());
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 pub struct Imap<R, It> {
     inner: Arc<PoolInner>,
     input: Option<It>,
@@ -60,16 +75,21 @@ impl<R, It> fmt::Debug for Imap<R, It> {
 struct Shared<R> {
     done: Mutex<BTreeMap<usize, Vec<Result<R>>>>,
     signal: Signal,
+    sizes: ChunkSizes,
+    /// The index and length of the final, short chunk, once it is submitted.
+    last: Mutex<Option<(u64, usize)>>,
 }
 
-/// Each chunk of an imap completes into its shared state; the tag says which chunk,
-/// and how many items it holds.
+/// Each chunk of an imap completes into its shared state; the tag is the chunk's
+/// index.
 impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
     fn complete(&self, tag: u64, outcome: Outcome<'_>, _ctx: &Ctx<'_>) {
-        let (index, len) = untag_chunk(tag);
+        let range = self.sizes.items(tag, *lock(&self.last));
+        let (index, len) = (tag as usize, range.len());
         let items = match decode_chunk::<R>(outcome, len) {
             Ok(items) => items,
             Err(e) => {
+                let e = e.for_items(range);
                 let mut items = Vec::with_capacity(len);
                 for _ in 1..len {
                     items.push(Err(e.duplicate()));
@@ -120,6 +140,18 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::imap`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut squares = pool
+    ///     .imap_unordered(|x: u64| x * x, 0..5u64)?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// squares.sort(); // they come in completion order
+    /// assert_eq!(squares, [0, 1, 4, 9, 16]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
     where
         I: IntoIterator<Item = A>,
@@ -136,6 +168,19 @@ impl Tasks<'_> {
     ///
     /// # Errors
     /// As for [`Pool::imap`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let lens = pool
+    ///     .tasks()
+    ///     .chunksize(3)
+    ///     .imap(|s: String| s.len(), ["a", "bb", "ccc", "dddd"].map(String::from))?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(lens, [1, 2, 3, 4]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn imap<A, R, F, I>(self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
     where
         I: IntoIterator<Item = A>,
@@ -150,6 +195,20 @@ impl Tasks<'_> {
     ///
     /// # Errors
     /// As for [`Pool::imap`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let total: u64 = pool
+    ///     .tasks()
+    ///     .chunksize(10)
+    ///     .max_in_flight(2)
+    ///     .imap_unordered(|x: u64| x + 1, 0..100u64)?
+    ///     .sum::<Result<u64, _>>()?;
+    /// assert_eq!(total, 5050);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn imap_unordered<A, R, F, I>(self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
     where
         I: IntoIterator<Item = A>,
@@ -179,6 +238,8 @@ impl Tasks<'_> {
         let shared = Arc::new(Shared {
             done: Mutex::new(BTreeMap::new()),
             signal: Signal::default(),
+            sizes: ChunkSizes::open_ended(chunksize),
+            last: Mutex::new(None),
         });
         Ok(Imap {
             inner: Arc::clone(inner),
@@ -245,7 +306,11 @@ where
 
     fn submit(&mut self, chunk: &[It::Item]) -> Result<()> {
         let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
-        let tag = chunk_tag(self.next_submit, chunk.len());
+        if chunk.len() < self.chunksize {
+            // Recorded before the submit, so the sink has it when the chunk completes.
+            *lock(&self.shared.last) = Some((self.next_submit as u64, chunk.len()));
+        }
+        let tag = self.next_submit as u64;
         self.inner
             .submit_task(self.code, &bytes, &self.sink, tag, self.timeout)?;
         self.next_submit += 1;
@@ -337,6 +402,18 @@ where
     /// Shows a progress bar on standard error as results are consumed: with a total
     /// when the input length is known, a spinner otherwise. Hidden when standard
     /// error is not a terminal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let total: u64 = pool
+    ///     .imap(|x: u64| x * x, 0..100u64)?
+    ///     .progress() // a bar of 100 steps
+    ///     .sum::<Result<u64, _>>()?;
+    /// assert_eq!(total, 328_350);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn progress(self) -> crate::progress::Progress<Self> {
         let total = match self.size_hint() {
             (lo, Some(hi)) if lo == hi => Some(lo as u64),

@@ -1,6 +1,7 @@
 //! [`Pool`] and [`PoolBuilder`]: the worker processes and their lifecycle.
 
 mod bulk;
+mod chunks;
 mod collector;
 mod dispatch;
 mod imap;
@@ -14,12 +15,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bulk::BulkMap;
+#[cfg(feature = "mpi")]
+pub(crate) use chunks::collect_input;
 pub use imap::Imap;
 pub(crate) use inner::PoolInner;
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
-#[cfg(feature = "mpi")]
-pub(crate) use tasks::collect_input;
 
 use crate::error::{Error, Result};
 
@@ -42,6 +43,21 @@ use crate::error::{Error, Result};
 ///
 /// Replacement workers are never forked from the parent, whatever the method: the
 /// single-threaded fork server starts them.
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{Pool, StartMethod};
+///
+/// assert_eq!(StartMethod::default(), StartMethod::Fork);
+/// // A fork server re-executed from the binary: no lock of this process is inherited.
+/// let pool = Pool::builder()
+///     .processes(1)
+///     .start_method(StartMethod::ForkServer)
+///     .build()?;
+/// assert_eq!(pool.apply(|x: u32| x + 1, (41,))?, 42);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum StartMethod {
@@ -101,12 +117,34 @@ impl Default for PoolBuilder {
 impl PoolBuilder {
     /// The number of worker processes. Default: the CPUs this process may run on
     /// (`sched_getaffinity`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::builder().processes(2).build()?;
+    /// assert_eq!(pool.processes(), 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = Some(n);
         self
     }
 
     /// How workers are started. Default: [`StartMethod::Fork`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Pool, StartMethod};
+    ///
+    /// // Every worker is a fresh execution of the binary, as Python's `spawn`.
+    /// let pool = Pool::builder()
+    ///     .processes(1)
+    ///     .start_method(StartMethod::Spawn)
+    ///     .build()?;
+    /// assert_ne!(pool.apply(|| std::process::id(), ())?, std::process::id());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.start_method = method;
         self
@@ -114,6 +152,19 @@ impl PoolBuilder {
 
     /// How long an idle worker spins before it sleeps (default 50 µs). Longer keeps
     /// back-to-back calls free of wake-up syscalls; shorter frees the CPU sooner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(1)
+    ///     .idle_spin(Duration::from_micros(500))
+    ///     .build()?;
+    /// assert_eq!(pool.apply(|| 7, ())?, 7);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn idle_spin(mut self, d: Duration) -> Self {
         self.idle_spin = d;
         self
@@ -122,6 +173,21 @@ impl PoolBuilder {
     /// A time limit for every task (overridable per call with
     /// [`Tasks::timeout`]): a worker running a task longer is killed and replaced,
     /// and the task fails with [`Error::Timeout`]. Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(1)
+    ///     .task_timeout(Duration::from_millis(100))
+    ///     .build()?;
+    /// let hung = pool.apply(|| std::thread::sleep(Duration::from_secs(60)), ());
+    /// assert!(matches!(hung, Err(shmpool::Error::Timeout { .. })));
+    /// assert_eq!(pool.apply(|| 1, ())?, 1); // the worker was replaced
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn task_timeout(mut self, d: Duration) -> Self {
         self.task_timeout = Some(d);
         self
@@ -131,6 +197,21 @@ impl PoolBuilder {
     /// `maxtasksperchild`), to bound leaks in task code. The replacement is started
     /// when the old worker begins its last task, so the pool never runs short.
     /// Default: 0, never. (Bulk-map chunks are not counted.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(1)
+    ///     .max_tasks_per_child(2)
+    ///     .build()?;
+    /// let pids = (0..3)
+    ///     .map(|_| pool.apply(|| std::process::id(), ()))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(pids[0], pids[1]);
+    /// assert_ne!(pids[1], pids[2]); // a fresh worker after two tasks
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn max_tasks_per_child(mut self, n: u32) -> Self {
         self.max_tasks_per_child = n;
         self
@@ -175,6 +256,17 @@ impl PoolBuilder {
     /// # Errors
     /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::Start`] when workers
     /// cannot be started; [`Error::Io`] when shared memory cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Error, Pool};
+    ///
+    /// let pool = Pool::builder().processes(2).build()?;
+    /// assert_eq!(pool.processes(), 2);
+    /// assert!(matches!(Pool::builder().processes(0).build(), Err(Error::ZeroProcesses)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn build(self) -> Result<Pool> {
         let processes = match self.processes {
             Some(0) => return Err(Error::ZeroProcesses),
@@ -243,28 +335,80 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`PoolBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// assert_eq!(pool.apply(|x: i32| -x, (5,))?, -5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn new(processes: usize) -> Result<Pool> {
         Pool::builder().processes(processes).build()
     }
 
     /// A builder for a pool with non-default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(1)
+    ///     .max_tasks_per_child(100)
+    ///     .build()?;
+    /// assert_eq!(pool.processes(), 1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
     }
 
     /// The number of worker processes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// assert_eq!(pool.processes(), 2);
+    /// assert_eq!(pool.stats().workers.len(), 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn processes(&self) -> usize {
         self.inner.processes
     }
 
     /// Stops the pool from taking new work. Work already submitted runs to the end;
     /// then the workers exit. Calls after `close` fail with [`Error::PoolClosed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| 6 * 7, ())?;
+    /// pool.close();
+    /// assert_eq!(r.get()?, 42); // submitted before `close`: it still runs
+    /// assert!(matches!(pool.apply(|| 0, ()), Err(shmpool::Error::PoolClosed)));
+    /// pool.join()?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn close(&self) {
         self.inner.close();
     }
 
     /// Kills the workers now. Pending work fails with [`Error::PoolTerminated`].
     /// Returns once every worker process is gone. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| std::thread::sleep(Duration::from_secs(60)), ())?;
+    /// pool.terminate(); // does not wait for the task
+    /// assert!(matches!(r.get(), Err(shmpool::Error::PoolTerminated)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn terminate(&self) {
         self.inner.terminate();
         self.join_collector();
@@ -274,6 +418,16 @@ impl Pool {
     ///
     /// # Errors
     /// [`Error::JoinBeforeClose`] when the pool is still open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// assert!(matches!(pool.join(), Err(shmpool::Error::JoinBeforeClose)));
+    /// pool.close();
+    /// pool.join()?; // every worker has exited
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn join(&self) -> Result<()> {
         if !self.inner.is_closed() {
             return Err(Error::JoinBeforeClose);

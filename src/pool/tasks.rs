@@ -1,20 +1,18 @@
 //! Generic tasks: `apply`, `map`, `starmap` and their `_async` forms, over any
 //! serializable arguments and results.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
-use super::inner::lock;
+use super::chunks::{Aggregate, ChunkSizes, collect_input};
 use crate::error::{Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{
-    ApplySink, AsyncResult, Callbacks, Ctx, Outcome, ResultSlot, Sink, chunk_tag, untag_chunk,
-};
-use crate::task::{self, ChunkResult, StarFn, TaskFn};
+use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot, Sink};
+use crate::task::{self, StarFn, TaskFn};
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of
 /// chunks `imap` keeps in flight, and a progress bar. Made by [`Pool::tasks`]; the
@@ -47,6 +45,15 @@ pub struct Tasks<'p> {
 
 impl Pool {
     /// Options for generic tasks (chunk size, time limit, in-flight bound, progress).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let evens = pool.tasks().chunksize(4).map(|x: u32| x % 2 == 0, 0..8u32)?;
+    /// assert_eq!(evens, [true, false, true, false, true, false, true, false]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn tasks(&self) -> Tasks<'_> {
         Tasks {
             pool: self,
@@ -100,6 +107,16 @@ impl Pool {
     /// # Errors
     /// [`Error::PoolClosed`] after `close`; [`Error::Codec`] if the arguments cannot
     /// be serialized. The task's own outcome comes from [`AsyncResult::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|a: u64, b: u64| a * b, (6, 7))?;
+    /// // ... other work here, while the task runs ...
+    /// assert_eq!(r.get()?, 42);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply_async<Args, F>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
     where
         Args: Serialize + DeserializeOwned,
@@ -113,6 +130,24 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::apply_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.apply_async_with(
+    ///     |s: String| s.len(),
+    ///     ("four".to_string(),),
+    ///     Callbacks::new().on_success(move |n: &usize| tx.send(*n).unwrap()),
+    /// )?;
+    /// assert_eq!(r.get()?, 4);
+    /// assert_eq!(rx.recv().unwrap(), 4);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply_async_with<Args, F>(
         &self,
         f: F,
@@ -158,6 +193,15 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::apply_async`], plus [`Error::InputPanicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool.map_async(|x: u32| x + 1, vec![1, 2, 3])?;
+    /// assert_eq!(r.get()?, [2, 3, 4]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_async<A, R, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
     where
         I: IntoIterator<Item = A>,
@@ -172,6 +216,24 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel::<u32>();
+    /// let r = pool.map_async_with(
+    ///     |x: u32| x * 10,
+    ///     1..=3u32,
+    ///     Callbacks::new().on_success(move |v: &Vec<u32>| tx.send(v.iter().sum()).unwrap()),
+    /// )?;
+    /// assert_eq!(r.get()?, [10, 20, 30]);
+    /// assert_eq!(rx.recv().unwrap(), 60);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_async_with<A, R, F, I>(
         &self,
         f: F,
@@ -216,6 +278,15 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool.starmap_async(|a: i32, b: i32| a - b, [(5, 3), (1, 4)])?;
+    /// assert_eq!(r.get()?, [2, -3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn starmap_async<Args, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<F::Output>>>
     where
         I: IntoIterator<Item = Args>,
@@ -230,6 +301,24 @@ impl Pool {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.starmap_async_with(
+    ///     |a: u8, b: u8| a.max(b),
+    ///     [(1, 2), (4, 3)],
+    ///     Callbacks::new().on_success(move |v: &Vec<u8>| tx.send(v.len()).unwrap()),
+    /// )?;
+    /// assert_eq!(r.get()?, [2, 4]);
+    /// assert_eq!(rx.recv().unwrap(), 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn starmap_async_with<Args, F, I>(
         &self,
         f: F,
@@ -250,6 +339,20 @@ impl<'p> Tasks<'p> {
     /// Items per task for `map`, `starmap` and the `imap`s (Python's `chunksize`).
     /// Default: `ceil(len / (4 × processes))` for `map` and `starmap`, 1 for the
     /// `imap`s. Zero is refused with [`Error::ZeroChunkLen`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Error, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// // 100 items sent as 10 tasks of 10 items each.
+    /// let doubled = pool.tasks().chunksize(10).map(|x: u32| 2 * x, 0..100u32)?;
+    /// assert_eq!(doubled[99], 198);
+    /// let zero = pool.tasks().chunksize(0).map(|x: u32| x, 0..1u32);
+    /// assert!(matches!(zero, Err(Error::ZeroChunkLen)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n);
         self
@@ -258,12 +361,40 @@ impl<'p> Tasks<'p> {
     /// Kill a worker whose task (chunk) runs longer than `d`, and fail that task
     /// with [`Error::Timeout`]. Overrides the pool's default
     /// ([`crate::PoolBuilder::task_timeout`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let hung = pool
+    ///     .tasks()
+    ///     .timeout(Duration::from_millis(100))
+    ///     .apply(|| std::thread::sleep(Duration::from_secs(60)), ());
+    /// assert!(matches!(hung, Err(shmpool::Error::Timeout { .. })));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
     }
 
     /// The most chunks an `imap` keeps submitted and unread (default 4 × processes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// // At most two chunks are ever submitted ahead of this loop.
+    /// let squares = pool
+    ///     .tasks()
+    ///     .max_in_flight(2)
+    ///     .imap(|x: u64| x * x, 0..10u64)?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(squares[3], 9);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.in_flight = Some(n.max(1));
         self
@@ -271,6 +402,15 @@ impl<'p> Tasks<'p> {
 
     /// Show a progress bar on standard error for `map` and `starmap` (the `imap`s
     /// have [`crate::Imap::progress`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let ys = pool.tasks().progress(true).map(|x: u32| x + 1, 0..1000u32)?;
+    /// assert_eq!(ys[999], 1000);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     #[cfg(feature = "progress")]
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
@@ -281,6 +421,20 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::apply`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let n = pool
+    ///     .tasks()
+    ///     .timeout(Duration::from_secs(30))
+    ///     .apply(|s: String| s.len(), ("hello".to_string(),))?;
+    /// assert_eq!(n, 5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply<Args, F>(self, f: F, args: Args) -> Result<F::Output>
     where
         Args: Serialize + DeserializeOwned,
@@ -294,6 +448,20 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::apply_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool
+    ///     .tasks()
+    ///     .timeout(Duration::from_secs(30))
+    ///     .apply_async(|a: u32, b: u32| a + b, (2, 3))?;
+    /// assert_eq!(r.get()?, 5);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply_async<Args, F>(self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
     where
         Args: Serialize + DeserializeOwned,
@@ -307,6 +475,25 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::apply_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.tasks().timeout(Duration::from_secs(30)).apply_async_with(
+    ///     || -> u32 { panic!("bad input") },
+    ///     (),
+    ///     Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),
+    /// )?;
+    /// assert!(r.get().is_err());
+    /// assert!(rx.recv().unwrap().contains("bad input"));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn apply_async_with<Args, F>(
         self,
         f: F,
@@ -335,6 +522,15 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let abs = pool.tasks().chunksize(2).map(|x: i64| x.abs(), [-1, 2, -3])?;
+    /// assert_eq!(abs, [1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map<A, R, F, I>(self, f: F, items: I) -> Result<Vec<R>>
     where
         I: IntoIterator<Item = A>,
@@ -349,6 +545,15 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool.tasks().chunksize(50).map_async(|x: u64| x % 7, 0..100u64)?;
+    /// assert_eq!(r.get()?[10], 3);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_async<A, R, F, I>(self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
     where
         I: IntoIterator<Item = A>,
@@ -363,6 +568,24 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.tasks().chunksize(2).map_async_with(
+    ///     |s: String| s.len(),
+    ///     ["a", "bb", "ccc"].map(String::from),
+    ///     Callbacks::new().on_success(move |lens: &Vec<usize>| tx.send(lens.clone()).unwrap()),
+    /// )?;
+    /// assert_eq!(r.get()?, [1, 2, 3]);
+    /// assert_eq!(rx.recv().unwrap(), [1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn map_async_with<A, R, F, I>(
         self,
         f: F,
@@ -384,6 +607,16 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let pairs = (0..10u32).map(|i| (i, 10 - i));
+    /// let sums = pool.tasks().chunksize(5).starmap(|a: u32, b: u32| a + b, pairs)?;
+    /// assert!(sums.iter().all(|&s| s == 10));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn starmap<Args, F, I>(self, f: F, items: I) -> Result<Vec<F::Output>>
     where
         I: IntoIterator<Item = Args>,
@@ -398,6 +631,18 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool
+    ///     .tasks()
+    ///     .chunksize(1)
+    ///     .starmap_async(|s: String, n: usize| s.repeat(n), [("ab".to_string(), 2)])?;
+    /// assert_eq!(r.get()?, ["abab"]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn starmap_async<Args, F, I>(self, f: F, items: I) -> Result<AsyncResult<Vec<F::Output>>>
     where
         I: IntoIterator<Item = Args>,
@@ -412,6 +657,24 @@ impl<'p> Tasks<'p> {
     ///
     /// # Errors
     /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmpool::{Callbacks, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let r = pool.tasks().chunksize(1).starmap_async_with(
+    ///     |a: u32, b: u32| a / b,
+    ///     [(6, 3), (1, 0)], // the second divides by zero
+    ///     Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),
+    /// )?;
+    /// assert!(matches!(r.get(), Err(shmpool::Error::TaskPanicked { .. })));
+    /// assert!(rx.recv().unwrap().contains("divide by zero"));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     pub fn starmap_async_with<Args, F, I>(
         self,
         f: F,
@@ -451,24 +714,19 @@ impl<'p> Tasks<'p> {
             None => items.len().div_ceil(4 * inner.processes).max(1),
         };
         let slot = ResultSlot::new(callbacks);
-        let chunks = items.len().div_ceil(chunksize);
-        let aggregate = Arc::new(Aggregate {
-            state: Mutex::new(AggregateState {
-                parts: (0..chunks).map(|_| None).collect(),
-                remaining: chunks,
-                done: false,
-            }),
-            slot: Arc::clone(&slot),
-            progress: self.progress_bar(items.len()),
-        });
-        if chunks == 0 {
+        let aggregate = Arc::new(Aggregate::new(
+            ChunkSizes::new(chunksize, items.len()),
+            Arc::clone(&slot),
+            self.progress_bar(items.len()),
+        ));
+        if items.is_empty() {
             aggregate.finish_empty(inner);
         }
         let sink: Arc<dyn Sink> = aggregate;
         for (index, chunk) in items.chunks(chunksize).enumerate() {
             let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
-            let tag = chunk_tag(index, chunk.len());
-            inner.submit_task(code, &bytes, &sink, tag, self.timeout)?;
+            // The tag is the chunk's index; the sink knows every chunk's items.
+            inner.submit_task(code, &bytes, &sink, index as u64, self.timeout)?;
         }
         Ok(AsyncResult::new(slot, Arc::clone(inner)))
     }
@@ -482,148 +740,5 @@ impl<'p> Tasks<'p> {
     #[cfg(not(feature = "progress"))]
     fn progress_bar(&self, _len: usize) -> Option<()> {
         None
-    }
-}
-
-/// Drains an input iterator, turning a panic inside it into an error.
-pub(crate) fn collect_input<I: IntoIterator>(items: I) -> Result<Vec<I::Item>> {
-    let mut iter = items.into_iter();
-    let mut out = Vec::with_capacity(iter.size_hint().0);
-    loop {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| iter.next())) {
-            Ok(Some(item)) => out.push(item),
-            Ok(None) => return Ok(out),
-            Err(payload) => {
-                return Err(Error::InputPanicked {
-                    message: crate::unwind::payload_message(&*payload),
-                });
-            }
-        }
-    }
-}
-
-#[cfg(feature = "progress")]
-type Bar = indicatif::ProgressBar;
-#[cfg(not(feature = "progress"))]
-type Bar = ();
-
-struct AggregateState<R> {
-    parts: Vec<Option<Vec<R>>>,
-    remaining: usize,
-    done: bool,
-}
-
-/// Collects the chunk results of one `map` into the list its `AsyncResult` gets.
-struct Aggregate<R> {
-    state: Mutex<AggregateState<R>>,
-    slot: Arc<ResultSlot<Vec<R>>>,
-    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
-    progress: Option<Bar>,
-}
-
-impl<R: Send + 'static> Aggregate<R> {
-    fn finish_empty(&self, inner: &super::PoolInner) {
-        lock(&self.state).done = true;
-        self.slot.deliver(Ok(Vec::new()), &inner.ctx());
-    }
-}
-
-/// Each chunk of a `map` or `starmap` completes into the map's aggregate; the tag
-/// says which chunk, and how many items it holds.
-impl<R: DeserializeOwned + Send + 'static> Sink for Aggregate<R> {
-    fn complete(&self, tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
-        let (index, len) = untag_chunk(tag);
-        // The first failed item fails the whole map, as in Python.
-        let result = decode_values::<R>(outcome, len);
-        let agg = self;
-        #[cfg(feature = "progress")]
-        if let Some(bar) = &agg.progress {
-            bar.inc(len as u64);
-        }
-        let mut state = lock(&agg.state);
-        if state.done {
-            return;
-        }
-        match result {
-            Err(e) => {
-                state.done = true;
-                drop(state);
-                agg.slot.deliver(Err(e), ctx);
-            }
-            Ok(values) => {
-                state.parts[index] = Some(values);
-                state.remaining -= 1;
-                if state.remaining == 0 {
-                    state.done = true;
-                    let parts = std::mem::take(&mut state.parts);
-                    drop(state);
-                    let total = parts.iter().flatten().map(Vec::len).sum();
-                    let mut all: Vec<R> = Vec::with_capacity(total);
-                    for part in parts.into_iter().flatten() {
-                        all.extend(part);
-                    }
-                    #[cfg(feature = "progress")]
-                    if let Some(bar) = &agg.progress {
-                        bar.finish();
-                    }
-                    agg.slot.deliver(Ok(all), ctx);
-                }
-            }
-        }
-    }
-}
-
-/// Turns a chunk's outcome into its values, or the error of its first failed item.
-fn decode_values<R: DeserializeOwned>(outcome: Outcome<'_>, len: usize) -> Result<Vec<R>> {
-    match outcome {
-        Outcome::Ok(bytes) => {
-            let mut chunk: ChunkResult<R> =
-                task::decode(bytes, "the chunk's results").map_err(Error::Codec)?;
-            if let Some((_, report)) = chunk.panics.drain(..).next() {
-                return Err(report.into());
-            }
-            if chunk.values.len() != len {
-                return Err(Error::Codec(format!(
-                    "decode the chunk's results: {} results for {len} items",
-                    chunk.values.len()
-                )));
-            }
-            Ok(chunk.values)
-        }
-        Outcome::Panicked(report) => Err(report.into()),
-        Outcome::Failed(e) => Err(e),
-    }
-}
-
-/// Turns a chunk's outcome into one result per item.
-pub(crate) fn decode_chunk<R: DeserializeOwned>(
-    outcome: Outcome<'_>,
-    len: usize,
-) -> Result<Vec<Result<R>>> {
-    match outcome {
-        Outcome::Ok(bytes) => {
-            let chunk: ChunkResult<R> =
-                task::decode(bytes, "the chunk's results").map_err(Error::Codec)?;
-            if chunk.values.len() + chunk.panics.len() != len {
-                return Err(Error::Codec(format!(
-                    "decode the chunk's results: {} results for {len} items",
-                    chunk.values.len() + chunk.panics.len()
-                )));
-            }
-            let mut panics = chunk.panics.into_iter().peekable();
-            let mut values = chunk.values.into_iter();
-            let mut out = Vec::with_capacity(len);
-            for i in 0..len {
-                if panics.peek().is_some_and(|(at, _)| *at as usize == i) {
-                    let (_, report) = panics.next().expect("peeked");
-                    out.push(Err(report.into()));
-                } else {
-                    out.push(Ok(values.next().expect("counted")));
-                }
-            }
-            Ok(out)
-        }
-        Outcome::Panicked(report) => Err(report.into()),
-        Outcome::Failed(e) => Err(e),
     }
 }
