@@ -179,28 +179,30 @@ fn count_wrong(ys: &[f64], start: usize, input: impl Fn(usize) -> f64) -> u64 {
 fn median(
     cluster: &Cluster,
     runs: usize,
-    mut step: impl FnMut() -> shmpool::Result<()>,
+    step: impl FnMut() -> shmpool::Result<()>,
 ) -> shmpool::Result<Duration> {
-    step()?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        cluster.barrier();
-        let t = Instant::now();
-        step()?;
-        times.push(t.elapsed());
-    }
-    times.sort();
-    Ok(times[runs / 2])
+    median_after(runs, || cluster.barrier(), step)
 }
 
 /// The median time of `step` over `runs` runs after one warm-up, on this rank.
 fn median_here(
     runs: usize,
+    step: impl FnMut() -> shmpool::Result<()>,
+) -> shmpool::Result<Duration> {
+    median_after(runs, || (), step)
+}
+
+/// The median time of `step` over `runs` runs after one warm-up, each run timed
+/// from the end of `before` (a barrier, or nothing).
+fn median_after(
+    runs: usize,
+    mut before: impl FnMut(),
     mut step: impl FnMut() -> shmpool::Result<()>,
 ) -> shmpool::Result<Duration> {
     step()?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
+        before();
         let t = Instant::now();
         step()?;
         times.push(t.elapsed());

@@ -646,6 +646,12 @@ fn starmap_async_with_and_progress_bars_give_the_same_results(m: StartMethod) {
     assert_eq!(v, (0..100u32).map(|i| i * 3).collect::<Vec<_>>());
     assert_eq!(*seen.lock().unwrap(), Some(100));
     // With a progress bar (drawn only on a terminal): the same results.
+    #[cfg(feature = "progress")]
+    with_progress_bars(&pool);
+}
+
+#[cfg(feature = "progress")]
+fn with_progress_bars(pool: &Pool) {
     let squares = pool
         .tasks()
         .progress(true)

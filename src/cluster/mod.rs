@@ -157,6 +157,20 @@ impl ClusterBuilder {
 /// here is an MPI collective. The local [`Cluster::pool`] can be shared with other
 /// threads as any pool can.
 ///
+/// Moving a `Cluster` to another thread, or sharing it with one, does not compile:
+///
+/// ```compile_fail
+/// let cluster = shmpool::Cluster::init().unwrap();
+/// std::thread::spawn(move || cluster.rank());
+/// ```
+///
+/// ```compile_fail
+/// let cluster = shmpool::Cluster::init().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(|| cluster.rank());
+/// });
+/// ```
+///
 /// # Panics end the job
 /// If a panic unwinds through the `Cluster` (out of the scope that owns it,
 /// usually `main`), its `Drop` calls `MPI_Abort` with [`PANIC_EXIT_CODE`] instead of
