@@ -667,36 +667,6 @@ fn with_progress_bars(pool: &Pool) {
     assert_eq!(imapped, (1..=500u64).collect::<Vec<_>>());
 }
 
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// An endless input, consumed for a long time: memory stays flat, because imap
-/// reads its input lazily and keeps only a bounded window of results.
-fn imap_over_an_endless_input_keeps_memory_flat(m: StartMethod) {
-    let pool = pool(m);
-    let mut results = pool
-        .tasks()
-        .chunksize(64)
-        .imap(|i: u64| "x".repeat(1024 + (i % 7) as usize), 0u64..)
-        .unwrap();
-    // Warm up: buffers, arenas and the window reach their working size.
-    for r in results.by_ref().take(20_000) {
-        assert!(r.unwrap().len() >= 1024);
-    }
-    let before = rss_kib();
-    // 100,000 more results of 1 KiB each: 100 MiB if anything kept them.
-    for (k, r) in results.by_ref().take(100_000).enumerate() {
-        let i = 20_000 + k as u64;
-        assert_eq!(r.unwrap().len(), 1024 + (i % 7) as usize, "item {i}");
-    }
-    let grown = rss_kib().saturating_sub(before);
-    assert!(grown < 16 * 1024, "resident memory grew by {grown} KiB");
-}
-
 fn one_pool_used_from_several_threads_at_once(m: StartMethod) {
     let pool = pool(m);
     std::thread::scope(|s| {
@@ -777,7 +747,6 @@ for_each_start_method!(
     max_tasks_per_child_replaces_workers_after_n_tasks,
     max_tasks_per_child_starts_the_replacement_before_the_old_worker_retires,
     starmap_async_with_and_progress_bars_give_the_same_results,
-    imap_over_an_endless_input_keeps_memory_flat,
     one_pool_used_from_several_threads_at_once,
     a_per_task_timeout_kills_the_worker_and_the_pool_carries_on,
 );
