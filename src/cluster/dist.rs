@@ -148,9 +148,10 @@ impl<T: Pod> DistArray<T> {
     /// ```
     pub fn scatter_from_root(cluster: &Cluster, whole: &SharedArray<T>) -> Result<Self> {
         let len = cluster.broadcast_len(whole.len(), whole.len())?;
+        // Refused before allocating: the same answer on every rank.
         Blocks::even(len, cluster.size()).mpi_counts(None)?;
         let mut dist = Self::zeroed(cluster, len)?;
-        dist.copy_from_root(cluster, whole)?;
+        dist.scatter(cluster, whole)?;
         Ok(dist)
     }
 
@@ -182,7 +183,12 @@ impl<T: Pod> DistArray<T> {
     /// ```
     pub fn copy_from_root(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
         cluster.broadcast_len(whole.len(), self.len())?;
-        self.blocks.mpi_counts(None)?;
+        self.scatter(cluster, whole)
+    }
+
+    /// The scatterv itself, once every rank knows rank 0's `whole` fits this array;
+    /// `whole` is read on rank 0 only.
+    fn scatter(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
         if cluster.is_root() {
             transfer::scatter_blocks(cluster.world(), &self.blocks, Some(&whole[..]), &mut [])?;
             let mine = self.local_range();
@@ -216,6 +222,7 @@ impl<T: Pod> DistArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn gather_to_root(&self, cluster: &Cluster) -> Result<Option<SharedArray<T>>> {
+        // Refused before allocating: the same answer on every rank.
         self.blocks.mpi_counts(None)?;
         let mut whole = cluster.agree(if cluster.is_root() {
             SharedArray::zeroed(self.len()).map(Some)
@@ -259,7 +266,6 @@ impl<T: Pod> DistArray<T> {
 
     /// The gatherv itself; `whole` is used on rank 0 only.
     fn gather_into(&self, cluster: &Cluster, whole: Option<&mut SharedArray<T>>) -> Result<()> {
-        self.blocks.mpi_counts(None)?;
         match whole {
             Some(whole) if cluster.is_root() => {
                 whole[self.local_range()].copy_from_slice(&self.local);

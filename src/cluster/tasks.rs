@@ -1,6 +1,8 @@
 //! Generic tasks over ranks: rank 0's items spread over every rank's pool, results
 //! gathered back in input order.
 
+use std::ops::Range;
+
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,28 +58,28 @@ impl Cluster {
         } else {
             Ok(None)
         })?;
-        let items: Vec<A> = self.agree(
-            self.scatter_bytes(encoded)
-                .and_then(|bytes| codec(task::decode(&bytes, "the items"))),
-        )?;
+        let items: Vec<A> = self.agree(self.scatter_bytes(encoded).and_then(|(bytes, mine)| {
+            task::decode(&bytes[mine], "the items").map_err(Error::Codec)
+        }))?;
         let results = self.agree(
             self.pool()
                 .map(f, items)
-                .and_then(|results| codec(task::encode_items(&results))),
+                .and_then(|results| task::encode_items(&results).map_err(Error::Codec)),
         )?;
         let Some((bytes, blocks)) = self.gather_bytes(results)? else {
             return Ok(None);
         };
         let mut all = Vec::new();
         for range in blocks.ranges() {
-            all.extend(codec(task::decode::<Vec<R>>(&bytes[range], "the results"))?);
+            all.extend(task::decode::<Vec<R>>(&bytes[range], "the results").map_err(Error::Codec)?);
         }
         Ok(Some(all))
     }
 
-    /// Sends each rank its block of rank 0's `encoded` bytes, and returns this
-    /// rank's block (rank 0 keeps its own, with no copy through MPI).
-    fn scatter_bytes(&self, encoded: Option<(Vec<u8>, Blocks)>) -> Result<Vec<u8>> {
+    /// Sends each rank its block of rank 0's `encoded` bytes. Returns a buffer and
+    /// where this rank's block lies in it: rank 0 keeps its whole buffer (its own
+    /// block is not copied), the others receive exactly their block.
+    fn scatter_bytes(&self, encoded: Option<(Vec<u8>, Blocks)>) -> Result<(Vec<u8>, Range<usize>)> {
         let mut lens = vec![0u64; self.size()];
         if let Some((_, blocks)) = &encoded {
             for (n, range) in lens.iter_mut().zip(blocks.ranges()) {
@@ -88,16 +90,19 @@ impl Cluster {
             .process_at_rank(ROOT)
             .broadcast_into(&mut lens[..]);
         let blocks = Blocks::from_lens(lens.iter().map(|&n| n as usize));
-        blocks.mpi_counts(None)?; // the same answer on every rank
+        // Before allocating; the same answer on every rank.
+        blocks.mpi_counts(None)?;
+        let range = blocks.range(self.rank());
         match encoded {
             Some((whole, _)) => {
                 transfer::scatter_blocks(self.world(), &blocks, Some(&whole[..]), &mut [])?;
-                Ok(whole[blocks.range(self.rank())].to_vec())
+                Ok((whole, range))
             }
             None => {
-                let mut mine = vec![0u8; blocks.range(self.rank()).len()];
+                let mut mine = vec![0u8; range.len()];
                 transfer::scatter_blocks(self.world(), &blocks, None, &mut mine)?;
-                Ok(mine)
+                let all = 0..mine.len();
+                Ok((mine, all))
             }
         }
     }
@@ -129,12 +134,8 @@ fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Bl
     let mut lens = Vec::with_capacity(ranks);
     for range in Blocks::even(items.len(), ranks).ranges() {
         let start = bytes.len();
-        codec(task::encode_into(&items[range], &mut bytes))?;
+        task::encode_into(&items[range], &mut bytes).map_err(Error::Codec)?;
         lens.push(bytes.len() - start);
     }
     Ok((bytes, Blocks::from_lens(lens)))
-}
-
-fn codec<T>(r: std::result::Result<T, String>) -> Result<T> {
-    r.map_err(Error::Codec)
 }
