@@ -95,15 +95,44 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
 }
 
-/// Gives the pages of `ptr..ptr+len` back to the kernel (`MADV_REMOVE`): the file
-/// reads as zeros there afterwards, and its memory is freed.
+/// The size of a memory page (what `mmap` offsets and `madvise` ranges align to).
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf reads a constant of the running system; no memory is involved.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    })
+}
+
+/// The whole pages inside `start..start+len`: the start rounded up and the end
+/// rounded down to page boundaries, or `None` when no whole page fits.
+pub(crate) fn pages_within(start: usize, len: usize) -> Option<(usize, usize)> {
+    let page = page_size();
+    let first = start.checked_next_multiple_of(page)?;
+    let end = start.checked_add(len)? / page * page;
+    (end > first).then(|| (first, end - first))
+}
+
+/// Gives the whole pages inside `ptr..ptr+len` back to the kernel (`MADV_REMOVE`):
+/// the file reads as zeros there afterwards, and its memory is freed.
+///
+/// Only pages that lie entirely inside the range are discarded. The kernel would
+/// round a partial last page *up*, zeroing whatever follows the range on that page
+/// (issue 10, bug 0: the length prefix of the next live arena block), so the
+/// rounding is done here, inward, once for every caller.
 ///
 /// # Safety
 /// The range must lie inside a shared file mapping that nobody reads or writes while
 /// this runs.
 pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
-    // SAFETY: Delegated to the caller.
-    let _ = unsafe { rustix::mm::madvise(ptr.as_ptr().cast(), len, Advice::LinuxRemove) };
+    let Some((first, len)) = pages_within(ptr.as_ptr() as usize, len) else {
+        return;
+    };
+    // SAFETY: `first..first+len` lies inside the caller's range (rounded inward), so
+    // the caller's guarantee covers it.
+    let _ =
+        unsafe { rustix::mm::madvise(first as *mut std::ffi::c_void, len, Advice::LinuxRemove) };
 }
 
 // ───────────────────────────── futex ─────────────────────────────

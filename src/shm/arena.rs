@@ -387,6 +387,41 @@ mod tests {
     }
 
     #[test]
+    fn freeing_a_large_block_keeps_its_neighbours() {
+        // Issue 10, bug 0: a freed block of 1 MiB or more is discarded; a partial last
+        // page must not be, because the next block starts on it.
+        for extra in [0u64, 64, 100, 4032, 4096, 4160] {
+            let mut a = TaskArena::new().unwrap();
+            let first = vec![1u8; (GROW_STEP + extra) as usize];
+            let b1 = a.store(&first).unwrap();
+            let b2 = a.store(&[2u8; 300]).unwrap();
+            let b0 = a.store(&[3u8; 5000]).unwrap();
+            a.free(b1);
+            // SAFETY: b2 and b0 are live blocks this test owns.
+            let (two, three) = unsafe {
+                (
+                    a.map.read(b2.off, 300).unwrap().to_vec(),
+                    a.map.read(b0.off, 5000).unwrap().to_vec(),
+                )
+            };
+            assert_eq!(two, vec![2u8; 300], "block after a freed {extra}-byte tail");
+            assert_eq!(three, vec![3u8; 5000]);
+        }
+    }
+
+    #[test]
+    fn only_whole_pages_inside_a_range_are_discarded() {
+        let page = sys::page_size();
+        assert_eq!(sys::pages_within(0, page - 1), None);
+        assert_eq!(sys::pages_within(1, 2 * page), Some((page, page)));
+        assert_eq!(
+            sys::pages_within(page, 2 * page + 5),
+            Some((page, 2 * page))
+        );
+        assert_eq!(sys::pages_within(usize::MAX - 3, 2), None);
+    }
+
+    #[test]
     fn result_arena_restarts_when_released() {
         let reader = ResultReader::create().unwrap();
         let fd = reader.fd().try_clone_to_owned().unwrap();
