@@ -27,6 +27,7 @@ use std::ops::Deref;
 
 use crate::ring::mpmc::{MpmcHeader, MpmcRing, MpmcSlot};
 use crate::ring::spsc::{SpscHeader, SpscRing};
+use crate::slot::Lifecycle;
 use crate::sync::{AtomicU32, AtomicU64, Cell, Ordering};
 use crate::wake::EventCount;
 
@@ -63,8 +64,10 @@ impl<T> Deref for Padded<T> {
 /// "SHMPOOL1" in little-endian: the first word of every control segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// Bumped whenever any type in this file changes shape. 2: `Payload::len` is 64 bits
-/// and the arena flag is derived from it.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+/// and the arena flag is derived from it. 3: a slot's state and generation are one
+/// lifecycle word, completions carry their writer's generation, and the result
+/// arena's release counter lives in the arena.
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
@@ -169,26 +172,13 @@ pub(crate) mod outcome {
 pub(crate) struct CompletionRecord {
     /// An [`outcome`] constant.
     pub outcome: u32,
-    /// Reserved.
-    pub flags: u32,
+    /// The generation of the worker process that pushed it ([`crate::slot`]): the
+    /// parent reads an arena payload only from that process's result arena.
+    pub generation: u32,
     /// The task id from the [`TaskRecord`].
     pub id: u64,
     /// Serialized result or report.
     pub payload: Payload,
-}
-
-/// The state of a worker slot.
-pub(crate) mod slot_state {
-    /// No process; free for a spawn.
-    pub const EMPTY: u32 = 0;
-    /// The parent asked the fork server for a process.
-    pub const SPAWNING: u32 = 1;
-    /// The worker is up and taking work.
-    pub const RUNNING: u32 = 2;
-    /// The worker is finishing its last task before it retires (maxtasksperchild).
-    pub const RETIRING: u32 = 3;
-    /// The process has exited and been reaped; `exit_status` is valid.
-    pub const EXITED: u32 = 4;
 }
 
 /// `WorkerSlot::bulk_job` when the worker is not inside a bulk job.
@@ -198,13 +188,12 @@ pub(crate) const NO_JOB: u64 = u64::MAX;
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub(crate) struct WorkerSlot {
+    /// The slot's state and the generation of its process: written only through
+    /// the transitions of [`crate::slot::Lifecycle`].
+    pub lifecycle: Lifecycle,
     /// The process id (written by the fork server at fork, and by the worker).
     pub pid: AtomicU32,
-    /// Incremented by the parent for each process started in this slot.
-    pub generation: AtomicU32,
-    /// A [`slot_state`] constant.
-    pub state: AtomicU32,
-    /// How the process ended ([`crate::sys::ExitStatus::encode`]), once EXITED.
+    /// How the process ended ([`crate::sys::ExitStatus::encode`]), once `Exited`.
     pub exit_status: AtomicU32,
     /// The task id being run, or 0.
     pub current_task: AtomicU64,
@@ -222,10 +211,6 @@ pub(crate) struct WorkerSlot {
     pub chunks_done: AtomicU64,
     /// 1 while the worker is registered as a sleeper on `submit_ready`.
     pub asleep: AtomicU32,
-    /// 1 once the worker has mapped everything and run its initializer.
-    pub ready: AtomicU32,
-    /// Bytes of the result arena the parent has finished reading.
-    pub arena_released: AtomicU64,
 }
 
 /// The segment an array operand lives in, as a job names it.

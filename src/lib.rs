@@ -50,6 +50,7 @@ mod result;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
+mod slot;
 mod sync;
 #[cfg(not(loom))]
 mod sys;

@@ -235,7 +235,8 @@ pub(crate) fn kill(pid: Pid, signal: i32) -> io::Result<()> {
     }
 }
 
-/// Opens a pidfd for a child, which becomes readable when the child exits.
+/// Opens a pidfd for a process (a child, or a worker of ours), which becomes
+/// readable when the process exits.
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
@@ -243,6 +244,21 @@ pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
         pid,
         rustix::process::PidfdFlags::empty(),
     )?)
+}
+
+/// Sends SIGKILL to the process a pidfd refers to. Unlike `kill(pid)`, this can
+/// never hit another process that reused the pid.
+pub(crate) fn pidfd_kill(pidfd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(
+        pidfd,
+        rustix::process::Signal::KILL,
+    )?)
+}
+
+/// Whether the process a pidfd refers to has ended (its pidfd is readable). True
+/// as soon as it is dead, before anyone reaps it.
+pub(crate) fn pidfd_exited(pidfd: BorrowedFd<'_>) -> bool {
+    poll_readable(&[pidfd], Some(Duration::ZERO)).is_ok_and(|ready| ready[0])
 }
 
 /// How a child process ended.

@@ -7,7 +7,7 @@
 //! finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
 //! drain and exit; on `terminate` it makes sure every process is gone.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::thread::JoinHandle;
@@ -17,7 +17,8 @@ use super::StartMethod;
 use super::inner::{Death, PoolInner, ServerLink, lock, pool_state};
 use crate::bulk;
 use crate::error::{DeathCause, Error, Result};
-use crate::layout::{NO_JOB, kind, slot_state};
+use crate::layout::{NO_JOB, kind};
+use crate::slot::{Phase, SlotState};
 use crate::sync::Ordering;
 use crate::sys::{self, ExitStatus};
 use crate::worker::entry::{self, StartKind};
@@ -35,8 +36,9 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
         .stack_size(8 << 20)
         .spawn(move || {
             let inner = thread_inner;
-            let started = start_server(&inner, method)
-                .and_then(|()| (0..inner.processes).try_for_each(|slot| inner.spawn_worker(slot)));
+            let started = start_server(&inner, method).and_then(|()| {
+                (0..inner.processes).try_for_each(|slot| inner.start_worker(slot).map(drop))
+            });
             let ok = started.is_ok();
             let _ = tx.send(started);
             if ok {
@@ -121,18 +123,27 @@ fn shutdown_server(inner: &PoolInner) {
 
 struct Collector {
     inner: Arc<PoolInner>,
-    /// Per slot: the limit it was killed for exceeding, if the collector killed it.
-    killed_for: Vec<Option<Duration>>,
-    /// Per slot: consecutive deaths before becoming ready.
-    early_deaths: Vec<u32>,
-    /// Per slot: a replacement was started for this retiring worker.
-    replaced: Vec<bool>,
-    /// Per slot: when a backed-off replacement is due.
-    respawn_at: Vec<Option<Instant>>,
+    /// Per slot: the process the collector killed for running past its limit.
+    killed: Vec<Option<Killed>>,
+    /// Consecutive deaths of workers that never became ready.
+    early_deaths: u32,
+    /// After workers died while starting: no new worker starts before this.
+    start_not_before: Option<Instant>,
     /// Tasks of dead workers waiting for room in the submission ring.
     requeue: std::collections::VecDeque<crate::layout::TaskRecord>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
+}
+
+/// A process the collector killed for running past its time limit.
+struct Killed {
+    /// Its generation in the slot.
+    generation: u32,
+    /// The limit it ran past.
+    limit: Duration,
+    /// Its pidfd: readable once it is dead, even while the fork server (which reaps
+    /// it) is stopped.
+    pidfd: OwnedFd,
 }
 
 impl Collector {
@@ -140,13 +151,16 @@ impl Collector {
         let slots = inner.ctrl.dims().slots as usize;
         Collector {
             inner,
-            killed_for: vec![None; slots],
-            early_deaths: vec![0; slots],
-            replaced: vec![false; slots],
-            respawn_at: vec![None; slots],
+            killed: (0..slots).map(|_| None).collect(),
+            early_deaths: 0,
+            start_not_before: None,
             requeue: std::collections::VecDeque::new(),
             terminating_since: None,
         }
+    }
+
+    fn slots(&self) -> usize {
+        self.killed.len()
     }
 
     fn run(mut self) {
@@ -154,27 +168,22 @@ impl Collector {
         loop {
             let mut progress = self.inner.drain() > 0;
             progress |= self.inner.run_deferred() > 0;
-            for slot in 0..self.killed_for.len() {
-                // SYNC(F1): Acquire — pairs with the fork server's Release store.
-                match self.inner.ctrl.slot(slot).state.load(Ordering::Acquire) {
-                    slot_state::EXITED => {
-                        self.on_exit(slot);
-                        progress = true;
-                    }
-                    slot_state::RETIRING if !self.replaced[slot] => {
-                        self.replaced[slot] = true;
-                        self.replace_retiring();
-                        progress = true;
-                    }
-                    _ => {}
+            self.notice_killed_deaths();
+            for slot in 0..self.slots() {
+                let phase = self.inner.ctrl.slot(slot).lifecycle.load();
+                if phase.state == SlotState::Exited {
+                    self.on_exit(slot, phase);
+                    progress = true;
                 }
             }
-            let next_respawn = self.due_respawns();
-            let next_deadline = match (self.enforce_deadlines(), next_respawn) {
+            let next_start = self.top_up();
+            let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let suspects = self.resolve_suspects() | self.push_requeued();
+            let suspects = self.resolve_suspects()
+                | self.push_requeued()
+                | self.killed.iter().any(Option::is_some);
             if self.server_is_gone() {
                 self.on_server_death();
                 progress = true;
@@ -200,14 +209,12 @@ impl Collector {
         let ctrl = inner.ctrl;
         let ev = &ctrl.header().completions;
         let pending = || {
-            (0..self.killed_for.len()).any(|i| {
-                // SYNC(W8): Acquire — pairs with SYNC F1 (EXITED) and SYNC W6 (RETIRING). Only
-                // decides whether to sleep; `run` re-reads (SYNC F1) before acting.
-                let state = ctrl.slot(i).state.load(Ordering::Acquire);
-                state == slot_state::EXITED
-                    || (state == slot_state::RETIRING && !self.replaced[i])
+            // The phase loads (SYNC L2) only decide whether to sleep; `run` re-reads.
+            (0..self.slots()).any(|i| {
+                ctrl.slot(i).lifecycle.load().state == SlotState::Exited
                     || ctrl.completion_ring(i).has_records()
-            }) || !lock(&inner.deferred.0).jobs.is_empty()
+            }) || self.can_start_now()
+                || !lock(&inner.deferred.0).jobs.is_empty()
         };
         let ticket = ev.prepare();
         if !pending() {
@@ -216,22 +223,27 @@ impl Collector {
         ev.finish(ticket);
     }
 
-    /// Handles the exit of the process in `slot`.
-    fn on_exit(&mut self, slot: usize) {
+    /// Handles the end of process `generation` in `slot` (the slot is `Exited`), then
+    /// empties the slot. Everything a death means is decided here, once.
+    fn on_exit(&mut self, slot: usize, phase: Phase) {
+        let generation = phase.generation;
+        let was_ready = phase.was_ready;
         let inner = Arc::clone(&self.inner);
         let inner = &*inner;
         let s = inner.ctrl.slot(slot);
         let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
         let pid = s.pid.load(Ordering::Relaxed) as i32;
-        // SYNC(W1): Acquire — pairs with the worker's Release store of `ready`; after the
-        // death (SYNC F1) it would be visible anyway.
-        let was_ready = s.ready.load(Ordering::Acquire) == 1;
         let cause = match status {
             ExitStatus::Code(c) => DeathCause::Exit(c),
             ExitStatus::Signal(sig) => DeathCause::Signal(sig),
         };
-        let timeout = self.killed_for[slot].take();
-        self.replaced[slot] = false;
+        let timeout = match self.killed[slot].take() {
+            Some(k) if k.generation == generation => Some(k.limit),
+            other => {
+                self.killed[slot] = other;
+                None
+            }
+        };
         // Everything done about this exit (delivery, requeue, failed tasks, the
         // replacement's scheduling) happens inside this span.
         let _span = tracing::info_span!("shmpool.worker.exit", worker = slot, pid, cause = %cause)
@@ -313,47 +325,39 @@ impl Collector {
         }
         // SYNC(W12): SeqCst — leaves the job for the dead worker, as its own clearing store
         // (SYNC W2) would have; the quiescence check skips this slot until it is live again
-        // (SYNC W4), so Relaxed would do.
+        // (SYNC L2), so Relaxed would do.
         s.bulk_job.store(NO_JOB, Ordering::SeqCst);
         s.current_task.store(0, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
-        // SYNC(W7): Release — publishes the reset above with EMPTY; pairs with the Acquire
-        // loads of `state` (SYNC W8). Only the collector reuses an EMPTY slot, so program order
-        // already covers it; Release is for other parent threads.
-        s.state.store(slot_state::EMPTY, Ordering::Release);
         inner.drop_channel(slot);
+        // Exited → Empty: the transition's Release (SYNC L1) publishes the reset above.
+        // Only this thread releases or starts a slot, so it cannot fail.
+        let released = s.lifecycle.release(generation);
+        debug_assert!(released, "slot {slot} changed while its death was handled");
+        tracing::debug!(worker = slot, generation, "slot empty");
 
-        let mut delay = Duration::ZERO;
-        if !was_ready {
-            self.early_deaths[slot] += 1;
-            match status {
-                ExitStatus::Code(code) if start_failure(code).is_some() => {
-                    inner.mark_broken(start_failure(code).unwrap_or_default().into());
-                    return;
-                }
-                // Killed from outside (a test's killer, the OOM killer): not the
-                // worker's fault. Keep replacing it, backing off if it keeps happening.
-                ExitStatus::Signal(libc::SIGKILL) => {
-                    let n = self.early_deaths[slot].min(8);
-                    delay = Duration::from_millis(1 << n).min(Duration::from_millis(200));
-                }
-                _ if self.early_deaths[slot] >= 3 => {
-                    inner.mark_broken(format!(
-                        "worker {slot} died three times while starting (last: it {cause})"
-                    ));
-                    return;
-                }
-                _ => {}
-            }
-        } else {
-            self.early_deaths[slot] = 0;
+        if was_ready {
+            self.early_deaths = 0;
+            return;
         }
-        if self.should_respawn() {
-            if delay.is_zero() {
-                self.respawn(slot);
-            } else {
-                self.respawn_at[slot] = Some(Instant::now() + delay);
+        self.early_deaths += 1;
+        match status {
+            ExitStatus::Code(code) if start_failure(code).is_some() => {
+                inner.mark_broken(start_failure(code).unwrap_or_default().into());
             }
+            // Killed from outside (a test's killer, the OOM killer): not the worker's
+            // fault. Keep replacing it, backing off if it keeps happening.
+            ExitStatus::Signal(libc::SIGKILL) => {
+                let n = self.early_deaths.min(8);
+                let delay = Duration::from_millis(1 << n).min(Duration::from_millis(200));
+                self.start_not_before = Some(Instant::now() + delay);
+            }
+            _ if self.early_deaths >= 3 => {
+                inner.mark_broken(format!(
+                    "workers died three times while starting, in a row (the last: worker {slot} {cause})"
+                ));
+            }
+            _ => {}
         }
     }
 
@@ -376,77 +380,70 @@ impl Collector {
         !self.requeue.is_empty()
     }
 
-    fn respawn(&mut self, slot: usize) {
-        self.respawn_at[slot] = None;
-        let inner = &*self.inner;
-        let _span = tracing::info_span!("shmpool.worker.respawn", worker = slot).entered();
-        tracing::info!(worker = slot, "starting a replacement worker");
-        super::stats::Counters::add(&inner.counters.respawns, 1);
-        if let Err(e) = inner.spawn_worker(slot) {
-            inner.mark_broken(format!("could not start a replacement worker: {e}"));
-        }
-    }
-
-    /// Starts the replacements whose back-off has passed; returns the time to the
-    /// next one.
-    fn due_respawns(&mut self) -> Option<Duration> {
-        let now = Instant::now();
-        let mut next: Option<Duration> = None;
-        for slot in 0..self.respawn_at.len() {
-            let Some(at) = self.respawn_at[slot] else {
-                continue;
-            };
-            if at <= now {
-                if self.should_respawn() {
-                    self.respawn(slot);
-                } else {
-                    self.respawn_at[slot] = None;
-                }
-            } else {
-                next = Some(next.map_or(at - now, |n| n.min(at - now)));
-            }
-        }
-        next
-    }
-
-    /// A worker is about to retire (maxtasksperchild): start its replacement now, in
-    /// a free slot, so the pool never runs short.
-    fn replace_retiring(&mut self) {
-        let inner = &*self.inner;
-        if inner.state() != pool_state::RUNNING {
-            return;
-        }
-        // SYNC(W8): Acquire — pairs with SYNC W7 (EMPTY): the slot's reset is complete.
-        let free = (0..self.killed_for.len())
-            .find(|&i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY);
-        if let Some(i) = free {
-            super::stats::Counters::add(&inner.counters.respawns, 1);
-            if let Err(e) = inner.spawn_worker(i) {
-                inner.mark_broken(format!("could not start a replacement worker: {e}"));
-            }
-        }
-    }
-
-    fn should_respawn(&self) -> bool {
-        // Retiring workers already have their replacement: count only the others.
+    /// How many more workers the pool needs now: its size less the slots that serve
+    /// (`Starting` or `Ready`; a `Retiring` worker already has its replacement
+    /// counted). Zero once the pool stops taking work, or (after `close`) when no
+    /// work is left.
+    fn shortfall(&self) -> usize {
         let ctrl = self.inner.ctrl;
-        // SYNC(W8): Acquire — pairs with SYNC W4 (SPAWNING) and W5 (RUNNING); only counts.
-        let serving = (0..self.killed_for.len())
-            .filter(|&i| {
-                matches!(
-                    ctrl.slot(i).state.load(Ordering::Acquire),
-                    slot_state::SPAWNING | slot_state::RUNNING
-                )
-            })
+        // The phase loads (SYNC L2) only count.
+        let serving = (0..self.slots())
+            .filter(|&i| ctrl.slot(i).lifecycle.load().state.is_serving())
             .count();
-        if serving >= self.inner.processes {
-            return false;
+        let wanted = match self.inner.state() {
+            pool_state::RUNNING => self.inner.processes,
+            pool_state::CLOSED if self.work_remains() => self.inner.processes,
+            _ => 0,
+        };
+        wanted.saturating_sub(serving)
+    }
+
+    /// Whether a worker is missing and may start now (no back-off pending).
+    fn can_start_now(&self) -> bool {
+        self.start_not_before.is_none_or(|at| Instant::now() >= at) && self.shortfall() > 0
+    }
+
+    /// Keeps the pool at its size: starts a worker in an empty slot for each one
+    /// missing, whichever slot its predecessor had. This is the only place that
+    /// starts replacements (after deaths, timeouts and retirements alike), and a
+    /// slot is claimed with its `Empty → Starting` transition, so no slot is ever
+    /// given two processes and the pool never holds more serving workers than its
+    /// size. Returns the time until a backed-off start is due.
+    fn top_up(&mut self) -> Option<Duration> {
+        let mut missing = self.shortfall();
+        if missing == 0 {
+            return None;
         }
-        match self.inner.state() {
-            pool_state::RUNNING => true,
-            pool_state::CLOSED => self.work_remains(),
-            _ => false,
+        if let Some(at) = self.start_not_before {
+            let now = Instant::now();
+            if now < at {
+                return Some(at - now);
+            }
+            self.start_not_before = None;
         }
+        let inner = &*self.inner;
+        for slot in 0..self.slots() {
+            if missing == 0 {
+                break;
+            }
+            if inner.ctrl.slot(slot).lifecycle.load().state != SlotState::Empty {
+                continue;
+            }
+            let _span = tracing::info_span!("shmpool.worker.respawn", worker = slot).entered();
+            match inner.start_worker(slot) {
+                Ok(true) => {
+                    tracing::info!(worker = slot, "starting a replacement worker");
+                    super::stats::Counters::add(&inner.counters.respawns, 1);
+                    missing -= 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    inner.mark_broken(format!("could not start a replacement worker: {e}"));
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     /// Whether submitted work is still waiting for a worker.
@@ -464,38 +461,78 @@ impl Collector {
     }
 
     /// Kills workers past their deadline; returns the time to the nearest deadline.
+    ///
+    /// The collector kills through a pidfd of its own, not through the fork server,
+    /// so a stopped or busy server cannot delay a timeout, and it watches the pidfd
+    /// for the death (`notice_killed_deaths`).
     fn enforce_deadlines(&mut self) -> Option<Duration> {
         let now = sys::monotonic_ns();
         let mut nearest: Option<u64> = None;
-        for slot in 0..self.killed_for.len() {
+        for slot in 0..self.slots() {
             let s = self.inner.ctrl.slot(slot);
             let deadline = s.deadline_ns.load(Ordering::Relaxed);
-            if deadline == 0 || self.killed_for[slot].is_some() {
+            if deadline == 0 || self.killed[slot].is_some() {
                 continue;
             }
-            // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6/F1; only decides whether to kill.
-            if !PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
+            let phase = s.lifecycle.load();
+            if !phase.state.is_live() {
                 continue;
             }
-            if now >= deadline {
-                let started = s.started_ns.load(Ordering::Relaxed);
-                let limit = Duration::from_nanos(deadline.saturating_sub(started));
-                tracing::warn!(worker = slot, limit = ?limit, "killing a worker past its time limit");
-                self.killed_for[slot] = Some(limit);
-                let _ = self.inner.send_server(
-                    Request::Kill {
-                        slot: slot as u32,
-                        signal: libc::SIGKILL,
-                    },
-                    &[],
-                );
-            } else {
+            if now < deadline {
                 nearest = Some(nearest.map_or(deadline - now, |n: u64| n.min(deadline - now)));
+                continue;
             }
+            let started = s.started_ns.load(Ordering::Relaxed);
+            let limit = Duration::from_nanos(deadline.saturating_sub(started));
+            let pid = s.pid.load(Ordering::Relaxed) as i32;
+            let Ok(pidfd) = sys::pidfd_open(pid) else {
+                continue; // Already gone: its exit is on its way.
+            };
+            // The fork server reaps a worker before it reports it `Exited`, so a
+            // process still live in the same generation after the open was not
+            // reaped before it, and the pidfd is that worker's (only a pid reused
+            // within the server's reap-and-report window could escape this check).
+            if s.lifecycle.load() != phase {
+                continue;
+            }
+            tracing::warn!(worker = slot, pid, limit = ?limit, "killing a worker past its time limit");
+            let _ = sys::pidfd_kill(pidfd.as_fd());
+            self.killed[slot] = Some(Killed {
+                generation: phase.generation,
+                limit,
+                pidfd,
+            });
         }
         nearest.map(|ns| {
             Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250))
         })
+    }
+
+    /// Reports `Exited` for killed workers whose pidfd shows them dead, without
+    /// waiting for the fork server to reap them (it may be stopped). If the server
+    /// reports first, or later, the generation check makes the other report a no-op.
+    fn notice_killed_deaths(&mut self) {
+        for slot in 0..self.slots() {
+            let Some(k) = &self.killed[slot] else {
+                continue;
+            };
+            let s = self.inner.ctrl.slot(slot);
+            let phase = s.lifecycle.load();
+            if phase.generation != k.generation || !phase.state.is_live() {
+                continue; // Reported already; `on_exit` takes it.
+            }
+            if sys::pidfd_exited(k.pidfd.as_fd()) {
+                s.exit_status.store(
+                    ExitStatus::Signal(libc::SIGKILL).encode(),
+                    Ordering::Relaxed,
+                );
+                // The transition (SYNC L1) publishes `exit_status`. The process is
+                // dead, so it makes no more stores: what it wrote is visible to us
+                // after its death, which the pidfd's readiness reported (the kernel's
+                // exit path and poll wake-up order them).
+                s.lifecycle.mark_exited(k.generation);
+            }
+        }
     }
 
     /// Finishes bulk jobs whose dead workers left chunks unfinished. Returns whether
@@ -517,15 +554,14 @@ impl Collector {
             }
             let chunks = job.chunks.load(Ordering::Relaxed);
             let packed = bulk::pack_job(index as u32, generation);
-            // SYNC(W8), then SYNC(W2): `state` (Acquire, pairs with SYNC F1/W4-W6) and `bulk_job`
+            // SYNC(L2), then SYNC(W2): the phase (Acquire, pairs with SYNC L1) and `bulk_job`
             // (SeqCst, the quiescence read of SYNC W2), after the cursor load (SYNC B9). A worker
             // that claimed a chunk released its `bulk_job` with the claim (SYNC B3), so it is seen
             // inside; one seen outside cleared it after its last chunk, so its done-bits (read by
             // `lost_chunks`, SYNC B11) are visible. A dead worker's: through SYNC F1.
             let inside = (0..ctrl.dims().slots as usize).any(|i| {
                 let s = ctrl.slot(i);
-                PoolInner::is_live_state(s.state.load(Ordering::Acquire))
-                    && s.bulk_job.load(Ordering::SeqCst) == packed
+                s.lifecycle.load().state.is_live() && s.bulk_job.load(Ordering::SeqCst) == packed
             });
             if next < chunks {
                 if !inside && inner.state() != pool_state::TERMINATED {
@@ -573,10 +609,10 @@ impl Collector {
     /// dead and stop the pool: no safe way remains to start workers.
     fn on_server_death(&mut self) {
         lock(&self.inner.server).take();
-        for slot in 0..self.killed_for.len() {
+        for slot in 0..self.slots() {
             let s = self.inner.ctrl.slot(slot);
-            // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6; makes `pid` (SYNC W5) visible.
-            if PoolInner::is_live_state(s.state.load(Ordering::Acquire)) {
+            let phase = s.lifecycle.load();
+            if phase.state.is_live() {
                 let pid = s.pid.load(Ordering::Relaxed) as i32;
                 if pid > 0 {
                     let _ = sys::kill(pid, libc::SIGKILL);
@@ -585,11 +621,10 @@ impl Collector {
                     ExitStatus::Signal(libc::SIGKILL).encode(),
                     Ordering::Relaxed,
                 );
-                // SYNC(F2): Release — as SYNC F1, on behalf of the dead fork server:
-                // publishes `exit_status`; the collector's own load in `run` reads it. Unlike
-                // F1 the worker was only sent SIGKILL, not reaped, so F1's "every store it
-                // made" does not hold here.
-                s.state.store(slot_state::EXITED, Ordering::Release);
+                // SYNC(F2): on behalf of the dead fork server; the transition (SYNC L1)
+                // publishes `exit_status`. Unlike F1 the worker was only sent SIGKILL,
+                // not reaped, so F1's "every store it made" does not hold here.
+                s.lifecycle.mark_exited(phase.generation);
             }
         }
         if self.inner.state() != pool_state::TERMINATED {
@@ -599,11 +634,9 @@ impl Collector {
 
     fn should_stop(&mut self) -> bool {
         let inner = &*self.inner;
-        let all_empty = || {
-            // SYNC(W8): Acquire — pairs with SYNC W7 (EMPTY).
-            (0..self.killed_for.len())
-                .all(|i| inner.ctrl.slot(i).state.load(Ordering::Acquire) == slot_state::EMPTY)
-        };
+        let slots = self.slots();
+        let all_empty =
+            || (0..slots).all(|i| inner.ctrl.slot(i).lifecycle.load().state == SlotState::Empty);
         match inner.state() {
             pool_state::RUNNING => false,
             pool_state::CLOSED => all_empty() && !self.work_remains(),

@@ -13,12 +13,11 @@ use std::sync::atomic::Ordering as StdOrdering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::inner::{Pending, PoolInner, lock};
+use super::inner::{Pending, PoolInner, ProcessReader, lock};
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
 use crate::result::{Ctx, Outcome, Signal, Sink};
-use crate::shm::arena;
 use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::unwind::PanicReport;
@@ -161,7 +160,7 @@ impl PoolInner {
             }
             let reader = lock(&self.readers)[slot].clone();
             while let Some(record) = ring.pop() {
-                self.dispatch(slot, &record, reader.as_deref(), &ctx);
+                self.dispatch(slot, &record, reader.as_ref(), &ctx);
                 n += 1;
             }
         }
@@ -181,7 +180,7 @@ impl PoolInner {
         let reader = lock(&self.readers)[slot].clone();
         let ctx = self.ctx();
         while let Some(record) = ring.pop() {
-            self.dispatch(slot, &record, reader.as_deref(), &ctx);
+            self.dispatch(slot, &record, reader.as_ref(), &ctx);
         }
     }
 
@@ -189,9 +188,16 @@ impl PoolInner {
         &self,
         slot: usize,
         record: &CompletionRecord,
-        reader: Option<&arena::ResultReader>,
+        reader: Option<&ProcessReader>,
         ctx: &Ctx<'_>,
     ) {
+        // A record is read only with its own process's arena. The collector drains a
+        // slot before its next process can start (`on_exit`, then `Exited → Empty`),
+        // and the reader is replaced only at that start, so a mismatch means a broken
+        // invariant: refuse the payload rather than read another process's memory.
+        let reader = reader
+            .filter(|(generation, _)| *generation == record.generation)
+            .map(|(_, r)| &**r);
         Counters::add(&self.counters.records_completed, 1);
         Counters::add(
             &self.counters.bytes_completed,
@@ -207,11 +213,15 @@ impl PoolInner {
                 Some(r) => {
                     // SAFETY: the record was published by the worker's Release push and
                     // popped here with Acquire; the worker does not reuse the range
-                    // until we add it to `arena_released` below.
+                    // until we release it below.
                     let read = unsafe { r.read(p.arena_off, len) };
                     read.map_err(|e| format!("read a result: {e}"))
                 }
-                None => Err("read a result: no arena for this worker".into()),
+                None => Err(format!(
+                    "read a result: refused a record of worker process {} of slot {slot}, \
+                     whose result arena is not the slot's current one",
+                    record.generation
+                )),
             }
         };
         if record.outcome == outcome::INIT_FAILED {
@@ -251,13 +261,9 @@ impl PoolInner {
                 pending.sink.complete(pending.tag, outcome, ctx);
             }
         }
-        if p.in_arena() {
-            // SYNC(A1): Release — our reads of the range are done before the worker
-            // reuses it; pairs with the worker's Acquire load of `arena_released`.
-            self.ctrl
-                .slot(slot)
-                .arena_released
-                .fetch_add(arena::round(len).max(arena::ALIGN), Ordering::Release);
+        if let (true, Some(r)) = (p.in_arena(), reader) {
+            // Our reads of the block are done (the sink copied or decoded it).
+            r.release(len);
         }
     }
 

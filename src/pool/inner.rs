@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use super::PoolBuilder;
 use super::stats::Counters;
 use crate::error::{DeathCause, Error, Result};
-use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord, slot_state};
+use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord};
 use crate::result::Sink;
 use crate::shm::arena::{Block, ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::{Mapping, Segment};
+use crate::slot::SlotState;
 use crate::sync::Ordering;
 use crate::sys::{self, MapOptions, Pid};
 use crate::wake::Backoff;
@@ -116,6 +117,9 @@ pub(crate) struct BulkTable {
     pub sides: Vec<JobSide>,
 }
 
+/// The generation of a worker process and the parent's reader of its result arena.
+pub(crate) type ProcessReader = (u32, Arc<ResultReader>);
+
 /// The shared state of a pool.
 #[derive(Debug)]
 pub(crate) struct PoolInner {
@@ -149,8 +153,9 @@ pub(crate) struct PoolInner {
     pub counters: Counters,
     /// Arguments too large for a ring slot.
     pub task_arena: Mutex<TaskArena>,
-    /// Per slot: the parent's reader of the current worker's result arena.
-    pub readers: Mutex<Vec<Option<Arc<ResultReader>>>>,
+    /// Per slot: the generation of the slot's latest process and the parent's reader
+    /// of that process's result arena.
+    pub readers: Mutex<Vec<Option<ProcessReader>>>,
     /// Tasks submitted and not yet delivered, by id.
     pub pending: Mutex<HashMap<u64, Pending>>,
     /// The next task id.
@@ -382,23 +387,40 @@ impl PoolInner {
         }
     }
 
-    /// Starts a worker process in `slot`.
-    pub(crate) fn spawn_worker(&self, slot: usize) -> Result<()> {
+    /// Starts a new worker process in `slot` if the slot is empty; returns whether
+    /// it did. Only the collector thread starts workers.
+    ///
+    /// The slot is claimed first (`Empty` → `Starting`, [`crate::slot`]), so no
+    /// other process can be given it, and then reset: nothing runs in it until the
+    /// fork server receives the request sent last.
+    pub(crate) fn start_worker(&self, slot: usize) -> Result<bool> {
         let s = self.ctrl.slot(slot);
+        let Some(generation) = s.lifecycle.begin_start() else {
+            return Ok(false);
+        };
+        tracing::debug!(worker = slot, generation, "slot starting a worker");
         s.current_task.store(0, Ordering::Relaxed);
         s.bulk_job.store(NO_JOB, Ordering::Relaxed);
         s.bulk_chunk.store(0, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
         s.started_ns.store(0, Ordering::Relaxed);
         s.asleep.store(0, Ordering::Relaxed);
-        s.ready.store(0, Ordering::Relaxed);
         s.exit_status.store(0, Ordering::Relaxed);
         s.pid.store(0, Ordering::Relaxed);
-        s.generation.fetch_add(1, Ordering::Relaxed);
-        // SYNC(W4): Release — publishes the slot reset above with SPAWNING; pairs with the
-        // parent's Acquire loads of `state` (SYNC W8). The worker learns of the reset through
-        // the spawn request and the fork, not through this store.
-        s.state.store(slot_state::SPAWNING, Ordering::Release);
+        let sent = self.send_start(slot, generation);
+        if sent.is_err() {
+            // No process will ever report: report the failure for it, so the slot
+            // goes through `Exited` like any other.
+            let failed = sys::ExitStatus::Code(crate::worker::exit_code::SPAWN_FAILED);
+            s.exit_status.store(failed.encode(), Ordering::Relaxed);
+            s.lifecycle.mark_exited(generation);
+        }
+        sent.map(|()| true)
+    }
+
+    /// Creates the new process's result arena and channel, and asks the fork server
+    /// for the process.
+    fn send_start(&self, slot: usize, generation: u32) -> Result<()> {
         let reader =
             Arc::new(ResultReader::create().map_err(Error::io("creating a result arena"))?);
         let (parent_end, child_end) =
@@ -421,9 +443,12 @@ impl PoolInner {
             .fd()
             .try_clone_to_owned()
             .map_err(Error::io("sharing a result arena"))?;
-        lock(&self.readers)[slot] = Some(reader);
+        lock(&self.readers)[slot] = Some((generation, reader));
         self.send_server(
-            Request::Spawn { slot: slot as u32 },
+            Request::Spawn {
+                slot: slot as u32,
+                generation,
+            },
             &[child_end.as_fd(), arena_fd.as_fd()],
         )
         .map_err(Error::io("asking the fork server for a worker"))
@@ -496,13 +521,11 @@ impl PoolInner {
             if let Some(e) = lock(&self.start_error).as_ref() {
                 return Err(e.to_error());
             }
-            let ready = (0..self.processes).all(|i| {
-                let s = self.ctrl.slot(i);
-                // SYNC(W1): Acquire — pairs with the worker's Release store of `ready`.
-                s.ready.load(Ordering::Acquire) == 1
-                    && s.state.load(Ordering::Acquire) == slot_state::RUNNING
-            });
-            if ready {
+            // The phase load (SYNC L2) pairs with the worker's Ready transition.
+            let ready = (0..self.ctrl.dims().slots as usize)
+                .filter(|&i| self.ctrl.slot(i).lifecycle.load().state == SlotState::Ready)
+                .count();
+            if ready >= self.processes {
                 return Ok(());
             }
             // SYNC(C6): Acquire — pairs with SYNC C5.
@@ -515,19 +538,11 @@ impl PoolInner {
         }
     }
 
-    /// Slots whose process is (or is about to be) alive.
-    pub(crate) fn is_live_state(state: u32) -> bool {
-        matches!(
-            state,
-            slot_state::SPAWNING | slot_state::RUNNING | slot_state::RETIRING
-        )
-    }
-
     /// The number of workers currently running.
     pub(crate) fn live_workers(&self) -> usize {
-        // SYNC(W8): Acquire — pairs with SYNC W4/W5/W6/F1; only counts live slots.
+        // The phase loads (SYNC L2) only count.
         (0..self.ctrl.dims().slots as usize)
-            .filter(|&i| Self::is_live_state(self.ctrl.slot(i).state.load(Ordering::Acquire)))
+            .filter(|&i| self.ctrl.slot(i).lifecycle.load().state.is_live())
             .count()
     }
 

@@ -469,10 +469,12 @@ impl Pool {
         let workers = (0..inner.ctrl.dims().slots as usize)
             .filter_map(|i| {
                 let s = inner.ctrl.slot(i);
-                let generation = s.generation.load(Relaxed);
-                (generation > 0).then(|| WorkerStats {
+                let phase = s.lifecycle.load();
+                (phase.generation > 0).then(|| WorkerStats {
                     slot: i,
-                    pid: (PoolInner::is_live_state(s.state.load(Relaxed)))
+                    pid: phase
+                        .state
+                        .is_live()
                         .then(|| s.pid.load(Relaxed) as i32)
                         .filter(|&p| p > 0),
                     tasks_done: s.tasks_done.load(Relaxed),

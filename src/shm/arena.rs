@@ -12,13 +12,18 @@
 //!   is freed when its task completes or its worker dies.
 //! * A **result arena** (one per worker process) is written by that worker with a
 //!   bump allocator and read by the parent, which reports the bytes it has finished
-//!   reading through the worker slot's `arena_released` counter; the worker starts
-//!   again from offset 0 once everything it handed out has been released.
+//!   reading through the release counter in the arena's first bytes
+//!   ([`RESULT_HEADER`]); the worker starts again from the first block once
+//!   everything it handed out has been released. Because the counter lives in the
+//!   arena, and the parent creates a new arena for every worker process, the count
+//!   the worker compares with its own is always its own process's: a replacement can
+//!   never inherit its predecessor's (issue 10, bug 1).
 
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::mapping::Mapping;
 use crate::sys::{self, MapOptions};
@@ -42,6 +47,10 @@ pub(crate) const ALIGN: u64 = 64;
 const GROW_STEP: u64 = 1 << 20;
 /// When an idle result arena is larger than this, it is shrunk back to it.
 const KEEP_WHEN_IDLE: u64 = 16 << 20;
+
+/// Bytes at the start of a result arena that hold its release counter (one
+/// `AtomicU64`, padded to the allocation granularity); blocks start after it.
+pub(crate) const RESULT_HEADER: u64 = ALIGN;
 
 /// Rounds up to the allocation granularity.
 pub(crate) fn round(n: u64) -> u64 {
@@ -275,6 +284,15 @@ impl TaskArena {
     }
 }
 
+/// The release counter at the start of a result arena.
+fn release_counter(map: &ArenaMap) -> &AtomicU64 {
+    // SAFETY: every result arena file is created at least a page long
+    // ([`ResultReader::create`]) and mapped from offset 0, which is page-aligned, so
+    // the first 8 bytes are valid, aligned for an AtomicU64, and live as long as the
+    // mapping `map` borrows. Both processes touch them only through this atomic.
+    unsafe { &*map.at(0).cast::<AtomicU64>() }
+}
+
 /// A worker's allocator for its result arena.
 #[derive(Debug)]
 pub(crate) struct ResultWriter {
@@ -285,24 +303,34 @@ pub(crate) struct ResultWriter {
 }
 
 impl ResultWriter {
-    /// The writer over the arena file the parent created for this worker.
+    /// The writer over the arena file the parent created for this worker process.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Self> {
         let map = ArenaMap::open(fd, true)?;
         let file_len = map.file_len()?;
+        if file_len < RESULT_HEADER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a result arena without its header",
+            ));
+        }
         Ok(ResultWriter {
             map,
             file_len,
-            head: 0,
+            head: RESULT_HEADER,
             handed_out: 0,
         })
     }
 
-    /// Copies `bytes` into the arena and returns the offset. `released` is the
-    /// parent's running count of bytes read; when it has caught up with everything
-    /// handed out, the arena starts again from 0 (and gives back excess memory).
-    pub(crate) fn store(&mut self, bytes: &[u8], released: u64) -> io::Result<u64> {
-        if released == self.handed_out && self.head != 0 {
-            self.head = 0;
+    /// Copies `bytes` into the arena and returns the offset. When the parent has
+    /// released everything handed out so far, the arena starts again from its first
+    /// block (and gives back excess memory).
+    pub(crate) fn store(&mut self, bytes: &[u8]) -> io::Result<u64> {
+        // SYNC(A1): Acquire — pairs with the parent's Release in
+        // `ResultReader::release`: its reads of the released blocks are done before we
+        // write over them.
+        let released = release_counter(&self.map).load(Ordering::Acquire);
+        if released == self.handed_out && self.head != RESULT_HEADER {
+            self.head = RESULT_HEADER;
             if self.file_len > KEEP_WHEN_IDLE {
                 self.map.shrink_to(KEEP_WHEN_IDLE, &mut self.file_len);
             }
@@ -326,10 +354,20 @@ pub(crate) struct ResultReader {
 }
 
 impl ResultReader {
-    /// Creates the arena file for a new worker and maps it for reading.
+    /// Creates the arena file for a new worker process and maps it for reading. The
+    /// file starts one page long, holding the release counter at zero.
     pub(crate) fn create() -> io::Result<Self> {
         let map = ArenaMap::create(c"shmpool-result-arena")?;
+        sys::set_len(map.fd(), sys::page_size() as u64)?;
         Ok(ResultReader { map })
+    }
+
+    /// Gives the block of a `len`-byte result back to the worker: our reads of it
+    /// are done.
+    pub(crate) fn release(&self, len: u64) {
+        // SYNC(A1): Release — our reads of the block happen before the worker reuses
+        // it; pairs with the worker's Acquire load in `ResultWriter::store`.
+        release_counter(&self.map).fetch_add(round(len).max(ALIGN), Ordering::Release);
     }
 
     /// The file, sent to the worker at spawn.
@@ -387,6 +425,22 @@ mod tests {
     }
 
     #[test]
+    fn a_new_writer_never_sees_another_process_releases() {
+        // Issue 10, bug 1: each process gets its own arena, and so its own counter.
+        let old = ResultReader::create().unwrap();
+        let mut w = ResultWriter::new(old.fd().try_clone_to_owned().unwrap()).unwrap();
+        w.store(&[1; 100]).unwrap();
+        old.release(100);
+        let new = ResultReader::create().unwrap();
+        let mut w = ResultWriter::new(new.fd().try_clone_to_owned().unwrap()).unwrap();
+        let a = w.store(&[1; 100]).unwrap();
+        let b = w.store(&[2; 100]).unwrap();
+        assert_ne!(a, b, "an unread result was overwritten");
+        // SAFETY: both published above and not released.
+        assert_eq!(unsafe { new.read(a, 100) }.unwrap(), &[1; 100]);
+    }
+
+    #[test]
     fn freeing_a_large_block_keeps_its_neighbours() {
         // Issue 10, bug 0: a freed block of 1 MiB or more is discarded; a partial last
         // page must not be, because the next block starts on it.
@@ -426,13 +480,18 @@ mod tests {
         let reader = ResultReader::create().unwrap();
         let fd = reader.fd().try_clone_to_owned().unwrap();
         let mut w = ResultWriter::new(fd).unwrap();
-        let o1 = w.store(b"hello", 0).unwrap();
-        let o2 = w.store(b"world", 0).unwrap();
-        assert_eq!((o1, o2), (0, 64));
+        let o1 = w.store(b"hello").unwrap();
+        let o2 = w.store(b"world").unwrap();
+        assert_eq!((o1, o2), (RESULT_HEADER, RESULT_HEADER + 64));
         // SAFETY: both were published by the writer above and not released.
         assert_eq!(unsafe { reader.read(o2, 5) }.unwrap(), b"world");
-        let o3 = w.store(b"again", 128).unwrap();
-        assert_eq!(o3, 0);
+        reader.release(5);
+        let o3 = w.store(b"third").unwrap();
+        assert_eq!(o3, RESULT_HEADER + 128, "one block is still unread");
+        reader.release(5);
+        reader.release(5);
+        let o4 = w.store(b"again").unwrap();
+        assert_eq!(o4, RESULT_HEADER, "everything was released: start over");
         // SAFETY: a range beyond the file is refused, not read.
         assert!(unsafe { reader.read(reserve() as u64 - 8, 64) }.is_err());
     }

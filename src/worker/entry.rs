@@ -53,13 +53,14 @@ impl Role {
                 a.workers,
             ),
             Role::Worker(a) => format!(
-                "worker,{},{},{},{},{},{},{}",
+                "worker,{},{},{},{},{},{},{},{}",
                 sys::raw(&a.ctrl),
                 sys::raw(&a.live),
                 sys::raw(&a.task_arena),
                 sys::raw(&a.result_arena),
                 sys::raw(&a.channel),
                 a.slot,
+                a.generation,
                 a.server_pid
             ),
         }
@@ -93,14 +94,15 @@ impl Role {
                 },
                 reexec: true,
             })),
-            "worker" if parts.len() == 8 => Some(Role::Worker(WorkerArgs {
+            "worker" if parts.len() == 9 => Some(Role::Worker(WorkerArgs {
                 ctrl: fd(1)?,
                 live: fd(2)?,
                 task_arena: fd(3)?,
                 result_arena: fd(4)?,
                 channel: fd(5)?,
                 slot: num(6)? as u32,
-                server_pid: num(7)?,
+                generation: parts[7].parse().ok()?,
+                server_pid: num(8)?,
                 reexec: true,
             })),
             _ => None,

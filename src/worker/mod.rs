@@ -10,7 +10,7 @@ mod task_exec;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use crate::layout::{ControlView, NO_JOB, TaskRecord, kind, slot_state};
+use crate::layout::{ControlView, NO_JOB, TaskRecord, kind};
 use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
@@ -50,6 +50,8 @@ pub(crate) struct WorkerArgs {
     pub channel: OwnedFd,
     /// Worker slot index.
     pub slot: u32,
+    /// This process's generation in the slot (`crate::slot`).
+    pub generation: u32,
     /// The fork server, this worker's parent.
     pub server_pid: Pid,
     /// Whether this process was re-executed (Spawn start method).
@@ -76,6 +78,7 @@ struct Worker {
     // Owns the memory `ctrl` points into; declared after it so it drops last.
     _ctrl_map: Mapping,
     slot_index: usize,
+    generation: u32,
     owner: u16,
     segments: SegmentCache,
     server_pid: Pid,
@@ -132,6 +135,7 @@ impl Worker {
             ctrl,
             _ctrl_map: ctrl_map,
             slot_index,
+            generation: args.generation,
             owner: args.slot as u16 + 1,
             segments: SegmentCache::new(args.channel, live),
             server_pid: args.server_pid,
@@ -149,11 +153,13 @@ impl Worker {
         if let Err(code) = self.run_initializer() {
             return code;
         }
-        // SYNC(W5): Release — publishes `pid` (stored above) with RUNNING; pairs with the
-        // parent's Acquire loads of `state` (SYNC W8, and `wait_until_ready`).
-        slot.state.store(slot_state::RUNNING, Ordering::Release);
-        // SYNC(W1): Release — the parent waits for readiness with an Acquire load.
-        slot.ready.store(1, Ordering::Release);
+        // SYNC(W5): the transition's Release (SYNC L1) publishes `pid` (stored above)
+        // with Ready; the parent's loads of the phase (SYNC L2) pair with it. It fails
+        // only if this process is no longer the slot's (the collector reported it
+        // dead): then it must not take work.
+        if !slot.lifecycle.become_ready(self.generation) {
+            return exit_code::ORPHANED;
+        }
         ctrl.header().completions.notify(1);
 
         self.join_active_jobs();
@@ -259,10 +265,9 @@ impl Worker {
                 let last = limit != 0 && self.tasks_run + 1 >= limit;
                 if last {
                     // Ask for a replacement now, so it starts while this task runs.
-                    // SYNC(W6): Release — pairs with the collector's Acquire loads of
-                    // `state` (in `run`, and SYNC W8); `current_task` (SYNC W3) is ordered
-                    // before it.
-                    slot.state.store(slot_state::RETIRING, Ordering::Release);
+                    // SYNC(W6): the transition's Release (SYNC L1) orders `current_task`
+                    // (SYNC W3) before Retiring, for the collector's loads (SYNC L2).
+                    slot.lifecycle.begin_retiring(self.generation);
                     header.completions.notify_always(1);
                 }
                 self.run_task(&record)?;

@@ -4,10 +4,12 @@
 //! collector thread, and whatever the application runs), and a child forked from a
 //! multi-threaded process inherits every lock another thread held at that instant.
 //! So the parent never forks workers itself. It starts this server once, when the
-//! pool is built, and from then on asks it over a socket: "start a worker in slot
-//! i", "kill slot i". The server is the workers' parent: it reaps them and writes
-//! each exit status into the worker's slot in shared memory, then wakes the
-//! collector. It exits (killing its workers) when the parent's end of the socket
+//! pool is built, and from then on asks it over a socket: "start generation g of a
+//! worker in slot i". The server is the workers' parent: it reaps them and writes
+//! each exit status into the worker's slot in shared memory, moving the slot to
+//! `Exited` only if generation g still owns it (`crate::slot`), then wakes the
+//! collector. (Timeouts are enforced by the parent itself through a pidfd, so a
+//! stopped server cannot delay them.) It exits (killing its workers) when the parent's end of the socket
 //! closes, which happens when the pool is dropped or the parent dies.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -15,7 +17,7 @@ use std::os::unix::process::CommandExt;
 
 use super::entry::{self, Role, StartKind};
 use super::{WorkerArgs, exit_code};
-use crate::layout::{ControlView, slot_state};
+use crate::layout::ControlView;
 use crate::shm::Mapping;
 use crate::sync::Ordering;
 use crate::sys::{self, ExitStatus, MapOptions, Pid};
@@ -23,10 +25,9 @@ use crate::sys::{self, ExitStatus, MapOptions, Pid};
 /// A request from the parent, 16 bytes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Request {
-    /// Start a worker in this slot; the message carries the worker's channel end.
-    Spawn { slot: u32 },
-    /// Send this signal to the worker in this slot, if it is still running.
-    Kill { slot: u32, signal: i32 },
+    /// Start generation `generation` of the worker in this slot; the message carries
+    /// the worker's channel end and its result arena.
+    Spawn { slot: u32, generation: u32 },
     /// Kill every worker, reap them, and exit.
     Shutdown,
 }
@@ -35,8 +36,7 @@ impl Request {
     /// The wire form.
     pub(crate) fn to_bytes(self) -> [u8; 16] {
         let (op, a, b) = match self {
-            Request::Spawn { slot } => (1u32, slot, 0u32),
-            Request::Kill { slot, signal } => (2, slot, signal as u32),
+            Request::Spawn { slot, generation } => (1u32, slot, generation),
             Request::Shutdown => (3, 0, 0),
         };
         let mut out = [0u8; 16];
@@ -53,10 +53,9 @@ impl Request {
         }
         let w = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
         match w(0) {
-            1 => Some(Request::Spawn { slot: w(4) }),
-            2 => Some(Request::Kill {
+            1 => Some(Request::Spawn {
                 slot: w(4),
-                signal: w(8) as i32,
+                generation: w(8),
             }),
             3 => Some(Request::Shutdown),
             _ => None,
@@ -85,6 +84,7 @@ pub(crate) struct ServerArgs {
 
 struct Child {
     slot: u32,
+    generation: u32,
     pid: Pid,
     pidfd: OwnedFd,
 }
@@ -118,17 +118,16 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
         if ready[0] {
             match sys::recv_msg(args.sock.as_fd(), &mut buf, false) {
                 Ok((n, received)) if n > 0 => match Request::from_bytes(&buf[..n]) {
-                    Some(Request::Spawn { slot }) => {
+                    Some(Request::Spawn { slot, generation }) => {
                         let mut fds = received.into_iter();
                         if let (Some(channel), Some(results)) = (fds.next(), fds.next()) {
-                            spawn(&args, &ctrl, slot, channel, results, &mut children);
-                        }
-                    }
-                    Some(Request::Kill { slot, signal }) => {
-                        if let Some(c) = children.iter().find(|c| c.slot == slot) {
-                            // The child is not reaped yet (we reap only below), so
-                            // its pid cannot have been reused.
-                            let _ = sys::kill(c.pid, signal);
+                            let start = Start {
+                                slot,
+                                generation,
+                                channel,
+                                results,
+                            };
+                            spawn(&args, &ctrl, start, &mut children);
                         }
                     }
                     Some(Request::Shutdown) | None => shutdown(&ctrl, &mut children),
@@ -144,7 +143,7 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
             if ready.get(i + 1).copied().unwrap_or(false) {
                 if let Ok(Some(status)) = sys::try_reap(children[i].pid) {
                     let c = children.swap_remove(i);
-                    report_exit(&ctrl, c.slot, status);
+                    report_exit(&ctrl, c.slot, c.generation, status);
                     continue;
                 }
             }
@@ -174,14 +173,21 @@ fn map_control(args: &ServerArgs) -> Option<(Mapping, ControlView)> {
     Some((map, view))
 }
 
-fn spawn(
-    args: &ServerArgs,
-    ctrl: &ControlView,
+/// One spawn request: which process to start, and its descriptors.
+struct Start {
     slot: u32,
+    generation: u32,
     channel: OwnedFd,
     results: OwnedFd,
-    children: &mut Vec<Child>,
-) {
+}
+
+fn spawn(args: &ServerArgs, ctrl: &ControlView, start: Start, children: &mut Vec<Child>) {
+    let Start {
+        slot,
+        generation,
+        channel,
+        results,
+    } = start;
     if slot >= ctrl.dims().slots {
         return;
     }
@@ -211,6 +217,7 @@ fn spawn(
                 result_arena: results,
                 channel,
                 slot,
+                generation,
                 server_pid,
                 reexec: args.workers == StartKind::Exec,
             };
@@ -224,16 +231,25 @@ fn spawn(
                 .pid
                 .store(pid as u32, Ordering::Relaxed);
             match sys::pidfd_open(pid) {
-                Ok(pidfd) => children.push(Child { slot, pid, pidfd }),
+                Ok(pidfd) => children.push(Child {
+                    slot,
+                    generation,
+                    pid,
+                    pidfd,
+                }),
                 Err(_) => {
                     // Cannot watch it: make sure it is gone and report the failure.
                     let _ = sys::kill(pid, libc::SIGKILL);
                     let _ = sys::reap(pid);
-                    report_exit(ctrl, slot, ExitStatus::Code(exit_code::SPAWN_FAILED));
+                    let failed = ExitStatus::Code(exit_code::SPAWN_FAILED);
+                    report_exit(ctrl, slot, generation, failed);
                 }
             }
         }
-        Err(_) => report_exit(ctrl, slot, ExitStatus::Code(exit_code::SPAWN_FAILED)),
+        Err(_) => {
+            let failed = ExitStatus::Code(exit_code::SPAWN_FAILED);
+            report_exit(ctrl, slot, generation, failed)
+        }
     }
 }
 
@@ -254,12 +270,16 @@ fn exec_worker(w: WorkerArgs) -> ! {
     sys::exit_now(exit_code::SPAWN_FAILED)
 }
 
-fn report_exit(ctrl: &ControlView, slot: u32, status: ExitStatus) {
+/// Reports the end of process `generation` of `slot`. If the collector reported it
+/// first (it killed the process and saw it die), the transition fails and changes
+/// nothing; the `exit_status` written here is then either the same status or
+/// overwritten by the slot's next process before its own `Exited` is published.
+fn report_exit(ctrl: &ControlView, slot: u32, generation: u32, status: ExitStatus) {
     let s = ctrl.slot(slot as usize);
     s.exit_status.store(status.encode(), Ordering::Relaxed);
-    // SYNC(F1): Release — publishes `exit_status` (and, through process death, every
-    // store the dead worker made); pairs with the collector's Acquire load of `state`.
-    s.state.store(slot_state::EXITED, Ordering::Release);
+    // The transition (SYNC L1, Release) publishes `exit_status` and, through the
+    // process's death, every store the dead worker made (SYNC F1).
+    s.lifecycle.mark_exited(generation);
     ctrl.header().completions.notify(1);
 }
 
@@ -269,7 +289,7 @@ fn shutdown(ctrl: &ControlView, children: &mut Vec<Child>) -> ! {
     }
     for c in children.drain(..) {
         if let Ok(status) = sys::reap(c.pid) {
-            report_exit(ctrl, c.slot, status);
+            report_exit(ctrl, c.slot, c.generation, status);
         }
     }
     sys::exit_now(0)

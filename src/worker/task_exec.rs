@@ -91,21 +91,17 @@ impl Worker {
         outcome: u32,
         bytes: &[u8],
     ) -> Result<(), ParentGone> {
-        let ctrl = self.ctrl;
-        let slot = ctrl.slot(self.slot_index);
         let payload = if bytes.len() <= INLINE_BYTES {
             Payload::inline(bytes)
         } else {
-            // SYNC(A1): Acquire — pairs with the parent's Release after reading.
-            let released = slot.arena_released.load(Ordering::Acquire);
-            match self.results.store(bytes, released) {
+            match self.results.store(bytes) {
                 Ok(off) => Payload::in_arena_at(bytes.len(), off),
                 Err(e) => {
                     let msg = format!("store the result: {e}");
                     let fits = &msg.as_bytes()[..msg.len().min(INLINE_BYTES)];
                     return self.push_completion(CompletionRecord {
                         outcome: outcome::CODEC,
-                        flags: 0,
+                        generation: self.generation,
                         id,
                         payload: Payload::inline(fits),
                     });
@@ -114,7 +110,7 @@ impl Worker {
         };
         self.push_completion(CompletionRecord {
             outcome,
-            flags: 0,
+            generation: self.generation,
             id,
             payload,
         })
