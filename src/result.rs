@@ -59,18 +59,16 @@ pub(crate) enum Outcome<'a> {
     Failed(Error),
 }
 
-/// The thread delivering a completion, and how to hand work to the result thread.
+/// What a delivery needs of its pool: where to hand callbacks.
 pub(crate) struct Ctx<'a> {
-    /// Whether this is the pool's collector (result) thread.
-    pub on_collector: bool,
-    /// The pool, whose collector runs deferred closures.
+    /// The pool, whose callback thread runs callbacks.
     pub pool: &'a PoolInner,
 }
 
 impl Ctx<'_> {
-    /// Queues a closure to run on the collector thread.
+    /// Queues a closure for the pool's callback thread.
     pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
-        self.pool.defer(job);
+        self.pool.callbacks.run_later(job);
     }
 }
 
@@ -85,9 +83,11 @@ pub(crate) trait Sink: Send + Sync {
 /// Functions run on the pool's result thread when a result arrives, as Python's
 /// `callback` and `error_callback`.
 ///
-/// Both run before the result becomes visible to `get`, on the pool's collector
-/// thread: keep them short, as Python asks too. A callback that panics does not
-/// harm the pool: the panic is caught and `get` returns
+/// Both run before the result becomes visible to `get`, one at a time, on the
+/// pool's callback thread: never on the thread that delivers results, so unlike in
+/// Python a callback may call the pool and wait for the answer (`apply`, `map`,
+/// another `get`). A callback that panics does not harm the pool: the panic is
+/// caught and `get` returns
 /// [`Error::CallbackPanicked`].
 ///
 /// # Examples
@@ -251,8 +251,9 @@ impl<R: Send + 'static> ResultSlot<R> {
         })
     }
 
-    /// Delivers the result: runs callbacks on the result thread (deferring there if
-    /// need be), then makes the result visible. Later deliveries are ignored.
+    /// Delivers the result: hands the callbacks to the pool's callback thread, which
+    /// runs them and then makes the result visible; without callbacks, makes it
+    /// visible now. Later deliveries are ignored.
     pub(crate) fn deliver(self: &Arc<Self>, result: Result<R>, ctx: &Ctx<'_>) {
         let callbacks = self
             .callbacks
@@ -261,7 +262,6 @@ impl<R: Send + 'static> ResultSlot<R> {
             .take();
         match callbacks {
             None => self.finish(result),
-            Some(cbs) if ctx.on_collector => self.finish(cbs.run(result)),
             Some(cbs) => {
                 let me = Arc::clone(self);
                 ctx.defer(Box::new(move || me.finish(cbs.run(result))));

@@ -131,7 +131,7 @@ fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
     assert_eq!(r.get().unwrap(), 144);
     assert_eq!(
         seen.lock().unwrap().as_slice(),
-        &[(144, Some("shmpool-collector".to_string()))]
+        &[(144, Some("shmpool-callbacks".to_string()))]
     );
 
     let errors = Arc::new(Mutex::new(Vec::new()));
@@ -750,3 +750,58 @@ for_each_start_method!(
     one_pool_used_from_several_threads_at_once,
     a_per_task_timeout_kills_the_worker_and_the_pool_carries_on,
 );
+
+/// Issue 10, bug 4: callbacks run on their own thread, so one may call the pool and
+/// wait for the answer, even for a result with callbacks of its own.
+#[test]
+fn a_callback_can_call_apply_and_map() {
+    use std::sync::mpsc;
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let (tx, rx) = mpsc::channel();
+    let (p, t) = (Arc::clone(&pool), tx.clone());
+    let r = pool
+        .apply_async_with(
+            |x: u64| x + 1,
+            (41,),
+            Callbacks::new().on_success(move |v: &u64| {
+                let nested = p.apply(|a: u64, b: u64| a * b, (*v, 2));
+                let inner_seen = Arc::new(Mutex::new(None));
+                let seen = Arc::clone(&inner_seen);
+                let with_callback = p
+                    .apply_async_with(
+                        |x: u64| x * 3,
+                        (5,),
+                        Callbacks::new()
+                            .on_success(move |v: &u64| *seen.lock().unwrap() = Some(*v)),
+                    )
+                    .and_then(|r| r.get());
+                let _ = t.send((nested, with_callback, *inner_seen.lock().unwrap()));
+            }),
+        )
+        .unwrap();
+    assert_eq!(r.get().unwrap(), 42);
+    let (nested, with_callback, inner) =
+        rx.recv_timeout(Duration::from_secs(20)).expect("deadlock");
+    assert_eq!(nested.unwrap(), 84);
+    assert_eq!(with_callback.unwrap(), 15);
+    assert_eq!(inner, Some(15));
+
+    drop(tx);
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pool);
+    let r = pool
+        .apply_async_with(
+            |x: u64| -> u64 { panic!("no {x}") },
+            (7,),
+            Callbacks::new().on_error(move |_: &Error| {
+                let _ = tx.send(p.map(|x: u64| x * x, 0..100u64));
+            }),
+        )
+        .unwrap();
+    assert!(matches!(r.get(), Err(Error::TaskPanicked { .. })));
+    let mapped = rx.recv_timeout(Duration::from_secs(20)).expect("deadlock");
+    assert_eq!(
+        mapped.unwrap(),
+        (0..100u64).map(|x| x * x).collect::<Vec<_>>()
+    );
+}

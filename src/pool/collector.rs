@@ -164,10 +164,8 @@ impl Collector {
     }
 
     fn run(mut self) {
-        super::dispatch::mark_collector_thread();
         loop {
             let mut progress = self.inner.drain() > 0;
-            progress |= self.inner.run_deferred() > 0;
             self.notice_killed_deaths();
             for slot in 0..self.slots() {
                 let phase = self.inner.ctrl.slot(slot).lifecycle.load();
@@ -214,7 +212,6 @@ impl Collector {
                 ctrl.slot(i).lifecycle.load().state == SlotState::Exited
                     || ctrl.completion_ring(i).has_records()
             }) || self.can_start_now()
-                || !lock(&inner.deferred.0).jobs.is_empty()
         };
         let ticket = ev.prepare();
         if !pending() {
@@ -670,9 +667,9 @@ impl Collector {
         // fails its own task; one that inserts before is failed by the sweep.
         inner.pending_sealed.store(true, StdOrdering::Relaxed);
         inner.fail_all_pending(|| inner.broken_or_terminated());
-        // Callbacks deferred from now on run on their own thread (`defer`).
-        inner.seal_deferred();
-        inner.run_deferred();
+        // The callback thread runs what is queued and exits; callbacks of later
+        // deliveries run on the delivering thread.
+        inner.callbacks.close();
         let mut table = lock(&inner.bulk);
         for (index, side) in table.sides.iter_mut().enumerate() {
             let job = inner.ctrl.job(index as u32);

@@ -6,13 +6,14 @@
 //! hand-offs on the round trip. While it polls, it sets `parent_polling`, and
 //! workers skip waking the collector; when it stops, it clears the flag and drains
 //! once more, so a completion pushed while the flag was set is never stranded
-//! (`docs/PROTOCOL.md`, "Caller polling"). Callbacks always run on the collector
-//! thread: a delivery on another thread defers them there.
+//! (`docs/PROTOCOL.md`, "Caller polling"). Callbacks never run on a delivering
+//! thread: they go to the pool's callback thread (`callbacks.rs`).
 
 use std::sync::atomic::Ordering as StdOrdering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::callbacks::CallbackRunner;
 use super::inner::{Pending, PoolInner, ProcessReader, lock};
 use super::stats::Counters;
 use crate::error::{Error, Result};
@@ -22,15 +23,6 @@ use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::unwind::PanicReport;
 use crate::wake::{Backoff, spin_then_yield};
-
-thread_local! {
-    static ON_COLLECTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the calling thread as the pool's collector (result) thread.
-pub(crate) fn mark_collector_thread() {
-    ON_COLLECTOR.with(|c| c.set(true));
-}
 
 impl PoolInner {
     /// Submits one task: `code` run on `args` in a worker, the outcome to `sink`.
@@ -111,42 +103,7 @@ impl PoolInner {
 
     /// The delivery context of the calling thread.
     pub(crate) fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            on_collector: ON_COLLECTOR.with(|c| c.get()),
-            pool: self,
-        }
-    }
-
-    /// Queues a closure for the collector thread and wakes it; once the collector
-    /// has finished for good, runs it here instead.
-    pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
-        let mut queue = lock(&self.deferred.0);
-        if queue.sealed {
-            drop(queue);
-            let _ = crate::unwind::catch(job);
-            return;
-        }
-        queue.jobs.push_back(job);
-        drop(queue);
-        self.ctrl.header().completions.notify_always(1);
-    }
-
-    /// Makes later `defer` calls run their closure at once (the collector's last act).
-    pub(crate) fn seal_deferred(&self) {
-        lock(&self.deferred.0).sealed = true;
-    }
-
-    /// Runs deferred closures (on the collector thread). Returns how many ran.
-    pub(crate) fn run_deferred(&self) -> usize {
-        let mut n = 0;
-        loop {
-            let job = lock(&self.deferred.0).jobs.pop_front();
-            let Some(job) = job else { return n };
-            // A callback's panic was already caught inside; this guards the thread
-            // against anything else.
-            let _ = crate::unwind::catch(job);
-            n += 1;
-        }
+        Ctx { pool: self }
     }
 
     /// Drains every completion ring. The caller holds `drain_lock`.
@@ -292,7 +249,22 @@ impl PoolInner {
             if ready(&guard) {
                 return true;
             }
-            let mut wait = Duration::from_millis(20);
+            // A callback waiting for a result runs the callbacks queued behind it,
+            // which may be what it waits for (and which lock `state` to finish it, so
+            // not while we hold it).
+            if CallbackRunner::on_callback_thread() {
+                drop(guard);
+                let helped = self.callbacks.help();
+                guard = lock(state);
+                if helped {
+                    continue;
+                }
+            }
+            let mut wait = if CallbackRunner::on_callback_thread() {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(20)
+            };
             if let Some(d) = deadline {
                 let now = Instant::now();
                 if now >= d {

@@ -1,7 +1,7 @@
 //! The parent's side of a pool: the control segment, the link to the fork server,
 //! the channels that ship array segments to workers, and the table of bulk jobs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{
     AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64, Ordering as StdOrdering,
@@ -10,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
+use super::callbacks::CallbackRunner;
 use super::stats::Counters;
 use crate::error::{DeathCause, Error, Result};
 use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord};
@@ -162,28 +163,10 @@ pub(crate) struct PoolInner {
     pub next_task: AtomicU64,
     /// Held by whichever thread consumes the completion rings.
     pub drain_lock: Mutex<()>,
-    /// Closures to run on the collector thread (callbacks).
-    pub deferred: Deferred,
+    /// Runs callbacks on their own thread.
+    pub callbacks: CallbackRunner,
     /// The default time limit of a task.
     pub task_timeout: Option<Duration>,
-}
-
-/// Closures waiting to run on the collector thread.
-pub(crate) struct Deferred(pub Mutex<DeferredQueue>);
-
-/// The queue behind [`Deferred`].
-pub(crate) struct DeferredQueue {
-    /// Waiting closures, oldest first.
-    pub jobs: VecDeque<Box<dyn FnOnce() + Send>>,
-    /// Set once the collector has run its last closures: from then on a closure
-    /// runs on the thread that defers it, since nobody else ever would.
-    pub sealed: bool,
-}
-
-impl std::fmt::Debug for Deferred {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Deferred({})", lock(&self.0).jobs.len())
-    }
 }
 
 /// A submitted task: where its result goes, and its argument block to free.
@@ -300,10 +283,7 @@ impl PoolInner {
             pending: Mutex::new(HashMap::new()),
             next_task: AtomicU64::new(1),
             drain_lock: Mutex::new(()),
-            deferred: Deferred(Mutex::new(DeferredQueue {
-                jobs: VecDeque::new(),
-                sealed: false,
-            })),
+            callbacks: CallbackRunner::new(),
             task_timeout: b.task_timeout,
         })
     }

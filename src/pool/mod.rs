@@ -1,6 +1,7 @@
 //! [`Pool`] and [`PoolBuilder`]: the worker processes and their lifecycle.
 
 mod bulk;
+mod callbacks;
 mod chunks;
 mod collector;
 mod dispatch;
