@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The result type of every fallible shmpool call.
@@ -23,6 +24,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Messages are written for people: `worker 1 (pid 4242) was killed by SIGSEGV
 /// while running chunk 96..128`.
 ///
+/// Errors are values: `Error` is `Clone` (an [`io::Error`](std::io::Error) is
+/// shared through an [`Arc`]), so one failure can be reported on several items.
+///
 /// # Examples
 ///
 /// Match on what you can act on; every other error still has a readable message:
@@ -42,7 +46,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert_eq!(e.to_string(), "array lengths differ: the input has 3 elements, the output 4");
 /// # Ok::<(), shmpool::Error>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Input and output arrays of a bulk map have different lengths.
@@ -249,15 +253,18 @@ pub enum Error {
     Io {
         /// What shmpool was doing.
         context: &'static str,
-        /// The underlying error.
+        /// The underlying error, shared so that `Error` can be cloned.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 }
 
 impl Error {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { context, source }
+        move |source| Error::Io {
+            context,
+            source: Arc::new(source),
+        }
     }
 
     /// This error with the task it names (a worker's death or timeout in a
@@ -287,101 +294,6 @@ impl Error {
                 work: Work::Items(items),
             },
             other => other,
-        }
-    }
-
-    /// A copy of this error, for reporting one failure on several items (an
-    /// `io::Error` is copied by kind and message).
-    pub(crate) fn duplicate(&self) -> Error {
-        use Error::*;
-        match self {
-            LengthMismatch { input, output } => LengthMismatch {
-                input: *input,
-                output: *output,
-            },
-            RangeOutOfBounds { range, len } => RangeOutOfBounds {
-                range: range.clone(),
-                len: *len,
-            },
-            ZeroChunkLen => ZeroChunkLen,
-            ZeroProcesses => ZeroProcesses,
-            TooManyChunks { chunks, max } => TooManyChunks {
-                chunks: *chunks,
-                max: *max,
-            },
-            KernelPanicked { chunk, message } => KernelPanicked {
-                chunk: chunk.clone(),
-                message: message.clone(),
-            },
-            TaskPanicked { message, location } => TaskPanicked {
-                message: message.clone(),
-                location: location.clone(),
-            },
-            WorkerDied {
-                worker,
-                pid,
-                cause,
-                work,
-            } => WorkerDied {
-                worker: *worker,
-                pid: *pid,
-                cause: *cause,
-                work: work.clone(),
-            },
-            Timeout {
-                worker,
-                pid,
-                limit,
-                work,
-            } => Timeout {
-                worker: *worker,
-                pid: *pid,
-                limit: *limit,
-                work: work.clone(),
-            },
-            WaitTimeout(d) => WaitTimeout(*d),
-            NotReady => NotReady,
-            AlreadyTaken => AlreadyTaken,
-            CallbackPanicked { message } => CallbackPanicked {
-                message: message.clone(),
-            },
-            InputPanicked { message } => InputPanicked {
-                message: message.clone(),
-            },
-            PoolClosed => PoolClosed,
-            PoolTerminated => PoolTerminated,
-            JoinBeforeClose => JoinBeforeClose,
-            Codec(m) => Codec(m.clone()),
-            Start(m) => Start(m.clone()),
-            InitializerFailed { message } => InitializerFailed {
-                message: message.clone(),
-            },
-            Npy { path, problem } => Npy {
-                path: path.clone(),
-                problem: problem.clone(),
-            },
-            ShapeMismatch { len, shape } => ShapeMismatch {
-                len: *len,
-                shape: shape.clone(),
-            },
-            Dimensionality { shape, axes } => Dimensionality {
-                shape: shape.clone(),
-                axes: *axes,
-            },
-            SegmentExists { name } => SegmentExists { name: name.clone() },
-            ForeignSegment { name, reason } => ForeignSegment {
-                name: name.clone(),
-                reason: reason.clone(),
-            },
-            Mpi(m) => Mpi(m.clone()),
-            RankFailed { rank, message } => RankFailed {
-                rank: *rank,
-                message: message.clone(),
-            },
-            Io { context, source } => Io {
-                context,
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
         }
     }
 }
@@ -514,5 +426,29 @@ mod tests {
             .to_string(),
             "array lengths differ: the input has 3 elements, the output 4"
         );
+    }
+
+    #[test]
+    fn errors_clone_with_their_io_source() {
+        fn is_clone<T: Clone + Send + Sync + 'static>() {}
+        is_clone::<Error>();
+        let e = Error::io("mapping a file")(std::io::Error::from_raw_os_error(libc::ENOENT));
+        let copy = e.clone();
+        assert_eq!(copy.to_string(), e.to_string());
+        assert!(
+            copy.to_string()
+                .starts_with("mapping a file: No such file or directory")
+        );
+        match (&e, &copy) {
+            (Error::Io { source: a, .. }, Error::Io { source: b, .. }) => {
+                assert!(Arc::ptr_eq(a, b));
+                assert_eq!(b.raw_os_error(), Some(libc::ENOENT));
+            }
+            _ => unreachable!(),
+        }
+        // The source chain survives the clone.
+        let source = std::error::Error::source(&copy).expect("a source");
+        let expected = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
+        assert_eq!(source.to_string(), expected);
     }
 }

@@ -92,7 +92,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
                 let e = e.for_items(range);
                 let mut items = Vec::with_capacity(len);
                 for _ in 1..len {
-                    items.push(Err(e.duplicate()));
+                    items.push(Err(e.clone()));
                 }
                 items.push(Err(e));
                 items
