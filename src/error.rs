@@ -76,6 +76,16 @@ pub enum Error {
     #[error("a pool needs at least one worker process")]
     ZeroProcesses,
 
+    /// A pool was asked for more worker processes than a pool can have. Nothing
+    /// was started.
+    #[error("{requested} worker processes were asked for; a pool can have at most {max}")]
+    TooManyProcesses {
+        /// The processes asked for.
+        requested: usize,
+        /// The most a pool can have.
+        max: usize,
+    },
+
     /// A bulk job would have more chunks than a job can track.
     #[error("{chunks} chunks exceed the limit of {max} per job; use a larger chunk length")]
     TooManyChunks {
@@ -425,6 +435,14 @@ mod tests {
             }
             .to_string(),
             "array lengths differ: the input has 3 elements, the output 4"
+        );
+        assert_eq!(
+            Error::TooManyProcesses {
+                requested: 100_000,
+                max: 4096
+            }
+            .to_string(),
+            "100000 worker processes were asked for; a pool can have at most 4096"
         );
     }
 

@@ -21,6 +21,29 @@ fn zero_processes_is_refused() {
 }
 
 #[test]
+fn more_processes_than_a_pool_can_have_is_refused_as_such() {
+    for result in [
+        Pool::new(100_000),
+        Pool::builder().processes(100_000).build(),
+    ] {
+        match result {
+            Err(e @ Error::TooManyProcesses { requested, max }) => {
+                assert_eq!(requested, 100_000);
+                assert!((1..100_000).contains(&max), "{max}");
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "100000 worker processes were asked for; a pool can have at most {max}"
+                    )
+                );
+            }
+            Err(other) => panic!("expected TooManyProcesses, got {other:?}"),
+            Ok(_) => panic!("a pool of 100000 processes started"),
+        }
+    }
+}
+
+#[test]
 fn a_zero_chunk_length_is_refused_everywhere() {
     let pool = pool();
     let xs = SharedArray::<f64>::zeroed(10).unwrap();

@@ -203,9 +203,10 @@ impl PoolInner {
     /// Creates the control segment for `processes` workers.
     pub(crate) fn new(processes: usize, b: &PoolBuilder) -> Result<Self> {
         if processes > MAX_PROCESSES {
-            return Err(Error::Start(format!(
-                "{processes} processes asked for; a pool can have at most {MAX_PROCESSES}"
-            )));
+            return Err(Error::TooManyProcesses {
+                requested: processes,
+                max: MAX_PROCESSES,
+            });
         }
         let slots = (2 * processes).max(2) as u32;
         let dims = Dims {

@@ -254,7 +254,8 @@ impl PoolBuilder {
     /// is ready to take work.
     ///
     /// # Errors
-    /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::Start`] when workers
+    /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::TooManyProcesses`]
+    /// beyond the most a pool can have (4096); [`Error::Start`] when workers
     /// cannot be started; [`Error::Io`] when shared memory cannot be created.
     ///
     /// # Examples
