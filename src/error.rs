@@ -126,6 +126,30 @@ pub enum Error {
         work: Work,
     },
 
+    /// A chunk of a bulk array map was not computed: a worker of the job died while
+    /// it held the chunk, but no record says which worker that was, so no worker,
+    /// pid or cause can be named.
+    #[error(
+        "chunk {}..{} was not computed: a worker died while holding it, and which worker \
+         is not known",
+        chunk.start,
+        chunk.end
+    )]
+    ChunkLost {
+        /// The element range of the chunk.
+        chunk: Range<usize>,
+    },
+
+    /// Several chunks of a bulk array map were not computed. Each element of
+    /// `errors` is the error of one chunk: a [`Error::WorkerDied`] or
+    /// [`Error::Timeout`] naming it as [`Work::Chunk`], or an [`Error::ChunkLost`].
+    /// [`Error::failed_ranges`] lists their element ranges.
+    #[error("{}", chunks_lost_message(errors))]
+    ChunksLost {
+        /// The error of each chunk that was not computed.
+        errors: Vec<Error>,
+    },
+
     /// The work ran past its time limit; the worker was killed and replaced.
     #[error("{work} ran past its {limit:?} time limit; worker {worker} (pid {pid}) was killed")]
     Timeout {
@@ -277,6 +301,71 @@ impl Error {
         }
     }
 
+    /// The element ranges of a bulk array map that this error names as not (fully)
+    /// computed, in the order the error names them.
+    ///
+    /// - [`Error::WorkerDied`] or [`Error::Timeout`] on a [`Work::Chunk`]: that
+    ///   chunk's range.
+    /// - [`Error::KernelPanicked`] and [`Error::ChunkLost`]: the chunk's range.
+    /// - [`Error::ChunksLost`]: the ranges of each of its errors, one after another.
+    /// - Anything else, including a death or timeout on [`Work::Items`] or
+    ///   [`Work::Task`]: none. Items are indices into a `map`'s input, not element
+    ///   ranges of an array, so they are not listed here; match on
+    ///   [`Error::WorkerDied`] to read them.
+    ///
+    /// Elements outside these ranges were computed; those inside may have been
+    /// written in part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{DeathCause, Error, Pool, SharedArray, Work};
+    ///
+    /// // A kernel that panics leaves its chunk unfinished.
+    /// let pool = Pool::new(2)?;
+    /// let x = SharedArray::try_from_iter(0..100u32)?;
+    /// let mut y = SharedArray::zeroed(100)?;
+    /// let e = pool
+    ///     .bulk()
+    ///     .chunk_len(10)
+    ///     .map_into(&x, &mut y, |v: u32| if v == 42 { panic!("42") } else { v })
+    ///     .unwrap_err();
+    /// assert_eq!(e.failed_ranges(), [40..50]);
+    ///
+    /// // Several lost chunks, in the order they are named.
+    /// let died = |work| Error::WorkerDied {
+    ///     worker: 1,
+    ///     pid: 4242,
+    ///     cause: DeathCause::Signal(9),
+    ///     work,
+    /// };
+    /// let e = Error::ChunksLost {
+    ///     errors: vec![died(Work::Chunk(0..10)), Error::ChunkLost { chunk: 30..40 }],
+    /// };
+    /// assert_eq!(e.failed_ranges(), [0..10, 30..40]);
+    ///
+    /// // Items of a `map` are not array ranges.
+    /// assert!(died(Work::Items(0..10)).failed_ranges().is_empty());
+    /// assert!(Error::PoolClosed.failed_ranges().is_empty());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn failed_ranges(&self) -> Vec<Range<usize>> {
+        match self {
+            Error::WorkerDied {
+                work: Work::Chunk(r),
+                ..
+            }
+            | Error::Timeout {
+                work: Work::Chunk(r),
+                ..
+            }
+            | Error::KernelPanicked { chunk: r, .. }
+            | Error::ChunkLost { chunk: r } => vec![r.clone()],
+            Error::ChunksLost { errors } => errors.iter().flat_map(Error::failed_ranges).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// This error with the task it names (a worker's death or timeout in a
     /// chunk of a `map` or `imap`) replaced by the chunk's input items.
     pub(crate) fn for_items(self, items: Range<usize>) -> Error {
@@ -306,6 +395,19 @@ impl Error {
             other => other,
         }
     }
+}
+
+/// The message of [`Error::ChunksLost`]: how many chunks, then each one's error.
+fn chunks_lost_message(errors: &[Error]) -> String {
+    let mut s = match errors.len() {
+        1 => "1 chunk was not computed".to_string(),
+        n => format!("{n} chunks were not computed"),
+    };
+    for (i, e) in errors.iter().enumerate() {
+        s.push_str(if i == 0 { ": " } else { "; " });
+        s.push_str(&e.to_string());
+    }
+    s
 }
 
 /// How a worker process ended.
@@ -444,6 +546,73 @@ mod tests {
             .to_string(),
             "100000 worker processes were asked for; a pool can have at most 4096"
         );
+        assert_eq!(
+            Error::ChunkLost { chunk: 0..8 }.to_string(),
+            "chunk 0..8 was not computed: a worker died while holding it, and which worker \
+             is not known"
+        );
+    }
+
+    fn died(work: Work) -> Error {
+        Error::WorkerDied {
+            worker: 1,
+            pid: 42,
+            cause: DeathCause::Signal(libc::SIGKILL),
+            work,
+        }
+    }
+
+    #[test]
+    fn chunks_lost_counts_and_lists_each_chunk() {
+        let timeout = Error::Timeout {
+            worker: 0,
+            pid: 7,
+            limit: Duration::from_secs(1),
+            work: Work::Chunk(10..20),
+        };
+        let e = Error::ChunksLost {
+            errors: vec![died(Work::Chunk(0..10)), timeout],
+        };
+        assert_eq!(
+            e.to_string(),
+            "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL while \
+             running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
+             was killed"
+        );
+        assert_eq!(e.failed_ranges(), [0..10, 10..20]);
+        let one = Error::ChunksLost {
+            errors: vec![Error::ChunkLost { chunk: 5..6 }],
+        };
+        assert!(
+            one.to_string()
+                .starts_with("1 chunk was not computed: chunk 5..6 was not"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    #[allow(
+        clippy::single_range_in_vec_init,
+        reason = "a list of one range is what failed_ranges returns here"
+    )]
+    fn failed_ranges_name_array_ranges_only() {
+        assert_eq!(died(Work::Chunk(3..9)).failed_ranges(), [3..9]);
+        let panicked = Error::KernelPanicked {
+            chunk: 4..8,
+            message: "boom".into(),
+        };
+        assert_eq!(panicked.failed_ranges(), [4..8]);
+        assert!(died(Work::Items(0..4)).failed_ranges().is_empty());
+        assert!(died(Work::Task(3)).failed_ranges().is_empty());
+        assert!(Error::ZeroChunkLen.failed_ranges().is_empty());
+        let nested = Error::ChunksLost {
+            errors: vec![
+                panicked,
+                died(Work::Items(0..4)),
+                Error::ChunkLost { chunk: 9..12 },
+            ],
+        };
+        assert_eq!(nested.failed_ranges(), [4..8, 9..12]);
     }
 
     #[test]
