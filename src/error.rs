@@ -203,9 +203,33 @@ pub enum Error {
     #[error("join() needs close() or terminate() first")]
     JoinBeforeClose,
 
-    /// Arguments or results could not be serialized or deserialized.
-    #[error("could not {0}")]
-    Codec(String),
+    /// A task's argument or result could not be serialized or deserialized (with
+    /// postcard). Python's equivalent is `MaybeEncodingError`.
+    ///
+    /// Arguments are encoded in the calling process and decoded in a worker;
+    /// results the other way round. A failure on either side arrives here. (Under
+    /// `Cluster::map`, items and results also travel between MPI ranks.)
+    #[error("could not {direction} {role} of type `{type_name}`: {reason}")]
+    Codec {
+        /// Encoding (serializing) or decoding (deserializing).
+        direction: CodecDirection,
+        /// What the value was.
+        role: CodecRole,
+        /// The value's Rust type, as [`std::any::type_name`] spells it. For the
+        /// items or results of a `map`, the type of one item or result.
+        type_name: String,
+        /// Why: postcard's error, with a hint at the usual cause.
+        reason: String,
+    },
+
+    /// A task's serialized arguments or result could not be moved between the
+    /// calling process and a worker: for example, a result larger than a worker's
+    /// result arena.
+    #[error("could not pass a task's data between processes: {reason}")]
+    Transfer {
+        /// What went wrong.
+        reason: String,
+    },
 
     /// A worker process could not start (for example, a different binary under
     /// `StartMethod::Spawn`) or the pool's helper processes failed.
@@ -408,6 +432,87 @@ fn chunks_lost_message(errors: &[Error]) -> String {
         s.push_str(&e.to_string());
     }
     s
+}
+
+/// Whether a value failed to serialize or to deserialize ([`Error::Codec`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::CodecDirection;
+///
+/// assert_eq!(CodecDirection::Encode.to_string(), "encode");
+/// assert_eq!(CodecDirection::Decode.to_string(), "decode");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecDirection {
+    /// Serializing, before the value travels.
+    Encode,
+    /// Deserializing, after it travelled.
+    Decode,
+}
+
+impl fmt::Display for CodecDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodecDirection::Encode => "encode",
+            CodecDirection::Decode => "decode",
+        })
+    }
+}
+
+/// What a value that failed to serialize or deserialize was ([`Error::Codec`]).
+///
+/// # Examples
+///
+/// A result type whose `Serialize` impl fails, as Python's `MaybeEncodingError`
+/// reports an unpicklable result:
+///
+/// ```
+/// use serde::{Serialize, Serializer};
+/// use shmpool::{CodecDirection, CodecRole, Error, Pool};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Unsendable;
+///
+/// impl Serialize for Unsendable {
+///     fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("a file handle cannot travel"))
+///     }
+/// }
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(|| Unsendable, ()) {
+///     Err(Error::Codec { direction, role, type_name, .. }) => {
+///         assert_eq!((direction, role), (CodecDirection::Encode, CodecRole::Result));
+///         assert!(type_name.ends_with("Unsendable"));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(CodecRole::Argument.to_string(), "a task argument");
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CodecRole {
+    /// What a task is called with: the argument tuple of an `apply` or an
+    /// initializer, or one item (or argument tuple) of a `map`, `starmap` or `imap`.
+    Argument,
+    /// What a task returned: the result of an `apply`, or of one item of a `map`,
+    /// `starmap` or `imap`.
+    Result,
+    /// The report of a task's panic, on its way from the worker.
+    PanicReport,
+}
+
+impl fmt::Display for CodecRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodecRole::Argument => "a task argument",
+            CodecRole::Result => "a task result",
+            CodecRole::PanicReport => "a panic report",
+        })
+    }
 }
 
 /// How a worker process ended.

@@ -233,7 +233,7 @@ impl PoolInner {
         let mut task_arena = TaskArena::new().map_err(Error::io("creating the task arena"))?;
         let mut init = None;
         if let Some(i) = &b.initializer {
-            let bytes = i.args.clone().map_err(Error::Codec)?;
+            let bytes = i.args.clone()?;
             let payload = if bytes.len() <= INLINE_BYTES {
                 Payload::inline(&bytes)
             } else {

@@ -98,7 +98,7 @@ pub struct PoolBuilder {
 #[derive(Debug, Clone)]
 pub(crate) struct Initializer {
     pub code: crate::task::TaskFn,
-    pub args: std::result::Result<Vec<u8>, String>,
+    pub args: std::result::Result<Vec<u8>, crate::task::CodecFailure>,
 }
 
 impl Default for PoolBuilder {
@@ -245,7 +245,7 @@ impl PoolBuilder {
         let _ = f;
         self.initializer = Some(Initializer {
             code: crate::task::apply_trampoline::<Args, F>,
-            args: crate::task::encode(&args),
+            args: crate::task::encode(&args, crate::CodecRole::Argument),
         });
         self
     }
