@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The result type of every fallible shmpool call.
@@ -23,6 +24,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Messages are written for people: `worker 1 (pid 4242) was killed by SIGSEGV
 /// while running chunk 96..128`.
 ///
+/// Errors are values: `Error` is `Clone` (an [`io::Error`](std::io::Error) is
+/// shared through an [`Arc`]), so one failure can be reported on several items.
+///
 /// # Examples
 ///
 /// Match on what you can act on; every other error still has a readable message:
@@ -42,7 +46,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert_eq!(e.to_string(), "array lengths differ: the input has 3 elements, the output 4");
 /// # Ok::<(), shmpool::Error>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Input and output arrays of a bulk map have different lengths.
@@ -71,6 +75,16 @@ pub enum Error {
     /// A pool was asked for zero worker processes.
     #[error("a pool needs at least one worker process")]
     ZeroProcesses,
+
+    /// A pool was asked for more worker processes than a pool can have. Nothing
+    /// was started.
+    #[error("{requested} worker processes were asked for; a pool can have at most {max}")]
+    TooManyProcesses {
+        /// The processes asked for.
+        requested: usize,
+        /// The most a pool can have.
+        max: usize,
+    },
 
     /// A bulk job would have more chunks than a job can track.
     #[error("{chunks} chunks exceed the limit of {max} per job; use a larger chunk length")]
@@ -110,6 +124,30 @@ pub enum Error {
         cause: DeathCause,
         /// What it was running.
         work: Work,
+    },
+
+    /// A chunk of a bulk array map was not computed: a worker of the job died while
+    /// it held the chunk, but no record says which worker that was, so no worker,
+    /// pid or cause can be named.
+    #[error(
+        "chunk {}..{} was not computed: a worker died while holding it, and which worker \
+         is not known",
+        chunk.start,
+        chunk.end
+    )]
+    ChunkLost {
+        /// The element range of the chunk.
+        chunk: Range<usize>,
+    },
+
+    /// Several chunks of a bulk array map were not computed. Each element of
+    /// `errors` is the error of one chunk: a [`Error::WorkerDied`] or
+    /// [`Error::Timeout`] naming it as [`Work::Chunk`], or an [`Error::ChunkLost`].
+    /// [`Error::failed_ranges`] lists their element ranges.
+    #[error("{}", chunks_lost_message(errors))]
+    ChunksLost {
+        /// The error of each chunk that was not computed.
+        errors: Vec<Error>,
     },
 
     /// The work ran past its time limit; the worker was killed and replaced.
@@ -165,9 +203,33 @@ pub enum Error {
     #[error("join() needs close() or terminate() first")]
     JoinBeforeClose,
 
-    /// Arguments or results could not be serialized or deserialized.
-    #[error("could not {0}")]
-    Codec(String),
+    /// A task's argument or result could not be serialized or deserialized (with
+    /// postcard). Python's equivalent is `MaybeEncodingError`.
+    ///
+    /// Arguments are encoded in the calling process and decoded in a worker;
+    /// results the other way round. A failure on either side arrives here. (Under
+    /// `Cluster::map`, items and results also travel between MPI ranks.)
+    #[error("could not {direction} {role} of type `{type_name}`: {reason}")]
+    Codec {
+        /// Encoding (serializing) or decoding (deserializing).
+        direction: CodecDirection,
+        /// What the value was.
+        role: CodecRole,
+        /// The value's Rust type, as [`std::any::type_name`] spells it. For the
+        /// items or results of a `map`, the type of one item or result.
+        type_name: String,
+        /// Why: postcard's error, with a hint at the usual cause.
+        reason: String,
+    },
+
+    /// A task's serialized arguments or result could not be moved between the
+    /// calling process and a worker: for example, a result larger than a worker's
+    /// result arena.
+    #[error("could not pass a task's data between processes: {reason}")]
+    Transfer {
+        /// What went wrong.
+        reason: String,
+    },
 
     /// A worker process could not start (for example, a different binary under
     /// `StartMethod::Spawn`) or the pool's helper processes failed.
@@ -249,15 +311,83 @@ pub enum Error {
     Io {
         /// What shmpool was doing.
         context: &'static str,
-        /// The underlying error.
+        /// The underlying error, shared so that `Error` can be cloned.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 }
 
 impl Error {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { context, source }
+        move |source| Error::Io {
+            context,
+            source: Arc::new(source),
+        }
+    }
+
+    /// The element ranges of a bulk array map that this error names as not (fully)
+    /// computed, in the order the error names them.
+    ///
+    /// - [`Error::WorkerDied`] or [`Error::Timeout`] on a [`Work::Chunk`]: that
+    ///   chunk's range.
+    /// - [`Error::KernelPanicked`] and [`Error::ChunkLost`]: the chunk's range.
+    /// - [`Error::ChunksLost`]: the ranges of each of its errors, one after another.
+    /// - Anything else, including a death or timeout on [`Work::Items`] or
+    ///   [`Work::Task`]: none. Items are indices into a `map`'s input, not element
+    ///   ranges of an array, so they are not listed here; match on
+    ///   [`Error::WorkerDied`] to read them.
+    ///
+    /// Elements outside these ranges were computed; those inside may have been
+    /// written in part.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{DeathCause, Error, Pool, SharedArray, Work};
+    ///
+    /// // A kernel that panics leaves its chunk unfinished.
+    /// let pool = Pool::new(2)?;
+    /// let x = SharedArray::try_from_iter(0..100u32)?;
+    /// let mut y = SharedArray::zeroed(100)?;
+    /// let e = pool
+    ///     .bulk()
+    ///     .chunk_len(10)
+    ///     .map_into(&x, &mut y, |v: u32| if v == 42 { panic!("42") } else { v })
+    ///     .unwrap_err();
+    /// assert_eq!(e.failed_ranges(), [40..50]);
+    ///
+    /// // Several lost chunks, in the order they are named.
+    /// let died = |work| Error::WorkerDied {
+    ///     worker: 1,
+    ///     pid: 4242,
+    ///     cause: DeathCause::Signal(9),
+    ///     work,
+    /// };
+    /// let e = Error::ChunksLost {
+    ///     errors: vec![died(Work::Chunk(0..10)), Error::ChunkLost { chunk: 30..40 }],
+    /// };
+    /// assert_eq!(e.failed_ranges(), [0..10, 30..40]);
+    ///
+    /// // Items of a `map` are not array ranges.
+    /// assert!(died(Work::Items(0..10)).failed_ranges().is_empty());
+    /// assert!(Error::PoolClosed.failed_ranges().is_empty());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn failed_ranges(&self) -> Vec<Range<usize>> {
+        match self {
+            Error::WorkerDied {
+                work: Work::Chunk(r),
+                ..
+            }
+            | Error::Timeout {
+                work: Work::Chunk(r),
+                ..
+            }
+            | Error::KernelPanicked { chunk: r, .. }
+            | Error::ChunkLost { chunk: r } => vec![r.clone()],
+            Error::ChunksLost { errors } => errors.iter().flat_map(Error::failed_ranges).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// This error with the task it names (a worker's death or timeout in a
@@ -289,100 +419,99 @@ impl Error {
             other => other,
         }
     }
+}
 
-    /// A copy of this error, for reporting one failure on several items (an
-    /// `io::Error` is copied by kind and message).
-    pub(crate) fn duplicate(&self) -> Error {
-        use Error::*;
-        match self {
-            LengthMismatch { input, output } => LengthMismatch {
-                input: *input,
-                output: *output,
-            },
-            RangeOutOfBounds { range, len } => RangeOutOfBounds {
-                range: range.clone(),
-                len: *len,
-            },
-            ZeroChunkLen => ZeroChunkLen,
-            ZeroProcesses => ZeroProcesses,
-            TooManyChunks { chunks, max } => TooManyChunks {
-                chunks: *chunks,
-                max: *max,
-            },
-            KernelPanicked { chunk, message } => KernelPanicked {
-                chunk: chunk.clone(),
-                message: message.clone(),
-            },
-            TaskPanicked { message, location } => TaskPanicked {
-                message: message.clone(),
-                location: location.clone(),
-            },
-            WorkerDied {
-                worker,
-                pid,
-                cause,
-                work,
-            } => WorkerDied {
-                worker: *worker,
-                pid: *pid,
-                cause: *cause,
-                work: work.clone(),
-            },
-            Timeout {
-                worker,
-                pid,
-                limit,
-                work,
-            } => Timeout {
-                worker: *worker,
-                pid: *pid,
-                limit: *limit,
-                work: work.clone(),
-            },
-            WaitTimeout(d) => WaitTimeout(*d),
-            NotReady => NotReady,
-            AlreadyTaken => AlreadyTaken,
-            CallbackPanicked { message } => CallbackPanicked {
-                message: message.clone(),
-            },
-            InputPanicked { message } => InputPanicked {
-                message: message.clone(),
-            },
-            PoolClosed => PoolClosed,
-            PoolTerminated => PoolTerminated,
-            JoinBeforeClose => JoinBeforeClose,
-            Codec(m) => Codec(m.clone()),
-            Start(m) => Start(m.clone()),
-            InitializerFailed { message } => InitializerFailed {
-                message: message.clone(),
-            },
-            Npy { path, problem } => Npy {
-                path: path.clone(),
-                problem: problem.clone(),
-            },
-            ShapeMismatch { len, shape } => ShapeMismatch {
-                len: *len,
-                shape: shape.clone(),
-            },
-            Dimensionality { shape, axes } => Dimensionality {
-                shape: shape.clone(),
-                axes: *axes,
-            },
-            SegmentExists { name } => SegmentExists { name: name.clone() },
-            ForeignSegment { name, reason } => ForeignSegment {
-                name: name.clone(),
-                reason: reason.clone(),
-            },
-            Mpi(m) => Mpi(m.clone()),
-            RankFailed { rank, message } => RankFailed {
-                rank: *rank,
-                message: message.clone(),
-            },
-            Io { context, source } => Io {
-                context,
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-        }
+/// The message of [`Error::ChunksLost`]: how many chunks, then each one's error.
+fn chunks_lost_message(errors: &[Error]) -> String {
+    let mut s = match errors.len() {
+        1 => "1 chunk was not computed".to_string(),
+        n => format!("{n} chunks were not computed"),
+    };
+    for (i, e) in errors.iter().enumerate() {
+        s.push_str(if i == 0 { ": " } else { "; " });
+        s.push_str(&e.to_string());
+    }
+    s
+}
+
+/// Whether a value failed to serialize or to deserialize ([`Error::Codec`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::CodecDirection;
+///
+/// assert_eq!(CodecDirection::Encode.to_string(), "encode");
+/// assert_eq!(CodecDirection::Decode.to_string(), "decode");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecDirection {
+    /// Serializing, before the value travels.
+    Encode,
+    /// Deserializing, after it travelled.
+    Decode,
+}
+
+impl fmt::Display for CodecDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodecDirection::Encode => "encode",
+            CodecDirection::Decode => "decode",
+        })
+    }
+}
+
+/// What a value that failed to serialize or deserialize was ([`Error::Codec`]).
+///
+/// # Examples
+///
+/// A result type whose `Serialize` impl fails, as Python's `MaybeEncodingError`
+/// reports an unpicklable result:
+///
+/// ```
+/// use serde::{Serialize, Serializer};
+/// use shmpool::{CodecDirection, CodecRole, Error, Pool};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Unsendable;
+///
+/// impl Serialize for Unsendable {
+///     fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("a file handle cannot travel"))
+///     }
+/// }
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(|| Unsendable, ()) {
+///     Err(Error::Codec { direction, role, type_name, .. }) => {
+///         assert_eq!((direction, role), (CodecDirection::Encode, CodecRole::Result));
+///         assert!(type_name.ends_with("Unsendable"));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(CodecRole::Argument.to_string(), "a task argument");
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CodecRole {
+    /// What a task is called with: the argument tuple of an `apply` or an
+    /// initializer, or one item (or argument tuple) of a `map`, `starmap` or `imap`.
+    Argument,
+    /// What a task returned: the result of an `apply`, or of one item of a `map`,
+    /// `starmap` or `imap`.
+    Result,
+    /// The report of a task's panic, on its way from the worker.
+    PanicReport,
+}
+
+impl fmt::Display for CodecRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodecRole::Argument => "a task argument",
+            CodecRole::Result => "a task result",
+            CodecRole::PanicReport => "a panic report",
+        })
     }
 }
 
@@ -514,5 +643,104 @@ mod tests {
             .to_string(),
             "array lengths differ: the input has 3 elements, the output 4"
         );
+        assert_eq!(
+            Error::TooManyProcesses {
+                requested: 100_000,
+                max: 4096
+            }
+            .to_string(),
+            "100000 worker processes were asked for; a pool can have at most 4096"
+        );
+        assert_eq!(
+            Error::ChunkLost { chunk: 0..8 }.to_string(),
+            "chunk 0..8 was not computed: a worker died while holding it, and which worker \
+             is not known"
+        );
+    }
+
+    fn died(work: Work) -> Error {
+        Error::WorkerDied {
+            worker: 1,
+            pid: 42,
+            cause: DeathCause::Signal(libc::SIGKILL),
+            work,
+        }
+    }
+
+    #[test]
+    fn chunks_lost_counts_and_lists_each_chunk() {
+        let timeout = Error::Timeout {
+            worker: 0,
+            pid: 7,
+            limit: Duration::from_secs(1),
+            work: Work::Chunk(10..20),
+        };
+        let e = Error::ChunksLost {
+            errors: vec![died(Work::Chunk(0..10)), timeout],
+        };
+        assert_eq!(
+            e.to_string(),
+            "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL while \
+             running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
+             was killed"
+        );
+        assert_eq!(e.failed_ranges(), [0..10, 10..20]);
+        let one = Error::ChunksLost {
+            errors: vec![Error::ChunkLost { chunk: 5..6 }],
+        };
+        assert!(
+            one.to_string()
+                .starts_with("1 chunk was not computed: chunk 5..6 was not"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    #[allow(
+        clippy::single_range_in_vec_init,
+        reason = "a list of one range is what failed_ranges returns here"
+    )]
+    fn failed_ranges_name_array_ranges_only() {
+        assert_eq!(died(Work::Chunk(3..9)).failed_ranges(), [3..9]);
+        let panicked = Error::KernelPanicked {
+            chunk: 4..8,
+            message: "boom".into(),
+        };
+        assert_eq!(panicked.failed_ranges(), [4..8]);
+        assert!(died(Work::Items(0..4)).failed_ranges().is_empty());
+        assert!(died(Work::Task(3)).failed_ranges().is_empty());
+        assert!(Error::ZeroChunkLen.failed_ranges().is_empty());
+        let nested = Error::ChunksLost {
+            errors: vec![
+                panicked,
+                died(Work::Items(0..4)),
+                Error::ChunkLost { chunk: 9..12 },
+            ],
+        };
+        assert_eq!(nested.failed_ranges(), [4..8, 9..12]);
+    }
+
+    #[test]
+    fn errors_clone_with_their_io_source() {
+        fn is_clone<T: Clone + Send + Sync + 'static>() {}
+        is_clone::<Error>();
+        let e = Error::io("mapping a file")(std::io::Error::from_raw_os_error(libc::ENOENT));
+        let copy = e.clone();
+        assert_eq!(copy.to_string(), e.to_string());
+        assert!(
+            copy.to_string()
+                .starts_with("mapping a file: No such file or directory")
+        );
+        match (&e, &copy) {
+            (Error::Io { source: a, .. }, Error::Io { source: b, .. }) => {
+                assert!(Arc::ptr_eq(a, b));
+                assert_eq!(b.raw_os_error(), Some(libc::ENOENT));
+            }
+            _ => unreachable!(),
+        }
+        // The source chain survives the clone.
+        let source = std::error::Error::source(&copy).expect("a source");
+        let expected = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
+        assert_eq!(source.to_string(), expected);
     }
 }

@@ -67,7 +67,7 @@ pub use array::{SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
 pub use cluster::{Blocks, Cluster, ClusterBuilder, DistArray, PANIC_EXIT_CODE};
 #[cfg(not(loom))]
-pub use error::{DeathCause, Error, Result, Work};
+pub use error::{CodecDirection, CodecRole, DeathCause, Error, Result, Work};
 /// The MPI bindings shmpool's [`Cluster`] is built on (rsmpi), re-exported so that
 /// your own MPI calls use the same version.
 #[cfg(all(not(loom), feature = "mpi"))]

@@ -351,8 +351,8 @@ impl<R: Send + 'static> AsyncResult<R> {
     ///
     /// # Errors
     /// The error of the work: [`Error::TaskPanicked`], [`Error::WorkerDied`],
-    /// [`Error::Timeout`], [`Error::PoolTerminated`], [`Error::Codec`], or
-    /// [`Error::CallbackPanicked`].
+    /// [`Error::Timeout`], [`Error::PoolTerminated`], [`Error::Codec`],
+    /// [`Error::Transfer`], or [`Error::CallbackPanicked`].
     ///
     /// # Examples
     ///
@@ -484,7 +484,7 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Sink for ApplySink<R> {
     fn complete(&self, _tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
         let result = match outcome {
             Outcome::Ok(bytes) => {
-                crate::task::decode::<R>(bytes, "the task's result").map_err(Error::Codec)
+                crate::task::decode::<R>(bytes, crate::CodecRole::Result).map_err(Error::from)
             }
             Outcome::Panicked(report) => Err(report.into()),
             Outcome::Failed(e) => Err(e),

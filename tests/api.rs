@@ -711,6 +711,46 @@ fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on(m: StartMethod) {
     assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
 }
 
+#[test]
+fn errors_are_values_that_clone() {
+    fn is_clone<T: Clone + Send + Sync + 'static>() {}
+    is_clone::<Error>();
+    let pool = pool(StartMethod::Fork);
+    // One worker's death fails every item of its chunk, each with the same error.
+    let die = |x: u32| if x == 5 { std::process::exit(7) } else { x };
+    let items: Vec<_> = pool
+        .tasks()
+        .chunksize(4)
+        .imap(die, 0..12u32)
+        .unwrap()
+        .collect();
+    assert!(items[..4].iter().chain(&items[8..]).all(Result::is_ok));
+    let first = items[4].as_ref().unwrap_err();
+    match first {
+        Error::WorkerDied { cause, work, .. } => {
+            assert_eq!(*cause, shmpool::DeathCause::Exit(7));
+            assert_eq!(*work, shmpool::Work::Items(4..8));
+        }
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    for r in &items[4..8] {
+        assert_eq!(r.as_ref().unwrap_err().to_string(), first.to_string());
+    }
+    let copy = first.clone();
+    assert_eq!(copy.to_string(), first.to_string());
+    assert_eq!(format!("{copy:?}"), format!("{first:?}"));
+    // An error with an I/O source clones too, source and all.
+    let array = shmpool::SharedArray::<f64>::zeroed(1).unwrap();
+    let io = array.save_npy("/nonexistent/shmpool.npy").unwrap_err();
+    assert!(matches!(io, Error::Io { .. }), "{io:?}");
+    let copy = io.clone();
+    assert_eq!(copy.to_string(), io.to_string());
+    assert_eq!(
+        std::error::Error::source(&copy).map(ToString::to_string),
+        std::error::Error::source(&io).map(ToString::to_string)
+    );
+}
+
 /// Every test above, once per start method: both must pass the same suite.
 macro_rules! for_each_start_method {
     ($($name:ident),* $(,)?) => {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
-use shmpool::{Error, Pool, SharedArray};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use shmpool::{CodecDirection, CodecRole, Error, Pool, SharedArray};
 
 fn pool() -> Pool {
     Pool::new(2).expect("pool")
@@ -18,6 +18,29 @@ fn zero_processes_is_refused() {
         Pool::builder().processes(0).build(),
         Err(Error::ZeroProcesses)
     ));
+}
+
+#[test]
+fn more_processes_than_a_pool_can_have_is_refused_as_such() {
+    for result in [
+        Pool::new(100_000),
+        Pool::builder().processes(100_000).build(),
+    ] {
+        match result {
+            Err(e @ Error::TooManyProcesses { requested, max }) => {
+                assert_eq!(requested, 100_000);
+                assert!((1..100_000).contains(&max), "{max}");
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "100000 worker processes were asked for; a pool can have at most {max}"
+                    )
+                );
+            }
+            Err(other) => panic!("expected TooManyProcesses, got {other:?}"),
+            Ok(_) => panic!("a pool of 100000 processes started"),
+        }
+    }
 }
 
 #[test]
@@ -128,27 +151,156 @@ impl<'de> Deserialize<'de> for Picky {
     }
 }
 
+/// The reason postcard gives when a `Deserialize` impl fails, hint included.
+const DE_CUSTOM: &str = "postcard: Serde Deserialization Error (a `Deserialize` impl in the type \
+                         rejected the bytes, such as a custom check or an unknown enum variant; \
+                         postcard does not keep its message)";
+
+/// The reason postcard gives when a `Serialize` impl fails, hint included.
+const SER_CUSTOM: &str = "postcard: Serde Serialization Error (a `Serialize` impl in the value \
+                          returned an error, such as a custom one, a non-UTF-8 path or a \
+                          poisoned mutex; postcard does not keep its message)";
+
+/// Asserts that `result` is a codec error with exactly these parts and message.
+#[track_caller]
+fn assert_codec<T: std::fmt::Debug>(
+    result: &Result<T, Error>,
+    direction: CodecDirection,
+    role: CodecRole,
+    type_name: &str,
+    reason: &str,
+) {
+    match result {
+        Err(
+            e @ Error::Codec {
+                direction: d,
+                role: r,
+                type_name: t,
+                reason: why,
+            },
+        ) => {
+            assert_eq!(
+                (*d, *r, t.as_str(), why.as_str()),
+                (direction, role, type_name, reason)
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("could not {direction} {role} of type `{type_name}`: {reason}")
+            );
+        }
+        other => panic!("expected a Codec error, got {other:?}"),
+    }
+}
+
 #[test]
 fn results_and_arguments_that_fail_to_deserialize_are_codec_errors() {
+    use CodecDirection::Decode;
+    use CodecRole::Argument;
     let pool = pool();
-    match pool.apply(Picky, (20,)) {
-        Err(Error::Codec(msg)) => {
-            assert!(msg.contains("decode the task's result"), "{msg}");
-            assert!(msg.contains("Picky"), "the message names the type: {msg}");
-        }
-        other => panic!("expected Codec, got {other:?}"),
-    }
-    match pool.apply(|p: Picky| p.0, (Picky(20),)) {
-        Err(Error::Codec(msg)) => assert!(msg.contains("decode the task's arguments"), "{msg}"),
-        other => panic!("expected Codec, got {other:?}"),
-    }
+    // Decoded in the parent: the task's result.
+    let r = pool.apply(Picky, (20,));
+    assert_codec(&r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!("could not decode a task result of type `bad_input::Picky`: {DE_CUSTOM}")
+    );
+    // Decoded in the worker: the task's arguments, reported back by the worker.
+    let r = pool.apply(|p: Picky| p.0, (Picky(20),));
+    assert_codec(&r, Decode, Argument, "(bad_input::Picky,)", DE_CUSTOM);
+    // A map item, in the worker.
+    let r = pool.map(|p: Picky| p.0, (0..20u32).map(Picky));
+    assert_codec(&r, Decode, Argument, "bad_input::Picky", DE_CUSTOM);
     // A map with one undecodable result fails as a whole; an imap fails that chunk.
-    assert!(matches!(pool.map(Picky, 0..20u32), Err(Error::Codec(_))));
+    let r = pool.map(Picky, 0..20u32);
+    assert_codec(&r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
     let items: Vec<_> = pool.imap(Picky, 5..15u32).unwrap().collect();
     assert!(items[..6].iter().all(Result::is_ok));
-    assert!(items[6..].iter().all(|r| matches!(r, Err(Error::Codec(_)))));
+    for r in &items[6..] {
+        assert_codec(r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
+    }
     // Nothing broke.
     assert_eq!(pool.apply(|x: u32| Picky(x), (3,)).unwrap().0, 3);
+}
+
+/// Deserializes fine, but cannot be serialized: Python's unpicklable value.
+#[derive(Debug, Deserialize)]
+struct Unsendable;
+
+impl Serialize for Unsendable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("boom"))
+    }
+}
+
+/// Serializes a map of unknown length, which postcard cannot write.
+#[derive(Debug, Serialize, Deserialize)]
+struct Flattened {
+    #[serde(flatten)]
+    inner: Point,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Point {
+    x: u32,
+}
+
+#[test]
+fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
+    use CodecDirection::Encode;
+    use CodecRole::Argument;
+    let pool = pool();
+    // Encoded in the parent: arguments and map items. Nothing is submitted.
+    let r = pool.apply(|_: Unsendable| 1u8, (Unsendable,));
+    assert_codec(&r, Encode, Argument, "(bad_input::Unsendable,)", SER_CUSTOM);
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!(
+            "could not encode a task argument of type `(bad_input::Unsendable,)`: {SER_CUSTOM}"
+        )
+    );
+    let r = pool.map(|_: Unsendable| 1u8, vec![Unsendable, Unsendable]);
+    assert_codec(&r, Encode, Argument, "bad_input::Unsendable", SER_CUSTOM);
+    let r = pool
+        .imap(|_: Unsendable| 1u8, vec![Unsendable])
+        .unwrap()
+        .next();
+    assert_codec(
+        &r.expect("one item"),
+        Encode,
+        Argument,
+        "bad_input::Unsendable",
+        SER_CUSTOM,
+    );
+    // Encoded in the worker: results, reported back by the worker.
+    let r = pool.apply(|| Unsendable, ());
+    assert_codec(
+        &r,
+        Encode,
+        CodecRole::Result,
+        "bad_input::Unsendable",
+        SER_CUSTOM,
+    );
+    let r = pool.map(|_: u8| Unsendable, 0..5u8);
+    assert_codec(
+        &r,
+        Encode,
+        CodecRole::Result,
+        "bad_input::Unsendable",
+        SER_CUSTOM,
+    );
+    // Postcard's reason, whatever it is, is carried with a hint at its cause.
+    let r = pool.apply(|x: u32| Flattened { inner: Point { x } }, (1,));
+    assert_codec(
+        &r,
+        Encode,
+        CodecRole::Result,
+        "bad_input::Flattened",
+        "postcard: The length of a sequence must be known (postcard writes the length of each \
+         sequence and map first, so it cannot encode one of unknown length, such as a \
+         `#[serde(flatten)]` struct or a `collect_seq` over an iterator of inexact size)",
+    );
+    // Nothing broke.
+    assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
 }
 
 #[test]

@@ -59,10 +59,7 @@ impl<T: NpyElement + Pod> SharedArray<T> {
                     name: name.to_string(),
                 }
             } else {
-                Error::Io {
-                    context: "creating a named shared-memory segment",
-                    source: e,
-                }
+                Error::io("creating a named shared-memory segment")(e)
             }
         })?;
         let segment = Segment::from_named(
@@ -111,10 +108,7 @@ impl<T: NpyElement + Pod> SharedArray<T> {
                 name: name.to_string(),
                 reason: e.to_string(),
             },
-            _ => Error::Io {
-                context: "opening a named shared-memory segment",
-                source: e,
-            },
+            _ => Error::io("opening a named shared-memory segment")(e),
         })?;
         if header.descr != T::DTYPE.descr() || header.elem_size as usize != std::mem::size_of::<T>()
         {

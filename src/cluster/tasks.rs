@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::Cluster;
 use super::blocks::Blocks;
 use super::transfer::{self, ROOT};
-use crate::error::{Error, Result};
+use crate::error::{CodecRole, Error, Result};
 use crate::pool::collect_input;
 use crate::task;
 
@@ -59,19 +59,17 @@ impl Cluster {
             Ok(None)
         })?;
         let items: Vec<A> = self.agree(self.scatter_bytes(encoded).and_then(|(bytes, mine)| {
-            task::decode(&bytes[mine], "the items").map_err(Error::Codec)
+            task::decode_items(&bytes[mine], CodecRole::Argument).map_err(Error::from)
         }))?;
-        let results = self.agree(
-            self.pool()
-                .map(f, items)
-                .and_then(|results| task::encode_items(&results).map_err(Error::Codec)),
-        )?;
+        let results = self.agree(self.pool().map(f, items).and_then(|results| {
+            task::encode_items(&results, CodecRole::Result).map_err(Error::from)
+        }))?;
         let Some((bytes, blocks)) = self.gather_bytes(results)? else {
             return Ok(None);
         };
         let mut all = Vec::new();
         for range in blocks.ranges() {
-            all.extend(task::decode::<Vec<R>>(&bytes[range], "the results").map_err(Error::Codec)?);
+            all.extend(task::decode_items::<R>(&bytes[range], CodecRole::Result)?);
         }
         Ok(Some(all))
     }
@@ -134,7 +132,7 @@ fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Bl
     let mut lens = Vec::with_capacity(ranks);
     for range in Blocks::even(items.len(), ranks).ranges() {
         let start = bytes.len();
-        task::encode_into(&items[range], &mut bytes).map_err(Error::Codec)?;
+        task::encode_items_into(&items[range], &mut bytes, CodecRole::Argument)?;
         lens.push(bytes.len() - start);
     }
     Ok((bytes, Blocks::from_lens(lens)))

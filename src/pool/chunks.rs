@@ -177,16 +177,12 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Aggregate<R> {
 fn decode_values<R: DeserializeOwned>(outcome: Outcome<'_>, len: usize) -> Result<Vec<R>> {
     match outcome {
         Outcome::Ok(bytes) => {
-            let mut chunk: ChunkResult<R> =
-                task::decode(bytes, "the chunk's results").map_err(Error::Codec)?;
+            let mut chunk: ChunkResult<R> = task::decode_chunk_result(bytes)?;
             if let Some((_, report)) = chunk.panics.drain(..).next() {
                 return Err(report.into());
             }
             if chunk.values.len() != len {
-                return Err(Error::Codec(format!(
-                    "decode the chunk's results: {} results for {len} items",
-                    chunk.values.len()
-                )));
+                return Err(task::result_count_mismatch::<R>(chunk.values.len(), len));
             }
             Ok(chunk.values)
         }
@@ -202,13 +198,12 @@ pub(crate) fn decode_chunk<R: DeserializeOwned>(
 ) -> Result<Vec<Result<R>>> {
     match outcome {
         Outcome::Ok(bytes) => {
-            let chunk: ChunkResult<R> =
-                task::decode(bytes, "the chunk's results").map_err(Error::Codec)?;
+            let chunk: ChunkResult<R> = task::decode_chunk_result(bytes)?;
             if chunk.values.len() + chunk.panics.len() != len {
-                return Err(Error::Codec(format!(
-                    "decode the chunk's results: {} results for {len} items",
-                    chunk.values.len() + chunk.panics.len()
-                )));
+                return Err(task::result_count_mismatch::<R>(
+                    chunk.values.len() + chunk.panics.len(),
+                    len,
+                ));
             }
             let mut panics = chunk.panics.into_iter().peekable();
             let mut values = chunk.values.into_iter();

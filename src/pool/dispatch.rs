@@ -21,7 +21,6 @@ use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, o
 use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
-use crate::unwind::PanicReport;
 use crate::wake::{Backoff, spin_then_yield};
 
 impl PoolInner {
@@ -184,7 +183,7 @@ impl PoolInner {
         if record.outcome == outcome::INIT_FAILED {
             let report = bytes
                 .ok()
-                .and_then(|b| task::decode::<PanicReport>(b, "report").ok())
+                .and_then(|b| task::decode_report(b).ok())
                 .map_or_else(|| "unknown".to_string(), |r| r.to_string());
             self.set_start_error(super::inner::StartError::Initializer(report));
         } else {
@@ -194,17 +193,13 @@ impl PoolInner {
                     lock(&self.task_arena).free(b);
                 }
                 let outcome = match (record.outcome, bytes) {
-                    (_, Err(msg)) => Outcome::Failed(Error::Codec(msg)),
+                    (_, Err(reason)) => Outcome::Failed(Error::Transfer { reason }),
                     (outcome::OK, Ok(b)) => Outcome::Ok(b),
-                    (outcome::PANICKED, Ok(b)) => {
-                        match task::decode::<PanicReport>(b, "a panic report") {
-                            Ok(report) => Outcome::Panicked(report),
-                            Err(msg) => Outcome::Failed(Error::Codec(msg)),
-                        }
-                    }
-                    (_, Ok(b)) => {
-                        Outcome::Failed(Error::Codec(String::from_utf8_lossy(b).into_owned()))
-                    }
+                    (outcome::PANICKED, Ok(b)) => match task::decode_report(b) {
+                        Ok(report) => Outcome::Panicked(report),
+                        Err(f) => Outcome::Failed(f.into()),
+                    },
+                    (_, Ok(b)) => Outcome::Failed(task::worker_failure(b)),
                 };
                 // Delivery (decoding, callbacks on the result thread) runs in the span.
                 let _span = tracing::trace_span!(

@@ -12,7 +12,7 @@ use super::chunks::{ChunkSizes, decode_chunk};
 use super::inner::lock;
 use super::tasks::Tasks;
 use super::{Pool, PoolInner};
-use crate::error::{Error, Result};
+use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
 use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::task::{self, TaskFn};
@@ -92,7 +92,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
                 let e = e.for_items(range);
                 let mut items = Vec::with_capacity(len);
                 for _ in 1..len {
-                    items.push(Err(e.duplicate()));
+                    items.push(Err(e.clone()));
                 }
                 items.push(Err(e));
                 items
@@ -305,7 +305,7 @@ where
     }
 
     fn submit(&mut self, chunk: &[It::Item]) -> Result<()> {
-        let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
+        let bytes = task::encode_items(chunk, CodecRole::Argument)?;
         if chunk.len() < self.chunksize {
             // Recorded before the submit, so the sink has it when the chunk completes.
             *lock(&self.shared.last) = Some((self.next_submit as u64, chunk.len()));

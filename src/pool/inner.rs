@@ -191,9 +191,10 @@ impl PoolInner {
     /// Creates the control segment for `processes` workers.
     pub(crate) fn new(processes: usize, b: &PoolBuilder) -> Result<Self> {
         if processes > MAX_PROCESSES {
-            return Err(Error::Start(format!(
-                "{processes} processes asked for; a pool can have at most {MAX_PROCESSES}"
-            )));
+            return Err(Error::TooManyProcesses {
+                requested: processes,
+                max: MAX_PROCESSES,
+            });
         }
         let slots = (2 * processes).max(2) as u32;
         let dims = Dims {
@@ -220,7 +221,7 @@ impl PoolInner {
         let mut task_arena = TaskArena::new().map_err(Error::io("creating the task arena"))?;
         let mut init = None;
         if let Some(i) = &b.initializer {
-            let bytes = i.args.clone().map_err(Error::Codec)?;
+            let bytes = i.args.clone()?;
             let payload = if bytes.len() <= INLINE_BYTES {
                 Payload::inline(&bytes)
             } else {

@@ -99,7 +99,7 @@ pub struct PoolBuilder {
 #[derive(Debug, Clone)]
 pub(crate) struct Initializer {
     pub code: crate::task::TaskFn,
-    pub args: std::result::Result<Vec<u8>, String>,
+    pub args: std::result::Result<Vec<u8>, crate::task::CodecFailure>,
 }
 
 impl Default for PoolBuilder {
@@ -246,7 +246,7 @@ impl PoolBuilder {
         let _ = f;
         self.initializer = Some(Initializer {
             code: crate::task::apply_trampoline::<Args, F>,
-            args: crate::task::encode(&args),
+            args: crate::task::encode(&args, crate::CodecRole::Argument),
         });
         self
     }
@@ -255,7 +255,8 @@ impl PoolBuilder {
     /// is ready to take work.
     ///
     /// # Errors
-    /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::Start`] when workers
+    /// [`Error::ZeroProcesses`] for `processes(0)`; [`Error::TooManyProcesses`]
+    /// beyond the most a pool can have (4096); [`Error::Start`] when workers
     /// cannot be started; [`Error::Io`] when shared memory cannot be created.
     ///
     /// # Examples

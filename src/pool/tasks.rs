@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Pool;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use crate::error::{Error, Result};
+use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
 use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot, Sink};
 use crate::task::{self, StarFn, TaskFn};
@@ -508,7 +508,7 @@ impl<'p> Tasks<'p> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
         let inner = self.pool.arc();
-        let bytes = task::encode(&args).map_err(Error::Codec)?;
+        let bytes = task::encode(&args, CodecRole::Argument)?;
         let slot = ResultSlot::new(callbacks);
         let code: TaskFn = task::apply_trampoline::<Args, F>;
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
@@ -724,7 +724,7 @@ impl<'p> Tasks<'p> {
         }
         let sink: Arc<dyn Sink> = aggregate;
         for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let bytes = task::encode_items(chunk).map_err(Error::Codec)?;
+            let bytes = task::encode_items(chunk, CodecRole::Argument)?;
             // The tag is the chunk's index; the sink knows every chunk's items.
             inner.submit_task(code, &bytes, &sink, index as u64, self.timeout)?;
         }

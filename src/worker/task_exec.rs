@@ -43,7 +43,7 @@ impl Worker {
                         out = message.into_bytes();
                         outcome::CODEC
                     }
-                    Err(report) => match task::encode(&report) {
+                    Err(report) => match task::encode_report(&report) {
                         Ok(b) => {
                             out = b;
                             outcome::PANICKED
@@ -168,7 +168,7 @@ impl Worker {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => {
                 let report = crate::unwind::PanicReport {
-                    message,
+                    message: message.to_string(),
                     location: None,
                 };
                 self.report_init_failure(&report);
@@ -182,7 +182,7 @@ impl Worker {
     }
 
     fn report_init_failure(&mut self, report: &crate::unwind::PanicReport) {
-        if let Ok(bytes) = task::encode(report) {
+        if let Ok(bytes) = task::encode_report(report) {
             let _ = self.complete(0, outcome::INIT_FAILED, &bytes);
         }
     }
