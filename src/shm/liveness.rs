@@ -34,15 +34,26 @@ struct FreeList {
     returned: Vec<u32>,
 }
 
-static TABLE: OnceLock<Result<Liveness, String>> = OnceLock::new();
+/// The process's table, once one was created. A failed creation (EMFILE, ENOMEM)
+/// is not cached: the next pool tries again (issue 10, bug 7).
+static TABLE: OnceLock<Liveness> = OnceLock::new();
+/// Serializes creation, so two threads never create two tables.
+static CREATING: Mutex<()> = Mutex::new(());
 
 impl Liveness {
     /// The process's table, created on first use.
     pub(crate) fn global() -> io::Result<&'static Liveness> {
-        TABLE
-            .get_or_init(|| Liveness::create().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| io::Error::other(format!("cannot create the liveness table: {e}")))
+        if let Some(table) = TABLE.get() {
+            return Ok(table);
+        }
+        let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(table) = TABLE.get() {
+            return Ok(table);
+        }
+        let table = Liveness::create().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create the liveness table: {e}"))
+        })?;
+        Ok(TABLE.get_or_init(|| table))
     }
 
     fn create() -> io::Result<Liveness> {

@@ -128,6 +128,12 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
                                 results,
                             };
                             spawn(&args, &ctrl, start, &mut children);
+                        } else if slot < ctrl.dims().slots {
+                            // The descriptors did not arrive (EMFILE here truncates the
+                            // message): no process can start, so say so rather than
+                            // leave the slot starting forever.
+                            let failed = ExitStatus::Code(exit_code::SPAWN_FAILED);
+                            report_exit(&ctrl, slot, generation, failed);
                         }
                     }
                     Some(Request::Shutdown) | None => shutdown(&ctrl, &mut children),
