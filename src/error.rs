@@ -140,9 +140,22 @@ pub enum Error {
         chunk: Range<usize>,
     },
 
+    /// Elements of a bulk array map that were not computed because its kernel
+    /// panicked in another chunk: a panic stops the map, and chunks not yet claimed
+    /// are skipped. Contiguous skipped chunks are reported as one range.
+    #[error("elements {}..{} were not computed: the map stopped after the kernel panicked in chunk {}..{}", chunk.start, chunk.end, after.start, after.end)]
+    ChunkSkipped {
+        /// The element range skipped.
+        chunk: Range<usize>,
+        /// The chunk whose kernel panicked.
+        after: Range<usize>,
+    },
+
     /// Several chunks of a bulk array map were not computed. Each element of
-    /// `errors` is the error of one chunk: a [`Error::WorkerDied`] or
-    /// [`Error::Timeout`] naming it as [`Work::Chunk`], or an [`Error::ChunkLost`].
+    /// `errors` is the error of one chunk or range: a [`Error::WorkerDied`] or
+    /// [`Error::Timeout`] naming it as [`Work::Chunk`], an [`Error::ChunkLost`], an
+    /// [`Error::KernelPanicked`], or an [`Error::ChunkSkipped`]. Together they name
+    /// every element that was not computed.
     /// [`Error::failed_ranges`] lists their element ranges.
     #[error("{}", chunks_lost_message(errors))]
     ChunksLost {
@@ -330,7 +343,8 @@ impl Error {
     ///
     /// - [`Error::WorkerDied`] or [`Error::Timeout`] on a [`Work::Chunk`]: that
     ///   chunk's range.
-    /// - [`Error::KernelPanicked`] and [`Error::ChunkLost`]: the chunk's range.
+    /// - [`Error::KernelPanicked`], [`Error::ChunkSkipped`] and [`Error::ChunkLost`]:
+    ///   the chunk's range.
     /// - [`Error::ChunksLost`]: the ranges of each of its errors, one after another.
     /// - Anything else, including a death or timeout on [`Work::Items`] or
     ///   [`Work::Task`]: none. Items are indices into a `map`'s input, not element
@@ -384,6 +398,7 @@ impl Error {
                 ..
             }
             | Error::KernelPanicked { chunk: r, .. }
+            | Error::ChunkSkipped { chunk: r, .. }
             | Error::ChunkLost { chunk: r } => vec![r.clone()],
             Error::ChunksLost { errors } => errors.iter().flat_map(Error::failed_ranges).collect(),
             _ => Vec::new(),

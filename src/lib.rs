@@ -28,12 +28,12 @@
 
 #[cfg(not(loom))]
 mod array;
-#[cfg(not(loom))]
-mod bulk;
 #[cfg(all(not(loom), feature = "mpi"))]
 mod cluster;
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+mod job;
 #[cfg(not(loom))]
 mod kernel;
 mod layout;

@@ -260,18 +260,19 @@ fn a_panicking_kernel_names_its_chunk_and_the_pool_stays_usable() {
             v
         })
         .unwrap_err();
-    match &err {
-        Error::KernelPanicked { chunk, message } => {
-            assert_eq!(*chunk, 4000..5000);
-            assert!(message.contains("bad value 4321"), "{message}");
-            assert!(
-                message.contains("bulk_map.rs"),
-                "location missing: {message}"
-            );
-        }
-        other => panic!("expected KernelPanicked, got {other:?}"),
-    }
+    let (chunk, message) = kernel_panic_of(&err);
+    assert_eq!(chunk, 4000..5000);
+    assert!(message.contains("bad value 4321"), "{message}");
+    assert!(
+        message.contains("bulk_map.rs"),
+        "location missing: {message}"
+    );
     assert!(err.to_string().contains("chunk 4000..5000"), "{err}");
+    // Every element the error does not name was computed.
+    let failed = err.failed_ranges();
+    for i in (0..10_000).filter(|i| !failed.iter().any(|r| r.contains(i))) {
+        assert_eq!(ys[i], i as f64, "element {i} is outside {failed:?}");
+    }
     // The pool carries on, with the same workers.
     let pids: Vec<_> = pool.stats().workers.iter().map(|w| w.pid).collect();
     pool.map_into(&xs, &mut ys, |v: f64| v * 2.0).unwrap();
@@ -395,13 +396,39 @@ fn a_range_maps_only_its_elements_and_errors_name_chunks_by_array_index() {
             v
         })
         .unwrap_err();
-    match err {
-        Error::KernelPanicked { chunk, message } => {
-            assert_eq!(chunk, 1150..1250);
-            assert!(message.starts_with("bad value"), "{message}");
-        }
-        other => panic!("expected KernelPanicked, got {other}"),
+    let (chunk, message) = kernel_panic_of(&err);
+    assert_eq!(chunk, 1150..1250);
+    assert!(message.starts_with("bad value"), "{message}");
+    // Nothing outside the range is named; what is named past the panic is skipped.
+    for r in err.failed_ranges() {
+        assert!(r.start >= 1050 && r.end <= 2000, "{r:?} outside the range");
     }
+}
+
+/// The panic a failed bulk map reports: the error itself, or the one among the
+/// errors of `ChunksLost`; every other range there must be a chunk skipped after it
+/// (no worker died in these tests).
+fn kernel_panic_of(err: &Error) -> (std::ops::Range<usize>, String) {
+    let errors = match err {
+        Error::ChunksLost { errors } => errors.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    let mut panics = errors.iter().filter_map(|e| match e {
+        Error::KernelPanicked { chunk, message } => Some((chunk.clone(), message.clone())),
+        _ => None,
+    });
+    let panic = panics
+        .next()
+        .unwrap_or_else(|| panic!("no KernelPanicked in {err}"));
+    assert!(panics.next().is_none(), "two panics in {err}");
+    for e in errors {
+        match e {
+            Error::KernelPanicked { .. } => {}
+            Error::ChunkSkipped { after, .. } => assert_eq!(*after, panic.0, "{err}"),
+            other => panic!("unexpected {other} in {err}"),
+        }
+    }
+    panic
 }
 
 #[test]

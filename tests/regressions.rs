@@ -625,8 +625,6 @@ fn bug3_a_map_with_two_deaths_names_both_chunks() {
 }
 
 /// The shape of the error itself: `ChunksLost` with one `WorkerDied` per chunk.
-/// TODO-enable when `Error::ChunksLost` and `Error::failed_ranges` land.
-#[cfg(any())]
 #[test]
 fn bug3_two_deaths_are_reported_as_chunks_lost() {
     within(LIMIT, "bug3 ChunksLost", || {

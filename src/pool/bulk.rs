@@ -8,10 +8,11 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::Pool;
-use super::inner::{Death, PoolInner, lock};
+use super::inner::PoolInner;
 use crate::array::SharedArray;
-use crate::bulk::{self as protocol, Descriptor, Operand};
-use crate::error::{Error, Result, Work};
+use crate::error::{Error, Result};
+use crate::job::ledger::{Outcome, Span, failure_error};
+use crate::job::protocol::{self, Descriptor, Operand};
 use crate::kernel::{self, AssertZeroSized, BulkKernel};
 use crate::layout::{TaskRecord, job_kind, kind};
 use crate::shm::Segment;
@@ -534,21 +535,39 @@ impl BulkMap<'_> {
             chunk_len,
             chunk_timeout: self.chunk_timeout,
         };
-        let mut pending: Vec<Range<usize>> = vec![range];
+        // Each range still to compute, with the error that lost it last time.
+        let mut pending: Vec<(Range<usize>, Option<Error>)> = vec![(range, None)];
         let mut retries_left = self.retries;
         loop {
             let mut lost = Vec::new();
-            for range in pending {
-                lost.extend(job.execute(range)?);
+            let mut ranges = pending.into_iter();
+            while let Some((range, _)) = ranges.next() {
+                match job.execute(range)? {
+                    Outcome::Done => {}
+                    Outcome::Terminated => return Err(inner.broken_or_terminated()),
+                    Outcome::Failed { panicked, lost: l } => {
+                        lost.extend(l);
+                        if panicked {
+                            // A panic stops the map: what was not run again stays lost.
+                            lost.extend(ranges.filter_map(|(r, e)| e.map(|e| (r, e))));
+                            lost.sort_by_key(|(r, _)| r.start);
+                            return Err(failure_error(lost));
+                        }
+                    }
+                }
             }
-            let Some(first) = lost.first() else {
+            if lost.is_empty() {
                 return Ok(());
-            };
-            if retries_left == 0 || inner.state() == super::inner::pool_state::TERMINATED {
-                return Err(first.error.clone_error());
+            }
+            if inner.state() == super::inner::pool_state::TERMINATED {
+                return Err(inner.broken_or_terminated());
+            }
+            if retries_left == 0 {
+                return Err(failure_error(lost));
             }
             retries_left -= 1;
-            pending = lost.into_iter().map(|l| l.range).collect();
+            tracing::debug!(lost = lost.len(), retries_left, "retrying lost chunks");
+            pending = lost.into_iter().map(|(r, e)| (r, Some(e))).collect();
         }
     }
 }
@@ -570,45 +589,6 @@ struct Job<'a> {
     chunk_timeout: Option<Duration>,
 }
 
-/// A chunk lost to a dead worker.
-struct Lost {
-    range: Range<usize>,
-    error: LostError,
-}
-
-/// The error of a lost chunk, kept cloneable.
-enum LostError {
-    Died(Death, Range<usize>),
-    Unknown(Range<usize>),
-}
-
-impl LostError {
-    fn clone_error(&self) -> Error {
-        match self {
-            LostError::Died(d, range) => match d.timeout {
-                Some(limit) => Error::Timeout {
-                    worker: d.worker,
-                    pid: d.pid,
-                    limit,
-                    work: Work::Chunk(range.clone()),
-                },
-                None => Error::WorkerDied {
-                    worker: d.worker,
-                    pid: d.pid,
-                    cause: d.cause,
-                    work: Work::Chunk(range.clone()),
-                },
-            },
-            LostError::Unknown(range) => Error::WorkerDied {
-                worker: usize::MAX,
-                pid: 0,
-                cause: crate::error::DeathCause::Signal(libc::SIGKILL),
-                work: Work::Chunk(range.clone()),
-            },
-        }
-    }
-}
-
 /// Releases a job entry and the shipped segments whatever happens.
 struct EntryGuard<'a> {
     inner: &'a PoolInner,
@@ -619,39 +599,13 @@ struct EntryGuard<'a> {
 impl Drop for EntryGuard<'_> {
     fn drop(&mut self) {
         self.inner.unship_after_job(&self.segments);
-        let mut table = lock(&self.inner.bulk);
-        let side = &mut table.sides[self.index as usize];
-        side.in_use = false;
-        side.deaths.clear();
-        side.lost = None;
-        side.suspect = false;
-        side.terminated = false;
-        table.free.push(self.index);
-        drop(table);
-        self.inner.bulk_free.notify_one();
+        self.inner.jobs.release(self.index);
     }
 }
 
 impl<'a> Job<'a> {
-    fn reserve(&self) -> (u32, u32) {
-        let mut table = lock(&self.inner.bulk);
-        loop {
-            if let Some(index) = table.free.pop() {
-                let side = &mut table.sides[index as usize];
-                side.generation = side.generation.wrapping_add(1).max(1);
-                side.in_use = true;
-                return (index, side.generation);
-            }
-            table = self
-                .inner
-                .bulk_free
-                .wait(table)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// Runs the elements `range` as one job; returns the chunks lost to dead workers.
-    fn execute(&self, range: Range<usize>) -> Result<Vec<Lost>> {
+    /// Runs the elements `range` as one job; says what became of it.
+    fn execute(&self, range: Range<usize>) -> Result<Outcome> {
         let inner = self.inner;
         let _span = tracing::debug_span!(
             "shmpool.bulk",
@@ -662,7 +616,7 @@ impl<'a> Job<'a> {
         )
         .entered();
         inner.check_open()?;
-        let (index, generation) = self.reserve();
+        let (index, generation) = inner.jobs.reserve();
         let mut segments = vec![self.output.segment];
         if self.kind != job_kind::IN_PLACE {
             segments.push(self.input.segment);
@@ -726,43 +680,16 @@ impl<'a> Job<'a> {
                     .load(StdOrdering::Acquire)
                     .then_some(())
             });
-        let table = lock(&inner.bulk);
-        let side = &table.sides[index as usize];
-        if side.terminated || (abandoned.is_some() && !protocol::is_finished(job)) {
-            return Err(inner.broken_or_terminated());
-        }
-        if let Some((chunk, message)) = protocol::read_error(job) {
-            let r = protocol::chunk_range(chunk, chunk_len, len);
-            return Err(Error::KernelPanicked {
-                chunk: range.start + r.start..range.start + r.end,
-                message,
-            });
-        }
-        let lost = side.lost.clone().unwrap_or_default();
-        tracing::debug!(lost = lost.len(), "bulk job complete");
-        if !lost.is_empty() && inner.state() == super::inner::pool_state::TERMINATED {
-            return Err(inner.broken_or_terminated());
-        }
-        Ok(lost
-            .into_iter()
-            .map(|chunk| {
-                let r = protocol::chunk_range(chunk, chunk_len, len);
-                let abs = range.start + r.start..range.start + r.end;
-                let death = side
-                    .deaths
-                    .iter()
-                    .find(|d| d.chunk == chunk)
-                    .or(side.deaths.first())
-                    .cloned();
-                Lost {
-                    range: abs.clone(),
-                    error: match death {
-                        Some(d) => LostError::Died(d, abs),
-                        None => LostError::Unknown(abs),
-                    },
-                }
-            })
-            .collect())
+        let span = Span {
+            start: range.start,
+            len,
+            chunk_len,
+        };
+        let outcome = inner
+            .jobs
+            .outcome(inner.ctrl, index, span, abandoned.is_some());
+        tracing::debug!(?outcome, "bulk job complete");
+        Ok(outcome)
     }
 }
 

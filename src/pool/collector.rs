@@ -14,9 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::StartMethod;
-use super::inner::{Death, PoolInner, ServerLink, lock, pool_state};
-use crate::bulk;
+use super::inner::{PoolInner, ServerLink, lock, pool_state};
 use crate::error::{DeathCause, Error, Result};
+use crate::job::ledger::Death;
 use crate::layout::{NO_JOB, kind};
 use crate::slot::{Phase, SlotState};
 use crate::sync::Ordering;
@@ -299,20 +299,14 @@ impl Collector {
         // SYNC(W11): SeqCst — as above (the worker's SYNC W2 store, seen through SYNC F1).
         let job = s.bulk_job.load(Ordering::SeqCst);
         if job != NO_JOB {
-            let (index, generation) = bulk::unpack_job(job);
-            let mut table = lock(&inner.bulk);
-            if let Some(side) = table.sides.get_mut(index as usize) {
-                if side.in_use && side.generation == generation {
-                    side.deaths.push(Death {
-                        chunk: s.bulk_chunk.load(Ordering::Relaxed),
-                        worker: slot,
-                        pid,
-                        cause,
-                        timeout,
-                    });
-                    side.suspect = true;
-                }
-            }
+            let death = Death {
+                chunk: s.bulk_chunk.load(Ordering::Relaxed),
+                worker: slot,
+                pid,
+                cause,
+                timeout,
+            };
+            inner.jobs.record_death(job, death);
         }
         // The worker died registered as a sleeper: remove the registration.
         // SYNC(W10): SeqCst — pairs with the dead worker's SeqCst stores of `asleep`, visible
@@ -449,12 +443,7 @@ impl Collector {
         if !ctrl.submit_ring().is_empty_hint() || !lock(&self.inner.pending).is_empty() {
             return true;
         }
-        let table = lock(&self.inner.bulk);
-        table
-            .sides
-            .iter()
-            .enumerate()
-            .any(|(i, side)| side.in_use && !bulk::is_finished(ctrl.job(i as u32)))
+        self.inner.jobs.any_running(ctrl)
     }
 
     /// Kills workers past their deadline; returns the time to the nearest deadline.
@@ -532,66 +521,37 @@ impl Collector {
         }
     }
 
-    /// Finishes bulk jobs whose dead workers left chunks unfinished. Returns whether
-    /// any job is still being watched.
+    /// Finishes bulk jobs whose dead workers left chunks unfinished, inviting live
+    /// workers to those with chunks left. Returns whether any job is still watched.
     fn resolve_suspects(&self) -> bool {
         let inner = &*self.inner;
         let ctrl = inner.ctrl;
-        let mut table = lock(&inner.bulk);
-        let mut watching = false;
-        for (index, side) in table.sides.iter_mut().enumerate() {
-            if !side.in_use || !side.suspect {
-                continue;
-            }
-            let job = ctrl.job(index as u32);
-            let (generation, next) = bulk::cursor_state(job);
-            if generation != side.generation || bulk::is_finished(job) {
-                side.suspect = false;
-                continue;
-            }
-            let chunks = job.chunks.load(Ordering::Relaxed);
-            let packed = bulk::pack_job(index as u32, generation);
-            // SYNC(L2), then SYNC(W2): the phase (Acquire, pairs with SYNC L1) and `bulk_job`
-            // (SeqCst, the quiescence read of SYNC W2), after the cursor load (SYNC B9). A worker
-            // that claimed a chunk released its `bulk_job` with the claim (SYNC B3), so it is seen
-            // inside; one seen outside cleared it after its last chunk, so its done-bits (read by
-            // `lost_chunks`, SYNC B11) are visible. A dead worker's: through SYNC F1.
-            let inside = (0..ctrl.dims().slots as usize).any(|i| {
+        let slots = self.slots();
+        let inside = |job: u64| {
+            (0..slots).any(|i| {
                 let s = ctrl.slot(i);
-                s.lifecycle.load().state.is_live() && s.bulk_job.load(Ordering::SeqCst) == packed
-            });
-            if next < chunks {
-                if !inside && inner.state() != pool_state::TERMINATED {
-                    // Nobody is working on it: invite the live workers.
-                    for _ in 0..inner.live_workers().max(1) {
-                        let record = crate::layout::TaskRecord {
-                            kind: kind::JOIN_BULK,
-                            id: packed,
-                            ..Default::default()
-                        };
-                        if inner.ctrl.submit_ring().push(record).is_err() {
-                            break;
-                        }
-                    }
-                    ctrl.header().submit_ready.notify(u32::MAX);
-                }
-                watching = true;
-            } else if inside {
-                watching = true;
-            } else {
-                // Quiescent: nobody can claim, nobody is running a chunk.
-                // SYNC(B8): Acquire — pairs with SYNC B7 in `Joined::fail`.
-                let lost = if job.cancel.load(Ordering::Acquire) != 0 {
-                    Vec::new()
-                } else {
-                    bulk::lost_chunks(ctrl.bitmap(index as u32), chunks)
-                };
-                side.lost = Some(lost);
-                side.suspect = false;
-                bulk::finish_abandoned(job);
+                // SYNC(W2): SeqCst — the quiescence read of `bulk_job` (see
+                // `Ledger::resolve_abandoned`), after the phase load (SYNC L2).
+                s.lifecycle.load().state.is_live() && s.bulk_job.load(Ordering::SeqCst) == job
+            })
+        };
+        let invite = |job: u64| {
+            if inner.state() == pool_state::TERMINATED {
+                return;
             }
-        }
-        watching
+            for _ in 0..inner.live_workers().max(1) {
+                let record = crate::layout::TaskRecord {
+                    kind: kind::JOIN_BULK,
+                    id: job,
+                    ..Default::default()
+                };
+                if ctrl.submit_ring().push(record).is_err() {
+                    break;
+                }
+            }
+            ctrl.header().submit_ready.notify(u32::MAX);
+        };
+        inner.jobs.resolve_abandoned(ctrl, inside, invite)
     }
 
     fn server_is_gone(&self) -> bool {
@@ -670,14 +630,7 @@ impl Collector {
         // The callback thread runs what is queued and exits; callbacks of later
         // deliveries run on the delivering thread.
         inner.callbacks.close();
-        let mut table = lock(&inner.bulk);
-        for (index, side) in table.sides.iter_mut().enumerate() {
-            let job = inner.ctrl.job(index as u32);
-            if side.in_use && !bulk::is_finished(job) {
-                side.terminated = true;
-                bulk::finish_abandoned(job);
-            }
-        }
+        inner.jobs.terminate_all(inner.ctrl);
     }
 }
 

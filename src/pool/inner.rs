@@ -6,13 +6,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{
     AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64, Ordering as StdOrdering,
 };
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
 use super::callbacks::CallbackRunner;
 use super::stats::Counters;
-use crate::error::{DeathCause, Error, Result};
+use crate::error::{Error, Result};
+use crate::job::ledger::Ledger;
 use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord};
 use crate::result::Sink;
 use crate::shm::arena::{Block, ResultReader, TaskArena};
@@ -82,42 +83,6 @@ pub(crate) struct Shipping {
     active: HashMap<u64, (Arc<Segment>, usize)>,
 }
 
-/// How a worker died inside a bulk job.
-#[derive(Debug, Clone)]
-pub(crate) struct Death {
-    /// The chunk it was on.
-    pub chunk: u64,
-    /// Slot number.
-    pub worker: usize,
-    /// Process id.
-    pub pid: i32,
-    /// Signal or exit code.
-    pub cause: DeathCause,
-    /// Set when the collector killed it for running past this limit.
-    pub timeout: Option<Duration>,
-}
-
-/// The parent's record of one bulk job entry.
-#[derive(Debug, Default)]
-pub(crate) struct JobSide {
-    pub in_use: bool,
-    pub generation: u32,
-    pub deaths: Vec<Death>,
-    /// Set by the collector when it finished the job on behalf of dead workers.
-    pub lost: Option<Vec<u64>>,
-    /// A worker died inside the job: the collector watches it for quiescence.
-    pub suspect: bool,
-    /// The pool was terminated while the job ran.
-    pub terminated: bool,
-}
-
-/// The bulk job table.
-#[derive(Debug)]
-pub(crate) struct BulkTable {
-    pub free: Vec<u32>,
-    pub sides: Vec<JobSide>,
-}
-
 /// The generation of a worker process and the parent's reader of its result arena.
 pub(crate) type ProcessReader = (u32, Arc<ResultReader>);
 
@@ -137,10 +102,8 @@ pub(crate) struct PoolInner {
     /// The fork server, once started.
     pub server: Mutex<Option<ServerLink>>,
     shipping: Mutex<Shipping>,
-    /// Bulk jobs.
-    pub bulk: Mutex<BulkTable>,
-    /// Signalled when a bulk job entry is freed.
-    pub bulk_free: Condvar,
+    /// The bulk job table.
+    pub jobs: Ledger,
     /// Why workers could not start, if they could not.
     pub start_error: Mutex<Option<StartError>>,
     /// Set by the collector thread as it exits.
@@ -253,7 +216,6 @@ impl PoolInner {
             ctrl.slot(i).bulk_job.store(NO_JOB, Ordering::Relaxed);
         }
         let live = Liveness::global().map_err(Error::io("creating the liveness table"))?;
-        let sides = (0..dims.jobs).map(|_| JobSide::default()).collect();
         Ok(PoolInner {
             processes,
             ctrl,
@@ -266,11 +228,7 @@ impl PoolInner {
                 channels: (0..slots).map(|_| None).collect(),
                 active: HashMap::new(),
             }),
-            bulk: Mutex::new(BulkTable {
-                free: (0..dims.jobs).rev().collect(),
-                sides,
-            }),
-            bulk_free: Condvar::new(),
+            jobs: Ledger::new(dims.jobs),
             start_error: Mutex::new(None),
             collector_exited: AtomicBool::new(false),
             pending_sealed: AtomicBool::new(false),

@@ -2,7 +2,7 @@
 
 use super::Worker;
 use super::segments::ParentGone;
-use crate::bulk::{self, Joined, Operand};
+use crate::job::protocol::{self as bulk, Joined, Operand};
 use crate::layout::{WorkerSlot, job_kind};
 use crate::sync::Ordering;
 use crate::sys;

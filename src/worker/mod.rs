@@ -183,10 +183,10 @@ impl Worker {
         let ctrl = self.ctrl;
         for index in 0..ctrl.dims().jobs {
             let job = ctrl.job(index);
-            if crate::bulk::is_finished(job) {
+            if crate::job::protocol::is_finished(job) {
                 continue;
             }
-            let (generation, next) = crate::bulk::cursor_state(job);
+            let (generation, next) = crate::job::protocol::cursor_state(job);
             if generation != 0 && next < job.chunks.load(Ordering::Relaxed) {
                 let _ = self.run_bulk(index, generation);
             }
@@ -277,7 +277,7 @@ impl Worker {
             kind::JOIN_BULK => {
                 claimed.release();
                 header.submit_space.notify(1);
-                let (index, generation) = crate::bulk::unpack_job(record.id);
+                let (index, generation) = crate::job::protocol::unpack_job(record.id);
                 self.run_bulk(index, generation)?;
                 Ok(Next::Continue)
             }
@@ -295,8 +295,10 @@ impl Worker {
         let slot = ctrl.slot(self.slot_index);
         // SYNC(W2): SeqCst — the collector's quiescence check reads `bulk_job` of every
         // live worker after reading the cursor; a worker inside the job is seen.
-        slot.bulk_job
-            .store(crate::bulk::pack_job(index, generation), Ordering::SeqCst);
+        slot.bulk_job.store(
+            crate::job::protocol::pack_job(index, generation),
+            Ordering::SeqCst,
+        );
         let result = bulk_exec::run(self, index, generation);
         slot.bulk_job.store(NO_JOB, Ordering::SeqCst);
         result

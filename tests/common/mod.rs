@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use shmpool::{Error, Pool, Work};
+use shmpool::{Error, Pool};
 
 /// Runs `f` on its own thread and returns its value; panics (failing the test
 /// instead of hanging it) if `f` has not returned within `limit`. A panic inside `f`
@@ -254,33 +254,11 @@ pub fn remove_markers(tag: &str, server: i32, keys: impl IntoIterator<Item = u64
     }
 }
 
-/// Every element range a failed bulk map names as lost or failed: the chunks of
-/// `WorkerDied`/`Timeout` errors, of each error of `ChunksLost`, and of
-/// `KernelPanicked`. `None` for an error that names no chunk.
-///
-/// TODO-enable: once `Error::failed_ranges` and `Error::ChunksLost` land, enable the
-/// first definition and delete the second (it cannot see `ChunksLost`).
-#[cfg(any())]
+/// Every element range a failed bulk map names as not computed
+/// ([`Error::failed_ranges`]), or `None` for an error that names no chunk.
 pub fn failed_ranges(e: &Error) -> Option<Vec<Range<usize>>> {
     let ranges = e.failed_ranges();
     (!ranges.is_empty()).then_some(ranges)
-}
-
-/// See above: the stand-in for `Error::failed_ranges` until it lands (delete it when
-/// enabling the definition above).
-pub fn failed_ranges(e: &Error) -> Option<Vec<Range<usize>>> {
-    match e {
-        Error::WorkerDied {
-            work: Work::Chunk(r),
-            ..
-        }
-        | Error::Timeout {
-            work: Work::Chunk(r),
-            ..
-        }
-        | Error::KernelPanicked { chunk: r, .. } => Some(vec![r.clone()]),
-        _ => None,
-    }
 }
 
 /// Runs the test `name` of this test binary in a child process, with the

@@ -1,0 +1,14 @@
+//! The bulk job: the one home of an array map's bookkeeping.
+//!
+//! * [`protocol`]: the job entry in shared memory and the protocol both sides
+//!   follow: publish, join, claim, done-bits, panics, finish (`docs/PROTOCOL.md`).
+//! * [`ledger`]: the parent's table of entries, the deaths the collector reports
+//!   into it, the finishing of jobs abandoned by dead workers, and the one function
+//!   ([`ledger::Ledger::outcome`]) that decides what a finished job means: every
+//!   chunk not computed, each named with its cause.
+//!
+//! The worker's chunk loop (`worker/bulk_exec.rs`) and the public API with its
+//! retry loop (`pool/bulk.rs`) use these; neither keeps job state of its own.
+
+pub(crate) mod ledger;
+pub(crate) mod protocol;
