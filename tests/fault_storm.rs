@@ -842,10 +842,9 @@ fn storm_kernel(v: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------
-// Task retries (API being added: `Tasks::retries`, `PoolBuilder::task_retries`)
+// Task retries (`Tasks::retries`, `PoolBuilder::task_retries`)
 // ---------------------------------------------------------------------------------
 
-#[cfg(any())]
 fn die_once_task(key: u64) -> u64 {
     if first_time("storm-task-once", key) {
         die();
@@ -853,16 +852,12 @@ fn die_once_task(key: u64) -> u64 {
     key * 3
 }
 
-#[cfg(any())]
 fn die_always_task() -> u64 {
     die()
 }
 
 /// A task whose worker dies is rerun up to n times: delivered exactly once, and
 /// `WorkerDied` only after n + 1 deaths.
-/// TODO-enable: remove the `cfg(any())` once `Tasks::retries` and
-/// `PoolBuilder::task_retries` land.
-#[cfg(any())]
 #[test]
 fn task_retries_rerun_tasks_whose_worker_died() {
     within(Duration::from_secs(120), "task retries", || {
@@ -876,7 +871,6 @@ fn task_retries_rerun_tasks_whose_worker_died() {
     });
 }
 
-#[cfg(any())]
 fn task_retries(method: StartMethod) {
     let what = format!("{method:?}");
     // Deterministic: dies once, retried once: Ok, delivered once.

@@ -293,7 +293,10 @@ impl Collector {
                     },
                 }
             };
-            inner.fail_task(task, error);
+            if let Some(record) = inner.task_died(task, error) {
+                self.requeue.push_back(record);
+                self.push_requeued();
+            }
         }
 
         // SYNC(W11): SeqCst — as above (the worker's SYNC W2 store, seen through SYNC F1).

@@ -23,6 +23,16 @@ use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::wake::{Backoff, spin_then_yield};
 
+/// How a task may run: its time limit, and how often it runs again after its
+/// worker dies. `None` takes the pool's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TaskLimits {
+    /// Kill the worker when the task runs longer.
+    pub timeout: Option<Duration>,
+    /// Run the task again on a fresh worker this many times at most.
+    pub retries: Option<u32>,
+}
+
 impl PoolInner {
     /// Submits one task: `code` run on `args` in a worker, the outcome to `sink`.
     pub(crate) fn submit_task(
@@ -31,12 +41,12 @@ impl PoolInner {
         args: &[u8],
         sink: &Arc<dyn Sink>,
         tag: u64,
-        timeout: Option<Duration>,
+        limits: TaskLimits,
     ) -> Result<()> {
         self.check_open()?;
         let id = self.next_task.fetch_add(1, StdOrdering::Relaxed);
         let _span = tracing::trace_span!("shmpool.task.submit", task = id).entered();
-        let timeout = timeout.or(self.task_timeout);
+        let timeout = limits.timeout.or(self.task_timeout);
         let (payload, block) = if args.len() <= INLINE_BYTES {
             (Payload::inline(args), None)
         } else {
@@ -46,14 +56,6 @@ impl PoolInner {
             Counters::add(&self.counters.bytes_submitted, args.len() as u64);
             (Payload::in_arena_at(args.len(), block.off), Some(block))
         };
-        lock(&self.pending).insert(
-            id,
-            Pending {
-                sink: Arc::clone(sink),
-                tag,
-                block,
-            },
-        );
         let record = TaskRecord {
             kind: kind::TASK,
             flags: 0,
@@ -62,6 +64,16 @@ impl PoolInner {
             timeout_ns: timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
             payload,
         };
+        lock(&self.pending).insert(
+            id,
+            Pending {
+                sink: Arc::clone(sink),
+                tag,
+                block,
+                record,
+                retries_left: limits.retries.unwrap_or(self.task_retries),
+            },
+        );
         if let Err(e) = self.push_record(record) {
             if let Some(p) = lock(&self.pending).remove(&id) {
                 if let Some(b) = p.block {
@@ -79,6 +91,27 @@ impl PoolInner {
             self.fail_task(id, self.broken_or_terminated());
         }
         Ok(())
+    }
+
+    /// The worker running task `id` died with `error`. If the task is still pending
+    /// and has a retry left (and `error` is a death, not a timeout: a task that ran
+    /// too long would only run too long again), counts one and returns its record
+    /// to run again on a fresh worker; its argument block stays allocated. Else
+    /// delivers `error`. Either way the task is answered exactly once: only a
+    /// completion or a failure removes it from `pending`.
+    pub(crate) fn task_died(&self, id: u64, error: Error) -> Option<TaskRecord> {
+        let mut pending = lock(&self.pending);
+        if let Some(p) = pending.get_mut(&id) {
+            if p.retries_left > 0 && matches!(error, Error::WorkerDied { .. }) {
+                p.retries_left -= 1;
+                tracing::info!(task = id, retries_left = p.retries_left, error = %error, "retrying a task whose worker died");
+                Counters::add(&self.counters.tasks_retried, 1);
+                return Some(p.record);
+            }
+        }
+        drop(pending);
+        self.fail_task(id, error);
+        None
     }
 
     /// Delivers `error` to task `id`, if it is still pending.

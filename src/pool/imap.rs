@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::chunks::{ChunkSizes, decode_chunk};
+use super::dispatch::TaskLimits;
 use super::inner::lock;
 use super::tasks::Tasks;
 use super::{Pool, PoolInner};
@@ -49,7 +49,7 @@ pub struct Imap<R, It> {
     code: TaskFn,
     chunksize: usize,
     max_in_flight: usize,
-    timeout: Option<Duration>,
+    limits: TaskLimits,
     ordered: bool,
     shared: Arc<Shared<R>>,
     /// `shared`, as the sink every chunk completes into.
@@ -247,7 +247,7 @@ impl Tasks<'_> {
             code: task::map_trampoline::<A, R, F>,
             chunksize,
             max_in_flight: self.in_flight.unwrap_or(4 * inner.processes),
-            timeout: self.timeout,
+            limits: self.limits(),
             ordered,
             shared: Arc::clone(&shared),
             sink: shared,
@@ -312,7 +312,7 @@ where
         }
         let tag = self.next_submit as u64;
         self.inner
-            .submit_task(self.code, &bytes, &self.sink, tag, self.timeout)?;
+            .submit_task(self.code, &bytes, &self.sink, tag, self.limits)?;
         self.next_submit += 1;
         self.in_flight += 1;
         self.in_flight_items += chunk.len();

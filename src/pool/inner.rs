@@ -130,6 +130,8 @@ pub(crate) struct PoolInner {
     pub callbacks: CallbackRunner,
     /// The default time limit of a task.
     pub task_timeout: Option<Duration>,
+    /// The default number of retries of a task whose worker died.
+    pub task_retries: u32,
 }
 
 /// A submitted task: where its result goes, and its argument block to free.
@@ -140,6 +142,10 @@ pub(crate) struct Pending {
     pub tag: u64,
     /// The task-arena block holding its arguments, if they did not fit inline.
     pub block: Option<Block>,
+    /// The record as submitted, to submit again on a retry.
+    pub record: TaskRecord,
+    /// How many more times it may run after its worker dies.
+    pub retries_left: u32,
 }
 
 impl std::fmt::Debug for Pending {
@@ -244,6 +250,7 @@ impl PoolInner {
             drain_lock: Mutex::new(()),
             callbacks: CallbackRunner::new(),
             task_timeout: b.task_timeout,
+            task_retries: b.task_retries,
         })
     }
 

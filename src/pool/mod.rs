@@ -91,6 +91,7 @@ pub struct PoolBuilder {
     pub(crate) start_method: StartMethod,
     pub(crate) idle_spin: Duration,
     pub(crate) task_timeout: Option<Duration>,
+    pub(crate) task_retries: u32,
     pub(crate) max_tasks_per_child: u32,
     pub(crate) initializer: Option<Initializer>,
 }
@@ -109,6 +110,7 @@ impl Default for PoolBuilder {
             start_method: StartMethod::Fork,
             idle_spin: Duration::from_micros(50),
             task_timeout: None,
+            task_retries: 0,
             max_tasks_per_child: 0,
             initializer: None,
         }
@@ -191,6 +193,21 @@ impl PoolBuilder {
     /// ```
     pub fn task_timeout(mut self, d: Duration) -> Self {
         self.task_timeout = Some(d);
+        self
+    }
+
+    /// Run a task whose worker died again, on a fresh worker, up to `n` times
+    /// (default 0): the pool-wide default of [`Tasks::retries`](crate::Tasks::retries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::builder().processes(1).task_retries(2).build()?;
+    /// assert_eq!(pool.apply(|x: u32| x + 1, (1,))?, 2);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn task_retries(mut self, n: u32) -> Self {
+        self.task_retries = n;
         self
     }
 
@@ -487,6 +504,7 @@ impl Pool {
         Stats {
             workers,
             respawns: c.respawns.load(Relaxed),
+            tasks_retried: c.tasks_retried.load(Relaxed),
             records_submitted: c.records_submitted.load(Relaxed),
             bytes_submitted: c.bytes_submitted.load(Relaxed),
             records_completed: c.records_completed.load(Relaxed),

@@ -20,6 +20,8 @@ pub(crate) struct Counters {
     pub bytes_mapped: AtomicU64,
     /// Worker processes started to replace ones that exited.
     pub respawns: AtomicU64,
+    /// Tasks run again after their worker died (`retries`).
+    pub tasks_retried: AtomicU64,
 }
 
 impl Counters {
@@ -76,6 +78,8 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
     /// Worker processes started to replace ones that exited.
     pub respawns: u64,
+    /// Tasks run again after their worker died ([`crate::Tasks::retries`]).
+    pub tasks_retried: u64,
     /// Records pushed into the submission ring.
     pub records_submitted: u64,
     /// Bytes that went through the submission side (records and task payloads).

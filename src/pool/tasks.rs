@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Pool;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
+use super::dispatch::TaskLimits;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
 use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot, Sink};
@@ -38,6 +39,7 @@ pub struct Tasks<'p> {
     pub(super) pool: &'p Pool,
     pub(super) chunksize: Option<usize>,
     pub(super) timeout: Option<Duration>,
+    pub(super) retries: Option<u32>,
     pub(super) in_flight: Option<usize>,
     #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(super) progress: bool,
@@ -59,6 +61,7 @@ impl Pool {
             pool: self,
             chunksize: None,
             timeout: None,
+            retries: None,
             in_flight: None,
             progress: false,
         }
@@ -380,6 +383,51 @@ impl<'p> Tasks<'p> {
         self
     }
 
+    /// Run a task whose worker died (a crash, a kill, `exit`) again on a fresh
+    /// worker, up to `n` times; the default is the pool's
+    /// [`PoolBuilder::task_retries`](crate::PoolBuilder::task_retries), itself 0.
+    /// For `map`, `starmap` and `imap` the unit run again is a chunk of items.
+    ///
+    /// The result is delivered exactly once, and [`Error::WorkerDied`] comes only
+    /// after `n + 1` deaths. A timeout is not retried (the task would only run too
+    /// long again), nor a panic (the worker survives it). A retried task's side
+    /// effects outside its result (files, counters in shared memory) may happen more
+    /// than once: retry only tasks that are safe to repeat.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// // Dies the first time it runs in a worker (the marker file is new), then works.
+    /// let marker = std::env::temp_dir().join(format!("shmpool-doc-retry-{}", std::process::id()));
+    /// let path = marker.to_string_lossy().into_owned();
+    /// let v = pool.tasks().retries(1).apply(
+    ///     |p: String| {
+    ///         if std::fs::File::create_new(&p).is_ok() {
+    ///             std::process::abort();
+    ///         }
+    ///         7
+    ///     },
+    ///     (path,),
+    /// )?;
+    /// assert_eq!(v, 7);
+    /// assert_eq!(pool.stats().tasks_retried, 1);
+    /// # std::fs::remove_file(marker).ok();
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
+        self
+    }
+
+    /// The per-task limits these options give.
+    pub(super) fn limits(&self) -> TaskLimits {
+        TaskLimits {
+            timeout: self.timeout,
+            retries: self.retries,
+        }
+    }
+
     /// The most chunks an `imap` keeps submitted and unread (default 4 × processes).
     ///
     /// # Examples
@@ -514,7 +562,7 @@ impl<'p> Tasks<'p> {
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
             slot: Arc::clone(&slot),
         });
-        inner.submit_task(code, &bytes, &sink, 0, self.timeout)?;
+        inner.submit_task(code, &bytes, &sink, 0, self.limits())?;
         Ok(AsyncResult::new(slot, Arc::clone(inner)))
     }
 
@@ -726,7 +774,7 @@ impl<'p> Tasks<'p> {
         for (index, chunk) in items.chunks(chunksize).enumerate() {
             let bytes = task::encode_items(chunk, CodecRole::Argument)?;
             // The tag is the chunk's index; the sink knows every chunk's items.
-            inner.submit_task(code, &bytes, &sink, index as u64, self.timeout)?;
+            inner.submit_task(code, &bytes, &sink, index as u64, self.limits())?;
         }
         Ok(AsyncResult::new(slot, Arc::clone(inner)))
     }
