@@ -552,6 +552,9 @@ impl<'a> Round<'a> {
                 if self.rng.chance(20) {
                     tasks = tasks.timeout(Duration::from_millis(self.rng.range(300..2000)));
                 }
+                if self.rng.chance(30) {
+                    tasks = tasks.retries(self.rng.pick(&[1u32, 2, 5]));
+                }
                 ok(
                     tasks.apply_async_with(run_job, job.args(), deliveries.callbacks(i)),
                     cx,
@@ -596,7 +599,8 @@ impl<'a> Round<'a> {
         let chunksize = self.rng.range(1..9) as usize;
         let jobs = self.jobs(n);
         let args: Vec<JobArgs> = jobs.iter().map(Job::args).collect();
-        let tasks = self.pool.tasks().chunksize(chunksize);
+        let retries = self.rng.pick(&[0u32, 0, 1, 3]);
+        let tasks = self.pool.tasks().chunksize(chunksize).retries(retries);
         let pending = match kind {
             Op::Map => tasks.map_async(run_job_item, args),
             _ => tasks.starmap_async(run_job, args),
