@@ -121,7 +121,7 @@ pub(crate) struct Lifecycle(AtomicU64);
 impl Lifecycle {
     /// The current phase.
     pub(crate) fn load(&self) -> Phase {
-        // SYNC(L2): Acquire — pairs with the Release of every transition (SYNC L1): the
+        // SYNC(G2): Acquire — pairs with the Release of every transition (SYNC G1): the
         // stores its author made before it (the slot reset, a worker's `pid`, the fork
         // server's `exit_status`, and through process death every store a dead worker
         // made) are visible to whoever sees the new phase.
@@ -140,9 +140,9 @@ impl Lifecycle {
         if current.generation != generation || !from.contains(&current.state) {
             return false;
         }
-        // SYNC(L1): AcqRel — Release publishes what the author wrote before the
-        // transition (pairs with SYNC L2); Acquire orders the author after the previous
-        // transition it replaces. Failure: Acquire, as a load (SYNC L2).
+        // SYNC(G1): AcqRel — Release publishes what the author wrote before the
+        // transition (pairs with SYNC G2); Acquire orders the author after the previous
+        // transition it replaces. Failure: Acquire, as a load (SYNC G2).
         self.0
             .compare_exchange(
                 current.pack(),

@@ -207,7 +207,7 @@ impl Collector {
         let ctrl = inner.ctrl;
         let ev = &ctrl.header().completions;
         let pending = || {
-            // The phase loads (SYNC L2) only decide whether to sleep; `run` re-reads.
+            // The phase loads (SYNC G2) only decide whether to sleep; `run` re-reads.
             (0..self.slots()).any(|i| {
                 ctrl.slot(i).lifecycle.load().state == SlotState::Exited
                     || ctrl.completion_ring(i).has_records()
@@ -319,12 +319,12 @@ impl Collector {
         }
         // SYNC(W12): SeqCst — leaves the job for the dead worker, as its own clearing store
         // (SYNC W2) would have; the quiescence check skips this slot until it is live again
-        // (SYNC L2), so Relaxed would do.
+        // (SYNC G2), so Relaxed would do.
         s.bulk_job.store(NO_JOB, Ordering::SeqCst);
         s.current_task.store(0, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
         inner.drop_channel(slot);
-        // Exited → Empty: the transition's Release (SYNC L1) publishes the reset above.
+        // Exited → Empty: the transition's Release (SYNC G1) publishes the reset above.
         // Only this thread releases or starts a slot, so it cannot fail.
         let released = s.lifecycle.release(generation);
         debug_assert!(released, "slot {slot} changed while its death was handled");
@@ -380,7 +380,7 @@ impl Collector {
     /// work is left.
     fn shortfall(&self) -> usize {
         let ctrl = self.inner.ctrl;
-        // The phase loads (SYNC L2) only count.
+        // The phase loads (SYNC G2) only count.
         let serving = (0..self.slots())
             .filter(|&i| ctrl.slot(i).lifecycle.load().state.is_serving())
             .count();
@@ -515,7 +515,7 @@ impl Collector {
                     ExitStatus::Signal(libc::SIGKILL).encode(),
                     Ordering::Relaxed,
                 );
-                // The transition (SYNC L1) publishes `exit_status`. The process is
+                // The transition (SYNC G1) publishes `exit_status`. The process is
                 // dead, so it makes no more stores: what it wrote is visible to us
                 // after its death, which the pidfd's readiness reported (the kernel's
                 // exit path and poll wake-up order them).
@@ -534,7 +534,7 @@ impl Collector {
             (0..slots).any(|i| {
                 let s = ctrl.slot(i);
                 // SYNC(W2): SeqCst — the quiescence read of `bulk_job` (see
-                // `Ledger::resolve_abandoned`), after the phase load (SYNC L2).
+                // `Ledger::resolve_abandoned`), after the phase load (SYNC G2).
                 s.lifecycle.load().state.is_live() && s.bulk_job.load(Ordering::SeqCst) == job
             })
         };
@@ -581,7 +581,7 @@ impl Collector {
                     ExitStatus::Signal(libc::SIGKILL).encode(),
                     Ordering::Relaxed,
                 );
-                // SYNC(F2): on behalf of the dead fork server; the transition (SYNC L1)
+                // SYNC(F2): on behalf of the dead fork server; the transition (SYNC G1)
                 // publishes `exit_status`. Unlike F1 the worker was only sent SIGKILL,
                 // not reaped, so F1's "every store it made" does not hold here.
                 s.lifecycle.mark_exited(phase.generation);

@@ -467,7 +467,7 @@ impl PoolInner {
             if let Some(e) = lock(&self.start_error).as_ref() {
                 return Err(e.to_error());
             }
-            // The phase load (SYNC L2) pairs with the worker's Ready transition.
+            // The phase load (SYNC G2) pairs with the worker's Ready transition.
             let ready = (0..self.ctrl.dims().slots as usize)
                 .filter(|&i| self.ctrl.slot(i).lifecycle.load().state == SlotState::Ready)
                 .count();
@@ -486,7 +486,7 @@ impl PoolInner {
 
     /// The number of workers currently running.
     pub(crate) fn live_workers(&self) -> usize {
-        // The phase loads (SYNC L2) only count.
+        // The phase loads (SYNC G2) only count.
         (0..self.ctrl.dims().slots as usize)
             .filter(|&i| self.ctrl.slot(i).lifecycle.load().state.is_live())
             .count()

@@ -153,8 +153,8 @@ impl Worker {
         if let Err(code) = self.run_initializer() {
             return code;
         }
-        // SYNC(W5): the transition's Release (SYNC L1) publishes `pid` (stored above)
-        // with Ready; the parent's loads of the phase (SYNC L2) pair with it. It fails
+        // SYNC(W5): the transition's Release (SYNC G1) publishes `pid` (stored above)
+        // with Ready; the parent's loads of the phase (SYNC G2) pair with it. It fails
         // only if this process is no longer the slot's (the collector reported it
         // dead): then it must not take work.
         if !slot.lifecycle.become_ready(self.generation) {
@@ -265,8 +265,8 @@ impl Worker {
                 let last = limit != 0 && self.tasks_run + 1 >= limit;
                 if last {
                     // Ask for a replacement now, so it starts while this task runs.
-                    // SYNC(W6): the transition's Release (SYNC L1) orders `current_task`
-                    // (SYNC W3) before Retiring, for the collector's loads (SYNC L2).
+                    // SYNC(W6): the transition's Release (SYNC G1) orders `current_task`
+                    // (SYNC W3) before Retiring, for the collector's loads (SYNC G2).
                     slot.lifecycle.begin_retiring(self.generation);
                     header.completions.notify_always(1);
                 }

@@ -283,7 +283,7 @@ fn exec_worker(w: WorkerArgs) -> ! {
 fn report_exit(ctrl: &ControlView, slot: u32, generation: u32, status: ExitStatus) {
     let s = ctrl.slot(slot as usize);
     s.exit_status.store(status.encode(), Ordering::Relaxed);
-    // The transition (SYNC L1, Release) publishes `exit_status` and, through the
+    // The transition (SYNC G1, Release) publishes `exit_status` and, through the
     // process's death, every store the dead worker made (SYNC F1).
     s.lifecycle.mark_exited(generation);
     ctrl.header().completions.notify(1);
