@@ -23,12 +23,10 @@
 //! └──────────────────────┘ total_len
 //! ```
 
-use std::ops::Deref;
-
 use crate::ring::mpmc::{MpmcHeader, MpmcRing, MpmcSlot};
 use crate::ring::spsc::{SpscHeader, SpscRing};
 use crate::slot::Lifecycle;
-use crate::sync::{AtomicU32, AtomicU64, Cell, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Cell, Ordering, Padded};
 use crate::wake::EventCount;
 
 /// Marks a type that may be placed in memory shared between processes.
@@ -37,29 +35,6 @@ use crate::wake::EventCount;
 /// Implementors are `#[repr(C)]`, contain no pointers or references (only integers,
 /// atomics and arrays of them), and are valid when all their bytes are zero.
 pub(crate) unsafe trait ShmSafe {}
-
-/// A value on its own 128-byte block (two cache lines, because adjacent-line
-/// prefetching pairs them on x86-64), so writers of neighbouring fields do not
-/// contend. Our own type rather than `crossbeam_utils::CachePadded`, whose alignment
-/// is chosen per platform: this one's layout is fixed and documented.
-#[repr(C, align(128))]
-#[derive(Debug, Default)]
-pub(crate) struct Padded<T>(T);
-
-impl<T> Padded<T> {
-    /// Wraps a value.
-    #[cfg(any(loom, test))]
-    pub(crate) fn new(value: T) -> Self {
-        Padded(value)
-    }
-}
-
-impl<T> Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
 
 /// "SHMPOOL1" in little-endian: the first word of every control segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");

@@ -1,84 +1,14 @@
 //! [`AsyncResult`]: the handle of work submitted with `apply_async`, `map_async` or
-//! `starmap_async`, and the sinks that completions are delivered to.
+//! `starmap_async`, its shared slot, and the sink of one `apply` task.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::pool::PoolInner;
+use crate::pool::{Ctx, Outcome, PoolInner, Signal, Sink};
 use crate::unwind::{self, PanicReport};
-
-/// A condition variable that knows whether anyone waits on it.
-///
-/// std's futex-based `Condvar::notify_all` makes a system call even when nobody
-/// waits, which would cost every delivered result a `futex_wake`. Waiters register
-/// under the state's mutex before they block, and notifiers check under the same
-/// mutex, so skipping the call when the count is zero loses no wake-up.
-#[derive(Debug, Default)]
-pub(crate) struct Signal {
-    cv: Condvar,
-    waiters: AtomicUsize,
-}
-
-impl Signal {
-    /// Wakes every waiter, if there is one. Call with the state's mutex held.
-    pub(crate) fn notify(&self) {
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.cv.notify_all();
-        }
-    }
-
-    /// Blocks on the condition variable for at most `timeout`, registered as a
-    /// waiter. `guard` is the state's mutex, held.
-    pub(crate) fn wait_timeout<'a, S>(
-        &self,
-        guard: MutexGuard<'a, S>,
-        timeout: Duration,
-    ) -> MutexGuard<'a, S> {
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        let guard = self
-            .cv
-            .wait_timeout(guard, timeout)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        guard
-    }
-}
-
-/// What a worker (or the collector, for deaths) reports about one task.
-#[derive(Debug)]
-pub(crate) enum Outcome<'a> {
-    /// The task returned; its encoded result.
-    Ok(&'a [u8]),
-    /// The task panicked.
-    Panicked(PanicReport),
-    /// The task could not run or report (death, timeout, codec, termination).
-    Failed(Error),
-}
-
-/// What a delivery needs of its pool: where to hand callbacks.
-pub(crate) struct Ctx<'a> {
-    /// The pool, whose callback thread runs callbacks.
-    pub pool: &'a PoolInner,
-}
-
-impl Ctx<'_> {
-    /// Queues a closure for the pool's callback thread.
-    pub(crate) fn defer(&self, job: Box<dyn FnOnce() + Send>) {
-        self.pool.callbacks.run_later(job);
-    }
-}
-
-/// Where a task's completion goes. One sink may serve many tasks (all the chunks of
-/// a `map`); each task's `tag` tells them apart.
-pub(crate) trait Sink: Send + Sync {
-    /// Delivers the outcome of the task submitted with `tag`; called exactly once per
-    /// submitted task.
-    fn complete(&self, tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>);
-}
 
 /// Functions run on the pool's result thread when a result arrives, as Python's
 /// `callback` and `error_callback`.

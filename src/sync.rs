@@ -1,6 +1,7 @@
-//! The atomics and the futex the shared-memory protocol is built on, swapped for
-//! loom's models under `cfg(loom)` so the ring and the wake-up logic can be
-//! model-checked (see `src/loom_tests.rs` and `docs/PROTOCOL.md`).
+//! The atomics and the futex the shared-memory protocol is built on (and the padding
+//! that keeps contended atomics apart), swapped for loom's models under `cfg(loom)`
+//! so the ring and the wake-up logic can be model-checked (see `src/loom_tests.rs`
+//! and `docs/PROTOCOL.md`).
 //!
 //! Under loom the structures live on the heap of one process and "processes" are
 //! loom threads; the protocol is the same code.
@@ -10,6 +11,29 @@ pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// A value on its own 128-byte block (two cache lines, because adjacent-line
+/// prefetching pairs them on x86-64), so writers of neighbouring fields do not
+/// contend. Our own type rather than `crossbeam_utils::CachePadded`, whose alignment
+/// is chosen per platform: this one's layout is fixed and documented.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Padded<T>(T);
+
+impl<T> Padded<T> {
+    /// Wraps a value.
+    #[cfg(any(loom, test))]
+    pub(crate) fn new(value: T) -> Self {
+        Padded(value)
+    }
+}
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// A hint inside a spin loop. Under loom, a yield, so the model can make progress.
 #[inline]

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 
 use super::inner::lock;
+use super::sink::{Ctx, Outcome, Sink};
 use crate::error::{Error, Result};
-use crate::result::{Ctx, Outcome, ResultSlot, Sink};
+use crate::result::ResultSlot;
 use crate::task::{self, ChunkResult};
 
 /// How items are split into chunks: `chunksize` each, in input order; the last

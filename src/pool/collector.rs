@@ -21,8 +21,9 @@ use crate::layout::{NO_JOB, kind};
 use crate::slot::{Phase, SlotState};
 use crate::sync::Ordering;
 use crate::sys::{self, ExitStatus};
-use crate::worker::entry::{self, StartKind};
+use crate::worker::entry;
 use crate::worker::exit_code;
+use crate::worker::role::StartKind;
 use crate::worker::server::Request;
 
 /// Starts the collector thread, which starts the fork server and the workers.

@@ -9,19 +9,57 @@
 //! (`docs/PROTOCOL.md`, "Caller polling"). Callbacks never run on a delivering
 //! thread: they go to the pool's callback thread (`callbacks.rs`).
 
-use std::sync::atomic::Ordering as StdOrdering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::callbacks::CallbackRunner;
 use super::inner::{Pending, PoolInner, ProcessReader, lock};
+use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
-use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::wake::{Backoff, spin_then_yield};
+
+/// A condition variable that knows whether anyone waits on it.
+///
+/// std's futex-based `Condvar::notify_all` makes a system call even when nobody
+/// waits, which would cost every delivered result a `futex_wake`. Waiters register
+/// under the state's mutex before they block, and notifiers check under the same
+/// mutex, so skipping the call when the count is zero loses no wake-up.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    cv: Condvar,
+    waiters: AtomicUsize,
+}
+
+impl Signal {
+    /// Wakes every waiter, if there is one. Call with the state's mutex held.
+    pub(crate) fn notify(&self) {
+        if self.waiters.load(StdOrdering::Relaxed) != 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Blocks on the condition variable for at most `timeout`, registered as a
+    /// waiter. `guard` is the state's mutex, held.
+    pub(crate) fn wait_timeout<'a, S>(
+        &self,
+        guard: MutexGuard<'a, S>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, S> {
+        self.waiters.fetch_add(1, StdOrdering::Relaxed);
+        let guard = self
+            .cv
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        self.waiters.fetch_sub(1, StdOrdering::Relaxed);
+        guard
+    }
+}
 
 /// How a task may run: its time limit, and how often it runs again after its
 /// worker dies. `None` takes the pool's default.
@@ -135,7 +173,9 @@ impl PoolInner {
 
     /// The delivery context of the calling thread.
     pub(crate) fn ctx(&self) -> Ctx<'_> {
-        Ctx { pool: self }
+        Ctx {
+            callbacks: &self.callbacks,
+        }
     }
 
     /// Drains every completion ring. The caller holds `drain_lock`.

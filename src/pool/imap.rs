@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::chunks::{ChunkSizes, decode_chunk};
-use super::dispatch::TaskLimits;
+use super::dispatch::{Signal, TaskLimits};
 use super::inner::lock;
+use super::sink::{Ctx, Outcome, Sink};
 use super::tasks::Tasks;
 use super::{Pool, PoolInner};
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{Ctx, Outcome, Signal, Sink};
 use crate::task::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
 use super::callbacks::CallbackRunner;
+use super::sink::Sink;
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
 use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord};
-use crate::result::Sink;
 use crate::shm::arena::{Block, ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
+use crate::shm::registry::IdleWorkers;
 use crate::shm::{Mapping, Segment};
 use crate::slot::SlotState;
 use crate::sync::Ordering;
@@ -496,6 +497,12 @@ impl PoolInner {
     #[allow(dead_code)]
     pub(crate) fn control_bytes(&self) -> usize {
         self.ctrl_map.len()
+    }
+}
+
+impl IdleWorkers for PoolInner {
+    fn wake_idle_workers(&self) {
+        self.ctrl.header().submit_ready.notify(u32::MAX);
     }
 }
 

@@ -7,7 +7,7 @@ mod collector;
 mod dispatch;
 mod imap;
 mod inner;
-pub(crate) mod registry;
+mod sink;
 mod stats;
 mod tasks;
 
@@ -18,8 +18,10 @@ use std::time::Duration;
 pub use bulk::BulkMap;
 #[cfg(feature = "mpi")]
 pub(crate) use chunks::collect_input;
+pub(crate) use dispatch::Signal;
 pub use imap::Imap;
 pub(crate) use inner::PoolInner;
+pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
 
@@ -308,7 +310,7 @@ impl PoolBuilder {
             tracing::error!(error = %e, "workers could not start");
             return Err(e);
         }
-        registry::add(&pool.inner);
+        crate::shm::registry::add(&pool.inner);
         tracing::info!(
             elapsed_us = started.elapsed().as_micros() as u64,
             "pool started"

@@ -10,9 +10,10 @@ use serde::de::DeserializeOwned;
 use super::Pool;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
 use super::dispatch::TaskLimits;
+use super::sink::Sink;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot, Sink};
+use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
 use crate::task::{self, StarFn, TaskFn};
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of

@@ -29,7 +29,7 @@
 //! overflow in practice: they only need to tell apart positions less than 2^47 apart.
 //! The full argument is in `docs/PROTOCOL.md`.
 
-use crate::sync::{AtomicU64, Cell, Ordering};
+use crate::sync::{AtomicU64, Cell, Ordering, Padded};
 
 const SEQ_BITS: u32 = 48;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
@@ -54,10 +54,10 @@ fn dist(a: u64, b: u64) -> i64 {
 #[derive(Debug)]
 pub(crate) struct MpmcHeader {
     /// The next position a producer will fill.
-    tail: crate::layout::Padded<AtomicU64>,
+    tail: Padded<AtomicU64>,
     /// The next position a consumer will try to claim (a hint: the slot states are
     /// the truth, and any consumer may help it forward).
-    head: crate::layout::Padded<AtomicU64>,
+    head: Padded<AtomicU64>,
 }
 
 /// One slot: the state word and the record.
@@ -307,8 +307,8 @@ pub(crate) mod owned {
         /// A ring of `cap` slots.
         pub(crate) fn new(cap: usize) -> Self {
             let header = Box::new(MpmcHeader {
-                tail: crate::layout::Padded::new(AtomicU64::new(0)),
-                head: crate::layout::Padded::new(AtomicU64::new(0)),
+                tail: Padded::new(AtomicU64::new(0)),
+                head: Padded::new(AtomicU64::new(0)),
             });
             let slots = (0..cap)
                 .map(|_| MpmcSlot {

@@ -9,16 +9,16 @@
 //! A shared MPSC ring would instead be left with a claimed, never-published slot that
 //! blocks the consumer forever.
 
-use crate::sync::{AtomicU64, Cell, Ordering};
+use crate::sync::{AtomicU64, Cell, Ordering, Padded};
 
 /// The two cursors, each on its own cache-line pair.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SpscHeader {
     /// Written only by the producer: the next position to fill.
-    tail: crate::layout::Padded<AtomicU64>,
+    tail: Padded<AtomicU64>,
     /// Written only by the consumer: the next position to read.
-    head: crate::layout::Padded<AtomicU64>,
+    head: Padded<AtomicU64>,
 }
 
 /// A view of one completion ring.
@@ -111,8 +111,8 @@ pub(crate) mod owned {
         pub(crate) fn new(cap: usize) -> Self {
             OwnedSpsc {
                 header: Box::new(SpscHeader {
-                    tail: crate::layout::Padded::new(AtomicU64::new(0)),
-                    head: crate::layout::Padded::new(AtomicU64::new(0)),
+                    tail: Padded::new(AtomicU64::new(0)),
+                    head: Padded::new(AtomicU64::new(0)),
                 }),
                 slots: (0..cap).map(|_| Cell::new(R::default())).collect(),
             }

@@ -1,9 +1,11 @@
-//! Shared memory: owned mappings, data segments, and the liveness table.
+//! Shared memory: owned mappings, data segments, the liveness table, and the registry
+//! of pools whose idle workers a dropped segment wakes.
 
 pub(crate) mod arena;
 pub(crate) mod liveness;
 pub(crate) mod mapping;
 pub(crate) mod named;
+pub(crate) mod registry;
 pub(crate) mod segment;
 
 pub(crate) use mapping::Mapping;

@@ -269,7 +269,7 @@ impl Drop for Segment {
             }
             // Workers holding a mapping notice when they next go idle; wake idle ones
             // now so the memory is freed promptly.
-            crate::pool::registry::wake_idle_workers();
+            super::registry::wake_idle_workers();
         }
     }
 }

@@ -8,107 +8,10 @@
 //! exits the process; otherwise it returns and the program starts as usual. The user
 //! adds nothing to `main`.
 
-use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use super::WorkerArgs;
-use super::server::ServerArgs;
+use super::role::{ROLE_VAR, ROLE_VAR_STR, Role, ServerArgs, StartKind, server_text};
 use crate::sys;
-
-/// The environment variable that carries a role.
-pub(crate) const ROLE_VAR: &CStr = c"__SHMPOOL_ROLE";
-/// The same name as a `str`, for `Command::env`.
-pub(crate) const ROLE_VAR_STR: &str = "__SHMPOOL_ROLE";
-
-/// How the fork server starts workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartKind {
-    /// `fork` from the (single-threaded) server.
-    Fork,
-    /// `fork` then `exec` of the binary in worker mode.
-    Exec,
-}
-
-/// A role for a re-executed process.
-#[derive(Debug)]
-pub(crate) enum Role {
-    /// Run the fork server.
-    Server(ServerArgs),
-    /// Run a worker.
-    Worker(WorkerArgs),
-}
-
-impl Role {
-    /// The text form put in the environment: comma-separated numbers.
-    pub(crate) fn encode(&self) -> String {
-        match self {
-            Role::Server(a) => server_text(
-                [
-                    sys::raw(&a.ctrl),
-                    sys::raw(&a.live),
-                    sys::raw(&a.task_arena),
-                    sys::raw(&a.sock),
-                ],
-                a.parent_pid,
-                a.workers,
-            ),
-            Role::Worker(a) => format!(
-                "worker,{},{},{},{},{},{},{},{}",
-                sys::raw(&a.ctrl),
-                sys::raw(&a.live),
-                sys::raw(&a.task_arena),
-                sys::raw(&a.result_arena),
-                sys::raw(&a.channel),
-                a.slot,
-                a.generation,
-                a.server_pid
-            ),
-        }
-    }
-
-    /// Parses the text form, taking ownership of the descriptors it names.
-    ///
-    /// # Safety
-    /// The descriptor numbers must be open in this process and owned by nothing else
-    /// (they were inherited across `exec` for exactly this purpose).
-    unsafe fn decode(text: &str) -> Option<Role> {
-        let parts: Vec<&str> = text.split(',').collect();
-        let num = |i: usize| parts.get(i)?.parse::<i32>().ok();
-        let fd = |i: usize| {
-            num(i).filter(|&n| n > 2).map(|n| {
-                // SAFETY: Delegated to the caller.
-                unsafe { sys::adopt_fd(n) }
-            })
-        };
-        match *parts.first()? {
-            "server" if parts.len() == 7 => Some(Role::Server(ServerArgs {
-                ctrl: fd(1)?,
-                live: fd(2)?,
-                task_arena: fd(3)?,
-                sock: fd(4)?,
-                parent_pid: num(5)?,
-                workers: match parts[6] {
-                    "fork" => StartKind::Fork,
-                    "exec" => StartKind::Exec,
-                    _ => return None,
-                },
-                reexec: true,
-            })),
-            "worker" if parts.len() == 9 => Some(Role::Worker(WorkerArgs {
-                ctrl: fd(1)?,
-                live: fd(2)?,
-                task_arena: fd(3)?,
-                result_arena: fd(4)?,
-                channel: fd(5)?,
-                slot: num(6)? as u32,
-                generation: parts[7].parse().ok()?,
-                server_pid: num(8)?,
-                reexec: true,
-            })),
-            _ => None,
-        }
-    }
-}
 
 /// Runs before `main` in every binary that links shmpool's spawn support.
 extern "C" fn early_entry() {
@@ -133,15 +36,6 @@ static EARLY_ENTRY: extern "C" fn() = early_entry;
 /// the binary, so its object file is always part of such a binary.
 pub(crate) fn keep_early_entry() {
     std::hint::black_box(&EARLY_ENTRY);
-}
-
-fn server_text(fds: [i32; 4], parent_pid: sys::Pid, workers: StartKind) -> String {
-    let workers = match workers {
-        StartKind::Fork => "fork",
-        StartKind::Exec => "exec",
-    };
-    let [ctrl, live, arena, sock] = fds;
-    format!("server,{ctrl},{live},{arena},{sock},{parent_pid},{workers}")
 }
 
 /// Starts the fork server as a re-execution of this binary. Returns its pid.

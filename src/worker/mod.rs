@@ -3,11 +3,12 @@
 
 pub(crate) mod bulk_exec;
 pub(crate) mod entry;
+pub(crate) mod role;
 pub(crate) mod segments;
 pub(crate) mod server;
 mod task_exec;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::layout::{ControlView, NO_JOB, TaskRecord, kind};
@@ -17,6 +18,7 @@ use crate::shm::arena::{ArenaMap, ResultWriter};
 use crate::shm::liveness::LivenessView;
 use crate::sync::Ordering;
 use crate::sys::{self, MapOptions, Pid};
+use role::WorkerArgs;
 use segments::SegmentCache;
 
 /// Exit codes a worker uses to tell the collector why it stopped.
@@ -33,29 +35,6 @@ pub(crate) mod exit_code {
     pub const INIT_FAILED: i32 = 73;
     /// The fork server could not start this worker.
     pub const SPAWN_FAILED: i32 = 74;
-}
-
-/// Everything a worker process starts from.
-#[derive(Debug)]
-pub(crate) struct WorkerArgs {
-    /// The pool's control segment.
-    pub ctrl: OwnedFd,
-    /// The parent's liveness table.
-    pub live: OwnedFd,
-    /// The pool's task arena (arguments too large for a ring slot).
-    pub task_arena: OwnedFd,
-    /// This worker's result arena.
-    pub result_arena: OwnedFd,
-    /// This worker's end of its channel from the parent.
-    pub channel: OwnedFd,
-    /// Worker slot index.
-    pub slot: u32,
-    /// This process's generation in the slot (`crate::slot`).
-    pub generation: u32,
-    /// The fork server, this worker's parent.
-    pub server_pid: Pid,
-    /// Whether this process was re-executed (Spawn start method).
-    pub reexec: bool,
 }
 
 /// Runs a worker to completion and exits the process.

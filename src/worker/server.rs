@@ -15,8 +15,8 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 
-use super::entry::{self, Role, StartKind};
-use super::{WorkerArgs, exit_code};
+use super::exit_code;
+use super::role::{ROLE_VAR_STR, Role, ServerArgs, StartKind, WorkerArgs};
 use crate::layout::ControlView;
 use crate::shm::Mapping;
 use crate::sync::Ordering;
@@ -61,25 +61,6 @@ impl Request {
             _ => None,
         }
     }
-}
-
-/// Everything the server starts from.
-#[derive(Debug)]
-pub(crate) struct ServerArgs {
-    /// The pool's control segment.
-    pub ctrl: OwnedFd,
-    /// The parent's liveness table.
-    pub live: OwnedFd,
-    /// The pool's task arena.
-    pub task_arena: OwnedFd,
-    /// The server's end of the socket to the parent.
-    pub sock: OwnedFd,
-    /// The parent's pid.
-    pub parent_pid: Pid,
-    /// How to start workers.
-    pub workers: StartKind,
-    /// Whether the server itself was re-executed.
-    pub reexec: bool,
 }
 
 struct Child {
@@ -270,7 +251,7 @@ fn exec_worker(w: WorkerArgs) -> ! {
     let role = Role::Worker(w);
     let err = std::process::Command::new("/proc/self/exe")
         .arg0("shmpool-worker")
-        .env(entry::ROLE_VAR_STR, role.encode())
+        .env(ROLE_VAR_STR, role.encode())
         .exec();
     let _ = err;
     sys::exit_now(exit_code::SPAWN_FAILED)
