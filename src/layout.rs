@@ -103,19 +103,34 @@ impl Payload {
     }
 }
 
-/// What a submission record asks a worker to do.
-pub(crate) mod kind {
+/// What a submission record asks a worker to do. The record holds it as a `u32`
+/// ([`TaskRecord::kind`]), decoded by whoever pops or recovers the record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKind {
     /// Run one generic task (serialized arguments, serialized result).
-    pub const TASK: u32 = 1;
+    Task = 1,
     /// Join bulk job `id >> 32` of generation `id as u32` and claim its chunks.
-    pub const JOIN_BULK: u32 = 2;
+    JoinBulk = 2,
+}
+
+impl RecordKind {
+    /// Decodes [`TaskRecord::kind`]; `None` for a value no version of this file
+    /// writes (0, a zeroed record, included).
+    pub(crate) fn decode(word: u32) -> Option<RecordKind> {
+        match word {
+            1 => Some(RecordKind::Task),
+            2 => Some(RecordKind::JoinBulk),
+            _ => None,
+        }
+    }
 }
 
 /// One record of the submission ring.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TaskRecord {
-    /// A [`kind`] constant.
+    /// A [`RecordKind`], as its `u32`.
     pub kind: u32,
     /// Reserved.
     pub flags: u32,
@@ -129,23 +144,40 @@ pub(crate) struct TaskRecord {
     pub payload: Payload,
 }
 
-/// What a completion record reports.
-pub(crate) mod outcome {
+/// What a completion record reports. The record holds it as a `u32`
+/// ([`CompletionRecord::outcome`]), decoded by the parent when it pops the record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutcomeCode {
     /// The task returned; the payload is its serialized result.
-    pub const OK: u32 = 1;
+    Ok = 1,
     /// The task panicked; the payload is the serialized panic report.
-    pub const PANICKED: u32 = 2;
+    Panicked = 2,
     /// The arguments could not be decoded or the result encoded; payload: message.
-    pub const CODEC: u32 = 3;
+    Codec = 3,
     /// The worker's initializer failed; payload: the serialized panic report.
-    pub const INIT_FAILED: u32 = 4;
+    InitFailed = 4,
+}
+
+impl OutcomeCode {
+    /// Decodes [`CompletionRecord::outcome`]; `None` for a value no version of this
+    /// file writes.
+    pub(crate) fn decode(word: u32) -> Option<OutcomeCode> {
+        match word {
+            1 => Some(OutcomeCode::Ok),
+            2 => Some(OutcomeCode::Panicked),
+            3 => Some(OutcomeCode::Codec),
+            4 => Some(OutcomeCode::InitFailed),
+            _ => None,
+        }
+    }
 }
 
 /// One record of a completion ring.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CompletionRecord {
-    /// An [`outcome`] constant.
+    /// An [`OutcomeCode`], as its `u32`.
     pub outcome: u32,
     /// The generation of the worker process that pushed it ([`crate::slot`]): the
     /// parent reads an arena payload only from that process's result arena.
@@ -202,14 +234,30 @@ pub(crate) struct SegmentRef {
     pub elem_size: AtomicU64,
 }
 
-/// What kind of kernel a bulk job runs.
-pub(crate) mod job_kind {
+/// What kind of kernel a bulk job runs. The entry holds it as a `u32`
+/// ([`JobEntry::kind`]), decoded by a worker when it joins the job.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobKind {
     /// `out[i] = f(in[i])`.
-    pub const MAP: u32 = 1;
+    Map = 1,
     /// `f(&in[range], &mut out[range])`.
-    pub const CHUNKS: u32 = 2;
+    Chunks = 2,
     /// `f(&mut data[range])` on one array.
-    pub const IN_PLACE: u32 = 3;
+    InPlace = 3,
+}
+
+impl JobKind {
+    /// Decodes [`JobEntry::kind`]; `None` for a value no version of this file
+    /// writes.
+    pub(crate) fn decode(word: u32) -> Option<JobKind> {
+        match word {
+            1 => Some(JobKind::Map),
+            2 => Some(JobKind::Chunks),
+            3 => Some(JobKind::InPlace),
+            _ => None,
+        }
+    }
 }
 
 /// A bulk job: one entry per `map_into` call in flight.
@@ -223,7 +271,7 @@ pub(crate) mod job_kind {
 pub(crate) struct JobEntry {
     /// Bumped each time the entry is reused.
     pub generation: AtomicU32,
-    /// A [`job_kind`] constant.
+    /// A [`JobKind`], as its `u32`.
     pub kind: AtomicU32,
     /// The kernel trampoline, as an offset from the code anchor.
     pub kernel: AtomicU64,
@@ -235,7 +283,7 @@ pub(crate) struct JobEntry {
     pub chunks: AtomicU64,
     /// Kill a worker whose chunk runs longer than this (0: never).
     pub chunk_timeout_ns: AtomicU64,
-    /// The input array (or the only array, for IN_PLACE).
+    /// The input array (or the only array, for `InPlace`).
     pub input: SegmentRef,
     /// The output array.
     pub output: SegmentRef,
@@ -587,5 +635,29 @@ mod payload_tests {
         // A record stays the size the ring slots were laid out for.
         assert_eq!(std::mem::size_of::<Payload>(), 88);
         assert_eq!(std::mem::size_of::<super::TaskRecord>(), 120);
+    }
+
+    #[test]
+    fn every_code_decodes_to_itself_and_no_other_value_decodes() {
+        use super::{JobKind, OutcomeCode, RecordKind};
+        for k in [RecordKind::Task, RecordKind::JoinBulk] {
+            assert_eq!(RecordKind::decode(k as u32), Some(k));
+        }
+        for o in [
+            OutcomeCode::Ok,
+            OutcomeCode::Panicked,
+            OutcomeCode::Codec,
+            OutcomeCode::InitFailed,
+        ] {
+            assert_eq!(OutcomeCode::decode(o as u32), Some(o));
+        }
+        for k in [JobKind::Map, JobKind::Chunks, JobKind::InPlace] {
+            assert_eq!(JobKind::decode(k as u32), Some(k));
+        }
+        for unknown in [0, 5, u32::MAX] {
+            assert_eq!(RecordKind::decode(unknown), None);
+            assert_eq!(OutcomeCode::decode(unknown), None);
+            assert_eq!(JobKind::decode(unknown), None);
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! A value that fails to encode or decode is a [`CodecFailure`], which names the
 //! value's type and role and postcard's reason. The parent turns it into
 //! [`Error::Codec`]; a worker sends it to the parent as the payload of an
-//! `outcome::CODEC` completion ([`CodecFailure::into_bytes`], read back by
+//! `OutcomeCode::Codec` completion ([`CodecFailure::into_bytes`], read back by
 //! [`worker_failure`]).
 
 use std::any::type_name;
@@ -142,7 +142,7 @@ impl CodecFailure {
         }
     }
 
-    /// This failure as the payload of a worker's `outcome::CODEC` completion, which
+    /// This failure as the payload of a worker's `OutcomeCode::Codec` completion, which
     /// [`worker_failure`] reads back in the parent.
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         let wire = Wire {
@@ -185,7 +185,7 @@ impl CodecFailure {
     }
 }
 
-/// The error of a worker's `outcome::CODEC` completion: a value that failed to
+/// The error of a worker's `OutcomeCode::Codec` completion: a value that failed to
 /// encode or decode in the worker ([`CodecFailure::into_bytes`]), or, as UTF-8
 /// text, a payload the worker could not read or store.
 pub(crate) fn worker_failure(payload: &[u8]) -> Error {

@@ -5,7 +5,7 @@
 //! * **Publish** (parent, entry free): write the descriptor (Relaxed), reset the
 //!   cursor to `gen << 32`, the counters and the done-bitmap, then store the new
 //!   generation with Release (SYNC B1).
-//! * **Join** (worker, holding a JOIN_BULK record for `gen`): set its slot's
+//! * **Join** (worker, holding a `JoinBulk` record for `gen`): set its slot's
 //!   `bulk_job`, load the generation with Acquire (SYNC B2) and read the descriptor.
 //! * **Claim**: CAS the cursor from `(gen, i)` to `(gen, i + 1)`. The generation in
 //!   the cursor makes a stale joiner's CAS fail, and a successful CAS proves the
@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 
-use crate::layout::{ERROR_MSG_BYTES, JobEntry, WorkerSlot};
+use crate::layout::{ERROR_MSG_BYTES, JobEntry, JobKind, WorkerSlot};
 use crate::sync::{AtomicU64, Ordering};
 use crate::wake::{Backoff, EventCount};
 
@@ -51,8 +51,8 @@ pub(crate) fn chunk_range(index: u64, chunk_len: u64, len: u64) -> Range<usize> 
 /// What the parent puts in a job entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Descriptor {
-    /// A `job_kind` constant.
-    pub kind: u32,
+    /// The kind of kernel.
+    pub kind: JobKind,
     /// The kernel's code offset.
     pub kernel: i64,
     /// Elements.
@@ -103,7 +103,7 @@ fn load_operand(r: &crate::layout::SegmentRef) -> Operand {
 /// The caller owns the entry (it was free and is reserved in the parent's table) and
 /// `bitmap` is its done-bitmap.
 pub(crate) fn publish(job: &JobEntry, bitmap: &[AtomicU64], generation: u32, d: &Descriptor) {
-    job.kind.store(d.kind, Ordering::Relaxed);
+    job.kind.store(d.kind as u32, Ordering::Relaxed);
     job.kernel.store(d.kernel as u64, Ordering::Relaxed);
     job.len.store(d.len, Ordering::Relaxed);
     job.chunk_len.store(d.chunk_len, Ordering::Relaxed);
@@ -144,7 +144,8 @@ pub(crate) struct Chunk {
     pub index: u64,
 }
 
-/// Reads the descriptor of job `generation`, or `None` if the entry moved on.
+/// Reads the descriptor of job `generation`, or `None` if the entry moved on (or
+/// holds a kind no parent writes).
 pub(crate) fn join<'a>(
     job: &'a JobEntry,
     bitmap: &'a [AtomicU64],
@@ -154,8 +155,11 @@ pub(crate) fn join<'a>(
     if job.generation.load(Ordering::Acquire) != generation {
         return None;
     }
+    // A kind no parent writes means a corrupt entry: join nothing rather than guess
+    // which arrays to touch.
+    let kind = JobKind::decode(job.kind.load(Ordering::Relaxed))?;
     let desc = Descriptor {
-        kind: job.kind.load(Ordering::Relaxed),
+        kind,
         kernel: job.kernel.load(Ordering::Relaxed) as i64,
         len: job.len.load(Ordering::Relaxed),
         chunk_len: job.chunk_len.load(Ordering::Relaxed),

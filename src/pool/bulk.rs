@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::Pool;
-use super::inner::PoolInner;
+use super::inner::{PoolInner, PoolState};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
 use crate::kernel::{self, AssertZeroSized, BulkKernel};
-use crate::layout::{TaskRecord, job_kind, kind};
+use crate::layout::{JobKind, RecordKind, TaskRecord};
 use crate::shm::Segment;
 
 /// Options for a bulk array map: the chunk length, a per-chunk time limit, and
@@ -341,7 +341,7 @@ impl BulkMap<'_> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::map_kernel::<T, U, F>;
-        self.two_arrays(job_kind::MAP, kernel, x, y)
+        self.two_arrays(JobKind::Map, kernel, x, y)
     }
 
     /// See [`Pool::map_array`].
@@ -401,7 +401,7 @@ impl BulkMap<'_> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
         let kernel: BulkKernel = kernel::chunk_kernel::<T, U, F>;
-        self.two_arrays(job_kind::CHUNKS, kernel, x, y)
+        self.two_arrays(JobKind::Chunks, kernel, x, y)
     }
 
     /// See [`Pool::for_each_mut`].
@@ -459,7 +459,7 @@ impl BulkMap<'_> {
 
     fn two_arrays<T: Pod, U: Pod>(
         self,
-        kind: u32,
+        kind: JobKind,
         kernel: BulkKernel,
         x: &SharedArray<T>,
         y: &mut SharedArray<U>,
@@ -486,12 +486,12 @@ impl BulkMap<'_> {
             segment: x.segment(),
             elem_size: std::mem::size_of::<T>(),
         };
-        self.run(job_kind::IN_PLACE, kernel, array, array, x.len())
+        self.run(JobKind::InPlace, kernel, array, array, x.len())
     }
 
     fn run(
         self,
-        kind: u32,
+        kind: JobKind,
         kernel: BulkKernel,
         input: Array<'_>,
         output: Array<'_>,
@@ -559,7 +559,7 @@ impl BulkMap<'_> {
             if lost.is_empty() {
                 return Ok(());
             }
-            if inner.state() == super::inner::pool_state::TERMINATED {
+            if inner.state() == PoolState::Terminated {
                 return Err(inner.broken_or_terminated());
             }
             if retries_left == 0 {
@@ -581,7 +581,7 @@ struct Array<'a> {
 /// One bulk operation, possibly executed as several jobs (retries).
 struct Job<'a> {
     inner: &'a PoolInner,
-    kind: u32,
+    kind: JobKind,
     kernel: BulkKernel,
     input: Array<'a>,
     output: Array<'a>,
@@ -609,7 +609,7 @@ impl<'a> Job<'a> {
         let inner = self.inner;
         let _span = tracing::debug_span!(
             "shmpool.bulk",
-            kind = self.kind,
+            kind = self.kind as u32,
             start = range.start,
             len = range.len(),
             chunk_len = self.chunk_len
@@ -618,7 +618,7 @@ impl<'a> Job<'a> {
         inner.check_open()?;
         let (index, generation) = inner.jobs.reserve();
         let mut segments = vec![self.output.segment];
-        if self.kind != job_kind::IN_PLACE {
+        if self.kind != JobKind::InPlace {
             segments.push(self.input.segment);
         }
         let guard = EntryGuard {
@@ -660,7 +660,7 @@ impl<'a> Job<'a> {
 
         let invitations = (inner.live_workers() as u64).clamp(1, chunks);
         let record = TaskRecord {
-            kind: kind::JOIN_BULK,
+            kind: RecordKind::JoinBulk as u32,
             id: protocol::pack_job(index, generation),
             ..Default::default()
         };

@@ -14,10 +14,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::StartMethod;
-use super::inner::{PoolInner, ServerLink, lock, pool_state};
+use super::inner::{PoolInner, PoolState, ServerLink, lock};
 use crate::error::{DeathCause, Error, Result};
 use crate::job::ledger::Death;
-use crate::layout::{NO_JOB, kind};
+use crate::layout::{NO_JOB, RecordKind};
 use crate::slot::{Phase, SlotState};
 use crate::sync::Ordering;
 use crate::sys::{self, ExitStatus};
@@ -264,9 +264,14 @@ impl Collector {
         let owner = slot as u16 + 1;
         let mut requeued = Vec::new();
         for record in inner.ctrl.submit_ring().recover(owner) {
-            if record.kind == kind::TASK {
-                requeued.push(record.id);
-                self.requeue.push_back(record);
+            match RecordKind::decode(record.kind) {
+                Some(RecordKind::Task) => {
+                    requeued.push(record.id);
+                    self.requeue.push_back(record);
+                }
+                // A join carries no work; nor does a record of no known kind, which
+                // its worker would have dropped.
+                Some(RecordKind::JoinBulk) | None => {}
             }
         }
         self.push_requeued();
@@ -276,7 +281,7 @@ impl Collector {
         let task = s.current_task.load(Ordering::SeqCst);
         if task != 0 && !requeued.contains(&task) {
             let work = crate::error::Work::Task(task);
-            let error = if inner.state() == pool_state::TERMINATED {
+            let error = if inner.state() == PoolState::Terminated {
                 inner.broken_or_terminated()
             } else {
                 match timeout {
@@ -386,9 +391,9 @@ impl Collector {
             .filter(|&i| ctrl.slot(i).lifecycle.load().state.is_serving())
             .count();
         let wanted = match self.inner.state() {
-            pool_state::RUNNING => self.inner.processes,
-            pool_state::CLOSED if self.work_remains() => self.inner.processes,
-            _ => 0,
+            PoolState::Running => self.inner.processes,
+            PoolState::Closed if self.work_remains() => self.inner.processes,
+            PoolState::Closed | PoolState::Terminated => 0,
         };
         wanted.saturating_sub(serving)
     }
@@ -540,12 +545,12 @@ impl Collector {
             })
         };
         let invite = |job: u64| {
-            if inner.state() == pool_state::TERMINATED {
+            if inner.state() == PoolState::Terminated {
                 return;
             }
             for _ in 0..inner.live_workers().max(1) {
                 let record = crate::layout::TaskRecord {
-                    kind: kind::JOIN_BULK,
+                    kind: RecordKind::JoinBulk as u32,
                     id: job,
                     ..Default::default()
                 };
@@ -588,7 +593,7 @@ impl Collector {
                 s.lifecycle.mark_exited(phase.generation);
             }
         }
-        if self.inner.state() != pool_state::TERMINATED {
+        if self.inner.state() != PoolState::Terminated {
             self.inner.mark_broken("the fork server died".into());
         }
     }
@@ -599,9 +604,9 @@ impl Collector {
         let all_empty =
             || (0..slots).all(|i| inner.ctrl.slot(i).lifecycle.load().state == SlotState::Empty);
         match inner.state() {
-            pool_state::RUNNING => false,
-            pool_state::CLOSED => all_empty() && !self.work_remains(),
-            _ => {
+            PoolState::Running => false,
+            PoolState::Closed => all_empty() && !self.work_remains(),
+            PoolState::Terminated => {
                 let since = *self.terminating_since.get_or_insert_with(Instant::now);
                 if lock(&inner.server).is_none() {
                     return true;

@@ -18,7 +18,7 @@ use super::inner::{Pending, PoolInner, ProcessReader, lock};
 use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
 use crate::error::{Error, Result};
-use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, kind, outcome};
+use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, RecordKind, TaskRecord};
 use crate::sync::{Ordering, fence};
 use crate::task::{self, TaskFn};
 use crate::wake::{Backoff, spin_then_yield};
@@ -95,7 +95,7 @@ impl PoolInner {
             (Payload::in_arena_at(args.len(), block.off), Some(block))
         };
         let record = TaskRecord {
-            kind: kind::TASK,
+            kind: RecordKind::Task as u32,
             flags: 0,
             id,
             code: task::task_offset(code),
@@ -253,7 +253,8 @@ impl PoolInner {
                 )),
             }
         };
-        if record.outcome == outcome::INIT_FAILED {
+        let code = OutcomeCode::decode(record.outcome);
+        if code == Some(OutcomeCode::InitFailed) {
             let report = bytes
                 .ok()
                 .and_then(|b| task::decode_report(b).ok())
@@ -265,14 +266,18 @@ impl PoolInner {
                 if let Some(b) = pending.block {
                     lock(&self.task_arena).free(b);
                 }
-                let outcome = match (record.outcome, bytes) {
+                let outcome = match (code, bytes) {
                     (_, Err(reason)) => Outcome::Failed(Error::Transfer { reason }),
-                    (outcome::OK, Ok(b)) => Outcome::Ok(b),
-                    (outcome::PANICKED, Ok(b)) => match task::decode_report(b) {
+                    (Some(OutcomeCode::Ok), Ok(b)) => Outcome::Ok(b),
+                    (Some(OutcomeCode::Panicked), Ok(b)) => match task::decode_report(b) {
                         Ok(report) => Outcome::Panicked(report),
                         Err(f) => Outcome::Failed(f.into()),
                     },
-                    (_, Ok(b)) => Outcome::Failed(task::worker_failure(b)),
+                    // A codec failure's payload says what failed. A code of no known
+                    // kind (`InitFailed` was handled above) is read the same way.
+                    (Some(OutcomeCode::Codec | OutcomeCode::InitFailed) | None, Ok(b)) => {
+                        Outcome::Failed(task::worker_failure(b))
+                    }
                 };
                 // Delivery (decoding, callbacks on the result thread) runs in the span.
                 let _span = tracing::trace_span!(

@@ -26,14 +26,29 @@ use crate::sys::{self, MapOptions, Pid};
 use crate::wake::Backoff;
 use crate::worker::server::Request;
 
-/// Pool states.
-pub(crate) mod pool_state {
+/// The state of a pool, held in [`PoolInner`] as a `u32` and decoded by
+/// [`PoolInner::state`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolState {
     /// Taking work.
-    pub const RUNNING: u32 = 0;
+    Running = 0,
     /// `close` was called.
-    pub const CLOSED: u32 = 1;
+    Closed = 1,
     /// `terminate` was called (or the pool broke).
-    pub const TERMINATED: u32 = 2;
+    Terminated = 2,
+}
+
+impl PoolState {
+    /// Decodes the state word; `None` for a value that is no state.
+    fn decode(word: u32) -> Option<PoolState> {
+        match word {
+            0 => Some(PoolState::Running),
+            1 => Some(PoolState::Closed),
+            2 => Some(PoolState::Terminated),
+            _ => None,
+        }
+    }
 }
 
 /// Busy-spin iterations (a few microseconds) before a waiter starts yielding.
@@ -229,7 +244,7 @@ impl PoolInner {
             ctrl_map,
             ctrl_fd,
             live,
-            state: StdAtomicU32::new(pool_state::RUNNING),
+            state: StdAtomicU32::new(PoolState::Running as u32),
             server: Mutex::new(None),
             shipping: Mutex::new(Shipping {
                 channels: (0..slots).map(|_| None).collect(),
@@ -256,24 +271,27 @@ impl PoolInner {
     }
 
     /// The pool state.
-    pub(crate) fn state(&self) -> u32 {
+    pub(crate) fn state(&self) -> PoolState {
         // SYNC(C2): Acquire — pairs with the Release of the transitions (SYNC C1): what was
         // done before them, such as `start_error` set by `mark_broken`, is visible to a caller
         // that sees the new state.
-        self.state.load(StdOrdering::Acquire)
+        let word = self.state.load(StdOrdering::Acquire);
+        // Only the transitions below store the word, always a PoolState; anything else
+        // would read as stopped, the state that lets nothing new start.
+        PoolState::decode(word).unwrap_or(PoolState::Terminated)
     }
 
     /// Whether `close` or `terminate` was called.
     pub(crate) fn is_closed(&self) -> bool {
-        self.state() != pool_state::RUNNING
+        self.state() != PoolState::Running
     }
 
     /// Fails unless the pool takes work.
     pub(crate) fn check_open(&self) -> Result<()> {
         match self.state() {
-            pool_state::RUNNING => Ok(()),
-            pool_state::CLOSED => Err(Error::PoolClosed),
-            _ => Err(self.broken_or_terminated()),
+            PoolState::Running => Ok(()),
+            PoolState::Closed => Err(Error::PoolClosed),
+            PoolState::Terminated => Err(self.broken_or_terminated()),
         }
     }
 
@@ -291,8 +309,8 @@ impl PoolInner {
         // SYNC(C1): AcqRel — RUNNING → CLOSED, released to readers of `state` (SYNC C2). The
         // Acquire halves (success and failure) publish nothing we read; Release would do.
         let _ = self.state.compare_exchange(
-            pool_state::RUNNING,
-            pool_state::CLOSED,
+            PoolState::Running as u32,
+            PoolState::Closed as u32,
             StdOrdering::AcqRel,
             StdOrdering::Acquire,
         );
@@ -305,13 +323,13 @@ impl PoolInner {
 
     /// `terminate`: kill every worker now (the collector finishes the rest).
     pub(crate) fn terminate(&self) {
-        if self.state() != pool_state::TERMINATED {
+        if self.state() != PoolState::Terminated {
             tracing::info!("pool terminating");
         }
         // SYNC(C1): Release — the TERMINATED state; `start_error` (set by `mark_broken` before
         // this) is visible to readers of `state` (SYNC C2).
         self.state
-            .store(pool_state::TERMINATED, StdOrdering::Release);
+            .store(PoolState::Terminated as u32, StdOrdering::Release);
         // SYNC(C3): Release — as in `close`; pairs with SYNC C4.
         self.ctrl.header().closing.store(1, Ordering::Release);
         let _ = self.send_server(Request::Shutdown, &[]);
@@ -457,7 +475,7 @@ impl PoolInner {
             &self.ctrl.header().submit_space,
             Some(Duration::from_millis(50)),
             || ring.push(record).ok().map(|_| Ok(())),
-            || (self.state() == pool_state::TERMINATED).then(|| Err(self.broken_or_terminated())),
+            || (self.state() == PoolState::Terminated).then(|| Err(self.broken_or_terminated())),
         )
     }
 

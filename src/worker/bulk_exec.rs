@@ -3,7 +3,7 @@
 use super::Worker;
 use super::segments::ParentGone;
 use crate::job::protocol::{self as bulk, Joined, Operand};
-use crate::layout::{WorkerSlot, job_kind};
+use crate::layout::{JobKind, WorkerSlot};
 use crate::sync::Ordering;
 use crate::sys;
 
@@ -88,7 +88,7 @@ fn operands(
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
-    if d.kind == job_kind::IN_PLACE {
+    if d.kind == JobKind::InPlace {
         return Ok(Ok((output.cast_const(), output)));
     }
     let input = match resolve(w, d.input, d.len)? {

@@ -11,7 +11,7 @@ mod task_exec;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use crate::layout::{ControlView, NO_JOB, TaskRecord, kind};
+use crate::layout::{ControlView, NO_JOB, RecordKind, TaskRecord};
 use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
@@ -232,8 +232,8 @@ impl Worker {
         let header = ctrl.header();
         let slot = ctrl.slot(self.slot_index);
         let record = claimed.record();
-        match record.kind {
-            kind::TASK => {
+        match RecordKind::decode(record.kind) {
+            Some(RecordKind::Task) => {
                 // SYNC(W3): SeqCst — the task is recorded as ours before the ring slot
                 // is released, so after a death the collector finds it in one place or
                 // the other (the claimed slot, or `current_task`).
@@ -253,14 +253,14 @@ impl Worker {
                 self.tasks_run += 1;
                 Ok(if last { Next::Retire } else { Next::Continue })
             }
-            kind::JOIN_BULK => {
+            Some(RecordKind::JoinBulk) => {
                 claimed.release();
                 header.submit_space.notify(1);
                 let (index, generation) = crate::job::protocol::unpack_job(record.id);
                 self.run_bulk(index, generation)?;
                 Ok(Next::Continue)
             }
-            _ => {
+            None => {
                 // Unknown to this version: drop it rather than wedge the ring.
                 claimed.release();
                 header.submit_space.notify(1);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Worker;
 use super::segments::ParentGone;
-use crate::layout::{CompletionRecord, INLINE_BYTES, Payload, TaskRecord, outcome};
+use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, TaskRecord};
 use crate::sync::{Ordering, fence};
 use crate::sys;
 use crate::task;
@@ -20,7 +20,7 @@ impl Worker {
         let outcome = match self.args_of(record) {
             Err(message) => {
                 out = message.into_bytes();
-                outcome::CODEC
+                OutcomeCode::Codec
             }
             Ok(args) => {
                 let now = sys::monotonic_ns();
@@ -38,19 +38,19 @@ impl Worker {
                 slot.deadline_ns.store(0, Ordering::Relaxed);
                 slot.started_ns.store(0, Ordering::Relaxed);
                 match ran {
-                    Ok(Ok(())) => outcome::OK,
+                    Ok(Ok(())) => OutcomeCode::Ok,
                     Ok(Err(message)) => {
                         out = message.into_bytes();
-                        outcome::CODEC
+                        OutcomeCode::Codec
                     }
                     Err(report) => match task::encode_report(&report) {
                         Ok(b) => {
                             out = b;
-                            outcome::PANICKED
+                            OutcomeCode::Panicked
                         }
                         Err(m) => {
                             out = m.into_bytes();
-                            outcome::CODEC
+                            OutcomeCode::Codec
                         }
                     },
                 }
@@ -88,7 +88,7 @@ impl Worker {
     pub(super) fn complete(
         &mut self,
         id: u64,
-        outcome: u32,
+        outcome: OutcomeCode,
         bytes: &[u8],
     ) -> Result<(), ParentGone> {
         let payload = if bytes.len() <= INLINE_BYTES {
@@ -100,7 +100,7 @@ impl Worker {
                     let msg = format!("store the result: {e}");
                     let fits = &msg.as_bytes()[..msg.len().min(INLINE_BYTES)];
                     return self.push_completion(CompletionRecord {
-                        outcome: outcome::CODEC,
+                        outcome: OutcomeCode::Codec as u32,
                         generation: self.generation,
                         id,
                         payload: Payload::inline(fits),
@@ -109,7 +109,7 @@ impl Worker {
             }
         };
         self.push_completion(CompletionRecord {
-            outcome,
+            outcome: outcome as u32,
             generation: self.generation,
             id,
             payload,
@@ -183,7 +183,7 @@ impl Worker {
 
     fn report_init_failure(&mut self, report: &crate::unwind::PanicReport) {
         if let Ok(bytes) = task::encode_report(report) {
-            let _ = self.complete(0, outcome::INIT_FAILED, &bytes);
+            let _ = self.complete(0, OutcomeCode::InitFailed, &bytes);
         }
     }
 }
