@@ -356,7 +356,8 @@ pub(crate) struct ControlHeader {
     pub has_initializer: u32,
     /// Reserved.
     pub _reserved: u32,
-    /// The fd number of the result arena in re-executed workers (set per spawn).
+    /// The initializer's serialized arguments (inline, or in the task arena, where
+    /// they stay for workers started later); meaningful with `has_initializer`.
     pub init_payload: Payload,
     /// Set by `close`: workers exit once the submission ring is empty.
     pub closing: Padded<AtomicU32>,

@@ -301,7 +301,39 @@ impl WorkerMapping {
                 dont_fork: true,
             },
         )?;
-        Ok(WorkerMapping { info, map })
+        let mapping = WorkerMapping { info, map };
+        mapping.check_header()?;
+        Ok(mapping)
+    }
+
+    /// A memfd array segment starts with its [`SegmentHeader`]: check that it is the
+    /// segment the description names (id, version, size). Other segments (`.npy`
+    /// files, named segments) start with their own magic and are left alone.
+    fn check_header(&self) -> io::Result<()> {
+        if (self.info.map_len as usize) < DATA_OFFSET || self.info.data_off != DATA_OFFSET as u64 {
+            return Ok(());
+        }
+        // SAFETY: the mapping is at least DATA_OFFSET bytes (checked above) and
+        // page-aligned; the header was written by the parent before the descriptor was
+        // sent, and is never written again. A read of plain integers.
+        let header = unsafe { self.map.ptr().cast::<SegmentHeader>().read() };
+        if header.magic != SEGMENT_MAGIC {
+            return Ok(());
+        }
+        let size_ok = header
+            .len
+            .checked_mul(u64::from(header.elem_size))
+            .is_some_and(|bytes| bytes == self.info.data_bytes);
+        if header.version != 1 || header.id != self.info.id || !size_ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "array segment {} does not match its header (id {}, version {}, {} x {} bytes)",
+                    self.info.id, header.id, header.version, header.len, header.elem_size
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The description it was mapped from.
@@ -318,5 +350,34 @@ impl WorkerMapping {
     /// Bytes of element data.
     pub(crate) fn data_bytes(&self) -> usize {
         self.info.data_bytes as usize
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_checks_an_array_segment_against_its_header() {
+        let seg = Segment::new_memfd(1000, 8, 8).unwrap();
+        let info = ShipInfo {
+            id: seg.id(),
+            live: 0,
+            map_len: (DATA_OFFSET + 8000) as u64,
+            data_off: DATA_OFFSET as u64,
+            data_bytes: 8000,
+        };
+        assert!(WorkerMapping::map(seg.fd(), info).is_ok());
+        let wrong_id = ShipInfo {
+            id: seg.id() + 1,
+            ..info
+        };
+        let e = WorkerMapping::map(seg.fd(), wrong_id).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        let wrong_size = ShipInfo {
+            data_bytes: 4000,
+            ..info
+        };
+        assert!(WorkerMapping::map(seg.fd(), wrong_size).is_err());
     }
 }
