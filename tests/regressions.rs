@@ -588,20 +588,27 @@ fn expected_f(i: usize) -> u64 {
     (i as f64 * 2.0 + 1.0).to_bits()
 }
 
+/// A map over 0..10000 in chunks of 1000 whose kernel kills its worker at 1500 and
+/// at 7500: the input, the output, and the map's error.
+fn map_with_two_deaths(pool: &Pool) -> (SharedArray<f64>, SharedArray<f64>, Error) {
+    let xs = ok(
+        SharedArray::try_from_iter((0..10_000).map(|i| i as f64)),
+        "xs",
+    );
+    let mut ys = ok(SharedArray::<f64>::zeroed(10_000), "ys");
+    let err = pool
+        .bulk()
+        .chunk_len(1000)
+        .map_into(&xs, &mut ys, die_at_1500_and_7500)
+        .expect_err("two workers died, yet the map succeeded");
+    (xs, ys, err)
+}
+
 #[test]
 fn bug3_a_map_with_two_deaths_names_both_chunks() {
     within(LIMIT, "bug3", || {
         let pool = ok(Pool::new(2), "Pool::new(2)");
-        let xs = ok(
-            SharedArray::try_from_iter((0..10_000).map(|i| i as f64)),
-            "xs",
-        );
-        let mut ys = ok(SharedArray::<f64>::zeroed(10_000), "ys");
-        let err = pool
-            .bulk()
-            .chunk_len(1000)
-            .map_into(&xs, &mut ys, die_at_1500_and_7500)
-            .expect_err("two workers died, yet the map succeeded");
+        let (xs, mut ys, err) = map_with_two_deaths(&pool);
         let mut ranges = failed_ranges(&err)
             .unwrap_or_else(|| panic!("the error names no chunk: {err} ({err:?})"));
         ranges.sort_by_key(|r| r.start);
@@ -631,16 +638,7 @@ fn bug3_a_map_with_two_deaths_names_both_chunks() {
 fn bug3_two_deaths_are_reported_as_chunks_lost() {
     within(LIMIT, "bug3 ChunksLost", || {
         let pool = ok(Pool::new(2), "Pool::new(2)");
-        let xs = ok(
-            SharedArray::try_from_iter((0..10_000).map(|i| i as f64)),
-            "xs",
-        );
-        let mut ys = ok(SharedArray::<f64>::zeroed(10_000), "ys");
-        let err = pool
-            .bulk()
-            .chunk_len(1000)
-            .map_into(&xs, &mut ys, die_at_1500_and_7500)
-            .expect_err("two workers died, yet the map succeeded");
+        let (_, _, err) = map_with_two_deaths(&pool);
         let Error::ChunksLost { errors } = &err else {
             panic!("expected ChunksLost, got {err:?}");
         };

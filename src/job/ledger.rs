@@ -264,14 +264,11 @@ impl Ledger {
         let chunks = job.chunks.load(Ordering::Relaxed);
         let panic = protocol::read_error(job).map(|(chunk, message)| {
             let range = span.chunk(chunk);
-            (
-                chunk,
-                range.clone(),
-                Error::KernelPanicked {
-                    chunk: range,
-                    message,
-                },
-            )
+            let error = Error::KernelPanicked {
+                chunk: range.clone(),
+                message,
+            };
+            (range, error)
         });
         let mut lost: Vec<(Range<usize>, Error)> = Vec::new();
         for chunk in protocol::lost_chunks(ctrl.bitmap(index), chunks) {
@@ -281,7 +278,7 @@ impl Ledger {
             let death = entry.deaths.iter().rev().find(|d| d.chunk == chunk);
             let error = match (death, &panic) {
                 (Some(d), _) => d.error(range.clone()),
-                (None, Some((_, after, _))) => Error::ChunkSkipped {
+                (None, Some((after, _))) => Error::ChunkSkipped {
                     chunk: range.clone(),
                     after: after.clone(),
                 },
@@ -292,10 +289,10 @@ impl Ledger {
             lost.push((range, error));
         }
         let panicked = panic.is_some();
-        if let Some((chunk, range, error)) = panic {
+        // The panicking chunk's own bit is set (its kernel returned, by unwinding),
+        // so it is named here, in chunk order.
+        if let Some((range, error)) = panic {
             let at = lost.partition_point(|(r, _)| r.start < range.start);
-            // The panicking chunk's bit is set (its kernel returned, by unwinding).
-            debug_assert!(chunk < chunks);
             lost.insert(at, (range, error));
         }
         if lost.is_empty() {
