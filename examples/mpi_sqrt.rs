@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         wrong += count_wrong(&y0[..], 0, input);
     }
-    cluster.barrier();
+    cluster.barrier()?;
 
     // Rank 0 prints what every rank saw.
     let mine = [
@@ -189,20 +189,20 @@ fn median_here(
     runs: usize,
     step: impl FnMut() -> shmpool::Result<()>,
 ) -> shmpool::Result<Duration> {
-    median_after(runs, || (), step)
+    median_after(runs, || Ok(()), step)
 }
 
 /// The median time of `step` over `runs` runs after one warm-up, each run timed
 /// from the end of `before` (a barrier, or nothing).
 fn median_after(
     runs: usize,
-    mut before: impl FnMut(),
+    mut before: impl FnMut() -> shmpool::Result<()>,
     mut step: impl FnMut() -> shmpool::Result<()>,
 ) -> shmpool::Result<Duration> {
     step()?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        before();
+        before()?;
         let t = Instant::now();
         step()?;
         times.push(t.elapsed());

@@ -319,6 +319,18 @@ pub enum Error {
         message: String,
     },
 
+    /// The ranks of an MPI job made one collective call in ways that cannot go
+    /// together (feature `mpi`): different calls, or distributed arrays of
+    /// different global lengths or splits. Their programs diverged. Every rank
+    /// gets this error, from the same numbers, before any data moves.
+    #[error("the MPI ranks disagree on the {what}: {detail}")]
+    RanksDisagree {
+        /// What differs: `"call"`, `"length"` or `"split"`.
+        what: &'static str,
+        /// The calls or values involved.
+        detail: String,
+    },
+
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {

@@ -65,13 +65,38 @@ mod worker;
 #[cfg(not(loom))]
 pub use array::{SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
-pub use cluster::{Blocks, Cluster, ClusterBuilder, DistArray, PANIC_EXIT_CODE};
+pub use cluster::{Blocks, Cluster, ClusterBuilder, DistArray, LEFT_EXIT_CODE, PANIC_EXIT_CODE};
 #[cfg(not(loom))]
 pub use error::{CodecDirection, CodecRole, DeathCause, Error, Result, Work};
-/// The MPI bindings shmpool's [`Cluster`] is built on (rsmpi), re-exported so that
-/// your own MPI calls use the same version.
+/// The parts of the MPI bindings (rsmpi) that your own MPI calls on
+/// [`Cluster::world`] need, from the version shmpool is built on.
+///
+/// A `Cluster` initializes MPI for calls from one thread (`MPI_THREAD_FUNNELED`),
+/// and the compiler holds you to it: a `Cluster` and the communicator that
+/// [`Cluster::world`] lends cannot leave their thread. This module re-exports the
+/// traits, operations, datatypes and requests, but not what would make a
+/// communicator out of nothing (`SimpleCommunicator::world()`, the `topology`
+/// module, the raw `ffi`): those could be called on any thread. A program that
+/// depends on the `mpi` crate directly can still reach them, and then keeps to
+/// one MPI thread itself.
+///
+/// ```compile_fail
+/// // No communicator can be made on another thread through shmpool.
+/// std::thread::spawn(|| shmpool::mpi::topology::SimpleCommunicator::world());
+/// ```
 #[cfg(all(not(loom), feature = "mpi"))]
-pub use mpi;
+pub mod mpi {
+    pub use ::mpi::{Count, Rank, Tag, Threading};
+    pub use ::mpi::{collective, datatype, point_to_point, request, traits};
+
+    /// Facts about the MPI library and this process.
+    pub mod environment {
+        pub use ::mpi::environment::{
+            is_finalized, is_initialized, library_version, processor_name, threading_support, time,
+            time_resolution, version,
+        };
+    }
+}
 #[cfg(not(loom))]
 pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
 #[cfg(all(not(loom), feature = "progress"))]

@@ -352,7 +352,7 @@ fn a_panicking_rank_aborts_the_whole_job_promptly() {
             panic!("rank 1 fails on purpose");
         }
         // The other ranks wait in a collective that rank 1 never reaches.
-        cluster.barrier();
+        let _ = cluster.barrier();
         unreachable!("the barrier cannot complete without rank 1");
     }) {
         return;
@@ -413,4 +413,292 @@ fn the_mpi_sqrt_example_checks_its_results_on_two_and_three_ranks() {
             assert!(job.output.contains(line), "no {line:?} in\n{}", job.output);
         }
     }
+}
+
+/// Whether `result` is the error every rank must return when `failing` alone
+/// failed a check with `own`: its own error there, `RankFailed` naming it elsewhere.
+fn failed_together(cluster: &Cluster, result: &shmpool::Result<()>, failing: usize) -> bool {
+    match result {
+        Err(Error::LengthMismatch { .. }) => cluster.rank() == failing,
+        Err(Error::RankFailed { rank, .. }) => cluster.rank() != failing && *rank == failing,
+        _ => false,
+    }
+}
+
+#[test]
+fn a_length_mismatch_on_one_rank_fails_the_call_on_every_rank() {
+    on_every_rank(
+        "a_length_mismatch_on_one_rank_fails_the_call_on_every_rank",
+        |cluster| {
+            let xs = DistArray::<f64>::zeroed(cluster, 10).unwrap();
+            let mut ten = DistArray::<f64>::zeroed(cluster, 10).unwrap();
+            let mut eleven = DistArray::<f64>::zeroed(cluster, 11).unwrap();
+            // One rank at a time passes a y of the wrong length; the others do not.
+            for failing in [0, cluster.size() - 1] {
+                let ys = if cluster.rank() == failing {
+                    &mut eleven
+                } else {
+                    &mut ten
+                };
+                let r = cluster.map_dist_into(&xs, ys, |v: f64| v + 1.0);
+                assert!(
+                    failed_together(cluster, &r, failing),
+                    "rank {}: {r:?}",
+                    cluster.rank()
+                );
+                let r = cluster
+                    .map_dist_chunks_into(&xs, ys, |a: &[f64], b: &mut [f64]| b.copy_from_slice(a));
+                assert!(
+                    failed_together(cluster, &r, failing),
+                    "rank {}: {r:?}",
+                    cluster.rank()
+                );
+                // Nobody is left waiting in a collective: the barrier completes.
+                cluster.barrier().unwrap();
+            }
+            // The ranks pass x and y of one length each, but not the same one.
+            let xs11 = DistArray::<f64>::zeroed(cluster, 11).unwrap();
+            let (x, y) = if cluster.is_root() {
+                (&xs11, &mut eleven)
+            } else {
+                (&xs, &mut ten)
+            };
+            match cluster.map_dist_into(x, y, |v: f64| v) {
+                Err(Error::RanksDisagree {
+                    what: "length",
+                    detail,
+                }) => {
+                    assert!(detail.contains("from 10 to 11"), "{detail}")
+                }
+                other => panic!("rank {}: {other:?}", cluster.rank()),
+            }
+            // And the arrays still work.
+            cluster
+                .map_dist_into(&xs, &mut ten, |v: f64| v + 2.0)
+                .unwrap();
+            assert!(ten.local().iter().all(|&v| v == 2.0));
+        },
+    );
+}
+
+#[test]
+fn constructors_agree_on_the_global_length_or_fail_on_every_rank() {
+    on_every_rank(
+        "constructors_agree_on_the_global_length_or_fail_on_every_rank",
+        |cluster| {
+            let len = 10 + cluster.rank();
+            match DistArray::<u64>::zeroed(cluster, len) {
+                Err(Error::RanksDisagree { what: "length", .. }) => {}
+                other => panic!("rank {}: zeroed gave {other:?}", cluster.rank()),
+            }
+            let calls = std::cell::Cell::new(0);
+            match DistArray::from_fn(cluster, len, |i| {
+                calls.set(calls.get() + 1);
+                i as u64
+            }) {
+                Err(Error::RanksDisagree { what: "length", .. }) => {}
+                other => panic!("rank {}: from_fn gave {other:?}", cluster.rank()),
+            }
+            assert_eq!(
+                calls.get(),
+                0,
+                "f ran for a split the ranks never agreed on"
+            );
+            // Ranks in different calls: every one of them hears of it.
+            let xs = DistArray::from_fn(cluster, 10, |i| i as u64).unwrap();
+            let r = if cluster.is_root() {
+                xs.gather_to_root(cluster).map(drop)
+            } else {
+                cluster.barrier()
+            };
+            match r {
+                Err(Error::RanksDisagree {
+                    what: "call",
+                    detail,
+                }) => {
+                    assert!(detail.contains("gather_to_root"), "{detail}");
+                    assert!(detail.contains("barrier"), "{detail}");
+                }
+                other => panic!("rank {}: {other:?}", cluster.rank()),
+            }
+            // The gather is right once the ranks agree.
+            let all = xs.gather_to_root(cluster).unwrap();
+            if let Some(all) = all {
+                assert_eq!(all.to_vec(), (0..10).collect::<Vec<u64>>());
+            }
+        },
+    );
+}
+
+#[test]
+fn a_chunk_kernel_on_rank_zero_arrays_reads_rank_zero_output() {
+    on_every_rank(
+        "a_chunk_kernel_on_rank_zero_arrays_reads_rank_zero_output",
+        |cluster| {
+            let n = if cluster.is_root() { 100_003 } else { 0 };
+            let xs = SharedArray::try_from_iter((0..n).map(|i| i as u64)).unwrap();
+            // A first call leaves the other ranks' block buffers full of 777s.
+            let mut ys = SharedArray::zeroed(n).unwrap();
+            cluster.map_into(&xs, &mut ys, |_: u64| 777u64).unwrap();
+            // y += x over rank 0's y = 1: every rank's kernel must see those 1s.
+            let mut ys = SharedArray::filled(n, 1u64).unwrap();
+            cluster
+                .map_chunks_into(&xs, &mut ys, |a: &[u64], b: &mut [u64]| {
+                    for (y, x) in b.iter_mut().zip(a) {
+                        *y += x;
+                    }
+                })
+                .unwrap();
+            if cluster.is_root() {
+                let wrong = (0..n).filter(|&i| ys[i] != i as u64 + 1).count();
+                assert_eq!(
+                    wrong, 0,
+                    "{wrong} of {n} elements wrong; y[50002] = {}",
+                    ys[50002]
+                );
+            }
+        },
+    );
+}
+
+/// Milliseconds since the Unix epoch, comparable between processes.
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// A rank's `main`, which fails on rank 1 after one call.
+fn rank_main(cluster: &Cluster) -> shmpool::Result<()> {
+    let mut xs = DistArray::from_fn(cluster, 1000, |i| i as u32)?;
+    cluster.for_each_dist_mut(&mut xs, |v: &mut u32| *v += 1)?;
+    if cluster.rank() == 1 {
+        // An error of this rank's own, returned with `?` from main.
+        std::fs::read("/nonexistent/input.npy").map_err(|e| shmpool::Error::Io {
+            context: "read the input",
+            source: std::sync::Arc::new(e),
+        })?;
+    }
+    // The other ranks go on into a call that rank 1 never makes.
+    cluster.for_each_dist_mut(&mut xs, |v: &mut u32| *v += 1)?;
+    cluster.barrier()
+}
+
+#[test]
+fn an_err_from_main_on_one_rank_ends_the_job_promptly() {
+    let case = "an_err_from_main_on_one_rank_ends_the_job_promptly";
+    if std::env::var(CASE_VAR).as_deref() == Ok(case) {
+        // As `fn main() -> Result<..>` does: the Cluster drops, then the error is
+        // printed and the process exits with 1.
+        let result = {
+            let cluster = Cluster::init().expect("start the cluster");
+            let result = rank_main(&cluster);
+            if result.is_err() {
+                println!("rank {} returns Err at {} ms", cluster.rank(), epoch_ms());
+            }
+            result
+        };
+        if let Err(e) = result {
+            eprintln!("Error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    for n in [2, 3] {
+        let job = mpirun(case, n);
+        let ended = epoch_ms();
+        assert!(!job.success, "the job succeeded:\n{}", job.output);
+        let returned: u128 = job
+            .output
+            .lines()
+            .find_map(|l| l.split_once("rank 1 returns Err at ").map(|(_, t)| t))
+            .and_then(|t| t.strip_suffix(" ms"))
+            .unwrap_or_else(|| panic!("rank 1 never returned Err:\n{}", job.output))
+            .parse()
+            .unwrap();
+        assert!(
+            ended - returned < 2000,
+            "the job ended {} ms after rank 1's Err:\n{}",
+            ended - returned,
+            job.output
+        );
+        assert!(
+            job.output.contains("rank 1 left the MPI job"),
+            "{}",
+            job.output
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with_env(&format!("{CASE_VAR}={case}")).is_empty() {
+            assert!(Instant::now() < deadline, "processes outlived the job");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn ranks_that_finish_at_different_times_end_the_job_normally() {
+    on_every_rank(
+        "ranks_that_finish_at_different_times_end_the_job_normally",
+        |cluster| {
+            let mut xs = DistArray::from_fn(cluster, 100, |i| i as u32).unwrap();
+            cluster
+                .for_each_dist_mut(&mut xs, |v: &mut u32| *v *= 2)
+                .unwrap();
+            // Rank 0 leaves at once; the others do a second of local work first.
+            // Nobody waits in a call, so nobody may end the job.
+            if !cluster.is_root() {
+                std::thread::sleep(Duration::from_millis(1000));
+                let local = cluster.pool().map(|x: u32| x + 1, 0..100u32).unwrap();
+                assert_eq!(local[99], 100);
+            }
+        },
+    );
+}
+
+#[test]
+fn a_worker_death_stops_a_long_distributed_map_promptly() {
+    on_every_rank(
+        "a_worker_death_stops_a_long_distributed_map_promptly",
+        |cluster| {
+            // About 2 s of work per rank; on every rank, the element 0.1 s into its
+            // first chunk kills its worker.
+            let per_rank = 20_000;
+            let n = per_rank * cluster.size();
+            let xs = DistArray::from_fn(cluster, n, |i| (i % per_rank) as u64).unwrap();
+            let mut ys = DistArray::<u64>::zeroed(cluster, n).unwrap();
+            cluster.barrier().unwrap();
+            let started = Instant::now();
+            let r = cluster.map_dist_into(&xs, &mut ys, |v: u64| {
+                if v == 1000 {
+                    // SAFETY: kill and getpid have no memory-safety preconditions.
+                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_micros(100));
+                v
+            });
+            let took = started.elapsed();
+            let err = r.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::WorkerDied { .. } | Error::ChunksLost { .. } | Error::RankFailed { .. }
+                ),
+                "rank {}: {err:?}",
+                cluster.rank()
+            );
+            assert!(
+                took < Duration::from_millis(1500),
+                "the map took {took:?}: {err}"
+            );
+            // The pool replaced its worker and maps again.
+            cluster.map_dist_into(&xs, &mut ys, |v: u64| v + 1).unwrap();
+            assert!(
+                ys.local()
+                    .iter()
+                    .zip(xs.local().iter())
+                    .all(|(y, x)| *y == x + 1)
+            );
+        },
+    );
 }

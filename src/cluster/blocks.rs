@@ -143,6 +143,18 @@ impl Blocks {
         self.starts.windows(2).map(|w| w[0]..w[1])
     }
 
+    /// A 64-bit fingerprint of the split (FNV-1a over the block boundaries), for
+    /// the ranks to compare in one reduction: equal splits give equal digests.
+    pub(crate) fn digest(&self) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for &start in &self.starts {
+            for byte in (start as u64).to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        hash
+    }
+
     /// MPI's counts and displacements for these blocks, in elements. When
     /// `except` names a rank, its count is zero: that rank (the root) keeps its
     /// own block where it is, so scatterv and gatherv do not copy it.
@@ -178,6 +190,15 @@ impl Blocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_tell_splits_apart() {
+        let a = Blocks::even(10, 3);
+        assert_eq!(a.digest(), Blocks::from_lens([4, 3, 3]).digest());
+        assert_ne!(a.digest(), Blocks::from_lens([3, 4, 3]).digest());
+        assert_ne!(a.digest(), Blocks::even(10, 2).digest());
+        assert_ne!(a.digest(), Blocks::even(11, 3).digest());
+    }
 
     #[test]
     fn even_blocks_tile_the_range_and_differ_by_at_most_one() {

@@ -8,6 +8,7 @@ use mpi::traits::CommunicatorCollectives;
 
 use super::Cluster;
 use super::blocks::Blocks;
+use super::collective::{CallKind, Entry};
 use super::transfer;
 use crate::array::SharedArray;
 use crate::error::Result;
@@ -22,7 +23,9 @@ use crate::error::Result;
 ///
 /// Every rank knows every block ([`DistArray::blocks`]), so any rank can tell which
 /// rank holds a given global index. The constructors are collective: every rank
-/// calls the same one with the same global length.
+/// calls the same one with the same global length, and they check that it does
+/// ([`crate::Error::RanksDisagree`] on every rank otherwise), so every rank's
+/// `DistArray` describes the same split.
 ///
 /// # Examples
 ///
@@ -50,8 +53,10 @@ impl<T: Pod> DistArray<T> {
     /// rank allocates only its own block.
     ///
     /// # Errors
-    /// On every rank when any rank cannot allocate its block: [`crate::Error::Io`] on that
-    /// rank, [`crate::Error::RankFailed`] on the others.
+    /// On every rank: [`crate::Error::RanksDisagree`] when the ranks ask for
+    /// different lengths (nothing is allocated); when any rank cannot allocate its
+    /// block, [`crate::Error::Io`] on that rank and [`crate::Error::RankFailed`] on
+    /// the others.
     ///
     /// # Examples
     ///
@@ -67,6 +72,7 @@ impl<T: Pod> DistArray<T> {
     /// ```
     pub fn zeroed(cluster: &Cluster, len: usize) -> Result<Self> {
         let blocks = Blocks::even(len, cluster.size());
+        cluster.enter(Entry::call(CallKind::DistZeroed).split(&blocks), Ok(()))?;
         let local = SharedArray::zeroed(blocks.range(cluster.rank()).len());
         Self::assemble(cluster, blocks, local)
     }
@@ -90,6 +96,8 @@ impl<T: Pod> DistArray<T> {
     /// ```
     pub fn from_fn(cluster: &Cluster, len: usize, f: impl FnMut(usize) -> T) -> Result<Self> {
         let blocks = Blocks::even(len, cluster.size());
+        // Agreed before `f` runs: it is never called with another split's indices.
+        cluster.enter(Entry::call(CallKind::DistFromFn).split(&blocks), Ok(()))?;
         let local = SharedArray::try_from_iter(blocks.range(cluster.rank()).map(f));
         Self::assemble(cluster, blocks, local)
     }
@@ -112,11 +120,13 @@ impl<T: Pod> DistArray<T> {
     /// ```
     ///
     /// # Errors
-    /// None today; the `Result` leaves room for checks that need the other ranks.
+    /// [`crate::Error::RanksDisagree`] on every rank when some ranks are in another
+    /// call.
     pub fn from_local(cluster: &Cluster, local: SharedArray<T>) -> Result<Self> {
+        cluster.enter(Entry::call(CallKind::DistFromLocal), Ok(()))?;
         let mine = local.len() as u64;
         let mut lens = vec![0u64; cluster.size()];
-        cluster.world().all_gather_into(&mine, &mut lens[..]);
+        cluster.comm().all_gather_into(&mine, &mut lens[..]);
         let blocks = Blocks::from_lens(lens.into_iter().map(|n| n as usize));
         Ok(DistArray {
             local,
@@ -147,10 +157,13 @@ impl<T: Pod> DistArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn scatter_from_root(cluster: &Cluster, whole: &SharedArray<T>) -> Result<Self> {
-        let len = cluster.broadcast_len(whole.len(), whole.len())?;
+        let call = Entry::call(CallKind::ScatterFromRoot).root_lens(whole.len(), whole.len());
+        let len = cluster.enter(call, Ok(()))?;
         // Refused before allocating: the same answer on every rank.
         Blocks::even(len, cluster.size()).mpi_counts(None)?;
-        let mut dist = Self::zeroed(cluster, len)?;
+        let blocks = Blocks::even(len, cluster.size());
+        let local = SharedArray::zeroed(blocks.range(cluster.rank()).len());
+        let mut dist = Self::assemble(cluster, blocks, local)?;
         dist.scatter(cluster, whole)?;
         Ok(dist)
     }
@@ -182,7 +195,10 @@ impl<T: Pod> DistArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn copy_from_root(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
-        cluster.broadcast_len(whole.len(), self.len())?;
+        let call = Entry::call(CallKind::CopyFromRoot)
+            .split(&self.blocks)
+            .root_lens(whole.len(), self.len());
+        cluster.enter(call, Ok(()))?;
         self.scatter(cluster, whole)
     }
 
@@ -190,11 +206,11 @@ impl<T: Pod> DistArray<T> {
     /// `whole` is read on rank 0 only.
     fn scatter(&mut self, cluster: &Cluster, whole: &SharedArray<T>) -> Result<()> {
         if cluster.is_root() {
-            transfer::scatter_blocks(cluster.world(), &self.blocks, Some(&whole[..]), &mut [])?;
+            transfer::scatter_blocks(cluster.comm(), &self.blocks, Some(&whole[..]), &mut [])?;
             let mine = self.local_range();
             self.local.copy_from_slice(&whole[mine]);
         } else {
-            transfer::scatter_blocks(cluster.world(), &self.blocks, None, &mut self.local)?;
+            transfer::scatter_blocks(cluster.comm(), &self.blocks, None, &mut self.local)?;
         }
         Ok(())
     }
@@ -222,6 +238,10 @@ impl<T: Pod> DistArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn gather_to_root(&self, cluster: &Cluster) -> Result<Option<SharedArray<T>>> {
+        cluster.enter(
+            Entry::call(CallKind::GatherToRoot).split(&self.blocks),
+            Ok(()),
+        )?;
         // Refused before allocating: the same answer on every rank.
         self.blocks.mpi_counts(None)?;
         let mut whole = cluster.agree(if cluster.is_root() {
@@ -260,7 +280,10 @@ impl<T: Pod> DistArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn gather_to_root_into(&self, cluster: &Cluster, whole: &mut SharedArray<T>) -> Result<()> {
-        cluster.broadcast_len(self.len(), whole.len())?;
+        let call = Entry::call(CallKind::GatherToRootInto)
+            .split(&self.blocks)
+            .root_lens(self.len(), whole.len());
+        cluster.enter(call, Ok(()))?;
         self.gather_into(cluster, Some(whole))
     }
 
@@ -269,9 +292,9 @@ impl<T: Pod> DistArray<T> {
         match whole {
             Some(whole) if cluster.is_root() => {
                 whole[self.local_range()].copy_from_slice(&self.local);
-                transfer::gather_blocks(cluster.world(), &self.blocks, &[], Some(&mut whole[..]))
+                transfer::gather_blocks(cluster.comm(), &self.blocks, &[], Some(&mut whole[..]))
             }
-            _ => transfer::gather_blocks(cluster.world(), &self.blocks, &self.local, None),
+            _ => transfer::gather_blocks(cluster.comm(), &self.blocks, &self.local, None),
         }
     }
 

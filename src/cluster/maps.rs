@@ -2,12 +2,12 @@
 //! arrays by scatterv, local maps, and gatherv.
 
 use bytemuck::Pod;
-use mpi::traits::{Communicator, Root};
 
 use super::Cluster;
 use super::blocks::Blocks;
+use super::collective::{CallKind, Entry};
 use super::dist::DistArray;
-use super::transfer::{self, ROOT};
+use super::transfer;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::pool::BulkMap;
@@ -31,7 +31,7 @@ impl Cluster {
     ///
     /// # Errors
     /// On every rank: [`Error::LengthMismatch`] when rank 0's arrays differ in
-    /// length; [`Error::Mpi`] for an array beyond MPI's `int` counts (2^31 - 1
+    /// length; [`Error::RanksDisagree`] when other ranks are in another call; [`Error::Mpi`] for an array beyond MPI's `int` counts (2^31 - 1
     /// elements); when a rank's local map fails, that rank's error there and
     /// [`Error::RankFailed`] on the others.
     ///
@@ -56,11 +56,17 @@ impl Cluster {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
-        self.scatter_map_gather(x, y, |bulk, x, y| bulk.map_into(x, y, f))
+        let call = Entry::call(CallKind::MapInto).root_lens(x.len(), y.len());
+        self.scatter_map_gather(call, x, y, |bulk, x, y| bulk.map_into(x, y, f))
     }
 
     /// [`Cluster::map_into`] with a chunk kernel: `f(&x[chunk], &mut y[chunk])`, as
     /// in [`crate::Pool::map_chunks_into`].
+    ///
+    /// The kernel may read its output: rank 0 scatters its `y` as well as its `x`,
+    /// so every rank's kernel sees rank 0's values of `y` for its block, as a local
+    /// map over rank 0's arrays would. That is one more scatterv than
+    /// [`Cluster::map_into`] makes, whose elementwise kernel cannot read `y`.
     ///
     /// # Errors
     /// As for [`Cluster::map_into`].
@@ -72,15 +78,16 @@ impl Cluster {
     ///
     /// let cluster = Cluster::init()?;
     /// let n = if cluster.is_root() { 1000 } else { 0 };
-    /// let xs = SharedArray::try_from_iter((0..n).map(|i| i as f64))?;
-    /// let mut ys = SharedArray::zeroed(n)?;
+    /// // y += x, on rank 0's y: the kernel reads its output.
+    /// let xs = SharedArray::filled(n, 1.0f64)?;
+    /// let mut ys = SharedArray::try_from_iter((0..n).map(|i| i as f64))?;
     /// cluster.map_chunks_into(&xs, &mut ys, |xs: &[f64], ys: &mut [f64]| {
     ///     for (y, x) in ys.iter_mut().zip(xs) {
-    ///         *y = 2.0 * x;
+    ///         *y += x;
     ///     }
     /// })?;
     /// if cluster.is_root() {
-    ///     assert_eq!(ys[999], 1998.0);
+    ///     assert_eq!(ys[999], 1000.0);
     /// }
     /// # Ok::<(), shmpool::Error>(())
     /// ```
@@ -95,7 +102,8 @@ impl Cluster {
         U: Pod,
         F: Fn(&[T], &mut [U]) + Copy,
     {
-        self.scatter_map_gather(x, y, |bulk, x, y| bulk.map_chunks_into(x, y, f))
+        let call = Entry::call(CallKind::MapChunksInto).root_lens(x.len(), y.len());
+        self.scatter_map_gather(call, x, y, |bulk, x, y| bulk.map_chunks_into(x, y, f))
     }
 
     /// `y[i] = f(x[i])` over distributed arrays: each rank maps its own block with
@@ -103,9 +111,14 @@ impl Cluster {
     /// one small reduction that agrees on the outcome.
     ///
     /// # Errors
-    /// On every rank: [`Error::LengthMismatch`] when the global lengths differ,
-    /// [`Error::Mpi`] when the lengths agree but the blocks do not; when a rank's
-    /// map fails, that rank's error there and [`Error::RankFailed`] on the others.
+    /// On every rank:
+    /// * when this rank's `x` and `y` differ, [`Error::LengthMismatch`] (their
+    ///   global lengths differ) or [`Error::Mpi`] (they are split differently)
+    ///   there, and [`Error::RankFailed`] on the others;
+    /// * [`Error::RanksDisagree`] when the ranks pass arrays of different global
+    ///   lengths or splits, or are in different calls;
+    /// * when a rank's map fails, that rank's error there and
+    ///   [`Error::RankFailed`] on the others.
     ///
     /// # Examples
     ///
@@ -124,7 +137,8 @@ impl Cluster {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
-        same_blocks(x.blocks(), y.blocks())?;
+        let call = Entry::call(CallKind::MapDistInto).split(x.blocks());
+        self.enter(call, same_blocks(x.blocks(), y.blocks()))?;
         let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
         self.agree(self.pool().map_into(x.local(), y.local_mut(), f))
     }
@@ -162,7 +176,8 @@ impl Cluster {
         U: Pod,
         F: Fn(&[T], &mut [U]) + Copy,
     {
-        same_blocks(x.blocks(), y.blocks())?;
+        let call = Entry::call(CallKind::MapDistChunksInto).split(x.blocks());
+        self.enter(call, same_blocks(x.blocks(), y.blocks()))?;
         let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
         self.agree(self.pool().map_chunks_into(x.local(), y.local_mut(), f))
     }
@@ -171,8 +186,10 @@ impl Cluster {
     /// block, in place.
     ///
     /// # Errors
-    /// When a rank's map fails, that rank's error there and [`Error::RankFailed`] on
-    /// the others.
+    /// On every rank: [`Error::RanksDisagree`] when the ranks pass arrays of
+    /// different global lengths or splits, or are in different calls; when a
+    /// rank's map fails, that rank's error there and [`Error::RankFailed`] on the
+    /// others.
     ///
     /// # Examples
     ///
@@ -190,21 +207,30 @@ impl Cluster {
         T: Pod,
         F: Fn(&mut T) + Copy,
     {
+        self.enter(
+            Entry::call(CallKind::ForEachDistMut).split(x.blocks()),
+            Ok(()),
+        )?;
         let _span = tracing::debug_span!("shmpool.cluster.for_each_dist", len = x.len()).entered();
         self.agree(self.pool().for_each_mut(x.local_mut(), f))
     }
 
-    /// The root-data path shared by `map_into` and `map_chunks_into`: agree on the
-    /// length, scatter, map locally, agree on the outcome, gather.
+    /// The root-data path shared by `map_into` and `map_chunks_into`: the entry
+    /// vote (which also tells every rank rank 0's length), scatter, map locally,
+    /// agree on the outcome, gather. A chunk kernel may read its output, so for
+    /// [`CallKind::MapChunksInto`] rank 0's `y` is scattered too: every rank's
+    /// kernel sees rank 0's values, as a local map would.
     fn scatter_map_gather<T: Pod, U: Pod>(
         &self,
+        call: Entry<'_>,
         x: &SharedArray<T>,
         y: &mut SharedArray<U>,
         map: impl Fn(BulkMap<'_>, &SharedArray<T>, &mut SharedArray<U>) -> Result<()>,
     ) -> Result<()> {
-        let len = self.broadcast_len(x.len(), y.len())?;
-        let _span = tracing::debug_span!("shmpool.cluster.map_into", len).entered();
+        let reads_output = call.kind == CallKind::MapChunksInto;
+        let len = self.enter(call, Ok(()))?;
         let blocks = Blocks::even(len, self.size());
+        let _span = tracing::debug_span!("shmpool.cluster.map_into", len).entered();
         blocks.mpi_counts(None)?; // the same answer on every rank
         let mine = blocks.range(self.rank());
         // Every rank makes the same collective calls in the same order: agree on
@@ -214,32 +240,25 @@ impl Cluster {
         } else {
             self.scratch_arrays::<T, U>(mine.len()).map(Some)
         })?;
+        let comm = self.comm();
         match local {
             None => {
-                transfer::scatter_blocks::<T>(self.world(), &blocks, Some(&x[..]), &mut [])?;
+                transfer::scatter_blocks::<T>(comm, &blocks, Some(&x[..]), &mut [])?;
+                if reads_output {
+                    transfer::scatter_blocks::<U>(comm, &blocks, Some(&y[..]), &mut [])?;
+                }
                 self.agree(map(self.pool().bulk().range(mine), x, y))?;
-                transfer::gather_blocks::<U>(self.world(), &blocks, &[], Some(&mut y[..]))
+                transfer::gather_blocks::<U>(comm, &blocks, &[], Some(&mut y[..]))
             }
             Some((mut local_x, mut local_y)) => {
-                transfer::scatter_blocks(self.world(), &blocks, None, &mut local_x)?;
+                transfer::scatter_blocks(comm, &blocks, None, &mut local_x)?;
+                if reads_output {
+                    transfer::scatter_blocks(comm, &blocks, None, &mut local_y)?;
+                }
                 self.agree(map(self.pool().bulk(), &local_x, &mut local_y))?;
-                transfer::gather_blocks(self.world(), &blocks, &local_y, None)
+                transfer::gather_blocks(comm, &blocks, &local_y, None)
             }
         }
-    }
-
-    /// Rank 0's array length, on every rank; a length mismatch on rank 0 becomes
-    /// the same error on every rank.
-    pub(super) fn broadcast_len(&self, input: usize, output: usize) -> Result<usize> {
-        let mut header = [input as u64, output as u64];
-        self.world()
-            .process_at_rank(ROOT)
-            .broadcast_into(&mut header[..]);
-        let [input, output] = header.map(|n| n as usize);
-        if input != output {
-            return Err(Error::LengthMismatch { input, output });
-        }
-        Ok(input)
     }
 }
 

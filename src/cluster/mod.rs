@@ -30,22 +30,25 @@
 //! the others have left. The fault model is in `docs/SCALE_OUT.md`.
 
 mod blocks;
+mod collective;
 mod dist;
 mod maps;
 mod tasks;
 mod transfer;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use bytemuck::Pod;
-use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use mpi::traits::Communicator;
 
 pub use blocks::Blocks;
+pub use collective::LEFT_EXIT_CODE;
 pub use dist::DistArray;
+
+use collective::{CallKind, Departures, Entry};
 
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -130,11 +133,16 @@ impl ClusterBuilder {
         let (universe, threading) = mpi::initialize_with_threading(mpi::Threading::Funneled)
             .ok_or_else(|| Error::Mpi("MPI is already initialized in this process".into()))?;
         let world = universe.world();
+        let size = world.size() as usize;
         let cluster = Cluster {
             rank: world.rank() as usize,
-            size: world.size() as usize,
+            size,
             pool,
             scratch: RefCell::default(),
+            calls_entered: Cell::new(0),
+            departures: RefCell::new(Departures::new(size)),
+            // shmpool's own traffic never meets the user's calls on `world`.
+            comm: world.duplicate(),
             world,
             _universe: universe,
         };
@@ -196,6 +204,12 @@ pub struct Cluster {
     // Dropped in this order: the pool's workers go first, MPI is finalized last.
     pool: Pool,
     scratch: RefCell<Scratch>,
+    /// Collective calls this rank has entered (`collective.rs`).
+    calls_entered: Cell<u64>,
+    /// Ranks that have left, and after how many calls.
+    departures: RefCell<Departures>,
+    /// A duplicate of `MPI_COMM_WORLD` for shmpool's own collectives and messages.
+    comm: SimpleCommunicator,
     world: SimpleCommunicator,
     _universe: Universe,
 }
@@ -329,7 +343,18 @@ impl Cluster {
         &self.world
     }
 
-    /// Waits until every rank has reached this call (`MPI_Barrier`).
+    /// The private duplicate of `MPI_COMM_WORLD` that shmpool's calls use.
+    pub(crate) fn comm(&self) -> &SimpleCommunicator {
+        &self.comm
+    }
+
+    /// Waits until every rank has reached this call: a barrier, made as the
+    /// entry vote of every cluster call is, so a rank that left the job is noticed
+    /// here too (see [`LEFT_EXIT_CODE`]).
+    ///
+    /// # Errors
+    /// [`Error::RanksDisagree`] on every rank when some ranks are in another
+    /// cluster call instead: their programs diverged.
     ///
     /// # Examples
     ///
@@ -338,16 +363,17 @@ impl Cluster {
     ///
     /// let cluster = Cluster::init()?;
     /// let t = std::time::Instant::now();
-    /// cluster.barrier(); // every rank is here: time the next step from a common start
+    /// cluster.barrier()?; // every rank is here: time the next step from a common start
     /// let squares = cluster.pool().map(|x: u64| x * x, 0..1000u64)?;
-    /// cluster.barrier();
+    /// cluster.barrier()?;
     /// if cluster.is_root() {
     ///     println!("{} squares per rank in {:?}", squares.len(), t.elapsed());
     /// }
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn barrier(&self) {
-        self.world.barrier();
+    pub fn barrier(&self) -> Result<()> {
+        // The entry vote completes only when every rank has voted.
+        self.enter(Entry::call(CallKind::Barrier), Ok(())).map(drop)
     }
 
     /// Ends the whole MPI job now with `code` (`MPI_Abort`); never returns.
@@ -407,39 +433,6 @@ impl Cluster {
         let y = reuse(&mut scratch.output, len)?;
         Ok((x, y))
     }
-
-    /// Makes every rank return an error if any rank's `local` is one: the lowest
-    /// failing rank broadcasts its error's message, ranks that failed return their
-    /// own error, the others [`Error::RankFailed`]. On success every rank keeps
-    /// its own value. Collective.
-    pub(crate) fn agree<R>(&self, local: Result<R>) -> Result<R> {
-        let mine = match local {
-            Ok(_) => self.size as i32,
-            Err(_) => self.rank as i32,
-        };
-        let mut first = 0i32;
-        self.world
-            .all_reduce_into(&mine, &mut first, SystemOperation::min());
-        if first as usize == self.size {
-            return local;
-        }
-        let root = self.world.process_at_rank(first);
-        let mut message = match &local {
-            Err(e) if self.rank == first as usize => e.to_string().into_bytes(),
-            _ => Vec::new(),
-        };
-        let mut len = message.len() as u64;
-        root.broadcast_into(&mut len);
-        message.resize(len as usize, 0);
-        root.broadcast_into(&mut message[..]);
-        match local {
-            Err(e) => Err(e),
-            Ok(_) => Err(Error::RankFailed {
-                rank: first as usize,
-                message: String::from_utf8_lossy(&message).into_owned(),
-            }),
-        }
-    }
 }
 
 /// The block buffers a rank keeps between root-data maps ([`Cluster::free_scratch`]).
@@ -488,7 +481,10 @@ impl Drop for Cluster {
             );
             self.abort(PANIC_EXIT_CODE);
         }
-        // Otherwise the fields drop in order: the pool terminates its workers, then
-        // the universe finalizes MPI.
+        // A normal way out (the end of `main`, or an `Err` returned from it): tell
+        // the other ranks, so that one waiting for this rank in a call ends the
+        // job, and wait until every rank is leaving. Then the fields drop in order:
+        // the pool terminates its workers, then the universe finalizes MPI.
+        self.leave();
     }
 }

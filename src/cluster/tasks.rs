@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Cluster;
 use super::blocks::Blocks;
+use super::collective::{CallKind, Entry};
 use super::transfer::{self, ROOT};
 use crate::error::{CodecRole, Error, Result};
 use crate::pool::collect_input;
@@ -52,6 +53,7 @@ impl Cluster {
         F: Fn(A) -> R + Copy,
     {
         let _span = tracing::debug_span!("shmpool.cluster.map").entered();
+        self.enter(Entry::call(CallKind::Map), Ok(()))?;
         // Rank 0 reads the items and encodes one postcard `Vec<A>` per rank.
         let encoded = self.agree(if self.is_root() {
             collect_input(items).and_then(|items| encode_blocks(&items, self.size()).map(Some))
@@ -84,7 +86,7 @@ impl Cluster {
                 *n = range.len() as u64;
             }
         }
-        self.world()
+        self.comm()
             .process_at_rank(ROOT)
             .broadcast_into(&mut lens[..]);
         let blocks = Blocks::from_lens(lens.iter().map(|&n| n as usize));
@@ -93,12 +95,12 @@ impl Cluster {
         let range = blocks.range(self.rank());
         match encoded {
             Some((whole, _)) => {
-                transfer::scatter_blocks(self.world(), &blocks, Some(&whole[..]), &mut [])?;
+                transfer::scatter_blocks(self.comm(), &blocks, Some(&whole[..]), &mut [])?;
                 Ok((whole, range))
             }
             None => {
                 let mut mine = vec![0u8; range.len()];
-                transfer::scatter_blocks(self.world(), &blocks, None, &mut mine)?;
+                transfer::scatter_blocks(self.comm(), &blocks, None, &mut mine)?;
                 let all = 0..mine.len();
                 Ok((mine, all))
             }
@@ -109,17 +111,17 @@ impl Cluster {
     /// byte blocks; the other ranks get `None`.
     fn gather_bytes(&self, mine: Vec<u8>) -> Result<Option<(Vec<u8>, Blocks)>> {
         let mut lens = vec![0u64; self.size()];
-        self.world()
+        self.comm()
             .all_gather_into(&(mine.len() as u64), &mut lens[..]);
         let blocks = Blocks::from_lens(lens.iter().map(|&n| n as usize));
         blocks.mpi_counts(None)?; // the same answer on every rank
         if self.is_root() {
             let mut whole = vec![0u8; blocks.len()];
             whole[blocks.range(self.rank())].copy_from_slice(&mine);
-            transfer::gather_blocks(self.world(), &blocks, &[], Some(&mut whole[..]))?;
+            transfer::gather_blocks(self.comm(), &blocks, &[], Some(&mut whole[..]))?;
             Ok(Some((whole, blocks)))
         } else {
-            transfer::gather_blocks(self.world(), &blocks, &mine, None)?;
+            transfer::gather_blocks(self.comm(), &blocks, &mine, None)?;
             Ok(None)
         }
     }
