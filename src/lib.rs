@@ -82,7 +82,9 @@ pub use error::{CodecDirection, CodecRole, DeathCause, Error, Result, Work};
 ///
 /// ```compile_fail
 /// // No communicator can be made on another thread through shmpool.
-/// std::thread::spawn(|| shmpool::mpi::topology::SimpleCommunicator::world());
+/// std::thread::spawn(|| {
+///     let _world = shmpool::mpi::topology::SimpleCommunicator::world();
+/// });
 /// ```
 #[cfg(all(not(loom), feature = "mpi"))]
 pub mod mpi {

@@ -185,6 +185,13 @@ impl ClusterBuilder {
 /// finalizing: the whole job ends at once. Without this, the panicking rank would
 /// finalize and exit while the others waited forever in their next collective.
 ///
+/// # Leaving
+/// Dropping a `Cluster` without a panic (at the end of `main`, or when `main`
+/// returns an `Err`) tells every other rank how many calls this rank made, then
+/// waits until every rank has left too, and finalizes MPI. A rank that is waiting
+/// for it in a later call sees that it will never come and ends the job with
+/// [`LEFT_EXIT_CODE`]: an error on one rank cannot leave the others hanging.
+///
 /// # Examples
 ///
 /// ```no_run
