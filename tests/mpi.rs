@@ -702,3 +702,35 @@ fn a_worker_death_stops_a_long_distributed_map_promptly() {
         },
     );
 }
+
+#[test]
+fn mpi_runs_funneled_and_the_pool_is_free_to_share() {
+    on_every_rank(
+        "mpi_runs_funneled_and_the_pool_is_free_to_share",
+        |cluster| {
+            use shmpool::mpi::Threading;
+            // MPI was initialized for one thread's calls; `shmpool::mpi` offers no way
+            // to make a communicator on another (the compile-fail doctest on
+            // `shmpool::mpi` proves that part).
+            let level = shmpool::mpi::environment::threading_support();
+            assert!(
+                matches!(
+                    level,
+                    Threading::Funneled | Threading::Serialized | Threading::Multiple
+                ),
+                "{level:?}"
+            );
+            // The pool itself is not MPI: other threads use it while this one makes
+            // the cluster's calls.
+            let pool = cluster.pool();
+            std::thread::scope(|s| {
+                let helper = s.spawn(|| pool.map(|x: u64| x * 3, 0..1000u64).unwrap());
+                let mut xs = DistArray::from_fn(cluster, 1000, |i| i as u64).unwrap();
+                cluster
+                    .for_each_dist_mut(&mut xs, |v: &mut u64| *v += 1)
+                    .unwrap();
+                assert_eq!(helper.join().unwrap()[999], 2997);
+            });
+        },
+    );
+}
