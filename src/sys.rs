@@ -22,15 +22,41 @@ use rustix::thread::futex;
 // ───────────────────────────── memory ─────────────────────────────
 
 /// Creates an anonymous, close-on-exec memory file of `len` bytes, filled with zeros.
+/// Its pages are allocated when first touched.
 pub(crate) fn memfd(name: &CStr, len: u64) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
-    rustix::fs::ftruncate(&fd, len)?;
+    let fd = above_stdio(rustix::fs::memfd_create(
+        name,
+        rustix::fs::MemfdFlags::CLOEXEC,
+    )?)?;
+    set_len(fd.as_fd(), len)?;
     Ok(fd)
 }
 
 /// Sets the length of a memory file; growing it adds zero bytes.
+///
+/// A length beyond this process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`) is
+/// refused with `EFBIG` before the call: `ftruncate` past the limit would also
+/// raise `SIGXFSZ`, whose default action kills the process.
 pub(crate) fn set_len(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    check_file_size_limit(len)?;
     Ok(rustix::fs::ftruncate(fd, len)?)
+}
+
+/// `Err(EFBIG)`, with the limit in the message, when a file of `len` bytes would
+/// exceed `RLIMIT_FSIZE`.
+pub(crate) fn check_file_size_limit(len: u64) -> io::Result<()> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Fsize).current;
+    match limit {
+        Some(max) if len > max => Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "{len} bytes exceed this process's file-size limit of {max} bytes \
+                 (RLIMIT_FSIZE, `ulimit -f`), which shared memory files count against \
+                 (EFBIG)"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The current length of a file.
@@ -43,8 +69,6 @@ pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
 pub(crate) struct MapOptions {
     /// Map for writing as well as reading.
     pub writable: bool,
-    /// Fault every page in now (`MAP_POPULATE`), outside any timed region.
-    pub populate: bool,
     /// Keep the mapping out of children created by `fork` (`MADV_DONTFORK`).
     pub dont_fork: bool,
 }
@@ -66,10 +90,7 @@ pub(crate) fn map_shared(
     if opts.writable {
         prot |= ProtFlags::WRITE;
     }
-    let mut flags = MapFlags::SHARED;
-    if opts.populate {
-        flags |= MapFlags::POPULATE;
-    }
+    let flags = MapFlags::SHARED;
     // SAFETY: a fresh mapping at an address the kernel picks cannot overlap any memory
     // Rust already references; the fd is valid for the duration of the call.
     let ptr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset)? };
@@ -240,7 +261,7 @@ pub(crate) fn kill(pid: Pid, signal: i32) -> io::Result<()> {
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
-    Ok(rustix::process::pidfd_open(
+    above_stdio(rustix::process::pidfd_open(
         pid,
         rustix::process::PidfdFlags::empty(),
     )?)
@@ -322,6 +343,42 @@ pub(crate) fn reap(pid: Pid) -> io::Result<ExitStatus> {
                 }
             }
             _ => return Ok(status_of(raw)),
+        }
+    }
+}
+
+/// Moves a descriptor the pool made above the standard streams. When this process
+/// runs with descriptor 0, 1 or 2 closed (a daemon, a job started with `<&-`), a
+/// new descriptor takes the lowest free number: a child would then inherit shared
+/// memory as its stdout, or a re-executed server refuse the number. Duplicates it
+/// from 3 up (close-on-exec) and closes the low number.
+pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+}
+
+/// In a child of the pool (the fork server, a worker), opens `/dev/null` on each
+/// standard stream (0, 1, 2) that is closed, so that a task's `println!` goes
+/// nowhere instead of failing, and no descriptor the child opens can land there.
+/// Async-signal-safe: callable right after `fork`.
+pub(crate) fn open_missing_stdio() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries a descriptor number; a closed one gives EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            continue;
+        }
+        // SAFETY: open of a constant path; the lower numbers are open (checked in
+        // order), so the lowest free number is `fd`, which the loop then owns.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null >= 0 && null != fd {
+            // SAFETY: `null` is the descriptor just opened; dup2 onto the closed
+            // standard number, then close the extra one.
+            unsafe {
+                libc::dup2(null, fd);
+                libc::close(null);
+            }
         }
     }
 }
@@ -454,12 +511,13 @@ pub(crate) fn unsetenv_early(name: &CStr) {
 /// A connected pair of `SOCK_SEQPACKET` Unix sockets: message boundaries are kept
 /// and each message may carry descriptors.
 pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::net::socketpair(
+    let (a, b) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC,
         None,
-    )?)
+    )?;
+    Ok((above_stdio(a)?, above_stdio(b)?))
 }
 
 /// Sends one message with the given descriptors attached (SCM_RIGHTS).
@@ -513,6 +571,10 @@ pub(crate) fn recv_msg(
             fds.extend(rights);
         }
     }
+    let fds = fds
+        .into_iter()
+        .map(above_stdio)
+        .collect::<io::Result<_>>()?;
     Ok((n, fds))
 }
 
@@ -564,7 +626,7 @@ pub(crate) fn shm_open(name: &str, mode: ShmMode) -> io::Result<OwnedFd> {
         ShmMode::CreateNew => OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
         ShmMode::Open => OFlags::RDWR,
     };
-    Ok(rustix::shm::open(
+    above_stdio(rustix::shm::open(
         format!("/{name}").as_str(),
         flags,
         Mode::RUSR | Mode::WUSR,

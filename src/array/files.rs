@@ -140,6 +140,9 @@ impl<T: NpyElement + Pod> SharedArray<T> {
         };
         let data_bytes = parsed.data_bytes().map_err(npy_err)?;
         let len = parsed.len().map_err(npy_err)?;
+        // Past `ulimit -f`, set_len would raise SIGXFSZ: refuse first, before the file exists.
+        crate::sys::check_file_size_limit((header.len() + data_bytes) as u64)
+            .map_err(Error::io("sizing a .npy file"))?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -180,8 +183,12 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
+        let header = npy::header_bytes(T::DTYPE, self.shape());
+        // Past `ulimit -f`, the write would raise SIGXFSZ: refuse first.
+        crate::sys::check_file_size_limit((header.len() + size_of_val(self.as_slice())) as u64)
+            .map_err(Error::io("writing a .npy file"))?;
         let mut file = File::create(path).map_err(Error::io("creating a .npy file"))?;
-        file.write_all(&npy::header_bytes(T::DTYPE, self.shape()))
+        file.write_all(&header)
             .map_err(Error::io("writing a .npy file"))?;
         file.write_all(bytemuck::cast_slice(self.as_slice()))
             .map_err(Error::io("writing a .npy file"))?;

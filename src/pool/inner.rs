@@ -198,7 +198,6 @@ impl PoolInner {
             total,
             MapOptions {
                 writable: true,
-                populate: false,
                 dont_fork: true,
             },
         )

@@ -80,7 +80,6 @@ impl ArenaMap {
                 reserve,
                 MapOptions {
                     writable,
-                    populate: false,
                     dont_fork: true,
                 },
             ) {

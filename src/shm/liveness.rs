@@ -8,6 +8,11 @@
 //! the array lives and 0 after. Workers check the words of their cached mappings
 //! whenever they go idle, and unmap the dead ones. A word is reused for a later array
 //! with a different id, which the worker also notices.
+//!
+//! After the words comes one more: the *retirement epoch*, which the parent bumps
+//! after every retirement. A busy worker, never idle, loads it between records
+//! (one atomic load) and checks its mappings when it changed, so a dropped array's
+//! memory comes back within one task's time even on a pool that is never idle.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -19,6 +24,10 @@ use crate::sys::{self, MapOptions};
 
 /// Words in the table: the most arrays that can be shipped to pools at once.
 pub(crate) const WORDS: usize = 1 << 20;
+
+/// The table's size in bytes: the words, then the retirement epoch on a cache line
+/// of its own.
+const TABLE_BYTES: usize = WORDS * 8 + 64;
 
 /// The parent's table.
 #[derive(Debug)]
@@ -57,14 +66,13 @@ impl Liveness {
     }
 
     fn create() -> io::Result<Liveness> {
-        let bytes = WORDS * 8;
+        let bytes = TABLE_BYTES;
         let fd = sys::memfd(c"shmpool-liveness", bytes as u64)?;
         let map = Mapping::new(
             fd.as_fd(),
             bytes,
             MapOptions {
                 writable: true,
-                populate: false,
                 dont_fork: true,
             },
         )?;
@@ -84,6 +92,12 @@ impl Liveness {
         // SAFETY: the mapping is WORDS * 8 bytes, page-aligned, zero-initialised, and
         // AtomicU64 is valid for any bits; it lives as long as `self`.
         unsafe { std::slice::from_raw_parts(self.map.ptr().cast::<AtomicU64>(), WORDS) }
+    }
+
+    fn epoch(&self) -> &AtomicU64 {
+        // SAFETY: the epoch word is at byte WORDS * 8, inside the TABLE_BYTES-long
+        // mapping, 8-aligned; it lives as long as `self`.
+        unsafe { &*self.map.ptr().add(WORDS * 8).cast::<AtomicU64>() }
     }
 
     /// Takes a word for segment `id` and marks it alive.
@@ -124,6 +138,10 @@ impl Liveness {
     pub(crate) fn retire(&self, idx: u32) {
         // SYNC(L3): Release — the array is being dropped; pairs with SYNC L2.
         self.words()[idx as usize].store(0, Ordering::Release);
+        // SYNC(L5): Release — orders the retirement (SYNC L3) before the new epoch;
+        // pairs with the worker's Acquire load in `LivenessView::epoch` (SYNC L6), so
+        // a worker that sees the new epoch then sees the word at 0.
+        self.epoch().fetch_add(1, Ordering::Release);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         free.returned.push(idx);
     }
@@ -140,10 +158,9 @@ impl LivenessView {
     pub(crate) fn open(fd: BorrowedFd<'_>) -> io::Result<Self> {
         let map = Mapping::new(
             fd,
-            WORDS * 8,
+            TABLE_BYTES,
             MapOptions {
                 writable: false,
-                populate: false,
                 dont_fork: true,
             },
         )?;
@@ -159,5 +176,15 @@ impl LivenessView {
         let word = unsafe { &*self.map.ptr().cast::<AtomicU64>().add(idx as usize) };
         // SYNC(L2): Acquire — pairs with SYNC L1 and SYNC L3.
         word.load(Ordering::Acquire) == id
+    }
+
+    /// The retirement epoch: it changes whenever the parent drops a shipped array.
+    pub(crate) fn epoch(&self) -> u64 {
+        // SAFETY: the epoch word is at byte WORDS * 8 of the TABLE_BYTES-long
+        // mapping, 8-aligned; atomics over a shared mapping.
+        let word = unsafe { &*self.map.ptr().add(WORDS * 8).cast::<AtomicU64>() };
+        // SYNC(L6): Acquire — pairs with SYNC L5: the retirements counted are visible
+        // to the `is_alive` checks (SYNC L2) that follow.
+        word.load(Ordering::Acquire)
     }
 }

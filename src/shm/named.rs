@@ -120,7 +120,6 @@ fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
         len,
         MapOptions {
             writable: true,
-            populate: false,
             dont_fork: true,
         },
     )

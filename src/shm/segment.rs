@@ -146,7 +146,6 @@ impl Segment {
             total,
             MapOptions {
                 writable: true,
-                populate: false,
                 dont_fork: true,
             },
         )?;
@@ -282,8 +281,9 @@ pub(crate) struct WorkerMapping {
 }
 
 impl WorkerMapping {
-    /// Maps a shipped segment, pre-faulting it (the cost is paid once per worker, not
-    /// per job).
+    /// Maps a shipped segment. Not pre-faulted: a job over a range of a huge zeroed
+    /// array touches only that range's pages, as with `np.zeros`, and a worker maps
+    /// every array it is sent, most of which it may touch only in part.
     pub(crate) fn map(fd: BorrowedFd<'_>, info: ShipInfo) -> io::Result<Self> {
         let file_len = sys::file_len(fd)?;
         if info.map_len > file_len || info.data_off + info.data_bytes > info.map_len {
@@ -297,7 +297,6 @@ impl WorkerMapping {
             info.map_len as usize,
             MapOptions {
                 writable: true,
-                populate: true,
                 dont_fork: true,
             },
         )?;

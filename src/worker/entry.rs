@@ -19,6 +19,9 @@ extern "C" fn early_entry() {
         return;
     };
     sys::unsetenv_early(ROLE_VAR);
+    // A standard stream the parent ran without is /dev/null here (our descriptors
+    // are all above 2, so none is taken).
+    sys::open_missing_stdio();
     // SAFETY: the role text was written by our own parent process, which cleared
     // close-on-exec on exactly these descriptors for this process to adopt.
     match unsafe { Role::decode(&text) } {
@@ -90,6 +93,7 @@ pub(crate) unsafe fn fork_server(
     // SAFETY: Delegated to the caller.
     match unsafe { sys::fork() }? {
         sys::Forked::Child => {
+            sys::open_missing_stdio();
             sys::close_all_except(&[
                 sys::raw(ctrl),
                 sys::raw(&live),

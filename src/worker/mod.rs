@@ -90,7 +90,6 @@ impl Worker {
             len,
             MapOptions {
                 writable: true,
-                populate: false,
                 dont_fork: true,
             },
         )
@@ -153,6 +152,7 @@ impl Worker {
                 Ok(Next::Retire) => return exit_code::OK,
                 Ok(Next::Continue) => {}
             }
+            self.segments.drop_dead_if_any_retired();
         }
     }
 

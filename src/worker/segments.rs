@@ -2,8 +2,9 @@
 //!
 //! The parent sends each segment once per worker, as a message carrying the
 //! descriptor (SCM_RIGHTS) and a [`ShipInfo`], before it publishes a job that uses
-//! it. The worker maps it when the message arrives (pre-faulting, so the cost is paid
-//! once), and keeps the mapping until the liveness table says the array is gone.
+//! it. The worker maps it when the message arrives, and keeps the mapping until the
+//! liveness table says the array is gone: it checks when it goes idle, and between
+//! records whenever the table's retirement epoch moved.
 
 use std::collections::HashMap;
 use std::io;
@@ -19,6 +20,8 @@ pub(crate) struct SegmentCache {
     channel: OwnedFd,
     live: LivenessView,
     maps: HashMap<u64, WorkerMapping>,
+    /// The retirement epoch at the last check.
+    checked_epoch: u64,
 }
 
 /// The parent closed the channel: it is gone, and the worker should exit.
@@ -32,6 +35,7 @@ impl SegmentCache {
             channel,
             live,
             maps: HashMap::new(),
+            checked_epoch: 0,
         }
     }
 
@@ -75,9 +79,23 @@ impl SegmentCache {
     /// Drops mappings of arrays the parent has dropped, and picks up new segments.
     pub(crate) fn housekeep(&mut self) -> Result<(), ParentGone> {
         self.drain()?;
+        self.drop_dead();
+        Ok(())
+    }
+
+    /// Between records: one atomic load, and the mappings of dropped arrays go as
+    /// soon as the parent has dropped any, even if this worker is never idle.
+    pub(crate) fn drop_dead_if_any_retired(&mut self) {
+        if self.live.epoch() != self.checked_epoch {
+            self.drop_dead();
+        }
+    }
+
+    fn drop_dead(&mut self) {
+        // Read first: a retirement after this load moves the epoch again.
+        self.checked_epoch = self.live.epoch();
         let live = &self.live;
         self.maps
             .retain(|_, m| live.is_alive(m.info().live, m.info().id));
-        Ok(())
     }
 }

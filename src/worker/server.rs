@@ -146,7 +146,6 @@ fn map_control(args: &ServerArgs) -> Option<(Mapping, ControlView)> {
         len,
         MapOptions {
             writable: true,
-            populate: false,
             dont_fork: true,
         },
     )

@@ -1,0 +1,274 @@
+//! Hostile environments: closed standard streams, file-size limits, dropped arrays on
+//! a pool that is never idle, huge zeroed arrays. Each case that changes the
+//! process (closes descriptors, lowers a limit) runs in a child: this test binary
+//! again, filtered to the case, with `SHMPOOL_HOSTILE_CASE` naming it. A child
+//! reports a failure on the descriptor named by `SHMPOOL_HOSTILE_REPORT` (its stdout
+//! may be closed) and exits 1; the test asserts that it exited 0 and not by a signal.
+
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shmpool::{Error, Pool, SharedArray, StartMethod};
+
+mod common;
+
+const CASE_VAR: &str = "SHMPOOL_HOSTILE_CASE";
+const REPORT_FD: i32 = 9;
+
+/// In the child of `case`: runs `body` and exits (0, or 1 with its error written to
+/// the report descriptor). Otherwise: runs the child and checks how it ended.
+fn in_child(case: &str, body: impl FnOnce() -> Result<(), String>) {
+    if std::env::var(CASE_VAR).as_deref() == Ok(case) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+            .unwrap_or_else(|p| Err(format!("panicked: {p:?}")));
+        if let Err(message) = outcome {
+            // SAFETY: the parent opened REPORT_FD for us (a pipe); nothing else owns it.
+            let mut report = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
+            let _ = writeln!(report, "{message}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+    let (mut read, write) = std::io::pipe().unwrap();
+    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", case, "--nocapture", "--test-threads=1"])
+        .env(CASE_VAR, case)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: dup2 in the child before exec only copies a descriptor number.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::dup2(write_fd, REPORT_FD) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(write);
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut read, &mut report).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.signal().is_none(),
+        "{case}: the child was killed by signal {:?}\n{report}",
+        status.signal()
+    );
+    assert!(status.success(), "{case}: {report}");
+}
+
+/// Closes descriptor `fd` in this process.
+fn close(fd: i32) {
+    // SAFETY: closing a standard stream number this test process owns.
+    unsafe { libc::close(fd) };
+}
+
+/// A pool under `method` computes with tasks that print, and a bulk map.
+fn pool_works(method: StartMethod) -> Result<(), String> {
+    let pool = Pool::builder()
+        .processes(2)
+        .start_method(method)
+        .build()
+        .map_err(|e| format!("{method:?}: Pool::build: {e}"))?;
+    let squares = pool
+        .map(
+            |x: u64| {
+                println!("task {x} prints to stdout");
+                eprintln!("and to stderr");
+                x * x
+            },
+            0..200u64,
+        )
+        .map_err(|e| format!("{method:?}: map: {e}"))?;
+    if squares
+        .iter()
+        .enumerate()
+        .any(|(i, &s)| s != (i * i) as u64)
+    {
+        return Err(format!("{method:?}: wrong squares"));
+    }
+    let xs = SharedArray::filled(1 << 16, 3.0f64).map_err(|e| e.to_string())?;
+    let mut ys = SharedArray::zeroed(1 << 16).map_err(|e| e.to_string())?;
+    pool.map_into(&xs, &mut ys, |v: f64| {
+        println!("{v}");
+        v * 2.0
+    })
+    .map_err(|e| format!("{method:?}: map_into: {e}"))?;
+    if ys.iter().any(|&y| y != 6.0) {
+        return Err(format!("{method:?}: wrong map_into results"));
+    }
+    Ok(())
+}
+
+#[test]
+fn pools_work_with_standard_streams_closed() {
+    in_child("pools_work_with_standard_streams_closed", || {
+        // A daemon's stdin is closed: the control memfd would take descriptor 0.
+        close(0);
+        for method in [
+            StartMethod::Fork,
+            StartMethod::ForkServer,
+            StartMethod::Spawn,
+        ] {
+            pool_works(method)?;
+        }
+        // Then stdout and stderr too: workers must not print into shared memory.
+        close(1);
+        close(2);
+        for method in [
+            StartMethod::Fork,
+            StartMethod::ForkServer,
+            StartMethod::Spawn,
+        ] {
+            pool_works(method)?;
+        }
+        Ok(())
+    });
+}
+
+/// Lowers this process's file-size limit (`ulimit -f`) to `bytes`.
+fn limit_file_size(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct passed by reference.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) }, 0);
+}
+
+/// Whether `e` is the file-size limit's typed error.
+fn is_too_large(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::FileTooLarge)
+}
+
+#[test]
+fn a_file_size_limit_gives_typed_errors_not_sigxfsz() {
+    in_child("a_file_size_limit_gives_typed_errors_not_sigxfsz", || {
+        // An array made before the limit, to save after it.
+        let big = SharedArray::<f64>::zeroed(1 << 18).map_err(|e| e.to_string())?;
+        // `ulimit -f 1024`: 1 MiB. The pool's 4 MiB control segment is beyond it.
+        limit_file_size(1 << 20);
+        match Pool::new(2) {
+            Err(e) if is_too_large(&e) => {
+                if !e.to_string().contains("RLIMIT_FSIZE") {
+                    return Err(format!("the error does not name the limit: {e}"));
+                }
+            }
+            other => return Err(format!("Pool::new gave {other:?}")),
+        }
+        match SharedArray::<u8>::zeroed(2 << 20) {
+            Err(e) if is_too_large(&e) => {}
+            other => return Err(format!("zeroed(2 MiB) gave {other:?}")),
+        }
+        let small = SharedArray::<u8>::filled(100 << 10, 7).map_err(|e| e.to_string())?;
+        if small.iter().any(|&b| b != 7) {
+            return Err("the small array is wrong".into());
+        }
+        let dir = std::env::temp_dir().join(format!("shmpool-fsize-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join("big.npy");
+        // SAFETY: a new file of our own.
+        let created = unsafe { SharedArray::<f64>::create_npy(&path, &[1 << 18]) };
+        let saved = big.save_npy(dir.join("saved.npy"));
+        let _ = std::fs::remove_dir_all(&dir);
+        match created {
+            Err(e) if is_too_large(&e) => {}
+            other => return Err(format!("create_npy(2 MiB) gave {other:?}")),
+        }
+        match saved {
+            Err(e) if is_too_large(&e) => Ok(()),
+            other => Err(format!("save_npy(2 MiB) gave {other:?}")),
+        }
+    });
+}
+
+#[test]
+fn dropped_arrays_are_unmapped_while_the_pool_stays_busy() {
+    const ARRAY: usize = 16 << 20;
+    let pool = Pool::new(2).unwrap();
+    // A steady stream of short tasks, always hundreds queued, so that no worker
+    // ever finds the ring empty and goes idle.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let batch = || {
+                pool.map_async(
+                    |_: u32| std::thread::sleep(Duration::from_micros(100)),
+                    0..400u32,
+                )
+                .unwrap()
+            };
+            let mut queued = std::collections::VecDeque::from([batch(), batch()]);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                queued.pop_front().unwrap().get().unwrap();
+                queued.push_back(batch());
+            }
+            for pending in queued {
+                pending.get().unwrap();
+            }
+        });
+        for round in 0..16 {
+            let xs = SharedArray::filled(ARRAY, round as u8).unwrap();
+            let mut ys = SharedArray::<u8>::zeroed(ARRAY).unwrap();
+            pool.map_into(&xs, &mut ys, |v: u8| v.wrapping_add(1))
+                .unwrap();
+            assert!(ys.iter().all(|&y| y == (round as u8).wrapping_add(1)));
+        }
+        // 16 rounds of 32 MiB were made and dropped while the tasks ran. A worker
+        // that kept its mappings would hold what it touched of every round, up to
+        // 512 MiB; one that sees the drops between tasks holds at most a round's.
+        let resident = || -> u64 { common::worker_pids(&pool).into_iter().map(rss_shmem).sum() };
+        let settled =
+            common::wait_until(Duration::from_secs(5), || resident() < 2 * 2 * ARRAY as u64);
+        let held = resident();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            settled,
+            "the busy workers hold {} MiB of shared memory",
+            held >> 20
+        );
+    });
+}
+
+/// The resident shared memory (`RssShmem`) of process `pid`, in bytes.
+fn rss_shmem(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssShmem:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn a_range_map_over_a_huge_zeroed_array_touches_only_its_range() {
+    let pool = Pool::new(2).unwrap();
+    let mut xs = SharedArray::<u8>::zeroed(1 << 30).unwrap();
+    let started = Instant::now();
+    pool.bulk()
+        .range(0..65536)
+        .for_each_mut(&mut xs, |v: &mut u8| *v = 1)
+        .unwrap();
+    assert!(xs[..65536].iter().all(|&v| v == 1));
+    assert_eq!(xs[65536], 0);
+    for pid in common::worker_pids(&pool) {
+        let resident = rss_shmem(pid);
+        // The range's pages, the control segment's, an arena's: a few MiB, not 1 GiB.
+        assert!(
+            resident < 32 << 20,
+            "worker {pid} has {} MiB of shared memory resident",
+            resident >> 20
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
