@@ -32,8 +32,17 @@ fn in_child(case: &str, body: impl FnOnce() -> Result<(), String>) {
         }
         std::process::exit(0);
     }
-    let (mut read, write) = std::io::pipe().unwrap();
-    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    let mut ends = [0i32; 2];
+    // SAFETY: pipe2 writes two new descriptors into `ends`, which we then own.
+    assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (mut read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(ends[0]),
+            std::fs::File::from_raw_fd(ends[1]),
+        )
+    };
+    let write_fd = ends[1];
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", case, "--nocapture", "--test-threads=1"])
