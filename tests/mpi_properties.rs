@@ -475,7 +475,7 @@ fn barrier_round(ctx: &mut Ctx) {
     let delays: Vec<usize> = (0..ctx.cluster.size()).map(|_| ctx.rng.below(25)).collect();
     std::thread::sleep(Duration::from_millis(delays[ctx.rank()] as u64));
     let arrived = now_ns();
-    ctx.cluster.barrier();
+    ctx.cluster.barrier().unwrap();
     let left = now_ns();
     let mut all = vec![0u64; ctx.cluster.size()];
     ctx.cluster.world().all_gather_into(&arrived, &mut all[..]);
