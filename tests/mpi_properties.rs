@@ -12,11 +12,10 @@
 //! agree. Each job prints its seed, and every failure names it: replay one with
 //! `SHMPOOL_PROP_SEED=<seed> cargo test --features mpi --test mpi_properties`.
 //!
-//! `root_data_chunk_kernels_read_rank_0s_y` states the intended behaviour of a
-//! known defect: on the root-data path, a chunk kernel that reads its output
-//! (`y += x`) must see rank 0's `y` for its block, but ranks other than 0 hand it
-//! their scratch buffer instead (zeroed when new, else the previous call's
-//! values). It fails until the fix lands.
+//! `root_data_chunk_kernels_read_rank_0s_y` holds issue 11's third defect down: on
+//! the root-data path, a chunk kernel that reads its output (`y += x`) sees rank
+//! 0's `y` for its block (rank 0 scatters `y` too). Ranks other than 0 once handed
+//! it their scratch buffer instead, zeroed when new, else the previous call's values.
 
 use std::fmt::Debug;
 use std::time::Duration;
