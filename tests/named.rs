@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shmpool::npy::Bool;
 use shmpool::{Error, Pool, SharedArray};
 
 fn unique(tag: &str) -> String {
@@ -127,6 +128,21 @@ fn a_segment_left_by_a_killed_owner_is_reclaimed() {
     let again = unsafe { SharedArray::<f64>::create_named(&name, 3) }.unwrap();
     assert!(t.elapsed() < Duration::from_secs(1));
     assert_eq!(again.len(), 3);
+}
+
+#[test]
+fn bool_segments_record_numpys_bool_dtype() {
+    let name = unique("bool");
+    // SAFETY: the name is ours alone.
+    let mut a = unsafe { SharedArray::<Bool>::create_named(&name, 5) }.unwrap();
+    a.copy_from_slice(&[true, false, false, true, true].map(Bool::from));
+    // The dtype string Python passes to np.ndarray, at bytes 32..48.
+    let raw = std::fs::read(format!("/dev/shm/{name}")).unwrap();
+    assert_eq!(&raw[32..36], b"|b1\0");
+    assert_eq!(raw[128..133], [1, 0, 0, 1, 1]);
+    // SAFETY: we do not hold slices of `a` while `b` is alive.
+    let b = unsafe { SharedArray::<Bool>::open_named(&name) }.unwrap();
+    assert_eq!(&b[..], &[true, false, false, true, true]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shmpool::npy::{self, DType, NpyElement, NpyError, NpyHeader};
+use shmpool::npy::{self, Bool, DType, NpyElement, NpyError, NpyHeader};
 
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +48,18 @@ elem!(i8, i16, i32, i64, u8, u16, u32, u64 => |v: Self| v.to_string());
 // Python's float of an f32 is the f64 of the same value.
 elem!(f32 => |v: Self| format!("{:?}", f64::from(v)));
 elem!(f64 => |v: Self| format!("{v:?}"));
+
+impl Elem for Bool {
+    fn decode(bytes: &[u8]) -> Self {
+        Bool::from_byte(bytes[0])
+    }
+    fn encode(self) -> Vec<u8> {
+        vec![self.to_byte()]
+    }
+    fn python(self) -> String {
+        if self.get() { "True" } else { "False" }.into()
+    }
+}
 
 /// Reads a fixture's header the way a caller with a file would: a few bytes first,
 /// then as many as `Truncated` asks for.
@@ -121,11 +133,18 @@ fn one_dimensional_arrays_of_every_dtype() {
 }
 
 #[test]
-fn bool_arrays_read_as_bytes() {
+fn bool_arrays() {
+    assert_eq!(load::<Bool>("bool_1d.npy", &[3]), [true, false, true]);
+    let grid: Vec<bool> = (0..12).map(|i| i % 3 == 0).collect();
+    assert_eq!(load::<Bool>("bool_2d.npy", &[3, 4]), grid);
+    // numpy reads any nonzero byte as True, and so do we; the bytes stay as they are.
+    let odd = load::<Bool>("bool_bytes.npy", &[4]);
+    assert_eq!(odd, [false, true, true, true]);
+    let bytes: Vec<u8> = odd.iter().map(|b| b.to_byte()).collect();
+    assert_eq!(bytes, [0, 1, 2, 255]);
+    // A bool array is not a byte array: asking for u8 is a dtype mismatch.
     let file = fixture("bool_1d.npy");
     let mut h = npy::parse_header(&file).unwrap();
-    assert_eq!((h.dtype, h.shape.as_slice()), (DType::Bool, &[3][..]));
-    assert_eq!(file[..h.data_offset], npy::header_bytes(DType::Bool, &[3]));
     assert_eq!(
         npy::validate_for::<u8>(&h, file.len() as u64),
         Err(NpyError::DTypeMismatch {
@@ -133,7 +152,7 @@ fn bool_arrays_read_as_bytes() {
             requested: DType::U8
         })
     );
-    // What NpyElement's docs suggest: relabel as bytes.
+    // A caller who wants the raw bytes may still relabel the header.
     h.dtype = DType::U8;
     npy::validate_for::<u8>(&h, file.len() as u64).unwrap();
     assert_eq!(file[h.data_offset..], [1, 0, 1]);
@@ -287,24 +306,13 @@ impl Cases {
         for &v in values {
             file.extend(v.encode());
         }
-        self.add_file(name, T::DTYPE, shape, file, &texts);
-    }
-
-    fn add_file(
-        &mut self,
-        name: &str,
-        dtype: DType,
-        shape: &[usize],
-        file: Vec<u8>,
-        values: &[String],
-    ) {
         let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
         writeln!(
             self.manifest,
             "    ({name:?}, {:?}, ({}), [{}]),",
-            dtype.descr(),
+            T::DTYPE.descr(),
             dims.join(" "),
-            values.join(", ")
+            texts.join(", ")
         )
         .unwrap();
         self.files.push((name.to_string(), file));
@@ -343,14 +351,11 @@ fn numpy_loads_what_we_write() {
     let mut pad64 = vec![2];
     pad64.extend([1; 35]);
     cases.add::<i32>("pad64.npy", &pad64, &[7, -7]);
-    let mut bools = npy::header_bytes(DType::Bool, &[3]);
-    bools.extend([1, 0, 1]);
-    cases.add_file(
-        "bool.npy",
-        DType::Bool,
-        &[3],
-        bools,
-        &["True".into(), "False".into(), "True".into()],
+    cases.add::<Bool>("bool.npy", &[3], &[true, false, true].map(Bool::from));
+    cases.add::<Bool>(
+        "bool_2d.npy",
+        &[4, 5],
+        &(0..20).map(|i| Bool::from(i % 7 < 3)).collect::<Vec<_>>(),
     );
 
     let dir = scratch_dir("npy_numpy_loads");
@@ -373,6 +378,7 @@ with open(os.path.join(d, "manifest.txt")) as f:
 for name, descr, shape, values in cases:
     a = np.load(os.path.join(d, name), allow_pickle=False)
     assert a.dtype.str == descr, (name, a.dtype.str, descr)
+    assert (a.dtype == np.bool_) == (descr == "|b1"), (name, a.dtype)
     assert a.shape == shape, (name, a.shape, shape)
     assert a.ravel().tolist() == values, (name, a.ravel().tolist(), values)
     np.save(os.path.join(d, "resaved_" + name), a)

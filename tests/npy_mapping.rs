@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shmpool::npy::{self, DType, NpyError};
+use shmpool::npy::{self, Bool, DType, NpyError};
 use shmpool::{Error, Pool, SharedArray};
 
 fn fixture(name: &str) -> PathBuf {
@@ -162,6 +162,96 @@ fn numpy_reads_files_shmpool_creates() {
         std::fs::read(&copy).unwrap(),
         std::fs::read(&f64_path).unwrap()
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bool_arrays_map_both_ways() {
+    let dir = temp_dir("bool");
+    // SAFETY: private copies and new private files, nobody else touches them.
+    unsafe {
+        let flags = SharedArray::<Bool>::open_npy(copy_of("bool_1d.npy", &dir)).unwrap();
+        assert_eq!(&flags[..], &[true, false, true]);
+        let grid = SharedArray::<Bool>::open_npy(copy_of("bool_2d.npy", &dir)).unwrap();
+        assert_eq!(grid.shape(), &[3, 4]);
+        assert!(
+            grid.iter()
+                .enumerate()
+                .all(|(i, b)| b.get() == (i % 3 == 0))
+        );
+        // Bytes other than 0 and 1 are true, as numpy reads them, and are kept.
+        let odd = SharedArray::<Bool>::open_npy(copy_of("bool_bytes.npy", &dir)).unwrap();
+        assert_eq!(&odd[..], &[false, true, true, true]);
+        assert_eq!(
+            odd.iter().map(|b| b.to_byte()).collect::<Vec<_>>(),
+            [0, 1, 2, 255]
+        );
+        // A bool file is not a byte file, and the reverse.
+        match SharedArray::<u8>::open_npy(copy_of("bool_1d.npy", &dir)) {
+            Err(Error::Npy {
+                problem:
+                    NpyError::DTypeMismatch {
+                        found: DType::Bool,
+                        requested: DType::U8,
+                    },
+                ..
+            }) => {}
+            other => panic!("expected a dtype mismatch, got {other:?}"),
+        }
+        assert!(SharedArray::<Bool>::open_npy(copy_of("u8_1d.npy", &dir)).is_err());
+    }
+
+    // A pool writes a bool file, and numpy loads it as dtype bool.
+    let pool = Pool::new(2).unwrap();
+    let xs = SharedArray::try_from_iter((0..1000).map(|i| i as f64)).unwrap();
+    let created = dir.join("created.npy");
+    let saved = dir.join("saved.npy");
+    {
+        // SAFETY: a new private file.
+        let mut ys = unsafe { SharedArray::<Bool>::create_npy(&created, &[10, 100]) }.unwrap();
+        pool.map_into(&xs, &mut ys, |v: f64| Bool::from(v % 3.0 == 0.0))
+            .unwrap();
+        ys.save_npy(&saved).unwrap();
+    }
+    let numpy_wrote = dir.join("numpy_wrote.npy");
+    let script = format!(
+        "import numpy as np\n\
+         expected = (np.arange(1000) % 3 == 0).reshape(10, 100)\n\
+         a, b = np.load({:?}), np.load({:?})\n\
+         assert a.dtype == b.dtype == np.bool_, (a.dtype, b.dtype)\n\
+         assert a.shape == b.shape == (10, 100), (a.shape, b.shape)\n\
+         assert (a == expected).all() and (b == expected).all()\n\
+         np.save({:?}, (np.arange(24) % 5 == 1).reshape(2, 3, 4))\n\
+         print('ok')",
+        created.to_str().unwrap(),
+        saved.to_str().unwrap(),
+        numpy_wrote.to_str().unwrap()
+    );
+    let Some(out) = python(&script) else {
+        std::fs::remove_dir_all(dir).unwrap();
+        return;
+    };
+    assert_eq!(out, "ok");
+
+    // numpy's own bool file: shmpool maps it, a pool flips it in place, numpy reads
+    // the result.
+    {
+        // SAFETY: a private file numpy has finished writing.
+        let mut a = unsafe { SharedArray::<Bool>::open_npy(&numpy_wrote) }.unwrap();
+        assert_eq!(a.shape(), &[2, 3, 4]);
+        assert!(a.iter().enumerate().all(|(i, b)| b.get() == (i % 5 == 1)));
+        pool.for_each_mut(&mut a, |b: &mut Bool| *b = !*b).unwrap();
+    }
+    let script = format!(
+        "import numpy as np\n\
+         a = np.load({:?})\n\
+         assert a.dtype == np.bool_ and a.shape == (2, 3, 4)\n\
+         assert (a.ravel() == (np.arange(24) % 5 != 1)).all()\n\
+         assert set(a.view(np.uint8).ravel().tolist()) == {{0, 1}}\n\
+         print('ok')",
+        numpy_wrote.to_str().unwrap()
+    );
+    assert_eq!(python(&script).as_deref(), Some("ok"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

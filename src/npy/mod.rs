@@ -22,6 +22,18 @@
 //! 1.14) and refuses, with a typed [`NpyError`] and never a panic, anything it cannot
 //! describe as a flat little-endian array of one of the [`DType`]s.
 //!
+//! # Boolean arrays
+//!
+//! numpy's `bool` (`'|b1'`) is one byte an element, and its Rust element type is
+//! [`Bool`], not `bool`. A Rust `bool` may only be 0 or 1, while a mapped file or
+//! shared segment can hold any byte, at any time (another writer, or a file from a
+//! tool that stores 2 or 255 for true), so reading such memory as `bool` would be
+//! undefined behaviour, and checking every byte when opening a file would cost a full
+//! read and still not stop a later write. A [`Bool`] is valid for every byte, and its
+//! meaning is numpy's: 0 is false, any other byte is true. Bytes are never rewritten
+//! behind the caller's back; a `Bool` made from a `bool` is written as 0 or 1, as numpy
+//! writes them.
+//!
 //! # Examples
 //!
 //! Write an array and read it back:
@@ -47,6 +59,7 @@
 //! # Ok::<(), npy::NpyError>(())
 //! ```
 
+mod boolean;
 mod error;
 mod parse;
 #[cfg(test)]
@@ -54,6 +67,7 @@ mod tests;
 
 use std::fmt;
 
+pub use boolean::Bool;
 pub use error::NpyError;
 pub use parse::parse_header;
 
@@ -86,7 +100,8 @@ const GROWTH_DIGITS: usize = 21;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DType {
-    /// numpy `bool`, `'|b1'`: one byte, 0 or 1.
+    /// numpy `bool`, `'|b1'`: one byte, 0 for false, nonzero (1 as numpy writes it)
+    /// for true. Its Rust element type is [`Bool`].
     Bool,
     /// numpy `int8`, `'|i1'`.
     I8,
@@ -203,10 +218,10 @@ impl fmt::Display for DType {
 /// in memory.
 ///
 /// It is implemented for `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`, `f32`
-/// and `f64` on little-endian targets. It is not implemented for `bool`: a Rust
-/// `bool` must be 0 or 1, and nothing stops a `'|b1'` file from holding a 2. Read a
-/// bool array as bytes instead: check that the header's dtype is [`DType::Bool`],
-/// then set it to [`DType::U8`] and validate for `u8`.
+/// and `f64` on little-endian targets, and for [`Bool`], numpy's `bool`. It is not
+/// implemented for Rust's `bool`: a `bool` must be 0 or 1, and nothing stops a
+/// `'|b1'` file, or another process writing the mapped file, from holding a 2.
+/// [`Bool`] is a byte for which every value is valid, nonzero meaning `true`.
 ///
 /// # Safety
 ///
