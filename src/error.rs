@@ -267,7 +267,7 @@ pub enum Error {
     },
 
     /// A shape whose element count differs from the array's length.
-    #[error("a shape of {shape:?} holds {} elements, but the array has {len}", shape.iter().product::<usize>())]
+    #[error("a shape of {shape:?} holds {} elements, but the array has {len}", shape_elements(shape))]
     ShapeMismatch {
         /// The array's length.
         len: usize,
@@ -450,6 +450,15 @@ impl Error {
             },
             other => other,
         }
+    }
+}
+
+/// The number of elements a shape holds, for messages: a shape whose count
+/// overflows `usize` (which `reshape` refuses) must not panic when printed.
+fn shape_elements(shape: &[usize]) -> String {
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) => n.to_string(),
+        None => format!("more than {}", usize::MAX),
     }
 }
 
@@ -697,6 +706,22 @@ mod tests {
             cause: DeathCause::Signal(libc::SIGKILL),
             work,
         }
+    }
+
+    #[test]
+    fn a_shape_mismatch_prints_even_when_its_count_overflows() {
+        let e = Error::ShapeMismatch {
+            len: 6,
+            shape: vec![usize::MAX, 2],
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "a shape of [{}, 2] holds more than {} elements, but the array has 6",
+                usize::MAX,
+                usize::MAX
+            )
+        );
     }
 
     #[test]
