@@ -267,7 +267,10 @@ pub enum Error {
     },
 
     /// A shape whose element count differs from the array's length.
-    #[error("a shape of {shape:?} holds {} elements, but the array has {len}", shape_elements(shape))]
+    #[error(
+        "a shape of {shape:?} holds {} elements, but the array has {len}",
+        shape_elements(shape)
+    )]
     ShapeMismatch {
         /// The array's length.
         len: usize,
@@ -283,6 +286,19 @@ pub enum Error {
         shape: Vec<usize>,
         /// The number of axes asked for.
         axes: usize,
+    },
+
+    /// A shape that a named segment cannot record
+    /// ([`crate::SharedArray::create_named_shaped`], or
+    /// [`crate::SharedArray::reshape`] of the array that owns a named segment):
+    /// more than 8 axes, the most its 128-byte header holds, or more bytes than
+    /// memory can address. Nothing was created or changed.
+    #[error("a named segment cannot have the shape {shape:?}: {reason}")]
+    UnsupportedShape {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// Why it cannot be used.
+        reason: String,
     },
 
     /// A named segment of this name exists and its owner is still running.

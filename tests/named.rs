@@ -174,3 +174,174 @@ shm.close()
     assert_eq!(ys[0], -1.0);
     assert!(exists(&name), "Python did not unlink our segment");
 }
+
+/// Whether python3 with numpy can run here (the interop tests skip otherwise).
+fn have_numpy() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output();
+    matches!(ok, Ok(o) if o.status.success())
+}
+
+/// What Python sees in segment `name`, reading nothing but its header: the shape
+/// and the elements, as numpy prints them (`(2, 3) [[0.0, 1.0, ...], ...]`).
+fn python_view(name: &str) -> String {
+    let script = format!(
+        r#"
+from multiprocessing import shared_memory, resource_tracker
+import numpy as np, struct
+shm = shared_memory.SharedMemory({name:?})
+resource_tracker.unregister(shm._name, "shared_memory")  # the Rust side owns it
+n, descr = struct.unpack_from("<Q16s", shm.buf, 24)
+ndim, = struct.unpack_from("<I", shm.buf, 48)
+shape = struct.unpack_from(f"<{{ndim}}Q", shm.buf, 64)
+a = np.ndarray(shape, dtype=descr.rstrip(b"\0").decode(), buffer=shm.buf, offset=128)
+assert a.size == n, (a.size, n)
+print(a.shape, a.tolist())
+del a
+shm.close()
+"#
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_header_keeps_the_owners_shape_for_python_and_rust() {
+    let numpy = have_numpy();
+    if !numpy {
+        eprintln!("python3 with numpy is not available: checking from Rust only");
+    }
+    let name = unique("shape");
+    // SAFETY: the name is ours alone; readers only read while we wait for them.
+    let mut a = unsafe { SharedArray::<f64>::create_named_shaped(&name, &[2, 3]) }.unwrap();
+    a.iter_mut().enumerate().for_each(|(i, v)| *v = i as f64);
+    assert_eq!(a.shape(), &[2, 3]);
+    // SAFETY: as above.
+    let opened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(opened.shape(), &[2, 3]);
+    assert_eq!(opened.to_vec(), a.to_vec());
+    if numpy {
+        assert_eq!(
+            python_view(&name),
+            "(2, 3) [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]"
+        );
+    }
+
+    // The owner reshapes: the header follows.
+    let a = a.reshape(&[3, 2]).unwrap();
+    assert_eq!(a.shape(), &[3, 2]);
+    // SAFETY: as above.
+    let reopened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(reopened.shape(), &[3, 2]);
+    if numpy {
+        assert_eq!(
+            python_view(&name),
+            "(3, 2) [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]"
+        );
+    }
+
+    // A reader's reshape is its own view: the header stays the owner's.
+    let flat = opened.reshape(&[6]).unwrap();
+    assert_eq!(flat.shape(), &[6]);
+    let local = reopened.reshape(&[1, 1, 1, 1, 1, 1, 1, 1, 6]);
+    assert!(
+        matches!(local, Ok(ref l) if l.shape().len() == 9),
+        "a reader's view is not limited by the header: {local:?}"
+    );
+    // SAFETY: as above.
+    let again = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(again.shape(), &[3, 2]);
+    if numpy {
+        assert!(python_view(&name).starts_with("(3, 2) "));
+    }
+
+    // Back to 1-D.
+    let a = a.reshape(&[6]).unwrap();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { SharedArray::<f64>::open_named(&name) }
+            .unwrap()
+            .shape(),
+        &[6]
+    );
+    if numpy {
+        assert_eq!(python_view(&name), "(6,) [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]");
+    }
+    drop((a, flat, again, local));
+    assert!(!exists(&name));
+
+    // An empty shape is one element, numpy's 0-d array.
+    let scalar_name = unique("scalar");
+    // SAFETY: the name is ours alone.
+    let mut s = unsafe { SharedArray::<i32>::create_named_shaped(&scalar_name, &[]) }.unwrap();
+    s[0] = 42;
+    // SAFETY: as above.
+    let s2 = unsafe { SharedArray::<i32>::open_named(&scalar_name) }.unwrap();
+    assert_eq!((s2.shape(), s2.len(), s2[0]), (&[][..], 1, 42));
+    if numpy {
+        assert_eq!(python_view(&scalar_name), "() 42");
+    }
+}
+
+#[test]
+fn shapes_a_header_cannot_record_are_refused() {
+    let name = unique("badshape");
+    // SAFETY: the name is ours alone; each call is refused before creating it.
+    unsafe {
+        match SharedArray::<u8>::create_named_shaped(&name, &[1; 9]) {
+            Err(Error::UnsupportedShape { shape, reason }) => {
+                assert_eq!(shape, [1; 9]);
+                assert!(
+                    reason.contains("9 axes") && reason.contains("at most 8"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected UnsupportedShape, got {other:?}"),
+        }
+        for huge in [&[usize::MAX, 2][..], &[1 << 40, 1 << 40], &[usize::MAX / 4]] {
+            let r = SharedArray::<f64>::create_named_shaped(&name, huge);
+            match r {
+                Err(Error::UnsupportedShape { ref shape, .. }) if shape == huge => {}
+                other => panic!("expected UnsupportedShape for {huge:?}, got {other:?}"),
+            }
+            assert!(!r.unwrap_err().to_string().is_empty());
+        }
+        let r = SharedArray::<f64>::create_named(&name, usize::MAX / 4);
+        assert!(matches!(r, Err(Error::UnsupportedShape { .. })), "{r:?}");
+    }
+    assert!(!exists(&name), "nothing was created");
+
+    // SAFETY: the name is ours alone.
+    let a = unsafe { SharedArray::<u8>::create_named_shaped(&name, &[2, 3]) }.unwrap();
+    let mismatch = a
+        .try_clone()
+        .unwrap()
+        .reshape(&[usize::MAX, 2])
+        .unwrap_err();
+    assert!(matches!(mismatch, Error::ShapeMismatch { .. }));
+    assert!(
+        mismatch.to_string().contains("the array has 6"),
+        "{mismatch}"
+    );
+    // Nine axes fit a memfd array's shape, not a named segment's header.
+    assert!(
+        a.try_clone()
+            .unwrap()
+            .reshape(&[1, 1, 1, 1, 1, 1, 1, 2, 3])
+            .is_ok()
+    );
+    let r = a.reshape(&[1, 1, 1, 1, 1, 1, 1, 2, 3]);
+    assert!(matches!(r, Err(Error::UnsupportedShape { .. })), "{r:?}");
+    // reshape consumes the array, as it always has: the owner is gone, and so is
+    // its segment.
+    assert!(!exists(&name));
+}
