@@ -308,6 +308,23 @@ pub enum Error {
         name: String,
     },
 
+    /// A named segment could not be given its memory: the filesystem that holds
+    /// named segments (`/dev/shm`, a tmpfs) has less room than the segment needs.
+    /// The whole segment is reserved when it is created, so this is reported by
+    /// the create call, never as a `SIGBUS` at the first write; nothing is left
+    /// behind. Docker gives a container a 64 MiB `/dev/shm` unless it is run with
+    /// `--shm-size`. Arrays that are not named (memfds) do not live there.
+    #[error("{}", no_space_message(*bytes, filesystem, *free))]
+    NoSpace {
+        /// Bytes the segment needs: its elements and its 128-byte header.
+        bytes: u64,
+        /// Where named segments live: `/dev/shm`.
+        filesystem: std::path::PathBuf,
+        /// Bytes free there after the failed reservation, when `statvfs` could
+        /// tell.
+        free: Option<u64>,
+    },
+
     /// A named segment is not one shmpool can open as asked (not a shmpool segment,
     /// damaged, or of another element type).
     #[error("cannot open segment {name:?}: {reason}")]
@@ -476,6 +493,39 @@ fn shape_elements(shape: &[usize]) -> String {
         Some(n) => n.to_string(),
         None => format!("more than {}", usize::MAX),
     }
+}
+
+/// The message of [`Error::NoSpace`]: what was asked, where, what is free, and
+/// what to do about it.
+fn no_space_message(bytes: u64, filesystem: &std::path::Path, free: Option<u64>) -> String {
+    let free = match free {
+        Some(f) => format!("{} free", human_bytes(f)),
+        None => "an unknown amount free".to_string(),
+    };
+    let asked = match human_bytes(bytes) {
+        exact if bytes < 1024 => exact,
+        rounded => format!("{rounded} ({bytes} bytes)"),
+    };
+    format!(
+        "cannot reserve {asked} for a named shared-memory segment in {}, which has \
+         {free}: make it larger (Docker: `--shm-size`), or the array smaller",
+        filesystem.display(),
+    )
+}
+
+/// A size in bytes as people read it: `512 bytes`, `1.5 KiB`, `8.0 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The message of [`Error::ChunksLost`]: how many chunks, then each one's error.

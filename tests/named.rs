@@ -345,3 +345,141 @@ fn shapes_a_header_cannot_record_are_refused() {
     // its segment.
     assert!(!exists(&name));
 }
+
+/// Free and total bytes of the filesystem at `path` (`statvfs`).
+fn fs_space(path: &str) -> (u64, u64) {
+    let st = rustix::fs::statvfs(path).unwrap();
+    (st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize)
+}
+
+/// The child of `a_small_dev_shm_gives_no_space_not_sigbus`: in a mount namespace
+/// of its own, with a 1 MiB tmpfs over /dev/shm, as in a container.
+fn small_dev_shm_child() {
+    // SAFETY: unshare has no memory-safety preconditions. CLONE_NEWNS moves this
+    // thread (the one running the test, and the only one that touches /dev/shm)
+    // into a mount namespace of its own.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        println!(
+            "SKIP: unshare(CLONE_NEWNS) failed ({}): not root?",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    // Nothing mounted here may reach the machine's /dev/shm: make every mount
+    // private first, and mount nothing if that fails.
+    // SAFETY: plain C strings and null pointers, as mount(2) takes them.
+    let private = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(private, 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let mounted = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/dev/shm".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"size=1m".as_ptr().cast(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    let (free, total) = fs_space("/dev/shm");
+    assert_eq!((free, total), (1 << 20, 1 << 20), "a fresh 1 MiB tmpfs");
+
+    // 8 MiB in 1 MiB: a typed error, and nothing left behind.
+    let big = unique("big");
+    // SAFETY: the name is ours alone (and so is this /dev/shm).
+    match unsafe { SharedArray::<u8>::create_named(&big, 8 << 20) } {
+        Err(e @ Error::NoSpace { .. }) => {
+            let Error::NoSpace {
+                bytes,
+                ref filesystem,
+                free,
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(bytes, (8 << 20) + 128, "the elements and the header");
+            assert_eq!(filesystem, Path::new("/dev/shm"));
+            assert_eq!(free, Some(1 << 20), "the failed reservation was undone");
+            let message = e.to_string();
+            for part in ["8.0 MiB", "/dev/shm", "1.0 MiB free", "--shm-size"] {
+                assert!(message.contains(part), "{part:?} not in {message:?}");
+            }
+            println!("the error reads: {message}");
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert!(!exists(&big));
+    assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 0);
+    assert_eq!(fs_space("/dev/shm").0, 1 << 20);
+
+    // 512 KiB fits, is reserved at once, and every byte of it can be written.
+    let small = unique("small");
+    // SAFETY: as above.
+    let mut a = unsafe { SharedArray::<u8>::create_named(&small, 512 << 10) }.unwrap();
+    let (free, _) = fs_space("/dev/shm");
+    assert!(
+        free <= (1 << 20) - (512 << 10),
+        "reserved before any write: {free} free"
+    );
+    a.fill(0xab);
+    assert!(a.iter().all(|&b| b == 0xab));
+    assert_eq!(fs_space("/dev/shm").0, free, "writing took no more space");
+    // A second one does not fit beside it: refused, not a signal later.
+    // SAFETY: as above.
+    let second = unsafe { SharedArray::<u8>::create_named(&unique("second"), 512 << 10) };
+    assert!(matches!(second, Err(Error::NoSpace { .. })), "{second:?}");
+
+    // memfd arrays do not live in /dev/shm: 8 MiB, written entirely, is fine.
+    let mut m = SharedArray::<u8>::zeroed(8 << 20).unwrap();
+    m.fill(1);
+    assert_eq!(m.iter().map(|&b| u64::from(b)).sum::<u64>(), 8 << 20);
+    assert_eq!(
+        fs_space("/dev/shm").0,
+        free,
+        "memfds took nothing from /dev/shm"
+    );
+
+    drop((a, m));
+    assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 0);
+    println!("CHILD-DONE");
+}
+
+#[test]
+fn a_small_dev_shm_gives_no_space_not_sigbus() {
+    const TEST: &str = "a_small_dev_shm_gives_no_space_not_sigbus";
+    if std::env::var_os("SHMPOOL_SMALL_SHM_CHILD").is_some() {
+        small_dev_shm_child();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env("SHMPOOL_SMALL_SHM_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "child: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(reason) = stdout.lines().find(|l| l.starts_with("SKIP:")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root, so this must not be skipped there\n{report}"
+        );
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), None, "killed by a signal\n{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(stdout.contains("CHILD-DONE"), "{report}");
+}

@@ -8,7 +8,7 @@ use super::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::NpyElement;
 use crate::shm::Segment;
-use crate::shm::named::{self, MAX_DIMS, NAMED_DATA_OFFSET};
+use crate::shm::named::{self, CreateError, MAX_DIMS, NAMED_DATA_OFFSET};
 
 impl<T: NpyElement + Pod> SharedArray<T> {
     /// Creates an array of `len` zeroed elements in a named shared-memory segment
@@ -32,6 +32,13 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// [`crate::reclaim_stale_segments`], reclaims it. Workers map it like any array:
     /// maps over it are zero-copy.
     ///
+    /// The whole segment is reserved here (`fallocate`): its memory is taken from
+    /// `/dev/shm`, a tmpfs with a size limit (64 MiB in a Docker container unless
+    /// run with `--shm-size`), when the array is created, and a `/dev/shm` too small
+    /// for it gives [`Error::NoSpace`] now instead of a `SIGBUS` at the first write.
+    /// Arrays that are not named ([`SharedArray::zeroed`] and the rest) are memfds,
+    /// outside `/dev/shm`, and stay lazy: their pages are allocated when touched.
+    ///
     /// # Safety
     /// The memory is shared with any process that opens the name. While this array
     /// (or a pool call on it) is alive, no other process may write it while you hold
@@ -39,10 +46,11 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     ///
     /// # Errors
     /// [`Error::SegmentExists`] if the name is taken by a segment whose owner is
-    /// alive; [`Error::UnsupportedShape`] if `len` elements of `T` are more bytes
-    /// than memory can address; [`Error::Io`] for an invalid name (empty, longer
-    /// than 200 characters, or containing `/`) or when the segment cannot be
-    /// created.
+    /// alive; [`Error::NoSpace`], naming the bytes asked and those free, if
+    /// `/dev/shm` has no room for the segment (nothing is left behind);
+    /// [`Error::UnsupportedShape`] if `len` elements of `T` are more bytes than
+    /// memory can address; [`Error::Io`] for an invalid name (empty, longer than
+    /// 200 characters, or containing `/`) or when the segment cannot be created.
     ///
     /// # Examples
     ///
@@ -116,15 +124,18 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     pub unsafe fn create_named_shaped(name: &str, shape: &[usize]) -> Result<Self> {
         let elem = std::mem::size_of::<T>();
         let len = check_named_shape(shape, elem)?;
-        let (fd, map) = named::create(name, len, elem, T::DTYPE.descr(), shape).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                Error::SegmentExists {
+        let (fd, map) =
+            named::create(name, len, elem, T::DTYPE.descr(), shape).map_err(|e| match e {
+                CreateError::Exists => Error::SegmentExists {
                     name: name.to_string(),
-                }
-            } else {
-                Error::io("creating a named shared-memory segment")(e)
-            }
-        })?;
+                },
+                CreateError::NoSpace { bytes, free } => Error::NoSpace {
+                    bytes,
+                    filesystem: named::SHM_DIR.into(),
+                    free,
+                },
+                CreateError::Io(e) => Error::io("creating a named shared-memory segment")(e),
+            })?;
         let segment = Segment::from_named(
             fd,
             map,

@@ -143,3 +143,37 @@ fn errors_clone_with_their_io_source() {
     let expected = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
     assert_eq!(source.to_string(), expected);
 }
+
+#[test]
+fn no_space_names_the_size_the_place_and_the_fix() {
+    let e = Error::NoSpace {
+        bytes: (8 << 20) + 128,
+        filesystem: "/dev/shm".into(),
+        free: Some(1 << 20),
+    };
+    assert_eq!(
+        e.to_string(),
+        "cannot reserve 8.0 MiB (8388736 bytes) for a named shared-memory segment in \
+         /dev/shm, which has 1.0 MiB free: make it larger (Docker: `--shm-size`), or the \
+         array smaller"
+    );
+    let unknown = Error::NoSpace {
+        bytes: 100,
+        filesystem: "/dev/shm".into(),
+        free: None,
+    };
+    assert!(
+        unknown
+            .to_string()
+            .starts_with("cannot reserve 100 bytes for a named"),
+        "{unknown}"
+    );
+    assert!(
+        unknown
+            .to_string()
+            .contains("which has an unknown amount free")
+    );
+    assert_eq!(human_bytes(1536), "1.5 KiB");
+    assert_eq!(human_bytes(64 << 30), "64.0 GiB");
+    assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
+}

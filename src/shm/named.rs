@@ -34,6 +34,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::mapping::Mapping;
 use crate::sys::{self, MapOptions, ShmMode};
 
+/// Where `shm_open` keeps named segments on Linux: a tmpfs.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 /// The first bytes of a named segment.
 pub(crate) const NAMED_MAGIC: [u8; 8] = *b"SHMPNAMD";
 /// Where element 0 starts.
@@ -170,15 +172,37 @@ fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
     )
 }
 
-/// Creates a named segment for `len` elements. If the name is taken by a segment
-/// whose owner is dead, that segment is reclaimed first.
+/// Why [`create`] failed.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// The name is taken by a segment whose owner is alive.
+    Exists,
+    /// The filesystem could not reserve the segment's `bytes` (`fallocate` said
+    /// `ENOSPC`, `EFBIG` or `ENOMEM`); `free` bytes are free there, if known.
+    /// The half-made segment was unlinked.
+    NoSpace { bytes: u64, free: Option<u64> },
+    /// Any other failure.
+    Io(io::Error),
+}
+
+impl From<io::Error> for CreateError {
+    fn from(e: io::Error) -> Self {
+        CreateError::Io(e)
+    }
+}
+
+/// Creates a named segment for `len` elements, and reserves its memory: the
+/// whole segment is allocated now, so that a filesystem too small for it fails
+/// here, with [`CreateError::NoSpace`], and not with `SIGBUS` at the first write
+/// to a page it has no room for. If the name is taken by a segment whose owner is
+/// dead, that segment is reclaimed first.
 pub(crate) fn create(
     name: &str,
     len: usize,
     elem_size: usize,
     descr: &str,
     shape: &[usize],
-) -> io::Result<(OwnedFd, Mapping)> {
+) -> Result<(OwnedFd, Mapping), CreateError> {
     check_name(name)?;
     let bytes = len
         .checked_mul(elem_size)
@@ -190,16 +214,22 @@ pub(crate) fn create(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reclaim_if_stale(name) => {
             sys::shm_open(name, ShmMode::CreateNew)?
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("a shared-memory segment named {name:?} exists and its owner is alive"),
-            ));
-        }
-        Err(e) => return Err(e),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(CreateError::Exists),
+        Err(e) => return Err(e.into()),
     };
     let built = (|| {
         sys::set_len(fd.as_fd(), bytes as u64)?;
+        if let Err(e) = sys::reserve(fd.as_fd(), bytes as u64) {
+            return Err(match e.kind() {
+                io::ErrorKind::StorageFull
+                | io::ErrorKind::FileTooLarge
+                | io::ErrorKind::OutOfMemory => CreateError::NoSpace {
+                    bytes: bytes as u64,
+                    free: sys::free_space(fd.as_fd()).ok(),
+                },
+                _ => CreateError::Io(e),
+            });
+        }
         let mapping = map(&fd, bytes)?;
         let me = sys::getpid();
         let header = NamedHeader {
@@ -269,7 +299,7 @@ pub(crate) fn open(name: &str) -> io::Result<(OwnedFd, Mapping, NamedHeader)> {
 /// Unlinks `name` if it is a shmpool segment whose owner is dead. Returns whether it
 /// was reclaimed.
 fn reclaim_if_stale(name: &str) -> bool {
-    let Ok(mut file) = std::fs::File::open(format!("/dev/shm/{name}")) else {
+    let Ok(mut file) = std::fs::File::open(format!("{SHM_DIR}/{name}")) else {
         return false;
     };
     let mut head = [0u8; NAMED_DATA_OFFSET];
@@ -286,7 +316,7 @@ fn reclaim_if_stale(name: &str) -> bool {
 /// before it could unlink its segments). Returns the names reclaimed.
 pub fn reclaim_stale() -> io::Result<Vec<String>> {
     let mut reclaimed = Vec::new();
-    for entry in std::fs::read_dir("/dev/shm")? {
+    for entry in std::fs::read_dir(SHM_DIR)? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
         if check_name(&name).is_ok() && reclaim_if_stale(&name) {
