@@ -267,7 +267,10 @@ pub enum Error {
     },
 
     /// A shape whose element count differs from the array's length.
-    #[error("a shape of {shape:?} holds {} elements, but the array has {len}", shape.iter().product::<usize>())]
+    #[error(
+        "a shape of {shape:?} holds {} elements, but the array has {len}",
+        shape_elements(shape)
+    )]
     ShapeMismatch {
         /// The array's length.
         len: usize,
@@ -285,11 +288,41 @@ pub enum Error {
         axes: usize,
     },
 
+    /// A shape that a named segment cannot record
+    /// ([`crate::SharedArray::create_named_shaped`], or
+    /// [`crate::SharedArray::reshape`] of the array that owns a named segment):
+    /// more than 8 axes, the most its 128-byte header holds, or more bytes than
+    /// memory can address. Nothing was created or changed.
+    #[error("a named segment cannot have the shape {shape:?}: {reason}")]
+    UnsupportedShape {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
     /// A named segment of this name exists and its owner is still running.
     #[error("a shared-memory segment named {name:?} already exists and its owner is alive")]
     SegmentExists {
         /// The name.
         name: String,
+    },
+
+    /// A named segment could not be given its memory: the filesystem that holds
+    /// named segments (`/dev/shm`, a tmpfs) has less room than the segment needs.
+    /// The whole segment is reserved when it is created, so this is reported by
+    /// the create call, never as a `SIGBUS` at the first write; nothing is left
+    /// behind. Docker gives a container a 64 MiB `/dev/shm` unless it is run with
+    /// `--shm-size`. Arrays that are not named (memfds) do not live there.
+    #[error("{}", no_space_message(*bytes, filesystem, *free))]
+    NoSpace {
+        /// Bytes the segment needs: its elements and its 128-byte header.
+        bytes: u64,
+        /// Where named segments live: `/dev/shm`.
+        filesystem: std::path::PathBuf,
+        /// Bytes free there after the failed reservation, when `statvfs` could
+        /// tell.
+        free: Option<u64>,
     },
 
     /// A named segment is not one shmpool can open as asked (not a shmpool segment,
@@ -451,6 +484,48 @@ impl Error {
             other => other,
         }
     }
+}
+
+/// The number of elements a shape holds, for messages: a shape whose count
+/// overflows `usize` (which `reshape` refuses) must not panic when printed.
+fn shape_elements(shape: &[usize]) -> String {
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) => n.to_string(),
+        None => format!("more than {}", usize::MAX),
+    }
+}
+
+/// The message of [`Error::NoSpace`]: what was asked, where, what is free, and
+/// what to do about it.
+fn no_space_message(bytes: u64, filesystem: &std::path::Path, free: Option<u64>) -> String {
+    let free = match free {
+        Some(f) => format!("{} free", human_bytes(f)),
+        None => "an unknown amount free".to_string(),
+    };
+    let asked = match human_bytes(bytes) {
+        exact if bytes < 1024 => exact,
+        rounded => format!("{rounded} ({bytes} bytes)"),
+    };
+    format!(
+        "cannot reserve {asked} for a named shared-memory segment in {}, which has \
+         {free}: make it larger (Docker: `--shm-size`), or the array smaller",
+        filesystem.display(),
+    )
+}
+
+/// A size in bytes as people read it: `512 bytes`, `1.5 KiB`, `8.0 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The message of [`Error::ChunksLost`]: how many chunks, then each one's error.
@@ -647,132 +722,4 @@ pub(crate) fn signal_name(sig: i32) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_read_like_sentences() {
-        let e = Error::WorkerDied {
-            worker: 3,
-            pid: 4242,
-            cause: DeathCause::Signal(libc::SIGSEGV),
-            work: Work::Chunk(96..128),
-        };
-        assert_eq!(
-            e.to_string(),
-            "worker 3 (pid 4242) was killed by SIGSEGV while running chunk 96..128"
-        );
-        let e = Error::TaskPanicked {
-            message: "boom".into(),
-            location: Some("src/main.rs:3:5".into()),
-        };
-        assert_eq!(e.to_string(), "the task panicked at src/main.rs:3:5: boom");
-        assert_eq!(
-            Error::LengthMismatch {
-                input: 3,
-                output: 4
-            }
-            .to_string(),
-            "array lengths differ: the input has 3 elements, the output 4"
-        );
-        assert_eq!(
-            Error::TooManyProcesses {
-                requested: 100_000,
-                max: 4096
-            }
-            .to_string(),
-            "100000 worker processes were asked for; a pool can have at most 4096"
-        );
-        assert_eq!(
-            Error::ChunkLost { chunk: 0..8 }.to_string(),
-            "chunk 0..8 was not computed: a worker died while holding it, and which worker \
-             is not known"
-        );
-    }
-
-    fn died(work: Work) -> Error {
-        Error::WorkerDied {
-            worker: 1,
-            pid: 42,
-            cause: DeathCause::Signal(libc::SIGKILL),
-            work,
-        }
-    }
-
-    #[test]
-    fn chunks_lost_counts_and_lists_each_chunk() {
-        let timeout = Error::Timeout {
-            worker: 0,
-            pid: 7,
-            limit: Duration::from_secs(1),
-            work: Work::Chunk(10..20),
-        };
-        let e = Error::ChunksLost {
-            errors: vec![died(Work::Chunk(0..10)), timeout],
-        };
-        assert_eq!(
-            e.to_string(),
-            "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL while \
-             running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
-             was killed"
-        );
-        assert_eq!(e.failed_ranges(), [0..10, 10..20]);
-        let one = Error::ChunksLost {
-            errors: vec![Error::ChunkLost { chunk: 5..6 }],
-        };
-        assert!(
-            one.to_string()
-                .starts_with("1 chunk was not computed: chunk 5..6 was not"),
-            "{one}"
-        );
-    }
-
-    #[test]
-    #[allow(
-        clippy::single_range_in_vec_init,
-        reason = "a list of one range is what failed_ranges returns here"
-    )]
-    fn failed_ranges_name_array_ranges_only() {
-        assert_eq!(died(Work::Chunk(3..9)).failed_ranges(), [3..9]);
-        let panicked = Error::KernelPanicked {
-            chunk: 4..8,
-            message: "boom".into(),
-        };
-        assert_eq!(panicked.failed_ranges(), [4..8]);
-        assert!(died(Work::Items(0..4)).failed_ranges().is_empty());
-        assert!(died(Work::Task(3)).failed_ranges().is_empty());
-        assert!(Error::ZeroChunkLen.failed_ranges().is_empty());
-        let nested = Error::ChunksLost {
-            errors: vec![
-                panicked,
-                died(Work::Items(0..4)),
-                Error::ChunkLost { chunk: 9..12 },
-            ],
-        };
-        assert_eq!(nested.failed_ranges(), [4..8, 9..12]);
-    }
-
-    #[test]
-    fn errors_clone_with_their_io_source() {
-        fn is_clone<T: Clone + Send + Sync + 'static>() {}
-        is_clone::<Error>();
-        let e = Error::io("mapping a file")(std::io::Error::from_raw_os_error(libc::ENOENT));
-        let copy = e.clone();
-        assert_eq!(copy.to_string(), e.to_string());
-        assert!(
-            copy.to_string()
-                .starts_with("mapping a file: No such file or directory")
-        );
-        match (&e, &copy) {
-            (Error::Io { source: a, .. }, Error::Io { source: b, .. }) => {
-                assert!(Arc::ptr_eq(a, b));
-                assert_eq!(b.raw_os_error(), Some(libc::ENOENT));
-            }
-            _ => unreachable!(),
-        }
-        // The source chain survives the clone.
-        let source = std::error::Error::source(&copy).expect("a source");
-        let expected = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
-        assert_eq!(source.to_string(), expected);
-    }
-}
+mod tests;

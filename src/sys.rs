@@ -59,6 +59,38 @@ pub(crate) fn check_file_size_limit(len: u64) -> io::Result<()> {
     }
 }
 
+/// Allocates every byte of `0..len` of a file now (`fallocate`, mode 0, which
+/// also extends the file to `len`), so that touching its pages later cannot fail
+/// for want of space. On tmpfs this charges the pages to the filesystem's size
+/// limit: a full `/dev/shm` answers `ENOSPC` here instead of `SIGBUS` at the first
+/// write. The pages read as zeros.
+///
+/// Only named segments are reserved: memfds stay lazy, as `np.zeros` is.
+/// An interrupted call (`EINTR`: tmpfs stops for a pending signal and undoes
+/// what it allocated) is retried. A filesystem that cannot preallocate
+/// (`EOPNOTSUPP`) leaves the file as it was, its pages allocated on first touch.
+pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    if len == 0 {
+        return Ok(()); // fallocate refuses an empty range
+    }
+    check_file_size_limit(len)?; // past it, fallocate raises SIGXFSZ too
+    loop {
+        match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, len) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::OPNOTSUPP) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Bytes free for an unprivileged user on the filesystem that holds `fd`
+/// (`fstatvfs`: available blocks × fragment size).
+pub(crate) fn free_space(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let st = rustix::fs::fstatvfs(fd)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// The current length of a file.
 pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_size as u64)

@@ -190,3 +190,312 @@ shm.close()
     assert_eq!(ys[0], -1.0);
     assert!(exists(&name), "Python did not unlink our segment");
 }
+
+/// Whether python3 with numpy can run here (the interop tests skip otherwise).
+fn have_numpy() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output();
+    matches!(ok, Ok(o) if o.status.success())
+}
+
+/// What Python sees in segment `name`, reading nothing but its header: the shape
+/// and the elements, as numpy prints them (`(2, 3) [[0.0, 1.0, ...], ...]`).
+fn python_view(name: &str) -> String {
+    let script = format!(
+        r#"
+from multiprocessing import shared_memory, resource_tracker
+import numpy as np, struct
+shm = shared_memory.SharedMemory({name:?})
+resource_tracker.unregister(shm._name, "shared_memory")  # the Rust side owns it
+n, descr = struct.unpack_from("<Q16s", shm.buf, 24)
+ndim, = struct.unpack_from("<I", shm.buf, 48)
+shape = struct.unpack_from(f"<{{ndim}}Q", shm.buf, 64)
+a = np.ndarray(shape, dtype=descr.rstrip(b"\0").decode(), buffer=shm.buf, offset=128)
+assert a.size == n, (a.size, n)
+print(a.shape, a.tolist())
+del a
+shm.close()
+"#
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_header_keeps_the_owners_shape_for_python_and_rust() {
+    let numpy = have_numpy();
+    if !numpy {
+        eprintln!("python3 with numpy is not available: checking from Rust only");
+    }
+    let name = unique("shape");
+    // SAFETY: the name is ours alone; readers only read while we wait for them.
+    let mut a = unsafe { SharedArray::<f64>::create_named_shaped(&name, &[2, 3]) }.unwrap();
+    a.iter_mut().enumerate().for_each(|(i, v)| *v = i as f64);
+    assert_eq!(a.shape(), &[2, 3]);
+    // SAFETY: as above.
+    let opened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(opened.shape(), &[2, 3]);
+    assert_eq!(opened.to_vec(), a.to_vec());
+    if numpy {
+        assert_eq!(
+            python_view(&name),
+            "(2, 3) [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]"
+        );
+    }
+
+    // The owner reshapes: the header follows.
+    let a = a.reshape(&[3, 2]).unwrap();
+    assert_eq!(a.shape(), &[3, 2]);
+    // SAFETY: as above.
+    let reopened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(reopened.shape(), &[3, 2]);
+    if numpy {
+        assert_eq!(
+            python_view(&name),
+            "(3, 2) [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]"
+        );
+    }
+
+    // A reader's reshape is its own view: the header stays the owner's.
+    let flat = opened.reshape(&[6]).unwrap();
+    assert_eq!(flat.shape(), &[6]);
+    let local = reopened.reshape(&[1, 1, 1, 1, 1, 1, 1, 1, 6]);
+    assert!(
+        matches!(local, Ok(ref l) if l.shape().len() == 9),
+        "a reader's view is not limited by the header: {local:?}"
+    );
+    // SAFETY: as above.
+    let again = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
+    assert_eq!(again.shape(), &[3, 2]);
+    if numpy {
+        assert!(python_view(&name).starts_with("(3, 2) "));
+    }
+
+    // Back to 1-D.
+    let a = a.reshape(&[6]).unwrap();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { SharedArray::<f64>::open_named(&name) }
+            .unwrap()
+            .shape(),
+        &[6]
+    );
+    if numpy {
+        assert_eq!(python_view(&name), "(6,) [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]");
+    }
+    drop((a, flat, again, local));
+    assert!(!exists(&name));
+
+    // An empty shape is one element, numpy's 0-d array.
+    let scalar_name = unique("scalar");
+    // SAFETY: the name is ours alone.
+    let mut s = unsafe { SharedArray::<i32>::create_named_shaped(&scalar_name, &[]) }.unwrap();
+    s[0] = 42;
+    // SAFETY: as above.
+    let s2 = unsafe { SharedArray::<i32>::open_named(&scalar_name) }.unwrap();
+    assert_eq!((s2.shape(), s2.len(), s2[0]), (&[][..], 1, 42));
+    if numpy {
+        assert_eq!(python_view(&scalar_name), "() 42");
+    }
+}
+
+#[test]
+fn shapes_a_header_cannot_record_are_refused() {
+    let name = unique("badshape");
+    // SAFETY: the name is ours alone; each call is refused before creating it.
+    unsafe {
+        match SharedArray::<u8>::create_named_shaped(&name, &[1; 9]) {
+            Err(Error::UnsupportedShape { shape, reason }) => {
+                assert_eq!(shape, [1; 9]);
+                assert!(
+                    reason.contains("9 axes") && reason.contains("at most 8"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected UnsupportedShape, got {other:?}"),
+        }
+        for huge in [&[usize::MAX, 2][..], &[1 << 40, 1 << 40], &[usize::MAX / 4]] {
+            let r = SharedArray::<f64>::create_named_shaped(&name, huge);
+            match r {
+                Err(Error::UnsupportedShape { ref shape, .. }) if shape == huge => {}
+                other => panic!("expected UnsupportedShape for {huge:?}, got {other:?}"),
+            }
+            assert!(!r.unwrap_err().to_string().is_empty());
+        }
+        let r = SharedArray::<f64>::create_named(&name, usize::MAX / 4);
+        assert!(matches!(r, Err(Error::UnsupportedShape { .. })), "{r:?}");
+    }
+    assert!(!exists(&name), "nothing was created");
+
+    // SAFETY: the name is ours alone.
+    let a = unsafe { SharedArray::<u8>::create_named_shaped(&name, &[2, 3]) }.unwrap();
+    let mismatch = a
+        .try_clone()
+        .unwrap()
+        .reshape(&[usize::MAX, 2])
+        .unwrap_err();
+    assert!(matches!(mismatch, Error::ShapeMismatch { .. }));
+    assert!(
+        mismatch.to_string().contains("the array has 6"),
+        "{mismatch}"
+    );
+    // Nine axes fit a memfd array's shape, not a named segment's header.
+    assert!(
+        a.try_clone()
+            .unwrap()
+            .reshape(&[1, 1, 1, 1, 1, 1, 1, 2, 3])
+            .is_ok()
+    );
+    let r = a.reshape(&[1, 1, 1, 1, 1, 1, 1, 2, 3]);
+    assert!(matches!(r, Err(Error::UnsupportedShape { .. })), "{r:?}");
+    // reshape consumes the array, as it always has: the owner is gone, and so is
+    // its segment.
+    assert!(!exists(&name));
+}
+
+/// Free and total bytes of the filesystem at `path` (`statvfs`).
+fn fs_space(path: &str) -> (u64, u64) {
+    let st = rustix::fs::statvfs(path).unwrap();
+    (st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize)
+}
+
+/// The child of `a_small_dev_shm_gives_no_space_not_sigbus`: in a mount namespace
+/// of its own, with a 1 MiB tmpfs over /dev/shm, as in a container.
+fn small_dev_shm_child() {
+    // SAFETY: unshare has no memory-safety preconditions. CLONE_NEWNS moves this
+    // thread (the one running the test, and the only one that touches /dev/shm)
+    // into a mount namespace of its own.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        println!(
+            "SKIP: unshare(CLONE_NEWNS) failed ({}): not root?",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    // Nothing mounted here may reach the machine's /dev/shm: make every mount
+    // private first, and mount nothing if that fails.
+    // SAFETY: plain C strings and null pointers, as mount(2) takes them.
+    let private = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(private, 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let mounted = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/dev/shm".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"size=1m".as_ptr().cast(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    let (free, total) = fs_space("/dev/shm");
+    assert_eq!((free, total), (1 << 20, 1 << 20), "a fresh 1 MiB tmpfs");
+
+    // 8 MiB in 1 MiB: a typed error, and nothing left behind.
+    let big = unique("big");
+    // SAFETY: the name is ours alone (and so is this /dev/shm).
+    match unsafe { SharedArray::<u8>::create_named(&big, 8 << 20) } {
+        Err(e @ Error::NoSpace { .. }) => {
+            let Error::NoSpace {
+                bytes,
+                ref filesystem,
+                free,
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!(bytes, (8 << 20) + 128, "the elements and the header");
+            assert_eq!(filesystem, Path::new("/dev/shm"));
+            assert_eq!(free, Some(1 << 20), "the failed reservation was undone");
+            let message = e.to_string();
+            for part in ["8.0 MiB", "/dev/shm", "1.0 MiB free", "--shm-size"] {
+                assert!(message.contains(part), "{part:?} not in {message:?}");
+            }
+            println!("the error reads: {message}");
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert!(!exists(&big));
+    assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 0);
+    assert_eq!(fs_space("/dev/shm").0, 1 << 20);
+
+    // 512 KiB fits, is reserved at once, and every byte of it can be written.
+    let small = unique("small");
+    // SAFETY: as above.
+    let mut a = unsafe { SharedArray::<u8>::create_named(&small, 512 << 10) }.unwrap();
+    let (free, _) = fs_space("/dev/shm");
+    assert!(
+        free <= (1 << 20) - (512 << 10),
+        "reserved before any write: {free} free"
+    );
+    a.fill(0xab);
+    assert!(a.iter().all(|&b| b == 0xab));
+    assert_eq!(fs_space("/dev/shm").0, free, "writing took no more space");
+    // A second one does not fit beside it: refused, not a signal later.
+    // SAFETY: as above.
+    let second = unsafe { SharedArray::<u8>::create_named(&unique("second"), 512 << 10) };
+    assert!(matches!(second, Err(Error::NoSpace { .. })), "{second:?}");
+
+    // memfd arrays do not live in /dev/shm: 8 MiB, written entirely, is fine.
+    let mut m = SharedArray::<u8>::zeroed(8 << 20).unwrap();
+    m.fill(1);
+    assert_eq!(m.iter().map(|&b| u64::from(b)).sum::<u64>(), 8 << 20);
+    assert_eq!(
+        fs_space("/dev/shm").0,
+        free,
+        "memfds took nothing from /dev/shm"
+    );
+
+    drop((a, m));
+    assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 0);
+    println!("CHILD-DONE");
+}
+
+#[test]
+fn a_small_dev_shm_gives_no_space_not_sigbus() {
+    const TEST: &str = "a_small_dev_shm_gives_no_space_not_sigbus";
+    if std::env::var_os("SHMPOOL_SMALL_SHM_CHILD").is_some() {
+        small_dev_shm_child();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env("SHMPOOL_SMALL_SHM_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "child: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(reason) = stdout.lines().find(|l| l.starts_with("SKIP:")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root, so this must not be skipped there\n{report}"
+        );
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), None, "killed by a signal\n{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(stdout.contains("CHILD-DONE"), "{report}");
+}

@@ -236,8 +236,19 @@ impl<T: Pod> SharedArray<T> {
     /// moves. Bulk maps work element by element whatever the shape; `map_array`
     /// gives its output the input's shape.
     ///
+    /// The array that owns a named segment (made by
+    /// [`SharedArray::create_named_shaped`] or [`SharedArray::create_named`]) also
+    /// rewrites the shape in the segment's header, so that Python and
+    /// [`SharedArray::open_named`] see it from then on. Only the owner writes the
+    /// header; an array from `open_named` changes its own view alone. The header is
+    /// shared memory like the data: reshape while no other process reads it, as
+    /// you would write the data.
+    ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] unless the shape holds exactly `len()` elements.
+    /// [`Error::ShapeMismatch`] unless the shape holds exactly `len()` elements;
+    /// [`Error::UnsupportedShape`] for more than 8 axes on the owner of a named
+    /// segment. The array is consumed either way, and an owner unlinks its
+    /// segment when dropped: check a shape you are not sure of before reshaping.
     ///
     /// # Examples
     ///
@@ -250,6 +261,7 @@ impl<T: Pod> SharedArray<T> {
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
         match shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
             Some(n) if n == self.len => {
+                named::record_shape(&self.segment, shape)?;
                 self.shape = shape.into();
                 Ok(self)
             }

@@ -20,9 +20,13 @@
 //!  48  ndim         u32
 //!  52  reserved     u32
 //!  56  owner_start  u64      the owner's start time (/proc/PID/stat field 22)
-//!  64  shape        8 × u64
+//!  64  shape        8 × u64  (ndim of them used, the rest 0)
 //! 128  data
 //! ```
+//!
+//! Every field is written once, at creation, except `ndim` and `shape`: the owner
+//! rewrites them when it reshapes its array ([`write_shape`]), so that the header
+//! always holds the owner's shape. No other process writes a header.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -30,6 +34,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::mapping::Mapping;
 use crate::sys::{self, MapOptions, ShmMode};
 
+/// Where `shm_open` keeps named segments on Linux: a tmpfs.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 /// The first bytes of a named segment.
 pub(crate) const NAMED_MAGIC: [u8; 8] = *b"SHMPNAMD";
 /// Where element 0 starts.
@@ -59,11 +65,8 @@ impl NamedHeader {
         b[24..32].copy_from_slice(&self.len.to_le_bytes());
         let d = self.descr.as_bytes();
         b[32..32 + d.len().min(16)].copy_from_slice(&d[..d.len().min(16)]);
-        b[48..52].copy_from_slice(&(self.shape.len() as u32).to_le_bytes());
         b[56..64].copy_from_slice(&self.owner_start.to_le_bytes());
-        for (i, dim) in self.shape.iter().take(MAX_DIMS).enumerate() {
-            b[64 + 8 * i..72 + 8 * i].copy_from_slice(&(*dim as u64).to_le_bytes());
-        }
+        encode_shape(&self.shape, &mut b);
         b
     }
 
@@ -97,6 +100,49 @@ impl NamedHeader {
     }
 }
 
+/// Writes `shape` into a header's `ndim` and `shape` fields (bytes 48..52 and
+/// 64..128), zeroing the unused dimensions. At most [`MAX_DIMS`] are recorded:
+/// callers check the shape first.
+fn encode_shape(shape: &[usize], header: &mut [u8; NAMED_DATA_OFFSET]) {
+    debug_assert!(shape.len() <= MAX_DIMS);
+    let ndim = shape.len().min(MAX_DIMS);
+    header[48..52].copy_from_slice(&(ndim as u32).to_le_bytes());
+    for i in 0..MAX_DIMS {
+        let dim = shape.get(i).map_or(0, |&d| d as u64);
+        header[64 + 8 * i..72 + 8 * i].copy_from_slice(&dim.to_le_bytes());
+    }
+}
+
+/// Rewrites the shape recorded in the header of a named segment, leaving every
+/// other field as it is. `shape` has at most [`MAX_DIMS`] dimensions.
+///
+/// Only the segment's owner (the process that created it, and will unlink it)
+/// calls this: a header has one writer, so it always holds the owner's shape.
+///
+/// # Safety
+/// `base` is the first byte of a mapping of a named segment created by
+/// [`create`], at least [`NAMED_DATA_OFFSET`] bytes long and still mapped.
+/// Other processes may read the header meanwhile: the write is made through raw
+/// pointers, never through a reference, so nothing in this process is
+/// invalidated. A reader that catches the write half-done may see a torn shape,
+/// most often one that does not hold `len` elements (which
+/// `SharedArray::open_named` replaces by `[len]`), but not always: like the data,
+/// the shape is to be rewritten while nobody reads it, which is the user's
+/// contract with the other processes.
+pub(crate) unsafe fn write_shape(base: *mut u8, shape: &[usize]) {
+    let mut header = [0u8; NAMED_DATA_OFFSET];
+    encode_shape(shape, &mut header);
+    // SAFETY: `base..base+128` is mapped (the caller's guarantee); the two ranges
+    // written, 48..52 and 64..128, lie inside it, and no reference to them exists
+    // in this process (headers are only ever copied in and out).
+    unsafe {
+        base.add(48)
+            .copy_from_nonoverlapping(header[48..52].as_ptr(), 4);
+        base.add(64)
+            .copy_from_nonoverlapping(header[64..].as_ptr(), NAMED_DATA_OFFSET - 64);
+    }
+}
+
 /// Checks a name for `shm_open`: one path component, no slash, not empty.
 pub(crate) fn check_name(name: &str) -> io::Result<()> {
     if name.is_empty()
@@ -125,15 +171,37 @@ fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
     )
 }
 
-/// Creates a named segment for `len` elements. If the name is taken by a segment
-/// whose owner is dead, that segment is reclaimed first.
+/// Why [`create`] failed.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// The name is taken by a segment whose owner is alive.
+    Exists,
+    /// The filesystem could not reserve the segment's `bytes` (`fallocate` said
+    /// `ENOSPC`, `EFBIG` or `ENOMEM`); `free` bytes are free there, if known.
+    /// The half-made segment was unlinked.
+    NoSpace { bytes: u64, free: Option<u64> },
+    /// Any other failure.
+    Io(io::Error),
+}
+
+impl From<io::Error> for CreateError {
+    fn from(e: io::Error) -> Self {
+        CreateError::Io(e)
+    }
+}
+
+/// Creates a named segment for `len` elements, and reserves its memory: the
+/// whole segment is allocated now, so that a filesystem too small for it fails
+/// here, with [`CreateError::NoSpace`], and not with `SIGBUS` at the first write
+/// to a page it has no room for. If the name is taken by a segment whose owner is
+/// dead, that segment is reclaimed first.
 pub(crate) fn create(
     name: &str,
     len: usize,
     elem_size: usize,
     descr: &str,
     shape: &[usize],
-) -> io::Result<(OwnedFd, Mapping)> {
+) -> Result<(OwnedFd, Mapping), CreateError> {
     check_name(name)?;
     let bytes = len
         .checked_mul(elem_size)
@@ -145,16 +213,22 @@ pub(crate) fn create(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reclaim_if_stale(name) => {
             sys::shm_open(name, ShmMode::CreateNew)?
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("a shared-memory segment named {name:?} exists and its owner is alive"),
-            ));
-        }
-        Err(e) => return Err(e),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(CreateError::Exists),
+        Err(e) => return Err(e.into()),
     };
     let built = (|| {
         sys::set_len(fd.as_fd(), bytes as u64)?;
+        if let Err(e) = sys::reserve(fd.as_fd(), bytes as u64) {
+            return Err(match e.kind() {
+                io::ErrorKind::StorageFull
+                | io::ErrorKind::FileTooLarge
+                | io::ErrorKind::OutOfMemory => CreateError::NoSpace {
+                    bytes: bytes as u64,
+                    free: sys::free_space(fd.as_fd()).ok(),
+                },
+                _ => CreateError::Io(e),
+            });
+        }
         let mapping = map(&fd, bytes)?;
         let me = sys::getpid();
         let header = NamedHeader {
@@ -198,10 +272,17 @@ pub(crate) fn open(name: &str) -> io::Result<(OwnedFd, Mapping, NamedHeader)> {
         return Err(not_ours());
     }
     let mapping = map(&fd, file_len)?;
-    // SAFETY: the mapping is at least 128 bytes (checked); the header is written
-    // once by the creator before anyone can find the magic, and never changes.
-    let head = unsafe { std::slice::from_raw_parts(mapping.ptr(), NAMED_DATA_OFFSET) };
-    let header = NamedHeader::decode(head).ok_or_else(not_ours)?;
+    let mut head = [0u8; NAMED_DATA_OFFSET];
+    // SAFETY: the mapping is at least 128 bytes (checked). The owner may rewrite
+    // the shape fields at any time (`write_shape`), so the header is copied out
+    // through a raw pointer, never borrowed. Whatever shape is read, the array's
+    // length comes from `len`, checked against the file below, and the caller
+    // uses the shape only if it holds `len` elements.
+    unsafe {
+        head.as_mut_ptr()
+            .copy_from_nonoverlapping(mapping.ptr(), NAMED_DATA_OFFSET)
+    };
+    let header = NamedHeader::decode(&head).ok_or_else(not_ours)?;
     let needed = (header.len as usize)
         .checked_mul(header.elem_size as usize)
         .and_then(|b| b.checked_add(NAMED_DATA_OFFSET));
@@ -217,7 +298,7 @@ pub(crate) fn open(name: &str) -> io::Result<(OwnedFd, Mapping, NamedHeader)> {
 /// Unlinks `name` if it is a shmpool segment whose owner is dead. Returns whether it
 /// was reclaimed.
 fn reclaim_if_stale(name: &str) -> bool {
-    let Ok(mut file) = std::fs::File::open(format!("/dev/shm/{name}")) else {
+    let Ok(mut file) = std::fs::File::open(format!("{SHM_DIR}/{name}")) else {
         return false;
     };
     let mut head = [0u8; NAMED_DATA_OFFSET];
@@ -234,7 +315,7 @@ fn reclaim_if_stale(name: &str) -> bool {
 /// before it could unlink its segments). Returns the names reclaimed.
 pub fn reclaim_stale() -> io::Result<Vec<String>> {
     let mut reclaimed = Vec::new();
-    for entry in std::fs::read_dir("/dev/shm")? {
+    for entry in std::fs::read_dir(SHM_DIR)? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
         if check_name(&name).is_ok() && reclaim_if_stale(&name) {
@@ -260,6 +341,32 @@ mod tests {
         };
         assert_eq!(NamedHeader::decode(&h.encode()), Some(h));
         assert_eq!(NamedHeader::decode(&[0u8; 128]), None);
+    }
+
+    #[test]
+    fn write_shape_changes_the_shape_alone() {
+        let h = NamedHeader {
+            elem_size: 4,
+            owner_pid: 42,
+            owner_start: 7,
+            len: 24,
+            descr: "<f4".into(),
+            shape: vec![2, 3, 4],
+        };
+        let mut b = h.encode();
+        for shape in [
+            vec![4, 6],
+            vec![24],
+            vec![1, 2, 3, 4, 1, 1, 1, 1],
+            vec![2, 12],
+        ] {
+            // SAFETY: `b` is a 128-byte header nothing else references.
+            unsafe { write_shape(b.as_mut_ptr(), &shape) };
+            let expected = NamedHeader { shape, ..h.clone() };
+            assert_eq!(NamedHeader::decode(&b), Some(expected));
+        }
+        // Dimensions beyond the current ndim are zeroed, not left from before.
+        assert!(b[80..].iter().all(|&x| x == 0));
     }
 
     #[test]

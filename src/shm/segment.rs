@@ -217,6 +217,13 @@ impl Segment {
         self.data_bytes
     }
 
+    /// For a named segment this process created (and will unlink): the first byte
+    /// of its mapping, where its header is. `None` for every other segment,
+    /// including named segments opened from another process's name.
+    pub(crate) fn owned_named_header(&self) -> Option<*mut u8> {
+        self.unlink.as_ref().map(|_| self.map.ptr())
+    }
+
     /// The process-unique id.
     pub(crate) fn id(&self) -> u64 {
         self.id
