@@ -140,14 +140,21 @@ pub enum Error {
         chunk: Range<usize>,
     },
 
-    /// Elements of a bulk array map that were not computed because its kernel
-    /// panicked in another chunk: a panic stops the map, and chunks not yet claimed
-    /// are skipped. Contiguous skipped chunks are reported as one range.
-    #[error("elements {}..{} were not computed: the map stopped after the kernel panicked in chunk {}..{}", chunk.start, chunk.end, after.start, after.end)]
+    /// Elements of a bulk array map that were not computed because the map stopped
+    /// when another chunk failed: its kernel panicked, or its worker died (or was
+    /// killed for running past `chunk_timeout`) and no retry was left. A stopped map
+    /// claims no more chunks: the chunks running then are completed, those not yet
+    /// claimed are skipped. Contiguous skipped chunks are reported as one range.
+    #[error("elements {}..{} were not computed: the map stopped after chunk {}..{} failed", chunk.start, chunk.end, after.start, after.end)]
     ChunkSkipped {
         /// The element range skipped.
         chunk: Range<usize>,
-        /// The chunk whose kernel panicked.
+        /// The chunk whose failure stopped the map: the chunk whose kernel panicked,
+        /// or the chunk a dead worker was running. Its own error
+        /// ([`Error::KernelPanicked`], [`Error::WorkerDied`] or [`Error::Timeout`]) is
+        /// in the same [`Error::ChunksLost`]. If a panic and a death both happen, it
+        /// is whichever stopped the map first: a panic stops it at once, a death when
+        /// the pool notices it (within about a millisecond).
         after: Range<usize>,
     },
 

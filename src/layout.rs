@@ -191,6 +191,9 @@ pub(crate) struct CompletionRecord {
 /// `WorkerSlot::bulk_job` when the worker is not inside a bulk job.
 pub(crate) const NO_JOB: u64 = u64::MAX;
 
+/// `WorkerSlot::bulk_chunk` before the worker's first claim in its job: names no chunk.
+pub(crate) const NO_CHUNK: u64 = u64::MAX;
+
 /// Per-worker state shared by the worker, the parent and the fork server.
 #[repr(C, align(128))]
 #[derive(Debug)]
@@ -206,7 +209,8 @@ pub(crate) struct WorkerSlot {
     pub current_task: AtomicU64,
     /// The bulk job (index << 32 | generation) the worker is inside, or [`NO_JOB`].
     pub bulk_job: AtomicU64,
-    /// The chunk index the worker is claiming or running in `bulk_job`.
+    /// The chunk index the worker is claiming or running in `bulk_job`, or
+    /// [`NO_CHUNK`] before its first claim there.
     pub bulk_chunk: AtomicU64,
     /// When the current task or chunk started (`CLOCK_MONOTONIC` ns), or 0.
     pub started_ns: AtomicU64,

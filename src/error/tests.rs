@@ -36,6 +36,14 @@ fn messages_read_like_sentences() {
         "100000 worker processes were asked for; a pool can have at most 4096"
     );
     assert_eq!(
+        Error::ChunkSkipped {
+            chunk: 20..40,
+            after: 10..20
+        }
+        .to_string(),
+        "elements 20..40 were not computed: the map stopped after chunk 10..20 failed"
+    );
+    assert_eq!(
         Error::ChunkLost { chunk: 0..8 }.to_string(),
         "chunk 0..8 was not computed: a worker died while holding it, and which worker \
          is not known"

@@ -3,12 +3,13 @@
 //! finished job's done-bits mean for its caller.
 //!
 //! The collector only *reports* here: a worker died inside job `j` while on chunk
-//! `c` ([`Ledger::record_death`]), and "look at the jobs that lost a worker"
+//! `c` ([`Ledger::record_death`], which also stops the job unless its losses are to
+//! be retried), and "look at the jobs that lost a worker"
 //! ([`Ledger::resolve_abandoned`]). What that means for the caller is decided once,
 //! by [`Ledger::outcome`], from the job's done-bitmap after it finished: every
 //! chunk whose bit is unset was not computed, and each is named, with the death
-//! that lost it, the panic that stopped the job, or (when no record explains it)
-//! as lost to an unknown worker.
+//! that lost it, as skipped after the panic or death that stopped the job, or (when
+//! no record explains it) as lost to an unknown worker.
 
 use std::ops::Range;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -60,6 +61,10 @@ impl Death {
 struct Entry {
     in_use: bool,
     generation: u32,
+    /// A death stops the job (no retry will re-run what it loses).
+    stop_on_death: bool,
+    /// The chunk of the death that stopped the job, if a death (not a panic) did.
+    stopped_by: Option<u64>,
     deaths: Vec<Death>,
     /// A worker died inside the job: the collector watches it for quiescence.
     suspect: bool,
@@ -82,8 +87,9 @@ pub(crate) enum Outcome {
     Terminated,
     /// Chunks were not computed: a kernel panicked, or workers died.
     Failed {
-        /// A kernel panic, which stops the whole map (no retry can help).
-        panicked: bool,
+        /// The job was stopped, by a kernel panic (no retry can help) or by a death
+        /// in a job whose losses are not retried: the map runs nothing more.
+        stopped: bool,
         /// Every element range not computed (absolute, in chunk order), each
         /// with its error.
         lost: Vec<(Range<usize>, Error)>,
@@ -133,13 +139,17 @@ impl Ledger {
     }
 
     /// Takes a free entry, waiting for one; returns its index and new generation.
-    pub(crate) fn reserve(&self) -> (u32, u32) {
+    /// `stop_on_death`: a worker's death stops the job, as a kernel panic does (the
+    /// map will not retry what it loses, so computing the rest would only delay the
+    /// error).
+    pub(crate) fn reserve(&self, stop_on_death: bool) -> (u32, u32) {
         let mut table = self.lock();
         loop {
             if let Some(index) = table.free.pop() {
                 let entry = &mut table.entries[index as usize];
                 entry.generation = entry.generation.wrapping_add(1).max(1);
                 entry.in_use = true;
+                entry.stop_on_death = stop_on_death;
                 return (index, entry.generation);
             }
             table = self.freed.wait(table).unwrap_or_else(|e| e.into_inner());
@@ -151,6 +161,8 @@ impl Ledger {
         let mut table = self.lock();
         let entry = &mut table.entries[index as usize];
         entry.in_use = false;
+        entry.stop_on_death = false;
+        entry.stopped_by = None;
         entry.deaths.clear();
         entry.suspect = false;
         entry.terminated = false;
@@ -162,11 +174,33 @@ impl Ledger {
     /// Reports that a worker died inside job `job` (a packed index and generation,
     /// as in its slot's `bulk_job`). A death in a job that already moved on is
     /// ignored.
-    pub(crate) fn record_death(&self, job: u64, death: Death) {
+    ///
+    /// In a job reserved with `stop_on_death`, a death that may have lost its chunk
+    /// stops the job (`protocol::stop_after_death`): the workers inside finish the
+    /// chunk they run and claim no more, `resolve_abandoned` closes the cursor and
+    /// finishes the job once it is quiescent, and the caller wakes within about a
+    /// millisecond of the collector seeing the death (plus the time the other workers
+    /// need to finish their current chunks). The first death that stops the job is
+    /// remembered: its chunk is the `after` of every chunk skipped. A death that lost
+    /// nothing (it had completed its chunk, or died before its claim succeeded) does
+    /// not stop it. One case cannot be told apart: a worker killed between a failed
+    /// claim and its next attempt still names the chunk another worker won; if that
+    /// chunk is not done yet, the job is stopped though the death lost nothing.
+    pub(crate) fn record_death(&self, ctrl: ControlView, job: u64, death: Death) {
         let (index, generation) = unpack_job(job);
         let mut table = self.lock();
         if let Some(entry) = table.entries.get_mut(index as usize) {
             if entry.in_use && entry.generation == generation {
+                // The lock proves the entry is still this job's: it is republished
+                // only after `release`, which takes the lock.
+                let shared = ctrl.job(index);
+                if entry.stop_on_death
+                    && entry.stopped_by.is_none()
+                    && protocol::may_have_held(shared, ctrl.bitmap(index), death.chunk)
+                    && protocol::stop_after_death(shared)
+                {
+                    entry.stopped_by = Some(death.chunk);
+                }
                 entry.deaths.push(death);
                 entry.suspect = true;
             }
@@ -176,9 +210,11 @@ impl Ledger {
     /// Watches the jobs that lost a worker. One whose chunks are all claimed and
     /// that no live worker is inside (`inside(job)`) is *quiescent*: nobody can
     /// claim or run a chunk of it any more, so it is finished on the dead workers'
-    /// behalf, and its unset done-bits are exactly the chunks lost. One with chunks
-    /// left and nobody inside is offered to live workers with `invite(job)`.
-    /// Returns whether any job is still being watched.
+    /// behalf, and its unset done-bits are exactly the chunks lost. A stopped job (a
+    /// panic or a death set its `cancel`) has its cursor closed here, at once, so
+    /// its remaining chunks are skipped without waiting for a worker to claim. One
+    /// with chunks left and nobody inside is offered to live workers with
+    /// `invite(job)`. Returns whether any job is still being watched.
     pub(crate) fn resolve_abandoned(
         &self,
         ctrl: ControlView,
@@ -192,15 +228,22 @@ impl Ledger {
                 continue;
             }
             let job = ctrl.job(index as u32);
-            let (generation, next) = protocol::cursor_state(job);
+            let (generation, mut next) = protocol::cursor_state(job);
             if generation != entry.generation || protocol::is_finished(job) {
                 entry.suspect = false;
                 continue;
             }
             let chunks = job.chunks.load(Ordering::Relaxed);
+            if next < chunks && protocol::is_stopped(job) {
+                // Nobody may claim the rest: skip it now, rather than wait for a
+                // worker's next claim (there may be no worker inside to make one).
+                protocol::close_stopped(job, generation);
+                next = protocol::cursor_state(job).1;
+            }
             let packed = pack_job(index as u32, generation);
-            // The cursor load (SYNC B9) comes before `inside`'s loads of the phase (SYNC
-            // L2) and `bulk_job` (SYNC W2): a worker that claimed a chunk released its
+            // The cursor load (SYNC B9; the second one, after closing a stopped job)
+            // comes before `inside`'s loads of the phase (SYNC G2) and `bulk_job` (SYNC
+            // W2): a worker that claimed a chunk released its
             // `bulk_job` with the claim (SYNC B3), so it is seen inside; one seen
             // outside cleared it after its last chunk, so its done-bits (read by
             // `outcome`, SYNC B11) are visible. A dead worker's: through its death.
@@ -246,8 +289,15 @@ impl Ledger {
     /// because the collector is gone: `gave_up`).
     ///
     /// Every chunk with an unset done-bit was not computed. Each is named with the
-    /// death of the worker that held it; failing that, as skipped after a kernel
-    /// panic (which stops the job); failing that, as lost to an unknown worker.
+    /// death of the worker that held it (`WorkerDied`, or `Timeout` if the collector
+    /// killed it); failing that, as skipped (`ChunkSkipped`) after whatever stopped
+    /// the job; failing that, as lost to an unknown worker (`ChunkLost`).
+    ///
+    /// What stopped the job is what set its `cancel` flag first: a kernel panic sets
+    /// it in the worker, at once; a death when the collector records it (see
+    /// `record_death`). So when both happen, `after` names the panic's chunk if the
+    /// panic was recorded before the collector saw the death, and the dead worker's
+    /// chunk otherwise; every skipped range of one job names the same `after`.
     pub(crate) fn outcome(
         &self,
         ctrl: ControlView,
@@ -270,15 +320,21 @@ impl Ledger {
             };
             (range, error)
         });
+        // A death that stopped the job did so before any panic did (its swap of
+        // `cancel` read 0); otherwise a panic, if any, stopped it.
+        let after = match entry.stopped_by {
+            Some(chunk) => Some(span.chunk(chunk)),
+            None => panic.as_ref().map(|(range, _)| range.clone()),
+        };
         let mut lost: Vec<(Range<usize>, Error)> = Vec::new();
         for chunk in protocol::lost_chunks(ctrl.bitmap(index), chunks) {
             let range = span.chunk(chunk);
             // The last death recorded on the chunk is the worker that held it (an
             // earlier one could only have died claiming it).
             let death = entry.deaths.iter().rev().find(|d| d.chunk == chunk);
-            let error = match (death, &panic) {
+            let error = match (death, &after) {
                 (Some(d), _) => d.error(range.clone()),
-                (None, Some((after, _))) => Error::ChunkSkipped {
+                (None, Some(after)) => Error::ChunkSkipped {
                     chunk: range.clone(),
                     after: after.clone(),
                 },
@@ -288,7 +344,7 @@ impl Ledger {
             };
             lost.push((range, error));
         }
-        let panicked = panic.is_some();
+        let stopped = after.is_some();
         // The panicking chunk's own bit is set (its kernel returned, by unwinding),
         // so it is named here, in chunk order.
         if let Some((range, error)) = panic {
@@ -299,24 +355,31 @@ impl Ledger {
             Outcome::Done
         } else {
             Outcome::Failed {
-                panicked,
+                stopped,
                 lost: merge_skipped(lost),
             }
         }
     }
 }
 
-/// Joins neighbouring skipped ranges into one, so a panic early in a large map is
-/// reported as one range rather than thousands.
+/// Joins neighbouring skipped ranges (skipped after the same chunk) into one, so a
+/// panic or death early in a large map is reported as one range rather than
+/// thousands.
 fn merge_skipped(lost: Vec<(Range<usize>, Error)>) -> Vec<(Range<usize>, Error)> {
     let mut out: Vec<(Range<usize>, Error)> = Vec::with_capacity(lost.len());
     for (range, error) in lost {
         if let (
-            Some((prev_range, Error::ChunkSkipped { chunk: prev, .. })),
-            Error::ChunkSkipped { .. },
+            Some((
+                prev_range,
+                Error::ChunkSkipped {
+                    chunk: prev,
+                    after: prev_after,
+                },
+            )),
+            Error::ChunkSkipped { after, .. },
         ) = (out.last_mut(), &error)
         {
-            if prev.end == range.start {
+            if prev.end == range.start && prev_after == after {
                 prev.end = range.end;
                 prev_range.end = range.end;
                 continue;

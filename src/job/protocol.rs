@@ -17,7 +17,9 @@
 //!   claimers then close the cursor (CAS to `(gen, chunks)`) and count the skipped
 //!   chunks as done.
 //! * **Death**: if a worker dies inside a job, the chunk it held is neither done nor
-//!   claimable. The collector waits until the job is *quiescent* (cursor closed and no
+//!   claimable. Unless the job's losses are to be retried, the collector stops the job
+//!   as a panic does ([`stop_after_death`]) and closes its cursor itself
+//!   ([`close_stopped`]). It waits until the job is *quiescent* (cursor closed and no
 //!   live worker inside) and then finishes it; the chunks whose bits are unset are the
 //!   lost ones (see [`lost_chunks`]).
 
@@ -198,9 +200,10 @@ impl Joined<'_> {
             if index >= chunks {
                 return None;
             }
-            // SYNC(B8): Acquire — pairs with the Release store of `cancel` in `fail` (SYNC B7).
-            // Nothing is read on its strength (the message has its own, SYNC B6): a stale 0 only
-            // runs one more chunk, whose next claim sees the flag.
+            // SYNC(B8): Acquire — pairs with the Release stores of `cancel` in `fail` (SYNC B7)
+            // and `stop_after_death` (SYNC B13). Nothing is read on its strength (the message
+            // has its own, SYNC B6): a stale 0 only runs one more chunk, whose next claim sees
+            // the flag (or the cursor the collector closed).
             if self.job.cancel.load(Ordering::Acquire) != 0 {
                 self.skip_rest(current, index);
                 continue;
@@ -285,8 +288,10 @@ impl Joined<'_> {
             // in `read_error`.
             self.job.error_state.store(2, Ordering::Release);
         }
-        // SYNC(B7): Release — pairs with the Acquire loads of `cancel` in `claim` and in the
-        // collector's `resolve_suspects` (SYNC B8); the error record (SYNC B6) is ordered first.
+        // SYNC(B7): Release — pairs with the Acquire loads of `cancel` in `claim` and in
+        // `is_stopped` (SYNC B8, the collector's `resolve_abandoned`); the error record (SYNC
+        // B6) is ordered first. The collector's swap in `stop_after_death` (SYNC B13) reads this
+        // store when the panic came first.
         self.job.cancel.store(1, Ordering::Release);
     }
 }
@@ -344,12 +349,83 @@ pub(crate) fn read_error(job: &JobEntry) -> Option<(u64, String)> {
     }
 }
 
+/// Stops a job because a worker died in it, as a kernel panic does (`Joined::fail`):
+/// from now on no chunk is claimed; the remaining ones are skipped. The collector
+/// calls it under the ledger's lock, for an entry that is still the dead worker's job
+/// (in use, same generation), so the entry cannot be republished meanwhile.
+///
+/// Returns whether this call stopped the job: `false` when `cancel` was set already,
+/// by a kernel panic (SYNC B7) or an earlier death.
+pub(crate) fn stop_after_death(job: &JobEntry) -> bool {
+    // SYNC(B13): Release — pairs with the Acquire loads of `cancel` in `claim` and
+    // `is_stopped` (SYNC B8). As with SYNC B7, nothing is read on its strength: a claimer
+    // that still reads 0 runs one more chunk. A swap rather than a store because, as a
+    // read-modify-write, it reads the last value in `cancel`'s modification order: its
+    // result says exactly whether a panic's store (SYNC B7) came first.
+    job.cancel.swap(1, Ordering::Release) == 0
+}
+
+/// Whether the job was stopped: a kernel panicked (SYNC B7) or a worker died in it
+/// (SYNC B13).
+pub(crate) fn is_stopped(job: &JobEntry) -> bool {
+    // SYNC(B8): Acquire — pairs with SYNC B7 and B13; as in `claim`, nothing is read on
+    // its strength.
+    job.cancel.load(Ordering::Acquire) != 0
+}
+
+/// Closes the cursor of a stopped job of generation `generation` on its workers'
+/// behalf, as their next claim would (`skip_rest`), so that the job becomes quiescent
+/// as soon as the workers inside it finish their chunks, even when no live worker is
+/// inside to make another claim. The skipped chunks are not counted in `done`: a job
+/// whose worker died never reaches the chunk count, and is finished by the collector
+/// (`finish_abandoned`). Does nothing if the cursor is closed already or belongs to
+/// another generation.
+pub(crate) fn close_stopped(job: &JobEntry, generation: u32) {
+    let chunks = job.chunks.load(Ordering::Relaxed);
+    let closed = cursor(generation, chunks);
+    // Relaxed: only the value the CAS below compares against.
+    let mut current = job.cursor.load(Ordering::Relaxed);
+    while (current >> 32) as u32 == generation && current & 0xffff_ffff < chunks {
+        // SYNC(B3): AcqRel — the claim CAS in its closing form, made by the collector: takes
+        // every chunk left at once. Acquire: reading the last claim (or any later value in
+        // its release sequence) makes every earlier claimer's `bulk_job` store (SYNC W2)
+        // visible, as the SYNC B9 load that follows in `resolve_abandoned` also does. Its
+        // Release orders nothing a claimer needs: one that reads the closed cursor claims
+        // nothing.
+        match job
+            .cursor
+            .compare_exchange_weak(current, closed, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// Whether a dead worker whose last recorded chunk (`bulk_chunk`) was `chunk` may have
+/// held it when it died: the chunk was claimed and its done-bit is unset. Its own claim
+/// and bit, if it made them, are visible (it is dead and reaped, SYNC F1). False means
+/// the death lost nothing: it died before its claim succeeded, or after completing the
+/// chunk (between chunks, or on its way out of the job).
+pub(crate) fn may_have_held(job: &JobEntry, bitmap: &[AtomicU64], chunk: u64) -> bool {
+    let (_, next) = cursor_state(job);
+    let Some(word) = bitmap.get((chunk / 64) as usize) else {
+        return false;
+    };
+    // Relaxed: the dead worker's bit is visible through SYNC F1; another worker's
+    // bit, if it claimed the chunk instead, may not be yet, which only makes us stop a
+    // job that lost nothing (`Ledger::record_death` says when that can happen).
+    chunk < next && word.load(Ordering::Relaxed) & (1 << (chunk % 64)) == 0
+}
+
 /// The state of a job's cursor: (generation, next index).
 pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
     // SYNC(B9): SeqCst — in the collector's quiescence check this load precedes the loads
     // of `bulk_job` (SYNC W2). Its Acquire half is what the argument needs: reading a claim
     // (SYNC B3) or a later one makes that claimer's `bulk_job` store visible; SeqCst is
-    // deliberate margin. A starting worker also uses it (`join_active_jobs`).
+    // deliberate margin. A starting worker also uses it (`join_active_jobs`), and the
+    // collector when a worker dies (`may_have_held`: the dead worker's own claim is
+    // visible through SYNC F1 anyway).
     let c = job.cursor.load(Ordering::SeqCst);
     ((c >> 32) as u32, c & 0xffff_ffff)
 }

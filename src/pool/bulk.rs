@@ -84,6 +84,14 @@ impl Pool {
     /// [`Error::WorkerDied`] if a worker dies in a chunk; [`Error::PoolClosed`] after
     /// `close`. An empty array is a no-op.
     ///
+    /// A panic or a death stops the map: the other workers finish the chunks they
+    /// are running and claim no more, and the call returns within about a
+    /// millisecond of the failure (plus the time those chunks take). Chunks not
+    /// computed then are named too, as [`Error::ChunkSkipped`], in an
+    /// [`Error::ChunksLost`]; [`Error::failed_ranges`] lists every range not
+    /// computed. (With [`BulkMap::retries`], a death does not stop the map while a
+    /// retry is left.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -246,7 +254,8 @@ impl BulkMap<'_> {
     }
 
     /// Kill a worker whose chunk runs longer than `d`; the chunk fails with
-    /// [`Error::Timeout`] (or is retried, see [`BulkMap::retries`]).
+    /// [`Error::Timeout`] (or is retried, see [`BulkMap::retries`]). Like any death,
+    /// a timeout with no retry left stops the map (see [`Pool::map_into`]).
     ///
     /// # Examples
     ///
@@ -270,6 +279,10 @@ impl BulkMap<'_> {
     /// Re-run a chunk whose worker died (or timed out) up to `n` times, on another
     /// worker. Only for deterministic kernels: a re-run overwrites the chunk's output.
     /// Panics are not retried.
+    ///
+    /// While a retry is left, a death does not stop the map: the other chunks run
+    /// on, and what the deaths lost is run again afterwards, as a new round. In the
+    /// last round a death stops the map, as without retries.
     ///
     /// # Examples
     ///
@@ -541,14 +554,23 @@ impl BulkMap<'_> {
         loop {
             let mut lost = Vec::new();
             let mut ranges = pending.into_iter();
+            // With no retry left, a death stops the job it happens in, as a panic
+            // does: nothing it loses will be re-run, so the caller is told at once.
+            let stop_on_death = retries_left == 0;
             while let Some((range, _)) = ranges.next() {
-                match job.execute(range)? {
+                match job.execute(range, stop_on_death)? {
                     Outcome::Done => {}
                     Outcome::Terminated => return Err(inner.broken_or_terminated()),
-                    Outcome::Failed { panicked, lost: l } => {
+                    Outcome::Failed { stopped, lost: l } => {
                         lost.extend(l);
-                        if panicked {
-                            // A panic stops the map: what was not run again stays lost.
+                        if stopped {
+                            // `terminate` kills the workers, and their deaths stop the
+                            // job like any other: the map ends because the pool did.
+                            if inner.state() == PoolState::Terminated {
+                                return Err(inner.broken_or_terminated());
+                            }
+                            // A panic, or a death with no retry left, stops the map:
+                            // what was not run again stays lost.
                             lost.extend(ranges.filter_map(|(r, e)| e.map(|e| (r, e))));
                             lost.sort_by_key(|(r, _)| r.start);
                             return Err(failure_error(lost));
@@ -604,8 +626,9 @@ impl Drop for EntryGuard<'_> {
 }
 
 impl<'a> Job<'a> {
-    /// Runs the elements `range` as one job; says what became of it.
-    fn execute(&self, range: Range<usize>) -> Result<Outcome> {
+    /// Runs the elements `range` as one job; says what became of it. With
+    /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
+    fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
         let inner = self.inner;
         let _span = tracing::debug_span!(
             "shmpool.bulk",
@@ -616,7 +639,7 @@ impl<'a> Job<'a> {
         )
         .entered();
         inner.check_open()?;
-        let (index, generation) = inner.jobs.reserve();
+        let (index, generation) = inner.jobs.reserve(stop_on_death);
         let mut segments = vec![self.output.segment];
         if self.kind != JobKind::InPlace {
             segments.push(self.input.segment);

@@ -315,7 +315,10 @@ impl Collector {
                 cause,
                 timeout,
             };
-            inner.jobs.record_death(job, death);
+            // Unless the job's losses are retried, this stops it: its other workers
+            // claim nothing more, and `resolve_suspects` below finishes it once they
+            // are out, so the caller hears of the death within about a millisecond.
+            inner.jobs.record_death(inner.ctrl, job, death);
         }
         // The worker died registered as a sleeper: remove the registration.
         // SYNC(W10): SeqCst — pairs with the dead worker's SeqCst stores of `asleep`, visible
@@ -530,8 +533,9 @@ impl Collector {
         }
     }
 
-    /// Finishes bulk jobs whose dead workers left chunks unfinished, inviting live
-    /// workers to those with chunks left. Returns whether any job is still watched.
+    /// Finishes bulk jobs whose dead workers left chunks unfinished (closing the
+    /// cursor of those a death or panic stopped), inviting live workers to those with
+    /// chunks left. Returns whether any job is still watched.
     fn resolve_suspects(&self) -> bool {
         let inner = &*self.inner;
         let ctrl = inner.ctrl;

@@ -15,7 +15,7 @@ use super::sink::Sink;
 use super::stats::Counters;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
-use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_JOB, Payload, TaskRecord};
+use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_CHUNK, NO_JOB, Payload, TaskRecord};
 use crate::shm::arena::{Block, ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::registry::IdleWorkers;
@@ -365,7 +365,7 @@ impl PoolInner {
         tracing::debug!(worker = slot, generation, "slot starting a worker");
         s.current_task.store(0, Ordering::Relaxed);
         s.bulk_job.store(NO_JOB, Ordering::Relaxed);
-        s.bulk_chunk.store(0, Ordering::Relaxed);
+        s.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
         s.started_ns.store(0, Ordering::Relaxed);
         s.asleep.store(0, Ordering::Relaxed);

@@ -11,7 +11,7 @@ mod task_exec;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use crate::layout::{ControlView, NO_JOB, RecordKind, TaskRecord};
+use crate::layout::{ControlView, NO_CHUNK, NO_JOB, RecordKind, TaskRecord};
 use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
@@ -272,6 +272,10 @@ impl Worker {
     fn run_bulk(&mut self, index: u32, generation: u32) -> Result<(), segments::ParentGone> {
         let ctrl = self.ctrl;
         let slot = ctrl.slot(self.slot_index);
+        // No chunk of this job is ours yet: a death before the first claim names none
+        // (rather than the last chunk of the previous job). Relaxed: the collector reads
+        // it only after the death (SYNC F1), or ordered by SYNC W2 below.
+        slot.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
         // SYNC(W2): SeqCst — the collector's quiescence check reads `bulk_job` of every
         // live worker after reading the cursor; a worker inside the job is seen.
         slot.bulk_job.store(
