@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 /// already gone, will never join (Rust's own code for `main` returning `Err`).
 pub const LEFT_EXIT_CODE: i32 = 1;
 
-/// The tag of a departure message on the private communicator.
+/// The tag of a departure message on the departures' communicator.
 const DEPARTURE_TAG: mpi::Tag = 7301;
 
 /// The collective calls, numbered for the entry vote.
@@ -327,7 +327,7 @@ impl Cluster {
     fn check_departures(&self, call: u64, kind: CallKind) {
         let mut departures = self.departures.borrow_mut();
         while let Some((message, status)) = self
-            .comm
+            .leave_comm
             .any_process()
             .immediate_matched_probe_with_tag(DEPARTURE_TAG)
         {
@@ -355,8 +355,10 @@ impl Cluster {
     }
 
     /// A rank's normal way out: tells every other rank how many calls this one
-    /// made, waits until every rank is leaving (a barrier on the private
-    /// communicator), and takes in the other ranks' departure messages. MPI can
+    /// made, waits until every rank is leaving (a barrier), and takes in the other
+    /// ranks' departure messages. Both go over a communicator of their own: the
+    /// barrier must never match another rank's entry vote, as a collective on the
+    /// calls' communicator would (MPI matches collectives by order, not by kind). MPI can
     /// then be finalized without any rank waiting for another.
     pub(crate) fn leave(&self) {
         let calls_made = self.calls_entered.get();
@@ -367,21 +369,21 @@ impl Cluster {
             let sends: Vec<_> = others
                 .iter()
                 .map(|&r| {
-                    self.comm.process_at_rank(r).immediate_send_with_tag(
+                    self.leave_comm.process_at_rank(r).immediate_send_with_tag(
                         scope,
                         &calls_made,
                         DEPARTURE_TAG,
                     )
                 })
                 .collect();
-            self.wait_polled(self.comm.immediate_barrier(), || {});
+            self.wait_polled(self.leave_comm.immediate_barrier(), || {});
             // Every rank sent its departure before entering the barrier, so the
             // ones not yet received are there to be taken.
             let mut departures = self.departures.borrow_mut();
             for &r in &others {
                 if departures.calls_made[r as usize].is_none() {
                     let (made, _) = self
-                        .comm
+                        .leave_comm
                         .process_at_rank(r)
                         .receive_with_tag::<u64>(DEPARTURE_TAG);
                     departures.calls_made[r as usize] = Some(made);

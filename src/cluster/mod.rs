@@ -143,6 +143,7 @@ impl ClusterBuilder {
             departures: RefCell::new(Departures::new(size)),
             // shmpool's own traffic never meets the user's calls on `world`.
             comm: world.duplicate(),
+            leave_comm: world.duplicate(),
             world,
             _universe: universe,
         };
@@ -215,8 +216,10 @@ pub struct Cluster {
     calls_entered: Cell<u64>,
     /// Ranks that have left, and after how many calls.
     departures: RefCell<Departures>,
-    /// A duplicate of `MPI_COMM_WORLD` for shmpool's own collectives and messages.
+    /// A duplicate of `MPI_COMM_WORLD` for shmpool's own collective calls.
     comm: SimpleCommunicator,
+    /// Another, for departures (`collective.rs`), apart from the calls.
+    leave_comm: SimpleCommunicator,
     world: SimpleCommunicator,
     _universe: Universe,
 }
