@@ -1,6 +1,8 @@
-//! Helpers shared by `regressions.rs` and `fault_storm.rs`: time limits, finding and
-//! signalling our own workers, payload patterns, a small PRNG, markers that let a
-//! worker die only once, and re-running a test in a child process.
+//! Helpers shared by the integration tests (`regressions_*.rs`, `fault_storm.rs` and
+//! its `storm` module, `fail_fast.rs`, `hostile.rs`, `api_*.rs`): time limits, finding
+//! and signalling our own workers, payload patterns, a small PRNG, markers that let a
+//! worker die only once, checking a map's output, and re-running a test in a child
+//! process.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -259,6 +261,15 @@ pub fn remove_markers(tag: &str, server: i32, keys: impl IntoIterator<Item = u64
 pub fn failed_ranges(e: &Error) -> Option<Vec<Range<usize>>> {
     let ranges = e.failed_ranges();
     (!ranges.is_empty()).then_some(ranges)
+}
+
+/// The first index at which `ys` differs from `expected(i)`, outside `skip`.
+pub fn first_wrong<T: PartialEq + Copy>(
+    ys: &[T],
+    skip: &[Range<usize>],
+    expected: impl Fn(usize) -> T,
+) -> Option<usize> {
+    (0..ys.len()).find(|&i| !skip.iter().any(|r| r.contains(&i)) && ys[i] != expected(i))
 }
 
 /// Runs the test `name` of this test binary in a child process, with the

@@ -1,0 +1,147 @@
+//! The machinery of the seeded fault storm (`tests/fault_storm.rs`): its
+//! configuration (`SHMPOOL_STORM_SEED`, `SHMPOOL_STORM_SECS`, `SHMPOOL_STORM_SKIP`),
+//! the failure context every message starts with, and the storm's main loop.
+//!
+//! * `jobs`: a task's arguments and result, both derived from its seed, and the task
+//!   or items an error names.
+//! * `killer`: the thread that SIGKILLs and SIGSTOPs a round's workers at random.
+//! * `round`: one pool, one killer, a few random operations (`Op`).
+//! * `ops`: the task operations of a round: apply, map and starmap, imap and
+//!   imap_unordered, and an apply inside a callback.
+//! * `bulk`: bulk maps whose kernel kills its own worker.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use shmpool::StartMethod;
+
+use crate::common::{Rng, within};
+use round::Round;
+
+/// `assert!` with the storm's position in front of the message. (The method and the
+/// seed are put in front of every failure by `storm`.)
+macro_rules! check {
+    ($cx:expr, $cond:expr, $($fmt:tt)+) => {
+        assert!($cond, "{}: {}", $cx, format_args!($($fmt)+))
+    };
+}
+
+// The modules come after `check!`, which they use.
+mod bulk;
+pub mod jobs;
+pub mod killer;
+mod ops;
+mod round;
+
+// ---------------------------------------------------------------------------------
+// Configuration and failure context
+// ---------------------------------------------------------------------------------
+
+const DEFAULT_SECS: u64 = 15;
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    Some(parsed.unwrap_or_else(|_| panic!("{name}={v} is not a number")))
+}
+
+fn storm_seed(method: StartMethod) -> u64 {
+    env_u64("SHMPOOL_STORM_SEED").unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let salt = match method {
+            StartMethod::Fork => 1u64,
+            StartMethod::ForkServer => 2,
+            _ => 3,
+        };
+        (now.as_nanos() as u64) ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    })
+}
+
+fn skipped() -> HashSet<String> {
+    std::env::var("SHMPOOL_STORM_SKIP")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Where in the storm we are, for failure messages.
+#[derive(Clone, Copy, Debug)]
+struct Cx {
+    round: usize,
+    op: usize,
+    name: &'static str,
+}
+
+impl Cx {
+    /// `op` outside the random operations (building the pool, the final check).
+    const NO_OP: usize = usize::MAX;
+}
+
+impl fmt::Display for Cx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op {
+            Cx::NO_OP => write!(f, "round {}, {}", self.round, self.name),
+            op => write!(f, "round {}, op {op} ({})", self.round, self.name),
+        }
+    }
+}
+
+/// Runs the storm of one start method under a time limit, and fails with the
+/// method and the seed in front of whatever went wrong.
+pub fn storm(method: StartMethod) {
+    let seed = storm_seed(method);
+    let budget = Duration::from_secs(env_u64("SHMPOOL_STORM_SECS").unwrap_or(DEFAULT_SECS));
+    let header = format!("fault storm, {method:?}, SHMPOOL_STORM_SEED={seed:#x}");
+    eprintln!("{header}: budget {budget:?}");
+    let limit = budget + Duration::from_secs(120);
+    let result = std::panic::catch_unwind(|| {
+        within(limit, "fault storm", move || {
+            run_storm(method, seed, budget)
+        })
+    });
+    match result {
+        Ok(summary) => eprintln!("{header}: {summary}"),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            panic!("{header}: {message}");
+        }
+    }
+}
+
+fn run_storm(method: StartMethod, seed: u64, budget: Duration) -> String {
+    let mut rng = Rng::new(seed);
+    let skip = skipped();
+    let deadline = Instant::now() + budget;
+    let mut totals = Totals::default();
+    let mut round = 0;
+    while round == 0 || Instant::now() < deadline {
+        Round::new(method, round, &mut rng, &skip).run(deadline, &mut totals);
+        round += 1;
+    }
+    format!("{round} rounds; {totals:?}")
+}
+
+/// What the storm did, for the summary line.
+#[derive(Debug, Default)]
+struct Totals {
+    ops: usize,
+    tasks_ok: usize,
+    tasks_failed: usize,
+    bulk_ok: usize,
+    bulk_failed: usize,
+    kills: usize,
+    stops: usize,
+}
