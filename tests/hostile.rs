@@ -34,7 +34,10 @@ fn in_child(case: &str, body: impl FnOnce() -> Result<(), String>) {
     }
     let mut ends = [0i32; 2];
     // SAFETY: pipe2 writes two new descriptors into `ends`, which we then own.
-    assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    assert_eq!(
+        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+        0
+    );
     // SAFETY: both descriptors were just created and are owned by nothing else.
     let (mut read, write) = unsafe {
         (
