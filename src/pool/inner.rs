@@ -226,6 +226,8 @@ impl PoolInner {
                 h.idle_spins = SPINS;
                 h.idle_budget_us = b.idle_spin.as_micros().min(u32::MAX as u128) as u32;
                 h.max_tasks_per_child = b.max_tasks_per_child;
+                h.worker_memory_limit = b.worker_memory_limit;
+                h.max_worker_rss = b.max_worker_rss;
                 if let Some((code, payload)) = init {
                     h.has_initializer = 1;
                     h.init_code = code;
@@ -369,6 +371,7 @@ impl PoolInner {
         s.deadline_ns.store(0, Ordering::Relaxed);
         s.started_ns.store(0, Ordering::Relaxed);
         s.asleep.store(0, Ordering::Relaxed);
+        s.memory_limit_hit.store(0, Ordering::Relaxed);
         s.exit_status.store(0, Ordering::Relaxed);
         s.pid.store(0, Ordering::Relaxed);
         let sent = self.send_start(slot, generation);
