@@ -573,15 +573,21 @@ impl Pool {
             .filter_map(|i| {
                 let s = inner.ctrl.slot(i);
                 let phase = s.lifecycle.load();
-                (phase.generation > 0).then(|| WorkerStats {
-                    slot: i,
-                    pid: phase
+                (phase.generation > 0).then(|| {
+                    let pid = phase
                         .state
                         .is_live()
                         .then(|| s.pid.load(Relaxed) as i32)
-                        .filter(|&p| p > 0),
-                    tasks_done: s.tasks_done.load(Relaxed),
-                    chunks_done: s.chunks_done.load(Relaxed),
+                        .filter(|&p| p > 0);
+                    let resident = pid.and_then(crate::sys::resident_of);
+                    WorkerStats {
+                        slot: i,
+                        pid,
+                        tasks_done: s.tasks_done.load(Relaxed),
+                        chunks_done: s.chunks_done.load(Relaxed),
+                        resident_private: resident.map(|r| r.private),
+                        resident_shared: resident.map(|r| r.shared),
+                    }
                 })
             })
             .collect();
@@ -595,6 +601,8 @@ impl Pool {
             bytes_completed: c.bytes_completed.load(Relaxed),
             segments_shipped: c.segments_shipped.load(Relaxed),
             bytes_mapped: c.bytes_mapped.load(Relaxed),
+            workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
+            shared_memory_bytes: inner.shared_memory_bytes(),
         }
     }
 
