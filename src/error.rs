@@ -641,7 +641,18 @@ impl fmt::Display for CodecRole {
 ///     Err(Error::WorkerDied { cause, .. }) => assert_eq!(cause, DeathCause::Exit(3)),
 ///     other => panic!("unexpected {other:?}"),
 /// }
-/// assert_eq!(DeathCause::Signal(9).to_string(), "was killed by SIGKILL");
+/// assert_eq!(DeathCause::Signal(11).to_string(), "was killed by SIGSEGV");
+/// // A SIGKILL the pool did not send itself (it sends them only for timeouts and
+/// // `terminate`, which have errors of their own), and the OOM killer's count did
+/// // not rise:
+/// assert_eq!(
+///     DeathCause::Signal(9).to_string(),
+///     "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)"
+/// );
+/// assert_eq!(
+///     DeathCause::MemoryLimit { limit: 64 << 20 }.to_string(),
+///     "exceeded its memory limit of 67108864 bytes (64.0 MiB)"
+/// );
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -651,13 +662,37 @@ pub enum DeathCause {
     Signal(i32),
     /// Exited with this code (for example `std::process::exit(3)`).
     Exit(i32),
+    /// An allocation failed under the pool's
+    /// [`worker_memory_limit`](crate::PoolBuilder::worker_memory_limit): the worker
+    /// aborted (SIGABRT) with `errno` at `ENOMEM`.
+    MemoryLimit {
+        /// The limit, in bytes: private memory the worker could add beyond what it
+        /// held when it started.
+        limit: u64,
+    },
+    /// Killed (SIGKILL) by the kernel's OOM killer: the OOM-kill count of the
+    /// pool's memory cgroup (or, without one, of the whole system) rose when the
+    /// worker died.
+    OutOfMemory,
 }
 
 impl fmt::Display for DeathCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            DeathCause::Signal(libc::SIGKILL) => f.write_str(
+                "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)",
+            ),
             DeathCause::Signal(s) => write!(f, "was killed by {}", signal_name(s)),
             DeathCause::Exit(c) => write!(f, "exited with code {c}"),
+            DeathCause::MemoryLimit { limit } if limit < 1024 => {
+                write!(f, "exceeded its memory limit of {limit} bytes")
+            }
+            DeathCause::MemoryLimit { limit } => write!(
+                f,
+                "exceeded its memory limit of {limit} bytes ({})",
+                human_bytes(limit)
+            ),
+            DeathCause::OutOfMemory => f.write_str("was killed by the kernel's OOM killer"),
         }
     }
 }

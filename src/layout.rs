@@ -41,8 +41,10 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// Bumped whenever any type in this file changes shape. 2: `Payload::len` is 64 bits
 /// and the arena flag is derived from it. 3: a slot's state and generation are one
 /// lifecycle word, completions carry their writer's generation, and the result
-/// arena's release counter lives in the arena.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+/// arena's release counter lives in the arena. 4: the header carries the memory
+/// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
+/// slot its `memory_limit_hit` flag.
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
@@ -222,6 +224,10 @@ pub(crate) struct WorkerSlot {
     pub chunks_done: AtomicU64,
     /// 1 while the worker is registered as a sleeper on `submit_ready`.
     pub asleep: AtomicU32,
+    /// Set to 1 by the worker's SIGABRT handler when the process aborts with `errno`
+    /// at `ENOMEM`: an allocation failed under `worker_memory_limit`. Reset by the
+    /// collector when it starts a new process in the slot.
+    pub memory_limit_hit: AtomicU32,
 }
 
 /// The segment an array operand lives in, as a job names it.
@@ -363,6 +369,15 @@ pub(crate) struct ControlHeader {
     /// The initializer's serialized arguments (inline, or in the task arena, where
     /// they stay for workers started later); meaningful with `has_initializer`.
     pub init_payload: Payload,
+    /// Private memory (bytes) a worker may add beyond what it holds when it starts,
+    /// enforced with `RLIMIT_DATA` (0: no limit).
+    pub worker_memory_limit: u64,
+    /// Resident private memory (bytes) a worker may add beyond what it held when it
+    /// started before it retires after a task (0: never).
+    pub max_worker_rss: u64,
+    /// Workers that retired because of `max_worker_rss` (all slots, all
+    /// generations). Statistics: Relaxed.
+    pub retired_for_memory: AtomicU64,
     /// Set by `close`: workers exit once the submission ring is empty.
     pub closing: Padded<AtomicU32>,
     /// Workers sleep here when the submission ring is empty.

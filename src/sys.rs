@@ -19,6 +19,12 @@ use rustix::net::{
 };
 use rustix::thread::futex;
 
+mod memory;
+pub(crate) use memory::{
+    Statm, data_hard_limit, record_allocation_failures, rename_env, resident_of,
+    set_data_soft_limit, stop_recording_aborts, vm_data,
+};
+
 // ───────────────────────────── memory ─────────────────────────────
 
 /// Creates an anonymous, close-on-exec memory file of `len` bytes, filled with zeros.

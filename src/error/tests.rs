@@ -50,6 +50,34 @@ fn messages_read_like_sentences() {
     );
 }
 
+#[test]
+fn memory_deaths_say_which_memory_ran_out() {
+    let died = |cause| Error::WorkerDied {
+        worker: 0,
+        pid: 7,
+        cause,
+        work: Work::Task(3),
+    };
+    assert_eq!(
+        died(DeathCause::MemoryLimit { limit: 256 << 20 }).to_string(),
+        "worker 0 (pid 7) exceeded its memory limit of 268435456 bytes (256.0 MiB) while \
+         running task 3"
+    );
+    assert_eq!(
+        DeathCause::MemoryLimit { limit: 100 }.to_string(),
+        "exceeded its memory limit of 100 bytes"
+    );
+    assert_eq!(
+        died(DeathCause::OutOfMemory).to_string(),
+        "worker 0 (pid 7) was killed by the kernel's OOM killer while running task 3"
+    );
+    assert_eq!(
+        died(DeathCause::Signal(libc::SIGKILL)).to_string(),
+        "worker 0 (pid 7) was killed by SIGKILL (perhaps the kernel's OOM killer, or another \
+         process) while running task 3"
+    );
+}
+
 fn died(work: Work) -> Error {
     Error::WorkerDied {
         worker: 1,
@@ -88,8 +116,8 @@ fn chunks_lost_counts_and_lists_each_chunk() {
     };
     assert_eq!(
         e.to_string(),
-        "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL while \
-         running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
+        "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL (perhaps the \
+         kernel's OOM killer, or another process) while running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
          was killed"
     );
     assert_eq!(e.failed_ranges(), [0..10, 10..20]);

@@ -134,6 +134,8 @@ struct Collector {
     requeue: std::collections::VecDeque<crate::layout::TaskRecord>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
+    /// The kernel's count of OOM kills, to tell them from other SIGKILLs.
+    oom: super::oom::OomWatch,
 }
 
 /// A process the collector killed for running past its time limit.
@@ -157,6 +159,7 @@ impl Collector {
             start_not_before: None,
             requeue: std::collections::VecDeque::new(),
             terminating_since: None,
+            oom: super::oom::OomWatch::new(),
         }
     }
 
@@ -168,6 +171,7 @@ impl Collector {
         loop {
             let mut progress = self.inner.drain() > 0;
             self.notice_killed_deaths();
+            self.oom.tick();
             for slot in 0..self.slots() {
                 let phase = self.inner.ctrl.slot(slot).lifecycle.load();
                 if phase.state == SlotState::Exited {
@@ -231,10 +235,6 @@ impl Collector {
         let s = inner.ctrl.slot(slot);
         let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
         let pid = s.pid.load(Ordering::Relaxed) as i32;
-        let cause = match status {
-            ExitStatus::Code(c) => DeathCause::Exit(c),
-            ExitStatus::Signal(sig) => DeathCause::Signal(sig),
-        };
         let timeout = match self.killed[slot].take() {
             Some(k) if k.generation == generation => Some(k.limit),
             other => {
@@ -242,6 +242,7 @@ impl Collector {
                 None
             }
         };
+        let cause = self.cause_of(slot, status, timeout.is_some());
         // Everything done about this exit (delivery, requeue, failed tasks, the
         // replacement's scheduling) happens inside this span.
         let _span = tracing::info_span!("shmpool.worker.exit", worker = slot, pid, cause = %cause)
@@ -361,6 +362,34 @@ impl Collector {
                 ));
             }
             _ => {}
+        }
+    }
+
+    /// What a worker's exit status means. A SIGABRT after an allocation failed under
+    /// `worker_memory_limit` is `MemoryLimit`; a SIGKILL the collector did not send
+    /// (for a timeout, or on `terminate` and the fork server's death, when the pool
+    /// is terminated) is `OutOfMemory` when the kernel counted an OOM kill for it.
+    fn cause_of(&mut self, slot: usize, status: ExitStatus, timed_out: bool) -> DeathCause {
+        let limit = self.inner.ctrl.header().worker_memory_limit;
+        let s = self.inner.ctrl.slot(slot);
+        match status {
+            ExitStatus::Code(c) => DeathCause::Exit(c),
+            // SYNC(W13): Acquire — pairs with the Release store of the worker's SIGABRT
+            // handler (`sys::memory`); the death, seen through SYNC F1/G2, orders it
+            // already. Reset when the slot gets its next process (`start_worker`).
+            ExitStatus::Signal(libc::SIGABRT)
+                if limit != 0 && s.memory_limit_hit.load(Ordering::Acquire) != 0 =>
+            {
+                DeathCause::MemoryLimit { limit }
+            }
+            ExitStatus::Signal(libc::SIGKILL)
+                if !timed_out
+                    && self.inner.state() != PoolState::Terminated
+                    && self.oom.explains_a_kill() =>
+            {
+                DeathCause::OutOfMemory
+            }
+            ExitStatus::Signal(sig) => DeathCause::Signal(sig),
         }
     }
 
@@ -656,6 +685,10 @@ fn start_failure(code: i32) -> Option<&'static str> {
         }
         exit_code::INIT_FAILED => Some("the worker initializer failed"),
         exit_code::SPAWN_FAILED => Some("the fork server could not start a worker process"),
+        exit_code::MEMORY_CONTROLS => Some(
+            "a worker could not set up its memory controls (RLIMIT_DATA, /proc/self/status, \
+             /proc/self/statm)",
+        ),
         _ => None,
     }
 }

@@ -88,8 +88,9 @@ pub(crate) struct ServerLink {
 #[derive(Debug)]
 struct Channel {
     sock: OwnedFd,
-    /// Segment id → liveness word, for every segment sent to this worker.
-    shipped: HashMap<u64, u32>,
+    /// Segment id → its liveness word and data bytes, for every segment sent to
+    /// this worker.
+    shipped: HashMap<u64, (u32, u64)>,
 }
 
 /// Segments in use by running jobs, and the channels to send them on.
@@ -226,6 +227,8 @@ impl PoolInner {
                 h.idle_spins = SPINS;
                 h.idle_budget_us = b.idle_spin.as_micros().min(u32::MAX as u128) as u32;
                 h.max_tasks_per_child = b.max_tasks_per_child;
+                h.worker_memory_limit = b.worker_memory_limit;
+                h.max_worker_rss = b.max_worker_rss;
                 if let Some((code, payload)) = init {
                     h.has_initializer = 1;
                     h.init_code = code;
@@ -369,6 +372,7 @@ impl PoolInner {
         s.deadline_ns.store(0, Ordering::Relaxed);
         s.started_ns.store(0, Ordering::Relaxed);
         s.asleep.store(0, Ordering::Relaxed);
+        s.memory_limit_hit.store(0, Ordering::Relaxed);
         s.exit_status.store(0, Ordering::Relaxed);
         s.pid.store(0, Ordering::Relaxed);
         let sent = self.send_start(slot, generation);
@@ -510,10 +514,36 @@ impl PoolInner {
             .count()
     }
 
-    /// The size of the mapped control segment, in bytes.
-    #[allow(dead_code)]
-    pub(crate) fn control_bytes(&self) -> usize {
-        self.ctrl_map.len()
+    /// The shared memory this pool holds, in bytes: the control segment, the task
+    /// arena and every result arena (their files' current lengths), and the data of
+    /// every array shipped to a worker of the pool that is not dropped yet (each
+    /// array once, however many workers map it). File lengths: pages no process
+    /// touched take no memory, so this is what the pool may hold, not what is
+    /// resident.
+    pub(crate) fn shared_memory_bytes(&self) -> u64 {
+        let control = self.ctrl_map.len() as u64;
+        let task_arena = lock(&self.task_arena).size();
+        let result_arenas: u64 = lock(&self.readers)
+            .iter()
+            .flatten()
+            .map(|(_, reader)| reader.size())
+            .sum();
+        let arrays: u64 = {
+            let sh = lock(&self.shipping);
+            let mut seen = HashMap::new();
+            for channel in sh.channels.iter().flatten() {
+                for (&id, &(word, bytes)) in &channel.shipped {
+                    if self.live.is_alive(word, id) {
+                        seen.insert(id, bytes);
+                    }
+                }
+            }
+            for (seg, _) in sh.active.values() {
+                seen.insert(seg.id(), seg.data_bytes() as u64);
+            }
+            seen.values().sum()
+        };
+        control + task_arena + result_arenas + arrays
     }
 }
 
@@ -533,11 +563,13 @@ fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness, counters: &Counte
     if channel.shipped.len() >= 256 {
         channel
             .shipped
-            .retain(|&id, &mut word| live.is_alive(word, id));
+            .retain(|&id, &mut (word, _)| live.is_alive(word, id));
     }
     // A failure means the worker is gone; its replacement gets a new channel.
     if sys::send_msg(channel.sock.as_fd(), &info.to_bytes(), &[seg.fd()]).is_ok() {
-        channel.shipped.insert(seg.id(), info.live as u32);
+        channel
+            .shipped
+            .insert(seg.id(), (info.live as u32, info.data_bytes));
         Counters::add(&counters.segments_shipped, 1);
         Counters::add(&counters.bytes_mapped, info.data_bytes);
     }

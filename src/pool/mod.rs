@@ -7,6 +7,7 @@ mod collector;
 mod dispatch;
 mod imap;
 mod inner;
+mod oom;
 mod sink;
 mod stats;
 mod tasks;
@@ -95,6 +96,8 @@ pub struct PoolBuilder {
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) task_retries: u32,
     pub(crate) max_tasks_per_child: u32,
+    pub(crate) worker_memory_limit: u64,
+    pub(crate) max_worker_rss: u64,
     pub(crate) initializer: Option<Initializer>,
 }
 
@@ -114,6 +117,8 @@ impl Default for PoolBuilder {
             task_timeout: None,
             task_retries: 0,
             max_tasks_per_child: 0,
+            worker_memory_limit: 0,
+            max_worker_rss: 0,
             initializer: None,
         }
     }
@@ -234,6 +239,83 @@ impl PoolBuilder {
     /// ```
     pub fn max_tasks_per_child(mut self, n: u32) -> Self {
         self.max_tasks_per_child = n;
+        self
+    }
+
+    /// Limits the private memory each worker may add, beyond what it holds when it
+    /// starts, to `bytes` (default 0: no limit). A task that allocates past it fails
+    /// alone: its worker dies and is replaced, and the task gets
+    /// [`Error::WorkerDied`] with [`DeathCause::MemoryLimit`](crate::DeathCause)
+    /// (or, if it uses fallible allocation such as `Vec::try_reserve`, its own
+    /// error). Other tasks, including those running on other workers, are not
+    /// affected.
+    ///
+    /// What counts is private writable memory (heap, thread stacks, private
+    /// mappings), reserved or touched: the worker's `RLIMIT_DATA` soft limit is set
+    /// to its `VmData` at start-up plus `bytes`, before the initializer runs (which
+    /// runs under the limit). Shared memory does not count: `SharedArray`s, the
+    /// arenas that carry large arguments and results, the control segment. Under
+    /// [`StartMethod::Fork`] a worker starts with a copy of the parent's address
+    /// space, which is why the limit is counted from what it holds at start.
+    /// Processes a task starts inherit the limit (`RLIMIT_DATA` is inherited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{DeathCause, Error, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .processes(1)
+    ///     .worker_memory_limit(64 << 20)
+    ///     .build()?;
+    /// let greedy = pool.apply(|| vec![1u8; 1 << 30].len(), ());
+    /// assert!(matches!(
+    ///     greedy,
+    ///     Err(Error::WorkerDied { cause: DeathCause::MemoryLimit { .. }, .. })
+    /// ));
+    /// assert_eq!(pool.apply(|| vec![1u8; 8 << 20].len(), ())?, 8 << 20); // replaced
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn worker_memory_limit(mut self, bytes: u64) -> Self {
+        self.worker_memory_limit = bytes;
+        self
+    }
+
+    /// Replaces a worker whose resident private memory grew by more than `bytes`
+    /// since it started (loky's protection against leaks in task code; default 0:
+    /// never). After a task the worker reads its resident private memory
+    /// (`resident − shared` of `/proc/self/statm`, its anonymous pages: shared
+    /// arrays and arenas do not count); if it holds more than it did at start-up
+    /// (before the initializer) plus `bytes`, it retires instead of taking another
+    /// task, and a replacement is started as for
+    /// [`max_tasks_per_child`](Self::max_tasks_per_child). [`Pool::stats`] counts
+    /// these retirements.
+    ///
+    /// The read costs a few microseconds, so a worker reads at most once per
+    /// millisecond: after a task when at least 1 ms passed since its last read
+    /// (always after a task that ran 1 ms or longer), and before it goes to sleep
+    /// when a task ran since then. A worker that crosses the threshold in a burst of
+    /// short tasks retires within about a millisecond of tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::builder()
+    ///     .processes(1)
+    ///     .max_worker_rss(32 << 20)
+    ///     .build()?;
+    /// let leaky = || {
+    ///     Box::leak(vec![1u8; 64 << 20].into_boxed_slice()); // 64 MiB, never freed
+    ///     std::process::id()
+    /// };
+    /// let first = pool.apply(leaky, ())?;
+    /// let second = pool.apply(leaky, ())?;
+    /// assert_ne!(first, second); // another process: the first one retired
+    /// assert!(pool.stats().workers_retired_for_memory >= 1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn max_worker_rss(mut self, bytes: u64) -> Self {
+        self.max_worker_rss = bytes;
         self
     }
 
@@ -491,15 +573,21 @@ impl Pool {
             .filter_map(|i| {
                 let s = inner.ctrl.slot(i);
                 let phase = s.lifecycle.load();
-                (phase.generation > 0).then(|| WorkerStats {
-                    slot: i,
-                    pid: phase
+                (phase.generation > 0).then(|| {
+                    let pid = phase
                         .state
                         .is_live()
                         .then(|| s.pid.load(Relaxed) as i32)
-                        .filter(|&p| p > 0),
-                    tasks_done: s.tasks_done.load(Relaxed),
-                    chunks_done: s.chunks_done.load(Relaxed),
+                        .filter(|&p| p > 0);
+                    let resident = pid.and_then(crate::sys::resident_of);
+                    WorkerStats {
+                        slot: i,
+                        pid,
+                        tasks_done: s.tasks_done.load(Relaxed),
+                        chunks_done: s.chunks_done.load(Relaxed),
+                        resident_private: resident.map(|r| r.private),
+                        resident_shared: resident.map(|r| r.shared),
+                    }
                 })
             })
             .collect();
@@ -513,6 +601,8 @@ impl Pool {
             bytes_completed: c.bytes_completed.load(Relaxed),
             segments_shipped: c.segments_shipped.load(Relaxed),
             bytes_mapped: c.bytes_mapped.load(Relaxed),
+            workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
+            shared_memory_bytes: inner.shared_memory_bytes(),
         }
     }
 

@@ -42,6 +42,9 @@ impl Counters {
 /// assert_eq!(workers.iter().map(|w| w.slot).collect::<Vec<_>>(), [0, 1]);
 /// assert!(workers.iter().all(|w| w.pid.is_some())); // both running
 /// assert_eq!(workers.iter().map(|w| w.chunks_done).sum::<u64>(), 8);
+/// // Each running worker's resident memory, read from /proc when `stats` is called.
+/// assert!(workers.iter().all(|w| w.resident_private.is_some_and(|b| b > 0)));
+/// assert!(workers.iter().all(|w| w.resident_shared.is_some_and(|b| b > 0)));
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,18 @@ pub struct WorkerStats {
     pub tasks_done: u64,
     /// Bulk-map chunks completed by every process that ran in this slot.
     pub chunks_done: u64,
+    /// The current process's resident private memory in bytes: `resident − shared`
+    /// of `/proc/PID/statm`, its anonymous pages (heap, stacks). Under
+    /// [`StartMethod::Fork`](crate::StartMethod) this includes pages inherited from
+    /// the parent and not yet written, which are one copy shared by every process
+    /// that maps them. `None` when no process runs in the slot.
+    pub resident_private: Option<u64>,
+    /// The current process's resident shared memory in bytes: `shared` of
+    /// `/proc/PID/statm`, pages of files and shared memory it has touched (arrays,
+    /// arenas, the control segment, the binary and its libraries), each also counted
+    /// by every other process that touched it. `None` when no process runs in the
+    /// slot.
+    pub resident_shared: Option<u64>,
 }
 
 /// A snapshot of a pool's counters, from [`crate::Pool::stats`].
@@ -69,6 +84,7 @@ pub struct WorkerStats {
 /// assert_eq!(stats.respawns, 0);
 /// assert!(stats.records_submitted >= 4 && stats.records_completed >= 4);
 /// assert_eq!(stats.bytes_mapped, 0); // no array was shared
+/// assert!(stats.shared_memory_bytes >= 4 << 20); // the control segment, at least
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,4 +110,13 @@ pub struct Stats {
     pub segments_shipped: u64,
     /// Bytes of arrays mapped into workers (shared, not copied).
     pub bytes_mapped: u64,
+    /// Workers replaced because their resident memory grew past
+    /// [`max_worker_rss`](crate::PoolBuilder::max_worker_rss).
+    pub workers_retired_for_memory: u64,
+    /// The shared memory the pool holds now, in bytes: its control segment, its
+    /// task arena and its workers' result arenas (the current lengths of their
+    /// files), and the data of every array currently shipped to its workers and not
+    /// dropped (each array once). Pages nobody touched take no memory, so this
+    /// bounds what the pool holds rather than measuring what is resident.
+    pub shared_memory_bytes: u64,
 }

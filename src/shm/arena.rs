@@ -220,6 +220,11 @@ impl TaskArena {
         self.map.fd()
     }
 
+    /// The arena file's current length in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.file_len
+    }
+
     /// Copies `bytes` into a new block.
     pub(crate) fn store(&mut self, bytes: &[u8]) -> io::Result<Block> {
         let need = round(bytes.len() as u64).max(ALIGN);
@@ -372,6 +377,11 @@ impl ResultReader {
     /// The file, sent to the worker at spawn.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.map.fd()
+    }
+
+    /// The arena file's current length in bytes (the worker grows and shrinks it).
+    pub(crate) fn size(&self) -> u64 {
+        self.map.file_len().unwrap_or(0)
     }
 
     /// The bytes of a published result.

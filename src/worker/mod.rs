@@ -3,6 +3,7 @@
 
 pub(crate) mod bulk_exec;
 pub(crate) mod entry;
+mod memory;
 pub(crate) mod role;
 pub(crate) mod segments;
 pub(crate) mod server;
@@ -35,6 +36,9 @@ pub(crate) mod exit_code {
     pub const INIT_FAILED: i32 = 73;
     /// The fork server could not start this worker.
     pub const SPAWN_FAILED: i32 = 74;
+    /// The worker could not set up its memory controls (`RLIMIT_DATA`, or reading
+    /// `/proc/self/status` or `/proc/self/statm`).
+    pub const MEMORY_CONTROLS: i32 = 75;
 }
 
 /// Runs a worker to completion and exits the process.
@@ -65,6 +69,15 @@ struct Worker {
     task_arena: ArenaMap,
     results: ResultWriter,
     out: Vec<u8>,
+    /// The check of resident memory after tasks (`max_worker_rss`), if asked for.
+    rss: Option<memory::RssWatch>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Before the control segment (which holds the flag) is unmapped.
+        sys::stop_recording_aborts();
+    }
 }
 
 impl Worker {
@@ -109,6 +122,20 @@ impl Worker {
         let task_arena =
             ArenaMap::open(args.task_arena, false).map_err(|_| exit_code::BAD_SEGMENT)?;
         let results = ResultWriter::new(args.result_arena).map_err(|_| exit_code::BAD_SEGMENT)?;
+        // Last, so that what the worker holds now (its mappings, what it inherited)
+        // is the baseline both controls count from; before the initializer, which
+        // runs under them.
+        let header = ctrl.header();
+        if header.worker_memory_limit != 0 {
+            memory::apply_limit(ctrl.slot(slot_index), header.worker_memory_limit)
+                .map_err(|_| exit_code::MEMORY_CONTROLS)?;
+        }
+        let rss = match header.max_worker_rss {
+            0 => None,
+            allowance => {
+                Some(memory::RssWatch::start(allowance).map_err(|_| exit_code::MEMORY_CONTROLS)?)
+            }
+        };
         Ok(Worker {
             ctrl,
             _ctrl_map: ctrl_map,
@@ -121,6 +148,7 @@ impl Worker {
             task_arena,
             results,
             out: Vec::new(),
+            rss,
         })
     }
 
@@ -202,6 +230,14 @@ impl Worker {
             if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
                 return None;
             }
+            if self
+                .rss
+                .as_mut()
+                .is_some_and(memory::RssWatch::before_sleep)
+            {
+                self.retire_for_memory();
+                return None;
+            }
             let ev = &header.submit_ready;
             let ticket = ev.prepare();
             // The flag is raised after the registration and lowered before it is
@@ -251,7 +287,15 @@ impl Worker {
                 }
                 self.run_task(&record)?;
                 self.tasks_run += 1;
-                Ok(if last { Next::Retire } else { Next::Continue })
+                if last {
+                    return Ok(Next::Retire);
+                }
+                let now = sys::monotonic_ns();
+                if self.rss.as_mut().is_some_and(|w| w.after_task(now)) {
+                    self.retire_for_memory();
+                    return Ok(Next::Retire);
+                }
+                Ok(Next::Continue)
             }
             Some(RecordKind::JoinBulk) => {
                 claimed.release();
@@ -267,6 +311,22 @@ impl Worker {
                 Ok(Next::Continue)
             }
         }
+    }
+
+    /// Retires this worker because its resident memory grew past `max_worker_rss`:
+    /// as `max_tasks_per_child` does, `Ready → Retiring` asks the collector for a
+    /// replacement, and the worker exits instead of taking another record.
+    fn retire_for_memory(&self) {
+        let header = self.ctrl.header();
+        header.retired_for_memory.fetch_add(1, Ordering::Relaxed);
+        // SYNC(W6): the transition's Release (SYNC G1) publishes the count (and
+        // `current_task`, 0 after the task) with Retiring, for the collector's loads
+        // (SYNC G2).
+        self.ctrl
+            .slot(self.slot_index)
+            .lifecycle
+            .begin_retiring(self.generation);
+        header.completions.notify_always(1);
     }
 
     fn run_bulk(&mut self, index: u32, generation: u32) -> Result<(), segments::ParentGone> {

@@ -276,10 +276,14 @@ pub fn first_wrong<T: PartialEq + Copy>(
 /// environment variable `env` set to "1" (the test checks it to play the child's
 /// part), and returns its output. Kills the child and panics after `limit`.
 pub fn rerun_self(name: &str, env: &str, limit: Duration) -> Output {
+    rerun_self_with(name, &[(env, "1"), ("RUST_BACKTRACE", "0")], limit)
+}
+
+/// As [`rerun_self`], with the environment variables `envs` set in the child.
+pub fn rerun_self_with(name: &str, envs: &[(&str, &str)], limit: Duration) -> Output {
     let child = Command::new(std::env::current_exe().expect("this test's path"))
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(env, "1")
-        .env("RUST_BACKTRACE", "0")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
