@@ -29,10 +29,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // SAFETY: the names are this process's own; the Python process only touches the
     // arrays while this process waits for it, holding no slices.
+    // y is 2-D, (len / 2, 2) when len is even: the header carries its shape to Python.
+    let y_shape: Vec<usize> = if len % 2 == 0 {
+        vec![len / 2, 2]
+    } else {
+        vec![len]
+    };
     let (mut x, mut y) = unsafe {
         (
             SharedArray::<f64>::create_named(&x_name, len)?,
-            SharedArray::<f64>::create_named(&y_name, len)?,
+            SharedArray::<f64>::create_named_shaped(&y_name, &y_shape)?,
         )
     };
     x.iter_mut().enumerate().for_each(|(i, v)| *v = i as f64);

@@ -103,6 +103,7 @@ fn python_interop() {
         // With numpy present, the Python half must have run, not been skipped.
         for line in [
             "python: y == sqrt(x) computed by the Rust workers, max error 0.0",
+            "y has shape (",
             "rust: sees Python's in-place write",
             "interop checked",
         ] {
