@@ -1,6 +1,6 @@
 //! How every cluster call agrees with the other ranks, and how a rank leaves.
 //!
-//! **The entry vote.** Every collective call starts with one [`Cluster::enter`]: a
+//! **The entry vote.** Every collective call starts with one [`Collective::enter`]: a
 //! small all-reduce (MIN) of a [`Ballot`] over the cluster's private communicator.
 //! Each rank puts in which call it is making, the global length and split of its
 //! distributed arrays, the outcome of its local checks, and (on rank 0) the lengths
@@ -22,14 +22,15 @@
 //! Every wait here polls its request with a back-off instead of blocking in MPI,
 //! so a rank waiting for a slow one does not spin a core its own workers need.
 
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use mpi::collective::SystemOperation;
 use mpi::point_to_point::Status;
 use mpi::request::{Request, Scope};
+use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Source};
 
-use super::Cluster;
 use super::blocks::Blocks;
 use crate::error::{Error, Result};
 
@@ -160,14 +161,55 @@ fn range_of(ballot: &Ballot, low: usize, high: usize) -> Option<(u64, u64)> {
     (ballot[low] != u64::MAX).then(|| (ballot[low], !ballot[high]))
 }
 
-/// The parent's bookkeeping of departures: how many calls each rank that left had
-/// made, once its message has been received.
-#[derive(Debug)]
-pub(crate) struct Departures {
-    calls_made: Vec<Option<u64>>,
+/// A rank's side of the cluster's calls: its communicators, the calls it has
+/// entered, and the departures it has heard of. Owned by the `Cluster`.
+pub(crate) struct Collective {
+    rank: usize,
+    size: usize,
+    /// A duplicate of `MPI_COMM_WORLD` for the calls' collectives.
+    comm: SimpleCommunicator,
+    /// Another, for departures, apart from the calls.
+    leave_comm: SimpleCommunicator,
+    /// Collective calls this rank has entered.
+    calls_entered: Cell<u64>,
+    /// For each rank that has left, the calls it had made (once its message came).
+    departures: RefCell<Vec<Option<u64>>>,
 }
 
-impl Cluster {
+impl std::fmt::Debug for Collective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collective")
+            .field("rank", &self.rank)
+            .field("calls_entered", &self.calls_entered.get())
+            .field("departures", &self.departures.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collective {
+    /// The calls' state for this rank of `world` (collective: it duplicates
+    /// `world` twice, so shmpool's traffic never meets the user's calls on it).
+    pub(crate) fn new(world: &SimpleCommunicator) -> Self {
+        let size = world.size() as usize;
+        Collective {
+            rank: world.rank() as usize,
+            size,
+            comm: world.duplicate(),
+            leave_comm: world.duplicate(),
+            calls_entered: Cell::new(0),
+            departures: RefCell::new(vec![None; size]),
+        }
+    }
+
+    /// The communicator of the calls' collectives.
+    pub(crate) fn comm(&self) -> &SimpleCommunicator {
+        &self.comm
+    }
+
+    fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+
     /// The entry vote of a collective call (see the module docs): every rank
     /// returns the same verdict. On success, returns rank 0's input length for a
     /// call that gave [`Entry::root_lens`] (0 otherwise).
@@ -332,10 +374,9 @@ impl Cluster {
             .immediate_matched_probe_with_tag(DEPARTURE_TAG)
         {
             let (calls_made, _) = message.matched_receive::<u64>();
-            departures.calls_made[status.source_rank() as usize] = Some(calls_made);
+            departures[status.source_rank() as usize] = Some(calls_made);
         }
         let gone = departures
-            .calls_made
             .iter()
             .enumerate()
             .find(|(_, made)| made.is_some_and(|made| made <= call));
@@ -349,8 +390,8 @@ impl Cluster {
                 kind.name(),
                 LEFT_EXIT_CODE
             );
-            drop(departures);
-            self.abort(LEFT_EXIT_CODE);
+            // The pool's workers die with this process (PDEATHSIG).
+            self.comm.abort(LEFT_EXIT_CODE);
         }
     }
 
@@ -381,26 +422,17 @@ impl Cluster {
             // ones not yet received are there to be taken.
             let mut departures = self.departures.borrow_mut();
             for &r in &others {
-                if departures.calls_made[r as usize].is_none() {
+                if departures[r as usize].is_none() {
                     let (made, _) = self
                         .leave_comm
                         .process_at_rank(r)
                         .receive_with_tag::<u64>(DEPARTURE_TAG);
-                    departures.calls_made[r as usize] = Some(made);
+                    departures[r as usize] = Some(made);
                 }
             }
             for send in sends {
                 self.wait_polled(send, || {});
             }
         });
-    }
-}
-
-impl Departures {
-    /// No departures yet, for a job of `ranks` ranks.
-    pub(crate) fn new(ranks: usize) -> Self {
-        Departures {
-            calls_made: vec![None; ranks],
-        }
     }
 }

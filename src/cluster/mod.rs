@@ -36,7 +36,7 @@ mod maps;
 mod tasks;
 mod transfer;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytemuck::Pod;
@@ -48,7 +48,7 @@ pub use blocks::Blocks;
 pub use collective::LEFT_EXIT_CODE;
 pub use dist::DistArray;
 
-use collective::{CallKind, Departures, Entry};
+use collective::{CallKind, Collective, Entry};
 
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -139,11 +139,7 @@ impl ClusterBuilder {
             size,
             pool,
             scratch: RefCell::default(),
-            calls_entered: Cell::new(0),
-            departures: RefCell::new(Departures::new(size)),
-            // shmpool's own traffic never meets the user's calls on `world`.
-            comm: world.duplicate(),
-            leave_comm: world.duplicate(),
+            calls: Collective::new(&world),
             world,
             _universe: universe,
         };
@@ -212,14 +208,9 @@ pub struct Cluster {
     // Dropped in this order: the pool's workers go first, MPI is finalized last.
     pool: Pool,
     scratch: RefCell<Scratch>,
-    /// Collective calls this rank has entered (`collective.rs`).
-    calls_entered: Cell<u64>,
-    /// Ranks that have left, and after how many calls.
-    departures: RefCell<Departures>,
-    /// A duplicate of `MPI_COMM_WORLD` for shmpool's own collective calls.
-    comm: SimpleCommunicator,
-    /// Another, for departures (`collective.rs`), apart from the calls.
-    leave_comm: SimpleCommunicator,
+    /// The entry votes, outcome agreements and departures (`collective.rs`),
+    /// over communicators of their own.
+    calls: Collective,
     world: SimpleCommunicator,
     _universe: Universe,
 }
@@ -355,7 +346,17 @@ impl Cluster {
 
     /// The private duplicate of `MPI_COMM_WORLD` that shmpool's calls use.
     pub(crate) fn comm(&self) -> &SimpleCommunicator {
-        &self.comm
+        self.calls.comm()
+    }
+
+    /// The entry vote of a collective call ([`Collective::enter`]).
+    pub(crate) fn enter(&self, entry: Entry<'_>, local: Result<()>) -> Result<usize> {
+        self.calls.enter(entry, local)
+    }
+
+    /// Agreement on the outcome of a step inside a call ([`Collective::agree`]).
+    pub(crate) fn agree<R>(&self, local: Result<R>) -> Result<R> {
+        self.calls.agree(local)
     }
 
     /// Waits until every rank has reached this call: a barrier, made as the
@@ -495,6 +496,6 @@ impl Drop for Cluster {
         // the other ranks, so that one waiting for this rank in a call ends the
         // job, and wait until every rank is leaving. Then the fields drop in order:
         // the pool terminates its workers, then the universe finalizes MPI.
-        self.leave();
+        self.calls.leave();
     }
 }
