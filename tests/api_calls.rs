@@ -3,6 +3,8 @@
 //! a failing input), payloads of any size, and one pool shared by several threads.
 //! The rest of the API is in `api_results.rs` and `api_lifecycle.rs`.
 
+#[macro_use]
+mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -261,21 +263,6 @@ fn one_pool_used_from_several_threads_at_once(m: StartMethod) {
             });
         }
     });
-}
-
-/// Every test above, once per start method: both must pass the same suite.
-macro_rules! for_each_start_method {
-    ($($name:ident),* $(,)?) => {
-        mod fork {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
-        }
-        mod spawn {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
-        }
-        mod fork_server {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
-        }
-    };
 }
 
 for_each_start_method!(

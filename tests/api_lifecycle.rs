@@ -2,6 +2,7 @@
 //! initializer; max_tasks_per_child; and a per-task timeout that replaces its worker.
 //! The rest of the API is in `api_calls.rs` and `api_results.rs`.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -243,21 +244,6 @@ fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on(m: StartMethod) {
         other => panic!("expected Timeout, got {other:?}"),
     }
     assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
-}
-
-/// Every test above, once per start method: both must pass the same suite.
-macro_rules! for_each_start_method {
-    ($($name:ident),* $(,)?) => {
-        mod fork {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
-        }
-        mod spawn {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
-        }
-        mod fork_server {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
-        }
-    };
 }
 
 for_each_start_method!(

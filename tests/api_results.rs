@@ -2,6 +2,7 @@
 //! successful, timeouts), callbacks and the thread they run on, a task's panic, and
 //! errors as values. The rest of the API is in `api_calls.rs` and `api_lifecycle.rs`.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -278,21 +279,6 @@ fn errors_are_values_that_clone() {
         std::error::Error::source(&copy).map(ToString::to_string),
         std::error::Error::source(&io).map(ToString::to_string)
     );
-}
-
-/// Every test above, once per start method: both must pass the same suite.
-macro_rules! for_each_start_method {
-    ($($name:ident),* $(,)?) => {
-        mod fork {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
-        }
-        mod spawn {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
-        }
-        mod fork_server {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
-        }
-    };
 }
 
 for_each_start_method!(

@@ -10,6 +10,7 @@
 //! the chunk timeout do it), so the death is always inside a chunk, about 200 ms
 //! into the map. Sleeping kernels leave the CPU to the rest of the test run.
 
+#[macro_use]
 mod common;
 
 use std::ops::Range;
@@ -34,28 +35,6 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// How long the map may take to return after its worker died: generous for a loaded
 /// 2-core machine, and still far below the ~1.8 s of work left at the death.
 const PROMPT: Duration = Duration::from_secs(1);
-
-/// Runs `body(method)` once per start method, each as its own test.
-macro_rules! per_start_method {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn fork() {
-                    super::$name(shmpool::StartMethod::Fork)
-                }
-                #[test]
-                fn fork_server() {
-                    super::$name(shmpool::StartMethod::ForkServer)
-                }
-                #[test]
-                fn spawn() {
-                    super::$name(shmpool::StartMethod::Spawn)
-                }
-            }
-        )*
-    };
-}
 
 per_start_method!(
     a_killed_worker_stops_a_long_map_into,

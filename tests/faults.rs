@@ -1,6 +1,8 @@
 //! Faults: workers that die in every way a process can, hung workers, retries,
 //! a parent that is killed, and the spawn start method under hostile threads.
 
+#[macro_use]
+mod common;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -289,20 +291,6 @@ fn the_pool_default_task_timeout_applies(m: StartMethod) {
     let fast = pool.apply_async(|| 3, ()).unwrap();
     assert!(matches!(slow.get(), Err(Error::Timeout { .. })));
     assert_eq!(fast.get().unwrap(), 3);
-}
-
-macro_rules! for_each_start_method {
-    ($($name:ident),* $(,)?) => {
-        mod fork {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
-        }
-        mod spawn {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
-        }
-        mod fork_server {
-            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
-        }
-    };
 }
 
 for_each_start_method!(

@@ -8,6 +8,7 @@
 //! test, with `SHMPOOL_MEMORY_CHILD` set): one to set `RUST_BACKTRACE` for the whole
 //! process, one to run in a memory cgroup of its own.
 
+#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -25,28 +26,6 @@ const LIMIT: u64 = 64 << 20;
 const BODY: Duration = Duration::from_secs(120);
 /// Set in a child process of this binary: the child plays the test's part.
 const CHILD: &str = "SHMPOOL_MEMORY_CHILD";
-
-/// Runs `body(method)` once per start method, each as its own test.
-macro_rules! per_start_method {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn fork() {
-                    super::$name(shmpool::StartMethod::Fork)
-                }
-                #[test]
-                fn fork_server() {
-                    super::$name(shmpool::StartMethod::ForkServer)
-                }
-                #[test]
-                fn spawn() {
-                    super::$name(shmpool::StartMethod::Spawn)
-                }
-            }
-        )*
-    };
-}
 
 per_start_method!(
     a_task_past_the_memory_limit_fails_alone,

@@ -8,6 +8,7 @@
 //! under a time limit (`common::within`) and every result is waited for with
 //! `get_timeout` (`common::get`).
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -20,28 +21,6 @@ use shmpool::{DeathCause, Error, Pool, SharedArray, StartMethod, Work};
 
 /// The time limit of one test's body.
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// Runs `body(method)` once per start method, each as its own test.
-macro_rules! per_start_method {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn fork() {
-                    super::$name(shmpool::StartMethod::Fork)
-                }
-                #[test]
-                fn fork_server() {
-                    super::$name(shmpool::StartMethod::ForkServer)
-                }
-                #[test]
-                fn spawn() {
-                    super::$name(shmpool::StartMethod::Spawn)
-                }
-            }
-        )*
-    };
-}
 
 per_start_method!(bug6_maps_after_a_death_in_a_bulk_map_return_right_values);
 

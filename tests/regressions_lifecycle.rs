@@ -8,6 +8,7 @@
 //! under a time limit (`common::within`) and every result is waited for with
 //! `get_timeout` (`common::get`).
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -22,28 +23,6 @@ use shmpool::{DeathCause, Error, Pool, StartMethod, Work};
 
 /// The time limit of one test's body.
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// Runs `body(method)` once per start method, each as its own test.
-macro_rules! per_start_method {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn fork() {
-                    super::$name(shmpool::StartMethod::Fork)
-                }
-                #[test]
-                fn fork_server() {
-                    super::$name(shmpool::StartMethod::ForkServer)
-                }
-                #[test]
-                fn spawn() {
-                    super::$name(shmpool::StartMethod::Spawn)
-                }
-            }
-        )*
-    };
-}
 
 per_start_method!(bug5_a_task_timeout_is_enforced_while_the_fork_server_is_stopped);
 

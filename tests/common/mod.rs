@@ -15,6 +15,47 @@ use std::time::{Duration, Instant};
 
 use shmpool::{Error, Pool};
 
+/// Runs `body(method)` once per start method, each test as its own module:
+/// `<test>::fork`, `<test>::fork_server` and `<test>::spawn`.
+#[allow(unused_macros)] // not every binary runs its tests this way
+macro_rules! per_start_method {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn fork() {
+                    super::$name(shmpool::StartMethod::Fork)
+                }
+                #[test]
+                fn fork_server() {
+                    super::$name(shmpool::StartMethod::ForkServer)
+                }
+                #[test]
+                fn spawn() {
+                    super::$name(shmpool::StartMethod::Spawn)
+                }
+            }
+        )*
+    };
+}
+
+/// Runs every test named once per start method, grouped by method:
+/// `fork::<test>`, `spawn::<test>` and `fork_server::<test>`.
+#[allow(unused_macros)] // not every binary runs its tests this way
+macro_rules! for_each_start_method {
+    ($($name:ident),* $(,)?) => {
+        mod fork {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Fork) })*
+        }
+        mod spawn {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::Spawn) })*
+        }
+        mod fork_server {
+            $(#[test] fn $name() { super::$name(shmpool::StartMethod::ForkServer) })*
+        }
+    };
+}
+
 /// Runs `f` on its own thread and returns its value; panics (failing the test
 /// instead of hanging it) if `f` has not returned within `limit`. A panic inside `f`
 /// is re-raised here. A thread that overran is left behind; the process ends with
