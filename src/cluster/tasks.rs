@@ -66,14 +66,16 @@ impl Cluster {
         let results = self.agree(self.pool().map(f, items).and_then(|results| {
             task::encode_items(&results, CodecRole::Result).map_err(Error::from)
         }))?;
-        let Some((bytes, blocks)) = self.gather_bytes(results)? else {
-            return Ok(None);
-        };
-        let mut all = Vec::new();
-        for range in blocks.ranges() {
-            all.extend(task::decode_items::<R>(&bytes[range], CodecRole::Result)?);
-        }
-        Ok(Some(all))
+        let gathered = self.gather_bytes(results)?;
+        // Rank 0 decodes; the others hear whether it could, so every rank returns
+        // the same verdict.
+        self.agree(gathered.map_or(Ok(None), |(bytes, blocks)| {
+            let mut all = Vec::new();
+            for range in blocks.ranges() {
+                all.extend(task::decode_items::<R>(&bytes[range], CodecRole::Result)?);
+            }
+            Ok(Some(all))
+        }))
     }
 
     /// Sends each rank its block of rank 0's `encoded` bytes. Returns a buffer and
