@@ -5,21 +5,15 @@
 
 #[macro_use]
 mod common;
+
+use common::pool;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shmpool::{Error, Pool, StartMethod};
-
-fn pool(m: StartMethod) -> Pool {
-    Pool::builder()
-        .processes(2)
-        .start_method(m)
-        .build()
-        .expect("pool")
-}
+use shmpool::{Error, StartMethod};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Sample {

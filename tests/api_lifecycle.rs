@@ -5,6 +5,8 @@
 #[macro_use]
 mod common;
 
+use common::pool;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::worker_pids;
 use shmpool::{Error, Pool, StartMethod};
-
-fn pool(m: StartMethod) -> Pool {
-    Pool::builder()
-        .processes(2)
-        .start_method(m)
-        .build()
-        .expect("pool")
-}
 
 fn close_join_and_submitting_after_close(m: StartMethod) {
     let pool = pool(m);

@@ -5,20 +5,14 @@
 #[macro_use]
 mod common;
 
+use common::pool;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::worker_pids;
 use shmpool::{Callbacks, Error, Pool, StartMethod};
-
-fn pool(m: StartMethod) -> Pool {
-    Pool::builder()
-        .processes(2)
-        .start_method(m)
-        .build()
-        .expect("pool")
-}
 
 fn apply_async_get_wait_ready_successful_and_timeouts(m: StartMethod) {
     let pool = pool(m);

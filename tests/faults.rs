@@ -3,20 +3,14 @@
 
 #[macro_use]
 mod common;
+
+use common::pool;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use shmpool::{DeathCause, Error, Pool, SharedArray, StartMethod, Work};
-
-fn pool(m: StartMethod) -> Pool {
-    Pool::builder()
-        .processes(2)
-        .start_method(m)
-        .build()
-        .expect("pool")
-}
 
 fn die_by_sigkill() -> u32 {
     // SAFETY: raise has no memory-safety preconditions.

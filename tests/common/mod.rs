@@ -56,6 +56,15 @@ macro_rules! for_each_start_method {
     };
 }
 
+/// A pool of two workers under start method `m`.
+pub fn pool(m: shmpool::StartMethod) -> Pool {
+    Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .build()
+        .expect("pool")
+}
+
 /// Runs `f` on its own thread and returns its value; panics (failing the test
 /// instead of hanging it) if `f` has not returned within `limit`. A panic inside `f`
 /// is re-raised here. A thread that overran is left behind; the process ends with
