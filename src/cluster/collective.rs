@@ -32,6 +32,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Source};
 
 use super::blocks::Blocks;
+use super::transfer::ROOT;
 use crate::error::{Error, Result};
 
 /// The exit code a job ends with when a rank waits in a call that another rank,
@@ -207,7 +208,7 @@ impl Collective {
     }
 
     fn is_root(&self) -> bool {
-        self.rank == 0
+        self.rank == ROOT as usize
     }
 
     /// The entry vote of a collective call (see the module docs): every rank

@@ -133,10 +133,9 @@ impl ClusterBuilder {
         let (universe, threading) = mpi::initialize_with_threading(mpi::Threading::Funneled)
             .ok_or_else(|| Error::Mpi("MPI is already initialized in this process".into()))?;
         let world = universe.world();
-        let size = world.size() as usize;
         let cluster = Cluster {
             rank: world.rank() as usize,
-            size,
+            size: world.size() as usize,
             pool,
             scratch: RefCell::default(),
             calls: Collective::new(&world),
