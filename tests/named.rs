@@ -147,10 +147,7 @@ fn bool_segments_record_numpys_bool_dtype() {
 
 #[test]
 fn python_attaches_by_name_and_reads_what_workers_wrote() {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    if !matches!(ok, Ok(o) if o.status.success()) {
+    if !have_numpy() {
         eprintln!("skipping: python3 with numpy is not available");
         return;
     }
@@ -177,16 +174,7 @@ del a
 shm.close()
 "#
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "<f8 5000");
+    assert_eq!(run_python(&script), "<f8 5000");
     assert_eq!(ys[0], -1.0);
     assert!(exists(&name), "Python did not unlink our segment");
 }
@@ -218,8 +206,14 @@ del a
 shm.close()
 "#
     );
+    run_python(&script)
+}
+
+/// Runs `script` with `python3 -c`; returns its trimmed stdout, failing the test
+/// with its stderr if it fails.
+fn run_python(script: &str) -> String {
     let out = Command::new("python3")
-        .args(["-c", &script])
+        .args(["-c", script])
         .output()
         .unwrap();
     assert!(
