@@ -16,7 +16,7 @@ mod common;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use common::{fork_server_of, marker_path, ok, signal_worker, wait_until, within};
+use common::{fork_server_of, marker_path, ok, pool_of, signal_worker, wait_until, within};
 use shmpool::{DeathCause, Error, Pool, SharedArray, StartMethod, Work};
 
 /// Elements in each map.
@@ -41,16 +41,6 @@ per_start_method!(
     a_killed_worker_stops_a_long_map_on_a_pool_of_one,
     a_chunk_timeout_stops_a_long_map_chunks_into,
 );
-
-fn pool_of(processes: usize, method: StartMethod) -> Pool {
-    ok(
-        Pool::builder()
-            .processes(processes)
-            .start_method(method)
-            .build(),
-        format!("build a pool of {processes} ({method:?})"),
-    )
-}
 
 /// The value every element should get.
 fn expected(v: u64) -> u64 {

@@ -14,8 +14,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    die, failed_ranges, first_time, first_wrong, fork_server_of, marker_path, ok, remove_markers,
-    within,
+    die, failed_ranges, first_time, first_wrong, fork_server_of, marker_path, ok, pool_of,
+    remove_markers, within,
 };
 use shmpool::{DeathCause, Error, Pool, SharedArray, StartMethod, Work};
 
@@ -23,16 +23,6 @@ use shmpool::{DeathCause, Error, Pool, SharedArray, StartMethod, Work};
 const LIMIT: Duration = Duration::from_secs(90);
 
 per_start_method!(bug6_maps_after_a_death_in_a_bulk_map_return_right_values);
-
-fn pool_of(processes: usize, method: StartMethod) -> Pool {
-    ok(
-        Pool::builder()
-            .processes(processes)
-            .start_method(method)
-            .build(),
-        format!("build a pool of {processes} ({method:?})"),
-    )
-}
 
 // ---------------------------------------------------------------------------------
 // Bug 3: a bulk map in which two workers die reports only one lost chunk.

@@ -65,6 +65,18 @@ pub fn pool(m: shmpool::StartMethod) -> Pool {
         .expect("pool")
 }
 
+/// A pool of `processes` workers under `method`, failing the test with a clear
+/// message if it cannot be built.
+pub fn pool_of(processes: usize, method: shmpool::StartMethod) -> Pool {
+    ok(
+        Pool::builder()
+            .processes(processes)
+            .start_method(method)
+            .build(),
+        format!("build a pool of {processes} ({method:?})"),
+    )
+}
+
 /// Runs `f` on its own thread and returns its value; panics (failing the test
 /// instead of hanging it) if `f` has not returned within `limit`. A panic inside `f`
 /// is re-raised here. A thread that overran is left behind; the process ends with
