@@ -58,6 +58,47 @@ pub enum Error {
         output: usize,
     },
 
+    /// An array of a bulk operation with several arrays has another length than
+    /// the first input (or, for row operations, another number of rows).
+    #[error("{what} has {len} elements, but the operation's first input has {expected}")]
+    OperandLength {
+        /// Which array: `"input 1"`, `"output 1"`, `"the output's rows"`.
+        what: String,
+        /// Its length.
+        len: usize,
+        /// The first input's length.
+        expected: usize,
+    },
+
+    /// A bulk operation names more arrays (inputs, outputs, context arrays and a
+    /// reduction's scratch) than one job holds.
+    #[error("a bulk operation may name at most {max} arrays, this one names {count}")]
+    TooManyArrays {
+        /// Arrays named.
+        count: usize,
+        /// The most a job holds.
+        max: usize,
+    },
+
+    /// An argument outside its domain, such as a histogram with no bins.
+    #[error("invalid {name}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A SIMD level this CPU cannot run was asked for (`PoolBuilder::simd` or
+    /// `SHMPOOL_SIMD`).
+    #[error("SIMD level {requested} was asked for, but this CPU supports up to {detected}")]
+    SimdUnsupported {
+        /// The level asked for.
+        requested: crate::kernel::Simd,
+        /// The highest level the CPU supports.
+        detected: crate::kernel::Simd,
+    },
+
     /// A bulk map's element range does not lie within the arrays
     /// ([`crate::BulkMap::range`]).
     #[error("the range {}..{} does not lie within an array of {len} elements", range.start, range.end)]

@@ -44,7 +44,7 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// arena's release counter lives in the arena. 4: the header carries the memory
 /// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
 /// slot its `memory_limit_hit` flag.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 5;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
@@ -238,23 +238,80 @@ pub(crate) struct SegmentRef {
     pub id: AtomicU64,
     /// Its index in the liveness table.
     pub live: AtomicU64,
-    /// Byte offset of element 0 from the start of the segment's data.
+    /// Byte offset of the operand's element 0 from the start of the segment's data.
     pub byte_off: AtomicU64,
     /// Size of one element in bytes.
     pub elem_size: AtomicU64,
+    /// Elements the job may touch from element 0 (the worker checks the segment
+    /// holds them all).
+    pub extent: AtomicU64,
+    /// A fingerprint of the element type, for arrays a kernel looks up by position
+    /// (context arrays); 0 for the others.
+    pub type_tag: AtomicU64,
+}
+
+/// Most arrays one bulk job names: inputs, outputs, context arrays and a
+/// reduction's partials and identity.
+pub(crate) const MAX_OPERANDS: usize = 12;
+
+/// Bytes of kernel parameters a job entry holds inline.
+pub(crate) const PARAMS_BYTES: usize = 4096;
+
+/// The alignment of a job entry's parameter block: the largest parameter alignment
+/// a kernel may ask for.
+pub(crate) const PARAMS_ALIGN: usize = 64;
+
+/// A job's kernel parameters: plain bytes, written by the parent while the entry is
+/// free and read by workers only after a successful claim (see `job/protocol.rs`).
+#[repr(C, align(64))]
+pub(crate) struct ParamsBlock(std::cell::UnsafeCell<[u8; PARAMS_BYTES]>);
+
+// SAFETY: the block is written only by the parent that owns the free entry, before it
+// publishes the job (SYNC B1), and read by workers only after a successful claim,
+// which proves the entry is not being rewritten (job/protocol.rs). Sharing references
+// between threads is no more dangerous than sharing them between processes.
+unsafe impl Sync for ParamsBlock {}
+
+impl std::fmt::Debug for ParamsBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParamsBlock")
+    }
+}
+
+#[cfg(test)]
+impl Default for ParamsBlock {
+    fn default() -> Self {
+        ParamsBlock(std::cell::UnsafeCell::new([0; PARAMS_BYTES]))
+    }
+}
+
+impl ParamsBlock {
+    /// The block's first byte.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
 }
 
 /// What kind of kernel a bulk job runs. The entry holds it as a `u32`
-/// ([`JobEntry::kind`]), decoded by a worker when it joins the job.
+/// ([`JobEntry::kind`]), decoded by a worker when it joins the job. Workers do not
+/// branch on it (the trampoline knows its operands); it names the job in traces and
+/// lets a worker refuse an entry no parent wrote.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JobKind {
-    /// `out[i] = f(in[i])`.
+    /// Elementwise maps: `out[i] = f(in[i])`, with one to three inputs and one or two
+    /// outputs.
     Map = 1,
     /// `f(&in[range], &mut out[range])`.
     Chunks = 2,
     /// `f(&mut data[range])` on one array.
     InPlace = 3,
+    /// A reduction: each chunk writes one partial.
+    Reduce = 4,
+    /// Index-aware kernels that read whole inputs and write their own range.
+    Indexed = 5,
+    /// Row maps and row stencils over 2-D arrays.
+    Rows = 6,
 }
 
 impl JobKind {
@@ -265,6 +322,9 @@ impl JobKind {
             1 => Some(JobKind::Map),
             2 => Some(JobKind::Chunks),
             3 => Some(JobKind::InPlace),
+            4 => Some(JobKind::Reduce),
+            5 => Some(JobKind::Indexed),
+            6 => Some(JobKind::Rows),
             _ => None,
         }
     }
@@ -273,9 +333,10 @@ impl JobKind {
 /// A bulk job: one entry per `map_into` call in flight.
 ///
 /// The descriptor fields are written by the parent while the entry is free, and read
-/// by workers that hold a matching generation (see `bulk.rs` for the protocol). They
-/// are atomics because a worker with a stale generation may read them while the
-/// parent rewrites them; the generation check afterwards discards such reads.
+/// by workers that hold a matching generation (see `job/protocol.rs` for the
+/// protocol). They are atomics because a worker with a stale generation may read them
+/// while the parent rewrites them; the generation check afterwards discards such
+/// reads. The parameter block is plain bytes, read only after a successful claim.
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub(crate) struct JobEntry {
@@ -293,10 +354,17 @@ pub(crate) struct JobEntry {
     pub chunks: AtomicU64,
     /// Kill a worker whose chunk runs longer than this (0: never).
     pub chunk_timeout_ns: AtomicU64,
-    /// The input array (or the only array, for `InPlace`).
-    pub input: SegmentRef,
-    /// The output array.
-    pub output: SegmentRef,
+    /// The global index of the job's element 0 (a map over `range` starts there).
+    pub origin: AtomicU64,
+    /// How many of `operands` the job uses.
+    pub operand_count: AtomicU32,
+    /// How many of them, at the end, are context arrays the kernel looks up by
+    /// position.
+    pub context_count: AtomicU32,
+    /// Bytes of `params` in use.
+    pub params_len: AtomicU32,
+    /// The arrays, in the order the kernel's trampoline expects them.
+    pub operands: [SegmentRef; MAX_OPERANDS],
     /// Claim cursor: generation << 32 | next chunk index.
     pub cursor: Padded<AtomicU64>,
     /// Chunks finished (run, failed or skipped).
@@ -315,6 +383,8 @@ pub(crate) struct JobEntry {
     pub error_len: AtomicU32,
     /// The panic message (truncated), written by the worker that won `error_state`.
     pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
+    /// The kernel's parameters, `params_len` bytes.
+    pub params: ParamsBlock,
 }
 
 /// Bytes of a panic message kept in a job entry.
@@ -671,10 +741,17 @@ mod payload_tests {
         ] {
             assert_eq!(OutcomeCode::decode(o as u32), Some(o));
         }
-        for k in [JobKind::Map, JobKind::Chunks, JobKind::InPlace] {
+        for k in [
+            JobKind::Map,
+            JobKind::Chunks,
+            JobKind::InPlace,
+            JobKind::Reduce,
+            JobKind::Indexed,
+            JobKind::Rows,
+        ] {
             assert_eq!(JobKind::decode(k as u32), Some(k));
         }
-        for unknown in [0, 5, u32::MAX] {
+        for unknown in [0, 7, u32::MAX] {
             assert_eq!(RecordKind::decode(unknown), None);
             assert_eq!(OutcomeCode::decode(unknown), None);
             assert_eq!(JobKind::decode(unknown), None);

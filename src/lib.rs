@@ -100,7 +100,13 @@ pub mod mpi {
     }
 }
 #[cfg(not(loom))]
-pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
+pub use bytemuck::{Pod, Zeroable};
+#[cfg(not(loom))]
+pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays, Simd};
+#[cfg(not(loom))]
+pub use pool::{
+    BulkMap, BulkWith, Imap, Number, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats,
+};
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
 #[cfg(not(loom))]

@@ -25,7 +25,7 @@
 
 use std::ops::Range;
 
-use crate::layout::{ERROR_MSG_BYTES, JobEntry, JobKind, WorkerSlot};
+use crate::layout::{ERROR_MSG_BYTES, JobEntry, JobKind, MAX_OPERANDS, PARAMS_BYTES, WorkerSlot};
 use crate::sync::{AtomicU64, Ordering};
 use crate::wake::{Backoff, EventCount};
 
@@ -65,10 +65,23 @@ pub(crate) struct Descriptor {
     pub chunks: u64,
     /// Per-chunk time limit in ns (0: none).
     pub chunk_timeout_ns: u64,
-    /// Input operand: (segment id, liveness word, byte offset, element size).
-    pub input: Operand,
-    /// Output operand.
-    pub output: Operand,
+    /// The global index of the job's element 0.
+    pub origin: u64,
+    /// The arrays, in the trampoline's order; `operand_count` of them are used.
+    pub operands: [Operand; MAX_OPERANDS],
+    /// How many operands the job uses.
+    pub operand_count: u32,
+    /// How many of them, at the end, are context arrays.
+    pub context_count: u32,
+    /// Bytes of kernel parameters.
+    pub params_len: u32,
+}
+
+impl Descriptor {
+    /// The operands in use.
+    pub(crate) fn operands(&self) -> &[Operand] {
+        &self.operands[..(self.operand_count as usize).min(MAX_OPERANDS)]
+    }
 }
 
 /// An array operand of a job.
@@ -78,10 +91,14 @@ pub(crate) struct Operand {
     pub id: u64,
     /// Liveness word.
     pub live: u64,
-    /// Byte offset of element 0 within the segment's data.
+    /// Byte offset of the operand's element 0 within the segment's data.
     pub byte_off: u64,
     /// Element size in bytes.
     pub elem_size: u64,
+    /// Elements the job may touch from element 0.
+    pub extent: u64,
+    /// Element type fingerprint (context arrays), or 0.
+    pub type_tag: u64,
 }
 
 fn store_operand(r: &crate::layout::SegmentRef, o: Operand) {
@@ -89,6 +106,8 @@ fn store_operand(r: &crate::layout::SegmentRef, o: Operand) {
     r.live.store(o.live, Ordering::Relaxed);
     r.byte_off.store(o.byte_off, Ordering::Relaxed);
     r.elem_size.store(o.elem_size, Ordering::Relaxed);
+    r.extent.store(o.extent, Ordering::Relaxed);
+    r.type_tag.store(o.type_tag, Ordering::Relaxed);
 }
 
 fn load_operand(r: &crate::layout::SegmentRef) -> Operand {
@@ -97,14 +116,24 @@ fn load_operand(r: &crate::layout::SegmentRef) -> Operand {
         live: r.live.load(Ordering::Relaxed),
         byte_off: r.byte_off.load(Ordering::Relaxed),
         elem_size: r.elem_size.load(Ordering::Relaxed),
+        extent: r.extent.load(Ordering::Relaxed),
+        type_tag: r.type_tag.load(Ordering::Relaxed),
     }
 }
 
-/// Publishes a job in a free entry, as generation `generation`.
+/// Publishes a job in a free entry, as generation `generation`, with `params` as
+/// its kernel parameters (at most `PARAMS_BYTES`; the caller checked).
 ///
 /// The caller owns the entry (it was free and is reserved in the parent's table) and
 /// `bitmap` is its done-bitmap.
-pub(crate) fn publish(job: &JobEntry, bitmap: &[AtomicU64], generation: u32, d: &Descriptor) {
+pub(crate) fn publish(
+    job: &JobEntry,
+    bitmap: &[AtomicU64],
+    generation: u32,
+    d: &Descriptor,
+    params: &[u8],
+) {
+    assert!(params.len() <= PARAMS_BYTES && params.len() == d.params_len as usize);
     job.kind.store(d.kind as u32, Ordering::Relaxed);
     job.kernel.store(d.kernel as u64, Ordering::Relaxed);
     job.len.store(d.len, Ordering::Relaxed);
@@ -112,8 +141,20 @@ pub(crate) fn publish(job: &JobEntry, bitmap: &[AtomicU64], generation: u32, d: 
     job.chunks.store(d.chunks, Ordering::Relaxed);
     job.chunk_timeout_ns
         .store(d.chunk_timeout_ns, Ordering::Relaxed);
-    store_operand(&job.input, d.input);
-    store_operand(&job.output, d.output);
+    job.origin.store(d.origin, Ordering::Relaxed);
+    job.operand_count.store(d.operand_count, Ordering::Relaxed);
+    job.context_count.store(d.context_count, Ordering::Relaxed);
+    job.params_len.store(d.params_len, Ordering::Relaxed);
+    for (slot, op) in job.operands.iter().zip(d.operands) {
+        store_operand(slot, op);
+    }
+    // SAFETY: the entry is free and reserved by this parent, so no worker reads the
+    // block: a worker reads it only after a successful claim of this generation's
+    // chunk, and the generation is published below (SYNC B1), which orders this
+    // write before any such read. `params` fits (asserted above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(params.as_ptr(), job.params.as_ptr(), params.len());
+    }
     job.cursor.store(cursor(generation, 0), Ordering::Relaxed);
     job.done.store(0, Ordering::Relaxed);
     job.finished.store(0, Ordering::Relaxed);
@@ -167,10 +208,17 @@ pub(crate) fn join<'a>(
         chunk_len: job.chunk_len.load(Ordering::Relaxed),
         chunks: job.chunks.load(Ordering::Relaxed),
         chunk_timeout_ns: job.chunk_timeout_ns.load(Ordering::Relaxed),
-        input: load_operand(&job.input),
-        output: load_operand(&job.output),
+        origin: job.origin.load(Ordering::Relaxed),
+        operands: std::array::from_fn(|i| load_operand(&job.operands[i])),
+        operand_count: job.operand_count.load(Ordering::Relaxed),
+        context_count: job.context_count.load(Ordering::Relaxed),
+        params_len: job.params_len.load(Ordering::Relaxed),
     };
-    if desc.chunks as usize > bitmap.len() * 64 {
+    if desc.chunks as usize > bitmap.len() * 64
+        || desc.operand_count as usize > MAX_OPERANDS
+        || desc.context_count > desc.operand_count
+        || desc.params_len as usize > PARAMS_BYTES
+    {
         return None; // torn read of a reused entry: the claim would fail anyway
     }
     Some(Joined {
@@ -236,6 +284,12 @@ impl Joined<'_> {
         {
             self.add_done(self.desc.chunks - index);
         }
+    }
+
+    /// The job's kernel parameters. Read them only while holding a claimed chunk:
+    /// the claim proves the entry is this job's and is not being rewritten.
+    pub(crate) fn params_ptr(&self, _held: Chunk) -> *const u8 {
+        self.job.params.as_ptr().cast_const()
     }
 
     /// The element range of a chunk.

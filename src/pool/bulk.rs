@@ -1,21 +1,18 @@
-//! Zero-copy bulk maps over [`SharedArray`]s, written in place.
+//! Zero-copy bulk maps over [`SharedArray`]s, written in place: [`BulkMap`], the
+//! options of one bulk operation, and the forms whose kernels take no parameters.
+//! The forms with parameters and context arrays are [`BulkWith`]'s.
 
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::time::Duration;
 
 use bytemuck::Pod;
 
 use super::Pool;
-use super::inner::{PoolInner, PoolState};
+use super::bulk_engine::Options;
+use super::bulk_with::BulkWith;
 use crate::array::SharedArray;
-use crate::error::{Error, Result};
-use crate::job::ledger::{Outcome, Span, failure_error};
-use crate::job::protocol::{self, Descriptor, Operand};
-use crate::kernel::{self, AssertZeroSized, BulkKernel};
-use crate::layout::{JobKind, RecordKind, TaskRecord};
-use crate::shm::Segment;
+use crate::error::Result;
+use crate::kernel::{AssertZeroSized, Inputs, Outputs, Params, ParamsAndArrays};
 
 /// Options for a bulk array map: the chunk length, a per-chunk time limit, and
 /// retries. Made by [`Pool::bulk`]; the `Pool` methods of the same names use the
@@ -40,13 +37,8 @@ use crate::shm::Segment;
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a BulkMap does nothing until one of its map methods runs"]
 pub struct BulkMap<'p> {
-    pool: &'p Pool,
-    chunk_len: Option<usize>,
-    chunk_timeout: Option<Duration>,
-    retries: u32,
-    /// `start..end` of the elements to map; `None` maps them all. (A pair, not a
-    /// `Range`, so that `BulkMap` stays `Copy`.)
-    range: Option<(usize, usize)>,
+    pub(super) pool: &'p Pool,
+    pub(super) options: Options,
 }
 
 impl Pool {
@@ -64,14 +56,13 @@ impl Pool {
     pub fn bulk(&self) -> BulkMap<'_> {
         BulkMap {
             pool: self,
-            chunk_len: None,
-            chunk_timeout: None,
-            retries: 0,
-            range: None,
+            options: Options::default(),
         }
     }
 
     /// `y[i] = f(x[i])` for every element, run by the workers in place.
+    /// Several arrays in and out: [`Pool::zip_map_into`]. Kernels with parameters
+    /// and context arrays: [`BulkMap::with`] and [`BulkMap::context`].
     ///
     /// `f` must be a non-capturing closure or a `fn` item: it runs in other
     /// processes, which cannot see captured values. The workers claim chunks of the
@@ -120,6 +111,52 @@ impl Pool {
         F: Fn(T) -> U + Copy,
     {
         self.bulk().map_into(x, y, f)
+    }
+
+    /// Elementwise maps over several arrays: `outputs[i] = f(inputs[i])`.
+    ///
+    /// `inputs` is one array `&x` or a tuple of two or three, `(&a, &b)`, of
+    /// possibly different element types; `f` then receives a tuple `(a[i], b[i])`.
+    /// `outputs` is one array `&mut y`, or two, `(&mut q, &mut r)`, for which `f`
+    /// returns a pair. numpy's binary ufuncs with `out=`, `np.where` and `divmod`
+    /// are written this way. Kernels with parameters and context arrays are
+    /// [`BulkMap::with`] and [`BulkMap::context`].
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if the first output's
+    /// length differs from the first input's,
+    /// [`Error::OperandLength`](crate::Error::OperandLength) if another array's does;
+    /// otherwise as for [`Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Pool, SharedArray};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let a = SharedArray::from_slice(&[7u32, 9, 10])?;
+    /// let b = SharedArray::from_slice(&[2u32, 4, 5])?;
+    /// // np.add(a, b, out=c)
+    /// let mut c = SharedArray::zeroed(3)?;
+    /// pool.zip_map_into((&a, &b), &mut c, |(a, b): (u32, u32)| a + b)?;
+    /// assert_eq!(&c[..], &[9, 13, 15]);
+    /// // np.where(cond, a, b)
+    /// let cond = SharedArray::from_slice(&[1u8, 0, 1])?;
+    /// pool.zip_map_into((&cond, &a, &b), &mut c, |(k, a, b): (u8, u32, u32)| if k != 0 { a } else { b })?;
+    /// assert_eq!(&c[..], &[7, 4, 10]);
+    /// // divmod(a, b, out=(q, r)): two outputs
+    /// let (mut q, mut r) = (SharedArray::zeroed(3)?, SharedArray::zeroed(3)?);
+    /// pool.zip_map_into((&a, &b), (&mut q, &mut r), |(a, b): (u32, u32)| (a / b, a % b))?;
+    /// assert_eq!((&q[..], &r[..]), (&[3, 2, 2][..], &[1, 1, 0][..]));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn zip_map_into<I, O, F>(&self, inputs: I, outputs: O, f: F) -> Result<()>
+    where
+        I: Inputs,
+        O: Outputs,
+        F: Fn(I::Item) -> O::Item + Copy,
+    {
+        self.bulk().zip_map_into(inputs, outputs, f)
     }
 
     /// Like [`Pool::map_into`], allocating the output array.
@@ -230,7 +267,7 @@ impl Pool {
     }
 }
 
-impl BulkMap<'_> {
+impl<'p> BulkMap<'p> {
     /// Elements per chunk. Default: about 256 KiB of input and output per chunk,
     /// and at least eight chunks per worker when the array is large enough.
     /// Zero is refused with [`Error::ZeroChunkLen`].
@@ -249,7 +286,7 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn chunk_len(mut self, n: usize) -> Self {
-        self.chunk_len = Some(n);
+        self.options.chunk_len = Some(n);
         self
     }
 
@@ -272,7 +309,7 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn chunk_timeout(mut self, d: Duration) -> Self {
-        self.chunk_timeout = Some(d);
+        self.options.chunk_timeout = Some(d);
         self
     }
 
@@ -302,7 +339,7 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn retries(mut self, n: u32) -> Self {
-        self.retries = n;
+        self.options.retries = n;
         self
     }
 
@@ -325,8 +362,69 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn range(mut self, range: Range<usize>) -> Self {
-        self.range = Some((range.start, range.end));
+        self.options.range = Some((range.start, range.end));
         self
+    }
+
+    /// Hands `params` to every kernel call by reference: the kernels of the
+    /// returned [`BulkWith`] take `&P` first. The parameters are copied into the
+    /// job's entry in shared memory once per call, not per chunk: up to 4 KiB, of
+    /// any `Pod` type aligned to at most 64 bytes (checked when the program is
+    /// compiled). Put anything bigger in a [`SharedArray`] and pass it with
+    /// [`BulkMap::context`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Pod, Pool, SharedArray, Zeroable};
+    ///
+    /// #[derive(Clone, Copy, Pod, Zeroable)]
+    /// #[repr(C)]
+    /// struct Axpy {
+    ///     a: f64,
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let x = SharedArray::try_from_iter((0..1000).map(f64::from))?;
+    /// let y = SharedArray::filled(1000, 1.0f64)?;
+    /// let mut out = SharedArray::zeroed(1000)?;
+    /// let a = 2.5; // known only at run time
+    /// pool.bulk()
+    ///     .with(Axpy { a })
+    ///     .zip_map_into((&x, &y), &mut out, |p: &Axpy, (x, y): (f64, f64)| p.a * x + y)?;
+    /// assert_eq!(out[10], 26.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn with<P: Pod>(self, params: P) -> BulkWith<'p, 'static, Params<P>> {
+        BulkWith::new(self, params)
+    }
+
+    /// Adds a read-only array that every chunk reads whole: a lookup table,
+    /// coefficients, the other operand of a gather. The kernels of the returned
+    /// [`BulkWith`] take an [`Env`](crate::Env) first; `env.array::<T>(k)` is the
+    /// `k`-th array added. Call it again to add more (up to the job's operand limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Env, Pool, SharedArray};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let table = SharedArray::from_slice(&[10u64, 20, 30, 40])?;
+    /// let idx = SharedArray::from_slice(&[3u32, 0, 2, 2])?;
+    /// let mut out = SharedArray::zeroed(4)?;
+    /// // A gather: out[i] = table[idx[i]].
+    /// pool.bulk()
+    ///     .context(&table)
+    ///     .map_into(&idx, &mut out, |env: &Env<()>, i: u32| env.array::<u64>(0)[i as usize])?;
+    /// assert_eq!(&out[..], &[40, 10, 30, 30]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn context<'c, T: Pod>(
+        self,
+        array: &'c SharedArray<T>,
+    ) -> BulkWith<'p, 'c, ParamsAndArrays<()>> {
+        BulkWith::new(self, ()).context(array)
     }
 
     /// See [`Pool::map_into`].
@@ -351,10 +449,22 @@ impl BulkMap<'_> {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
+        self.zip_map_into(x, y, f)
+    }
+
+    /// See [`Pool::zip_map_into`].
+    ///
+    /// # Errors
+    /// As for [`Pool::zip_map_into`].
+    pub fn zip_map_into<I, O, F>(self, inputs: I, outputs: O, f: F) -> Result<()>
+    where
+        I: Inputs,
+        O: Outputs,
+        F: Fn(I::Item) -> O::Item + Copy,
+    {
         let () = AssertZeroSized::<F>::OK;
-        let _ = f; // only its type travels: the worker conjures the value
-        let kernel: BulkKernel = kernel::map_kernel::<T, U, F>;
-        self.two_arrays(JobKind::Map, kernel, x, y)
+        self.with(())
+            .zip_map_into(inputs, outputs, move |_: &(), v| f(v))
     }
 
     /// See [`Pool::map_array`].
@@ -377,9 +487,8 @@ impl BulkMap<'_> {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
-        let mut y = SharedArray::zeroed(x.len())?.reshape(x.shape())?;
-        self.map_into(x, &mut y, f)?;
-        Ok(y)
+        let () = AssertZeroSized::<F>::OK;
+        self.with(()).map_array(x, move |_: &(), v: T| f(v))
     }
 
     /// See [`Pool::map_chunks_into`].
@@ -411,10 +520,23 @@ impl BulkMap<'_> {
         U: Pod,
         F: Fn(&[T], &mut [U]) + Copy,
     {
+        self.zip_map_chunks_into(x, y, f)
+    }
+
+    /// `f(inputs[chunk], outputs[chunk])` for each chunk, with the forms of
+    /// [`Pool::zip_map_into`]: a kernel sees a tuple of slices for several arrays.
+    ///
+    /// # Errors
+    /// As for [`Pool::zip_map_into`].
+    pub fn zip_map_chunks_into<I, O, F>(self, inputs: I, outputs: O, f: F) -> Result<()>
+    where
+        I: Inputs,
+        O: Outputs,
+        F: for<'a> Fn(I::Slices<'a>, O::Slices<'a>) + Copy,
+    {
         let () = AssertZeroSized::<F>::OK;
-        let _ = f; // only its type travels: the worker conjures the value
-        let kernel: BulkKernel = kernel::chunk_kernel::<T, U, F>;
-        self.two_arrays(JobKind::Chunks, kernel, x, y)
+        self.with(())
+            .zip_map_chunks_into(inputs, outputs, move |_: &(), xs, ys| f(xs, ys))
     }
 
     /// See [`Pool::for_each_mut`].
@@ -437,9 +559,7 @@ impl BulkMap<'_> {
         F: Fn(&mut T) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        let _ = f; // only its type travels: the worker conjures the value
-        let kernel: BulkKernel = kernel::for_each_kernel::<T, F>;
-        self.one_array(kernel, x)
+        self.with(()).for_each_mut(x, move |_: &(), v: &mut T| f(v))
     }
 
     /// See [`Pool::for_each_chunk_mut`].
@@ -465,279 +585,7 @@ impl BulkMap<'_> {
         F: Fn(&mut [T]) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        let _ = f; // only its type travels: the worker conjures the value
-        let kernel: BulkKernel = kernel::chunk_mut_kernel::<T, F>;
-        self.one_array(kernel, x)
-    }
-
-    fn two_arrays<T: Pod, U: Pod>(
-        self,
-        kind: JobKind,
-        kernel: BulkKernel,
-        x: &SharedArray<T>,
-        y: &mut SharedArray<U>,
-    ) -> Result<()> {
-        if x.len() != y.len() {
-            return Err(Error::LengthMismatch {
-                input: x.len(),
-                output: y.len(),
-            });
-        }
-        let input = Array {
-            segment: x.segment(),
-            elem_size: std::mem::size_of::<T>(),
-        };
-        let output = Array {
-            segment: y.segment(),
-            elem_size: std::mem::size_of::<U>(),
-        };
-        self.run(kind, kernel, input, output, x.len())
-    }
-
-    fn one_array<T: Pod>(self, kernel: BulkKernel, x: &mut SharedArray<T>) -> Result<()> {
-        let array = Array {
-            segment: x.segment(),
-            elem_size: std::mem::size_of::<T>(),
-        };
-        self.run(JobKind::InPlace, kernel, array, array, x.len())
-    }
-
-    fn run(
-        self,
-        kind: JobKind,
-        kernel: BulkKernel,
-        input: Array<'_>,
-        output: Array<'_>,
-        len: usize,
-    ) -> Result<()> {
-        let inner = self.pool.inner();
-        let range = match self.range {
-            None => 0..len,
-            Some((start, end)) if start <= end && end <= len => start..end,
-            Some((start, end)) => {
-                return Err(Error::RangeOutOfBounds {
-                    range: start..end,
-                    len,
-                });
-            }
-        };
-        let chunk_len = match self.chunk_len {
-            Some(0) => return Err(Error::ZeroChunkLen),
-            Some(n) => n,
-            None => default_chunk_len(
-                range.len(),
-                input.elem_size + output.elem_size,
-                inner.processes,
-            ),
-        };
-        inner.check_open()?;
-        if range.is_empty() {
-            return Ok(());
-        }
-        let max = u64::from(inner.ctrl.dims().max_chunks);
-        let chunks = range.len().div_ceil(chunk_len) as u64;
-        if chunks > max {
-            return Err(Error::TooManyChunks { chunks, max });
-        }
-        let job = Job {
-            inner,
-            kind,
-            kernel,
-            input,
-            output,
-            chunk_len,
-            chunk_timeout: self.chunk_timeout,
-        };
-        // Each range still to compute, with the error that lost it last time.
-        let mut pending: Vec<(Range<usize>, Option<Error>)> = vec![(range, None)];
-        let mut retries_left = self.retries;
-        loop {
-            let mut lost = Vec::new();
-            let mut ranges = pending.into_iter();
-            // With no retry left, a death stops the job it happens in, as a panic
-            // does: nothing it loses will be re-run, so the caller is told at once.
-            let stop_on_death = retries_left == 0;
-            while let Some((range, _)) = ranges.next() {
-                match job.execute(range, stop_on_death)? {
-                    Outcome::Done => {}
-                    Outcome::Terminated => return Err(inner.broken_or_terminated()),
-                    Outcome::Failed { stopped, lost: l } => {
-                        lost.extend(l);
-                        if stopped {
-                            // `terminate` kills the workers, and their deaths stop the
-                            // job like any other: the map ends because the pool did.
-                            if inner.state() == PoolState::Terminated {
-                                return Err(inner.broken_or_terminated());
-                            }
-                            // A panic, or a death with no retry left, stops the map:
-                            // what was not run again stays lost.
-                            lost.extend(ranges.filter_map(|(r, e)| e.map(|e| (r, e))));
-                            lost.sort_by_key(|(r, _)| r.start);
-                            return Err(failure_error(lost));
-                        }
-                    }
-                }
-            }
-            if lost.is_empty() {
-                return Ok(());
-            }
-            if inner.state() == PoolState::Terminated {
-                return Err(inner.broken_or_terminated());
-            }
-            if retries_left == 0 {
-                return Err(failure_error(lost));
-            }
-            retries_left -= 1;
-            tracing::debug!(lost = lost.len(), retries_left, "retrying lost chunks");
-            pending = lost.into_iter().map(|(r, e)| (r, Some(e))).collect();
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Array<'a> {
-    segment: &'a Arc<Segment>,
-    elem_size: usize,
-}
-
-/// One bulk operation, possibly executed as several jobs (retries).
-struct Job<'a> {
-    inner: &'a PoolInner,
-    kind: JobKind,
-    kernel: BulkKernel,
-    input: Array<'a>,
-    output: Array<'a>,
-    chunk_len: usize,
-    chunk_timeout: Option<Duration>,
-}
-
-/// Releases a job entry and the shipped segments whatever happens.
-struct EntryGuard<'a> {
-    inner: &'a PoolInner,
-    index: u32,
-    segments: Vec<&'a Arc<Segment>>,
-}
-
-impl Drop for EntryGuard<'_> {
-    fn drop(&mut self) {
-        self.inner.unship_after_job(&self.segments);
-        self.inner.jobs.release(self.index);
-    }
-}
-
-impl<'a> Job<'a> {
-    /// Runs the elements `range` as one job; says what became of it. With
-    /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
-    fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
-        let inner = self.inner;
-        let _span = tracing::debug_span!(
-            "shmpool.bulk",
-            kind = self.kind as u32,
-            start = range.start,
-            len = range.len(),
-            chunk_len = self.chunk_len
-        )
-        .entered();
-        inner.check_open()?;
-        let (index, generation) = inner.jobs.reserve(stop_on_death);
-        let mut segments = vec![self.output.segment];
-        if self.kind != JobKind::InPlace {
-            segments.push(self.input.segment);
-        }
-        let guard = EntryGuard {
-            inner,
-            index,
-            segments,
-        };
-        inner.ship_for_job(&guard.segments)?;
-
-        let len = range.len() as u64;
-        let chunk_len = self.chunk_len as u64;
-        let chunks = len.div_ceil(chunk_len);
-        let operand = |a: Array<'_>| -> Result<Operand> {
-            let info = a
-                .segment
-                .ship_info()
-                .map_err(Error::io("registering an array"))?;
-            Ok(Operand {
-                id: info.id,
-                live: info.live,
-                byte_off: (range.start * a.elem_size) as u64,
-                elem_size: a.elem_size as u64,
-            })
-        };
-        let desc = Descriptor {
-            kind: self.kind,
-            kernel: kernel::bulk_offset(self.kernel),
-            len,
-            chunk_len,
-            chunks,
-            chunk_timeout_ns: self
-                .chunk_timeout
-                .map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
-            input: operand(self.input)?,
-            output: operand(self.output)?,
-        };
-        let job = inner.ctrl.job(index);
-        protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc);
-
-        let invitations = (inner.live_workers() as u64).clamp(1, chunks);
-        let record = TaskRecord {
-            kind: RecordKind::JoinBulk as u32,
-            id: protocol::pack_job(index, generation),
-            ..Default::default()
-        };
-        for _ in 0..invitations {
-            inner.push_record(record)?;
-        }
-        inner.ctrl.header().submit_ready.notify(invitations as u32);
-        tracing::debug!(chunks, invitations, "bulk job submitted");
-
-        let abandoned =
-            protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
-                // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
-                // `finish_everything` (which finishes or marks terminated every job) is
-                // visible to the checks below.
-                inner
-                    .collector_exited
-                    .load(StdOrdering::Acquire)
-                    .then_some(())
-            });
-        let span = Span {
-            start: range.start,
-            len,
-            chunk_len,
-        };
-        let outcome = inner
-            .jobs
-            .outcome(inner.ctrl, index, span, abandoned.is_some());
-        tracing::debug!(?outcome, "bulk job complete");
-        Ok(outcome)
-    }
-}
-
-/// The default chunk length: about 256 KiB of traffic per chunk, at least eight
-/// chunks per worker when the array allows, never below 16 KiB of traffic.
-fn default_chunk_len(len: usize, bytes_per_elem: usize, workers: usize) -> usize {
-    const TARGET: usize = 256 << 10;
-    const FLOOR: usize = 16 << 10;
-    let bytes_per_elem = bytes_per_elem.max(1);
-    let by_bytes = (TARGET / bytes_per_elem).max(1);
-    let balanced = len.div_ceil(workers.max(1) * 8).max(1);
-    let floor = (FLOOR / bytes_per_elem).max(1);
-    by_bytes.min(balanced).max(floor).max(len.div_ceil(1 << 20))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::default_chunk_len;
-
-    #[test]
-    fn default_chunks_are_a_few_hundred_kib() {
-        // 2^24 f64 in and out: 16 bytes per element, 256 KiB per chunk.
-        assert_eq!(default_chunk_len(1 << 24, 16, 2), 16384);
-        // Small arrays are not split below 16 KiB of traffic.
-        assert_eq!(default_chunk_len(1000, 16, 2), 1024);
-        assert_eq!(default_chunk_len(0, 16, 2), 1024);
+        self.with(())
+            .for_each_chunk_mut(x, move |_: &(), c: &mut [T]| f(c))
     }
 }

@@ -130,6 +130,8 @@ pub(crate) struct PoolInner {
     pub pending_sealed: AtomicBool,
     /// How callers wait.
     pub backoff: Backoff,
+    /// The SIMD level bulk kernels run at (resolved: never `Auto`).
+    pub simd: crate::Simd,
     /// Statistics.
     pub counters: Counters,
     /// Arguments too large for a ring slot.
@@ -182,6 +184,7 @@ impl PoolInner {
                 max: MAX_PROCESSES,
             });
         }
+        let simd = simd_level(b.simd)?;
         let slots = (2 * processes).max(2) as u32;
         let dims = Dims {
             slots,
@@ -256,6 +259,7 @@ impl PoolInner {
             start_error: Mutex::new(None),
             collector_exited: AtomicBool::new(false),
             pending_sealed: AtomicBool::new(false),
+            simd,
             backoff: Backoff {
                 spins: SPINS,
                 budget: b.idle_spin,
@@ -578,4 +582,26 @@ fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness, counters: &Counte
 /// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The SIMD level a pool runs bulk kernels at: the builder's choice, else
+/// `SHMPOOL_SIMD`, else the CPU's highest; refused if the CPU cannot run it.
+fn simd_level(chosen: Option<crate::Simd>) -> Result<crate::Simd> {
+    let level = match chosen {
+        Some(level) => level,
+        None => match std::env::var("SHMPOOL_SIMD") {
+            Ok(v) => crate::Simd::parse(&v).ok_or_else(|| Error::InvalidArgument {
+                name: "SHMPOOL_SIMD",
+                reason: format!("{v:?} is none of baseline, avx2, avx512, auto"),
+            })?,
+            Err(_) => crate::Simd::Auto,
+        },
+    };
+    if !level.is_supported() {
+        return Err(Error::SimdUnsupported {
+            requested: level,
+            detected: crate::Simd::detected(),
+        });
+    }
+    Ok(level.resolve())
 }

@@ -1,6 +1,8 @@
 //! [`Pool`] and [`PoolBuilder`]: the worker processes and their lifecycle.
 
 mod bulk;
+mod bulk_engine;
+mod bulk_with;
 mod callbacks;
 mod chunks;
 mod collector;
@@ -8,6 +10,7 @@ mod dispatch;
 mod imap;
 mod inner;
 mod oom;
+mod reduce;
 mod sink;
 mod stats;
 mod tasks;
@@ -17,11 +20,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bulk::BulkMap;
+pub use bulk_with::BulkWith;
 #[cfg(feature = "mpi")]
 pub(crate) use chunks::collect_input;
 pub(crate) use dispatch::Signal;
 pub use imap::Imap;
 pub(crate) use inner::PoolInner;
+pub use reduce::Number;
 pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
@@ -98,6 +103,7 @@ pub struct PoolBuilder {
     pub(crate) max_tasks_per_child: u32,
     pub(crate) worker_memory_limit: u64,
     pub(crate) max_worker_rss: u64,
+    pub(crate) simd: Option<crate::Simd>,
     pub(crate) initializer: Option<Initializer>,
 }
 
@@ -119,6 +125,7 @@ impl Default for PoolBuilder {
             max_tasks_per_child: 0,
             worker_memory_limit: 0,
             max_worker_rss: 0,
+            simd: None,
             initializer: None,
         }
     }
@@ -316,6 +323,21 @@ impl PoolBuilder {
     /// ```
     pub fn max_worker_rss(mut self, bytes: u64) -> Self {
         self.max_worker_rss = bytes;
+        self
+    }
+
+    /// The instruction-set level bulk kernels run at. Default: the
+    /// `SHMPOOL_SIMD` environment variable if set (`baseline`, `avx2`, `avx512` or
+    /// `auto`), else [`Simd::Auto`](crate::Simd::Auto), the highest level the CPU
+    /// supports. Forcing a level is for reproducibility checks and benchmarks:
+    /// results are bit-identical at every level (see [`crate::Simd`]).
+    ///
+    /// # Errors
+    /// [`Pool::build`] fails with [`Error::SimdUnsupported`] for a level this CPU
+    /// cannot run, and with [`Error::InvalidArgument`] for an `SHMPOOL_SIMD` it does
+    /// not know.
+    pub fn simd(mut self, level: crate::Simd) -> Self {
+        self.simd = Some(level);
         self
     }
 
@@ -603,6 +625,7 @@ impl Pool {
             bytes_mapped: c.bytes_mapped.load(Relaxed),
             workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
             shared_memory_bytes: inner.shared_memory_bytes(),
+            simd: inner.simd,
         }
     }
 

@@ -119,4 +119,7 @@ pub struct Stats {
     /// dropped (each array once). Pages nobody touched take no memory, so this
     /// bounds what the pool holds rather than measuring what is resident.
     pub shared_memory_bytes: u64,
+    /// The instruction-set level bulk kernels run at ([`crate::Simd`]): the highest
+    /// the CPU supports, unless `PoolBuilder::simd` or `SHMPOOL_SIMD` chose one.
+    pub simd: crate::Simd,
 }

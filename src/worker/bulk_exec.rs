@@ -3,7 +3,8 @@
 use super::Worker;
 use super::segments::ParentGone;
 use crate::job::protocol::{self as bulk, Joined, Operand};
-use crate::layout::{JobKind, WorkerSlot};
+use crate::kernel::{ChunkCall, OperandPtr};
+use crate::layout::{MAX_OPERANDS, WorkerSlot};
 use crate::sync::Ordering;
 use crate::sys;
 
@@ -18,8 +19,8 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
     let Some(first) = joined.claim(slot) else {
         return Ok(());
     };
-    let (input, output) = match operands(w, &joined)? {
-        Ok(ptrs) => ptrs,
+    let resolved = match operands(w, &joined)? {
+        Ok(ops) => ops,
         Err(message) => {
             joined.fail(first, &message);
             joined.complete(first);
@@ -28,30 +29,35 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
     };
     // SAFETY: a successful claim proves the descriptor belongs to this job (bulk.rs),
     // and the parent wrote the kernel offset with `bulk_offset` in the same binary
-    // (forked, or re-executed and fingerprint-checked at start-up).
+    // (forked, or re-executed and fingerprint-checked at start-up), for a SIMD level
+    // it checked this CPU supports.
     let kernel = unsafe { crate::kernel::bulk_from_offset(joined.desc.kernel) };
-    let (in_size, out_size) = (
-        joined.desc.input.elem_size as usize,
-        joined.desc.output.elem_size as usize,
-    );
+    let mut call = ChunkCall {
+        params: joined.params_ptr(first),
+        start: 0,
+        len: 0,
+        chunk: 0,
+        origin: joined.desc.origin as usize,
+        operands: resolved,
+        context_count: joined.desc.context_count as usize,
+        operand_count: joined.desc.operand_count as usize,
+    };
     let mut chunk = first;
     loop {
         let range = joined.range(chunk);
+        (call.start, call.len, call.chunk) = (range.start, range.len(), chunk.index as usize);
         start_clock(slot, joined.desc.chunk_timeout_ns);
         let outcome = crate::unwind::catch(|| {
-            // SAFETY: `operands` checked that both arrays hold `len` elements from
-            // their offsets, so `range` is in bounds of both mappings. The output range
-            // is this worker's alone: chunk indices are handed out once by the cursor
-            // CAS. The input is not written during the job: the parent holds a shared
-            // borrow of it (and an exclusive one of the output) until the job
-            // finishes, and other workers write only their own output chunks.
-            unsafe {
-                kernel(
-                    input.add(range.start * in_size),
-                    output.add(range.start * out_size),
-                    range.len(),
-                )
-            }
+            // SAFETY: `operands` checked that every array holds its `extent` elements
+            // from its offset, and chunk ranges and slots lie within the extents the
+            // parent computed for this job. Output ranges are this worker's alone:
+            // chunk indices are handed out once by the cursor CAS. Inputs are not
+            // written during the job: the parent holds shared borrows of them (and
+            // exclusive ones of the outputs) until the job finishes, and other
+            // workers write only their own chunks' ranges and slots. The parameter
+            // block holds the kernel's parameters and is not rewritten while we hold
+            // a chunk (job/protocol.rs).
+            unsafe { kernel(&call) }
         });
         slot.deadline_ns.store(0, Ordering::Relaxed);
         slot.started_ns.store(0, Ordering::Relaxed);
@@ -78,34 +84,38 @@ fn start_clock(slot: &WorkerSlot, timeout_ns: u64) {
     slot.deadline_ns.store(deadline, Ordering::Relaxed);
 }
 
-/// Resolves the job's arrays to pointers, checking that they are large enough.
+/// Resolves the job's arrays to pointers, checking that each segment holds the
+/// elements the job may touch.
 fn operands(
     w: &mut Worker,
     joined: &Joined<'_>,
-) -> Result<Result<(*const u8, *mut u8), String>, ParentGone> {
-    let d = &joined.desc;
-    let output = match resolve(w, d.output, d.len)? {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(e)),
-    };
-    if d.kind == JobKind::InPlace {
-        return Ok(Ok((output.cast_const(), output)));
+) -> Result<Result<[OperandPtr; MAX_OPERANDS], String>, ParentGone> {
+    let mut resolved = [OperandPtr::NONE; MAX_OPERANDS];
+    for (slot, &op) in resolved.iter_mut().zip(joined.desc.operands()) {
+        match resolve(w, op)? {
+            Ok(ptr) => {
+                *slot = OperandPtr {
+                    ptr,
+                    extent: op.extent as usize,
+                    elem_size: op.elem_size as usize,
+                    type_tag: op.type_tag,
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        }
     }
-    let input = match resolve(w, d.input, d.len)? {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok((input.cast_const(), output)))
+    Ok(Ok(resolved))
 }
 
-fn resolve(w: &mut Worker, op: Operand, len: u64) -> Result<Result<*mut u8, String>, ParentGone> {
+fn resolve(w: &mut Worker, op: Operand) -> Result<Result<*mut u8, String>, ParentGone> {
     let Some(map) = w.segments.get(op.id)? else {
         return Ok(Err(format!(
             "worker could not map array segment {} (not received, or out of memory)",
             op.id
         )));
     };
-    let needed = len
+    let needed = op
+        .extent
         .checked_mul(op.elem_size)
         .and_then(|b| b.checked_add(op.byte_off));
     match needed {

@@ -17,15 +17,81 @@
 
 use std::mem::size_of;
 
-/// A bulk kernel: runs over `n` elements at `input` and `output`.
+use crate::layout::MAX_OPERANDS;
+
+mod bodies;
+mod dispatch;
+mod env;
+mod grid;
+mod operands;
+
+pub(crate) use bodies::{
+    ChunkMutBody, ChunksBody, FoldBody, ForEachBody, GridBody, IndexedBody, MapBody, ReduceBody,
+    RowsBody,
+};
+pub use dispatch::Simd;
+pub(crate) use dispatch::{Kernels, kernels};
+pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
+pub use grid::{Grid, GridMut};
+pub use operands::{ArrayArg, Inputs, Outputs};
+
+/// One operand of a chunk call, resolved in the worker: the address of the
+/// operand's element 0 and how many elements the job may touch from there.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct OperandPtr {
+    /// Element 0 of the operand in this process.
+    pub(crate) ptr: *mut u8,
+    /// Elements the job may touch from `ptr`.
+    pub(crate) extent: usize,
+    /// Bytes per element.
+    pub(crate) elem_size: usize,
+    /// Element type fingerprint (context arrays), or 0.
+    pub(crate) type_tag: u64,
+}
+
+impl OperandPtr {
+    /// An operand that names nothing.
+    pub(crate) const NONE: OperandPtr = OperandPtr {
+        ptr: std::ptr::null_mut(),
+        extent: 0,
+        elem_size: 0,
+        type_tag: 0,
+    };
+}
+
+/// What a worker hands a kernel trampoline for one chunk.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ChunkCall {
+    /// The job's parameter block, valid while the chunk is held.
+    pub(crate) params: *const u8,
+    /// The chunk's first element, relative to the job's element 0.
+    pub(crate) start: usize,
+    /// Elements in the chunk.
+    pub(crate) len: usize,
+    /// The chunk's index within the job.
+    pub(crate) chunk: usize,
+    /// The global index of the job's element 0.
+    pub(crate) origin: usize,
+    /// The job's operands, in the trampoline's order; unused ones are `NONE`.
+    pub(crate) operands: [OperandPtr; MAX_OPERANDS],
+    /// How many operands, at the end of those in use, are context arrays.
+    pub(crate) context_count: usize,
+    /// How many operands are in use.
+    pub(crate) operand_count: usize,
+}
+
+/// A bulk kernel trampoline: runs one chunk.
 ///
 /// # Safety
-/// The caller guarantees that `input` points to `n` valid, readable elements of the
-/// kernel's input type, `output` to `n` writable elements of its output type (they
-/// may be the same for in-place kernels, which then ignore `input`), that no other
-/// thread or process accesses the output range during the call, and that no other
-/// thread or process writes the input range during the call.
-pub(crate) type BulkKernel = unsafe fn(input: *const u8, output: *mut u8, n: usize);
+/// The caller guarantees that every operand in `call` points to `extent` valid
+/// elements of the element type the trampoline was instantiated with (at the
+/// positions the trampoline expects), that the chunk's output ranges are accessed by
+/// no other thread or process during the call, that no other thread or process writes
+/// the ranges the kernel reads, and that the parameter block holds the trampoline's
+/// parameter type.
+pub(crate) type BulkKernel = unsafe fn(call: &ChunkCall);
 
 /// The fixed point code offsets are measured from.
 #[inline(never)]
@@ -97,103 +163,55 @@ pub(crate) unsafe fn conjure<F>() -> F {
     unsafe { std::mem::zeroed() }
 }
 
-/// `out[i] = f(in[i])` over a chunk.
-///
-/// # Safety
-/// See [`BulkKernel`]; `F` must satisfy [`conjure`]'s contract.
-pub(crate) unsafe fn map_kernel<T: Copy, U, F: Fn(T) -> U>(
-    input: *const u8,
-    output: *mut u8,
-    n: usize,
-) {
-    // SAFETY: Delegated to the caller (see `BulkKernel`): the ranges are valid, the
-    // output range is this worker's alone and nobody writes the input.
-    let (xs, ys) = unsafe {
-        (
-            std::slice::from_raw_parts(input.cast::<T>(), n),
-            std::slice::from_raw_parts_mut(output.cast::<U>(), n),
-        )
-    };
-    // SAFETY: F is zero-sized, checked at compile time by the caller's instantiation.
-    let f: F = unsafe { conjure() };
-    for (y, x) in ys.iter_mut().zip(xs) {
-        *y = f(*x);
-    }
-}
-
-/// `f(&in[chunk], &mut out[chunk])`.
-///
-/// # Safety
-/// See [`map_kernel`].
-pub(crate) unsafe fn chunk_kernel<T, U, F: Fn(&[T], &mut [U])>(
-    input: *const u8,
-    output: *mut u8,
-    n: usize,
-) {
-    // SAFETY: as in `map_kernel`.
-    let (xs, ys) = unsafe {
-        (
-            std::slice::from_raw_parts(input.cast::<T>(), n),
-            std::slice::from_raw_parts_mut(output.cast::<U>(), n),
-        )
-    };
-    // SAFETY: as in `map_kernel`.
-    let f: F = unsafe { conjure() };
-    f(xs, ys);
-}
-
-/// `f(&mut x)` for each element of a chunk, in place.
-///
-/// # Safety
-/// See [`map_kernel`]; only `output` is used.
-pub(crate) unsafe fn for_each_kernel<T, F: Fn(&mut T)>(
-    _input: *const u8,
-    output: *mut u8,
-    n: usize,
-) {
-    // SAFETY: as in `map_kernel`; the range is this worker's alone.
-    let xs = unsafe { std::slice::from_raw_parts_mut(output.cast::<T>(), n) };
-    // SAFETY: as in `map_kernel`.
-    let f: F = unsafe { conjure() };
-    for x in xs {
-        f(x);
-    }
-}
-
-/// `f(&mut data[chunk])`, in place.
-///
-/// # Safety
-/// See [`map_kernel`]; only `output` is used.
-pub(crate) unsafe fn chunk_mut_kernel<T, F: Fn(&mut [T])>(
-    _input: *const u8,
-    output: *mut u8,
-    n: usize,
-) {
-    // SAFETY: as in `for_each_kernel`.
-    let xs = unsafe { std::slice::from_raw_parts_mut(output.cast::<T>(), n) };
-    // SAFETY: as in `map_kernel`.
-    let f: F = unsafe { conjure() };
-    f(xs);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn map_trampoline<F: Fn(f64) -> f64>(_: F) -> BulkKernel {
-        map_kernel::<f64, f64, F>
-    }
-
     #[test]
     fn offsets_round_trip_and_the_trampoline_runs_the_closure() {
-        let kernel = map_trampoline(|v: f64| v.sqrt());
+        fn kernel_of<F: Fn(&(), f64) -> f64 + Copy>(_: F) -> BulkKernel {
+            kernels::<
+                MapBody<
+                    Params<()>,
+                    &'static crate::SharedArray<f64>,
+                    &'static mut crate::SharedArray<f64>,
+                    F,
+                >,
+            >()
+            .baseline()
+        }
+        let kernel = kernel_of(|_: &(), v: f64| v.sqrt());
         let off = bulk_offset(kernel);
         // SAFETY: produced by bulk_offset in this very process.
         let back = unsafe { bulk_from_offset(off) };
         let xs = [4.0f64, 9.0];
         let mut ys = [0.0f64; 2];
-        // SAFETY: valid, disjoint ranges of two elements.
-        unsafe { back(xs.as_ptr().cast(), ys.as_mut_ptr().cast(), 2) };
+        let mut operands = [OperandPtr::NONE; MAX_OPERANDS];
+        operands[0] = OperandPtr {
+            ptr: xs.as_ptr().cast_mut().cast(),
+            extent: 2,
+            elem_size: 8,
+            type_tag: 0,
+        };
+        operands[1] = OperandPtr {
+            ptr: ys.as_mut_ptr().cast(),
+            extent: 2,
+            elem_size: 8,
+            type_tag: 0,
+        };
+        let block = crate::layout::ParamsBlock::default();
+        let call = ChunkCall {
+            params: block.as_ptr(),
+            start: 0,
+            len: 2,
+            chunk: 0,
+            origin: 0,
+            operands,
+            context_count: 0,
+            operand_count: 2,
+        };
+        // SAFETY: valid, disjoint ranges of two elements; the block holds `()`.
+        unsafe { back(&call) };
         assert_eq!(ys, [2.0, 3.0]);
     }
 

@@ -1,0 +1,330 @@
+//! Running one bulk operation: checking its range and chunking, publishing it as a
+//! job (or several, when chunks lost to deaths are retried), and deciding what the
+//! finished job means. Every bulk operation of the public vocabulary
+//! (`pool/bulk.rs`, `pool/bulk_with.rs`, `pool/reduce.rs`) comes through here.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering as StdOrdering;
+use std::time::Duration;
+
+use super::inner::{PoolInner, PoolState};
+use crate::error::{Error, Result};
+use crate::job::ledger::{Outcome, Span, failure_error};
+use crate::job::protocol::{self, Descriptor, Operand};
+use crate::kernel::{self, Kernels};
+use crate::layout::{JobKind, MAX_OPERANDS, RecordKind, TaskRecord};
+use crate::shm::Segment;
+
+/// How a job addresses one of its arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Chunk `c` touches elements `c`'s range (inputs and outputs of maps).
+    Chunked,
+    /// Every chunk reads the whole array, `extent` elements from element 0.
+    Whole { extent: usize },
+    /// Chunk `c` writes element `c` (a reduction's partials; an element is a slot),
+    /// the slots starting `base` bytes into the segment.
+    PerChunk { base: usize },
+}
+
+/// One array of an operation.
+#[derive(Clone, Copy)]
+pub(crate) struct OperandSpec<'a> {
+    pub segment: &'a Arc<Segment>,
+    pub elem_size: usize,
+    pub role: Role,
+    pub type_tag: u64,
+}
+
+/// The options a caller set on a bulk operation.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    pub chunk_len: Option<usize>,
+    pub chunk_timeout: Option<Duration>,
+    pub retries: u32,
+    /// `start..end` of the elements to run; `None` runs them all.
+    pub range: Option<(usize, usize)>,
+}
+
+/// A bulk operation, ready to run.
+pub(crate) struct Operation<'a> {
+    pub kind: JobKind,
+    pub kernels: Kernels,
+    /// In the order the kernel body expects them; context arrays last.
+    pub operands: Vec<OperandSpec<'a>>,
+    pub context_count: usize,
+    /// The kernel's parameters, at most `PARAMS_BYTES`.
+    pub params: &'a [u8],
+    /// Elements (rows, for row operations).
+    pub len: usize,
+    /// Bytes of chunked traffic per element, for the default chunk length.
+    pub bytes_per_elem: usize,
+    pub options: Options,
+    /// Whether the default chunk length may depend on the worker count. Reductions
+    /// say no: their result depends on the chunk length, and must not depend on the
+    /// pool's size.
+    pub balance_chunks: bool,
+}
+
+/// How an operation was chunked, as `plan` decided.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub range: Range<usize>,
+    pub chunk_len: usize,
+}
+
+impl Plan {
+    /// Chunks in the whole operation.
+    pub(crate) fn chunks(&self) -> usize {
+        self.range.len().div_ceil(self.chunk_len)
+    }
+}
+
+/// Checks the range and picks the chunk length.
+pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
+    let len = op.len;
+    let range = match op.options.range {
+        None => 0..len,
+        Some((start, end)) if start <= end && end <= len => start..end,
+        Some((start, end)) => {
+            return Err(Error::RangeOutOfBounds {
+                range: start..end,
+                len,
+            });
+        }
+    };
+    let workers = if op.balance_chunks {
+        inner.processes
+    } else {
+        1
+    };
+    let chunk_len = match op.options.chunk_len {
+        Some(0) => return Err(Error::ZeroChunkLen),
+        Some(n) => n,
+        None => default_chunk_len(range.len(), op.bytes_per_elem, workers),
+    };
+    let max = u64::from(inner.ctrl.dims().max_chunks);
+    let chunks = range.len().div_ceil(chunk_len) as u64;
+    if chunks > max {
+        return Err(Error::TooManyChunks { chunks, max });
+    }
+    Ok(Plan { range, chunk_len })
+}
+
+/// Runs `op` as planned: every chunk, retrying what deaths lost as `retries` allows.
+pub(crate) fn run(inner: &PoolInner, op: &Operation<'_>, plan: &Plan) -> Result<()> {
+    assert!(op.operands.len() <= MAX_OPERANDS && op.context_count <= op.operands.len());
+    inner.check_open()?;
+    if plan.range.is_empty() {
+        return Ok(());
+    }
+    let job = Job {
+        inner,
+        op,
+        chunk_len: plan.chunk_len,
+        first: plan.range.start,
+        kernel: kernel::bulk_offset(op.kernels.at(inner.simd)),
+    };
+    // Each range still to compute, with the error that lost it last time.
+    let mut pending: Vec<(Range<usize>, Option<Error>)> = vec![(plan.range.clone(), None)];
+    let mut retries_left = op.options.retries;
+    loop {
+        let mut lost = Vec::new();
+        let mut ranges = pending.into_iter();
+        // With no retry left, a death stops the job it happens in, as a panic does:
+        // nothing it loses will be re-run, so the caller is told at once.
+        let stop_on_death = retries_left == 0;
+        while let Some((range, _)) = ranges.next() {
+            match job.execute(range, stop_on_death)? {
+                Outcome::Done => {}
+                Outcome::Terminated => return Err(inner.broken_or_terminated()),
+                Outcome::Failed { stopped, lost: l } => {
+                    lost.extend(l);
+                    if stopped {
+                        // `terminate` kills the workers, and their deaths stop the
+                        // job like any other: the map ends because the pool did.
+                        if inner.state() == PoolState::Terminated {
+                            return Err(inner.broken_or_terminated());
+                        }
+                        // A panic, or a death with no retry left, stops the map:
+                        // what was not run again stays lost.
+                        lost.extend(ranges.filter_map(|(r, e)| e.map(|e| (r, e))));
+                        lost.sort_by_key(|(r, _)| r.start);
+                        return Err(failure_error(lost));
+                    }
+                }
+            }
+        }
+        if lost.is_empty() {
+            return Ok(());
+        }
+        if inner.state() == PoolState::Terminated {
+            return Err(inner.broken_or_terminated());
+        }
+        if retries_left == 0 {
+            return Err(failure_error(lost));
+        }
+        retries_left -= 1;
+        tracing::debug!(lost = lost.len(), retries_left, "retrying lost chunks");
+        pending = lost.into_iter().map(|(r, e)| (r, Some(e))).collect();
+    }
+}
+
+/// One bulk operation, possibly executed as several jobs (retries).
+struct Job<'a> {
+    inner: &'a PoolInner,
+    op: &'a Operation<'a>,
+    chunk_len: usize,
+    /// The operation's first element: chunk slots count from its chunk.
+    first: usize,
+    kernel: i64,
+}
+
+/// Releases a job entry and the shipped segments whatever happens.
+struct EntryGuard<'a> {
+    inner: &'a PoolInner,
+    index: u32,
+    segments: Vec<&'a Arc<Segment>>,
+}
+
+impl Drop for EntryGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.unship_after_job(&self.segments);
+        self.inner.jobs.release(self.index);
+    }
+}
+
+impl Job<'_> {
+    /// Runs the elements `range` as one job; says what became of it. With
+    /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
+    fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
+        let inner = self.inner;
+        let op = self.op;
+        let _span = tracing::debug_span!(
+            "shmpool.bulk",
+            kind = op.kind as u32,
+            start = range.start,
+            len = range.len(),
+            chunk_len = self.chunk_len
+        )
+        .entered();
+        inner.check_open()?;
+        let (index, generation) = inner.jobs.reserve(stop_on_death);
+        let mut segments: Vec<&Arc<Segment>> = Vec::with_capacity(op.operands.len());
+        for spec in &op.operands {
+            if !segments.iter().any(|s| s.id() == spec.segment.id()) {
+                segments.push(spec.segment);
+            }
+        }
+        let guard = EntryGuard {
+            inner,
+            index,
+            segments,
+        };
+        inner.ship_for_job(&guard.segments)?;
+
+        let len = range.len() as u64;
+        let chunk_len = self.chunk_len as u64;
+        let chunks = len.div_ceil(chunk_len);
+        // Retried ranges start on chunk boundaries of the whole operation.
+        let first_chunk = (range.start - self.first) / self.chunk_len;
+        let mut operands = [Operand::default(); MAX_OPERANDS];
+        for (slot, spec) in operands.iter_mut().zip(&op.operands) {
+            let info = spec
+                .segment
+                .ship_info()
+                .map_err(Error::io("registering an array"))?;
+            let (byte_off, extent) = match spec.role {
+                Role::Chunked => (range.start * spec.elem_size, len),
+                Role::Whole { extent } => (0, extent as u64),
+                Role::PerChunk { base } => (base + first_chunk * spec.elem_size, chunks),
+            };
+            *slot = Operand {
+                id: info.id,
+                live: info.live,
+                byte_off: byte_off as u64,
+                elem_size: spec.elem_size as u64,
+                extent,
+                type_tag: spec.type_tag,
+            };
+        }
+        let desc = Descriptor {
+            kind: op.kind,
+            kernel: self.kernel,
+            len,
+            chunk_len,
+            chunks,
+            chunk_timeout_ns: op
+                .options
+                .chunk_timeout
+                .map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
+            origin: range.start as u64,
+            operands,
+            operand_count: op.operands.len() as u32,
+            context_count: op.context_count as u32,
+            params_len: op.params.len() as u32,
+        };
+        let job = inner.ctrl.job(index);
+        protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc, op.params);
+
+        let invitations = (inner.live_workers() as u64).clamp(1, chunks);
+        let record = TaskRecord {
+            kind: RecordKind::JoinBulk as u32,
+            id: protocol::pack_job(index, generation),
+            ..Default::default()
+        };
+        for _ in 0..invitations {
+            inner.push_record(record)?;
+        }
+        inner.ctrl.header().submit_ready.notify(invitations as u32);
+        tracing::debug!(chunks, invitations, "bulk job submitted");
+
+        let abandoned =
+            protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
+                // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
+                // `finish_everything` (which finishes or marks terminated every job) is
+                // visible to the checks below.
+                inner
+                    .collector_exited
+                    .load(StdOrdering::Acquire)
+                    .then_some(())
+            });
+        let span = Span {
+            start: range.start,
+            len,
+            chunk_len,
+        };
+        let outcome = inner
+            .jobs
+            .outcome(inner.ctrl, index, span, abandoned.is_some());
+        tracing::debug!(?outcome, "bulk job complete");
+        Ok(outcome)
+    }
+}
+
+/// The default chunk length: about 256 KiB of traffic per chunk, at least eight
+/// chunks per worker when the array allows, never below 16 KiB of traffic.
+pub(crate) fn default_chunk_len(len: usize, bytes_per_elem: usize, workers: usize) -> usize {
+    const TARGET: usize = 256 << 10;
+    const FLOOR: usize = 16 << 10;
+    let bytes_per_elem = bytes_per_elem.max(1);
+    let by_bytes = (TARGET / bytes_per_elem).max(1);
+    let balanced = len.div_ceil(workers.max(1) * 8).max(1);
+    let floor = (FLOOR / bytes_per_elem).max(1);
+    by_bytes.min(balanced).max(floor).max(len.div_ceil(1 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunk_len;
+
+    #[test]
+    fn default_chunks_are_a_few_hundred_kib() {
+        // 2^24 f64 in and out: 16 bytes per element, 256 KiB per chunk.
+        assert_eq!(default_chunk_len(1 << 24, 16, 2), 16384);
+        // Small arrays are not split below 16 KiB of traffic.
+        assert_eq!(default_chunk_len(1000, 16, 2), 1024);
+        assert_eq!(default_chunk_len(0, 16, 2), 1024);
+    }
+}

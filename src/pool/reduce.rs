@@ -1,0 +1,288 @@
+//! Deterministic reductions: each chunk folds its elements in order into one
+//! partial, in a worker; the parent combines the partials in a fixed binary tree, in
+//! chunk order. The result depends on the chunk length (and the range), never on
+//! the number of workers, the start method, the SIMD level or the scheduling, so a
+//! floating-point sum is bit-identical from run to run. Reductions therefore choose
+//! their default chunk length from the array alone.
+
+use bytemuck::Pod;
+
+use super::bulk::BulkMap;
+use super::bulk_engine::{OperandSpec, Role};
+use super::bulk_with::{BulkWith, check_lengths, chunked, traffic};
+use crate::array::SharedArray;
+use crate::error::Result;
+use crate::kernel::{
+    ArrayArg, AssertZeroSized, FoldBody, Inputs, KernelEnv, Kernels, ReduceBody, kernels,
+};
+use crate::layout::JobKind;
+
+mod builtins;
+mod number;
+
+pub use number::Number;
+
+impl<E: KernelEnv> BulkWith<'_, '_, E> {
+    /// `combine` over `map(p, x)` of every element, starting from `identity`:
+    /// numpy's `np.add.reduce(f(x))`, deterministic. Each chunk computes
+    /// `combine(…combine(combine(identity, map(x0)), map(x1))…)` in order; the
+    /// parent combines the chunks' partials pairwise in a fixed tree, in chunk
+    /// order. `identity` must be an identity of `combine` (0 for a sum, `-inf` for a
+    /// max), since every chunk starts from it. `inputs` is `&x` or a tuple of arrays,
+    /// as for maps.
+    ///
+    /// The result is bit-identical for any number of workers, start method, SIMD
+    /// level and scheduling, given the same chunk length (the default depends only
+    /// on the array's length and element sizes).
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`]: a kernel panic or a worker death fails the
+    /// reduction (or is retried, see [`BulkMap::retries`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::try_from_iter((1..=100).map(f64::from))?;
+    /// let shift = 1.0;
+    /// // The sum of squares of x - shift.
+    /// let ss = pool.bulk().with(shift).map_reduce(
+    ///     &x,
+    ///     0.0,
+    ///     |s: &f64, v: f64| (v - s) * (v - s),
+    ///     |a: f64, b: f64| a + b,
+    /// )?;
+    /// assert_eq!(ss, 328_350.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: Fn(&E::Arg, I::Item) -> A + Copy,
+        C: Fn(A, A) -> A + Copy,
+    {
+        let ((), ()) = (AssertZeroSized::<F>::OK, AssertZeroSized::<C>::OK);
+        let _ = map; // only its type travels: the worker conjures the value
+        let k = kernels::<ReduceBody<E, I, A, F, C>>();
+        let ins = inputs.arrays();
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
+        Ok(
+            tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
+                .map_or(identity, |s| s[0]),
+        )
+    }
+
+    /// A reduction whose kernel folds a whole chunk at a time into an accumulator:
+    /// `fold(p, &mut acc, inputs[chunk])`, with `acc` starting as `identity` in each
+    /// chunk. The partials are combined by `combine` in the parent, in a fixed tree
+    /// in chunk order, as for [`BulkWith::map_reduce`]. `combine` runs only in the
+    /// parent, so it may capture. A histogram is a fold whose accumulator is an
+    /// array of bins.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_reduce`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::try_from_iter((0..1000u32).map(|i| i % 7))?;
+    /// // Counts of each residue: an accumulator of seven bins.
+    /// let counts = pool.bulk().with(()).fold_reduce(
+    ///     &x,
+    ///     [0u64; 7],
+    ///     |_: &(), acc: &mut [u64; 7], xs: &[u32]| {
+    ///         for &v in xs {
+    ///             acc[v as usize] += 1;
+    ///         }
+    ///     },
+    ///     |mut a, b| {
+    ///         for (a, b) in a.iter_mut().zip(b) {
+    ///             *a += b;
+    ///         }
+    ///         a
+    ///     },
+    /// )?;
+    /// assert_eq!(counts, [143, 143, 143, 143, 143, 143, 142]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn fold_reduce<I, A, F, C>(
+        self,
+        inputs: I,
+        identity: A,
+        fold: F,
+        mut combine: C,
+    ) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: for<'a> Fn(&E::Arg, &mut A, I::Slices<'a>) + Copy,
+        C: FnMut(A, A) -> A,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let ins = inputs.arrays();
+        let k = fold_kernels::<E, I, A, _>(move |p: &E::Arg, _: usize, acc: &mut [A], xs| {
+            fold(p, &mut acc[0], xs)
+        });
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
+        Ok(
+            tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
+                .map_or(identity, |s| s[0]),
+        )
+    }
+
+    /// Runs a reduction kernel and returns every chunk's partial (`identity.len()`
+    /// accumulators each), in chunk order. Operands: the inputs, the partials and
+    /// the identity, as the reduction bodies expect.
+    pub(super) fn reduce_slots<A: Pod>(
+        &self,
+        kind: JobKind,
+        kernels: Kernels,
+        ins: &[ArrayArg<'_>],
+        identity: &[A],
+    ) -> Result<Vec<A>> {
+        let len = check_lengths(ins, &[])?;
+        let width = identity.len();
+        // A dry plan (no partials yet) to learn the chunk count.
+        let chunks = {
+            let dry = self.operation(
+                kind,
+                kernels,
+                chunked(ins).collect(),
+                len,
+                traffic(ins, &[]),
+                false,
+            )?;
+            super::bulk_engine::plan(self.bulk.pool.inner(), &dry)?.chunks()
+        };
+        // The identity first, then one slot of `width` accumulators per chunk.
+        let mut scratch = SharedArray::<A>::zeroed((chunks + 1) * width)?;
+        scratch[..width].copy_from_slice(identity);
+        let slot_bytes = width * size_of::<A>();
+        let mut operands: Vec<OperandSpec<'_>> = chunked(ins).collect();
+        operands.push(OperandSpec {
+            segment: scratch.segment(),
+            elem_size: slot_bytes,
+            role: Role::PerChunk { base: slot_bytes },
+            type_tag: 0,
+        });
+        operands.push(OperandSpec {
+            segment: scratch.segment(),
+            elem_size: size_of::<A>(),
+            role: Role::Whole { extent: width },
+            type_tag: 0,
+        });
+        let op = self.operation(kind, kernels, operands, len, traffic(ins, &[]), false)?;
+        self.plan_and_run(&op)?;
+        Ok(scratch[width..].to_vec())
+    }
+}
+
+/// The entry points of the fold body for kernel `G`, named by its value (for
+/// closures, whose types cannot be written).
+pub(super) fn fold_kernels<E, I, A, G>(_: G) -> Kernels
+where
+    E: KernelEnv,
+    I: Inputs,
+    A: Pod,
+    G: for<'a> Fn(&E::Arg, usize, &mut [A], I::Slices<'a>) + Copy,
+{
+    let () = AssertZeroSized::<G>::OK;
+    kernels::<FoldBody<E, I, A, G>>()
+}
+
+/// Combines `slots` (each `width` accumulators) pairwise in a fixed tree, in
+/// order: `((s0 s1)(s2 s3))…`, the result in the first slot. `None` if there is no
+/// slot.
+pub(super) fn tree_combine<A: Copy>(
+    slots: &mut [A],
+    width: usize,
+    mut combine: impl FnMut(&mut [A], &[A]),
+) -> Option<&[A]> {
+    let n = slots.len() / width.max(1);
+    if n == 0 {
+        return None;
+    }
+    let mut step = 1;
+    while step < n {
+        let mut i = 0;
+        while i + step < n {
+            let (left, right) = slots.split_at_mut((i + step) * width);
+            combine(&mut left[i * width..(i + 1) * width], &right[..width]);
+            i += 2 * step;
+        }
+        step *= 2;
+    }
+    Some(&slots[..width])
+}
+
+impl BulkMap<'_> {
+    /// See [`BulkWith::map_reduce`], with a kernel that takes no parameters.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_reduce`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let a = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
+    /// let b = shmpool::SharedArray::from_slice(&[4.0f64, 5.0, 6.0])?;
+    /// let dot = pool.bulk().map_reduce((&a, &b), 0.0, |(a, b): (f64, f64)| a * b, |x, y| x + y)?;
+    /// assert_eq!(dot, 32.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: Fn(I::Item) -> A + Copy,
+        C: Fn(A, A) -> A + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(())
+            .map_reduce(inputs, identity, move |_: &(), v| map(v), combine)
+    }
+
+    /// See [`BulkWith::fold_reduce`], with a kernel that takes no parameters.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_reduce`].
+    pub fn fold_reduce<I, A, F, C>(self, inputs: I, identity: A, fold: F, combine: C) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: for<'a> Fn(&mut A, I::Slices<'a>) + Copy,
+        C: FnMut(A, A) -> A,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(()).fold_reduce(
+            inputs,
+            identity,
+            move |_: &(), acc: &mut A, xs| fold(acc, xs),
+            combine,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tree_combine;
+
+    #[test]
+    fn the_tree_pairs_neighbours_in_order() {
+        // Strings show the shape: ((ab)(cd))e.
+        let mut slots: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let mut out = String::new();
+        let mut names: Vec<usize> = (0..5).collect();
+        tree_combine(&mut names, 1, |l, r| {
+            let (a, b) = (slots[l[0]].clone(), slots[r[0]].clone());
+            slots[l[0]] = format!("({a}{b})");
+        });
+        out.push_str(&slots[0]);
+        assert_eq!(out, "(((ab)(cd))e)");
+        let mut none: [u8; 0] = [];
+        assert!(tree_combine(&mut none, 1, |_, _| ()).is_none());
+    }
+}

@@ -1,0 +1,361 @@
+//! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`,
+//! `argmax` and `histogram`, deterministic like every reduction (see `reduce.rs`).
+//!
+//! Within a chunk, sums and dot products keep 16 running partial sums, element
+//! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler
+//! vectorizes that at every SIMD level, and since the lane count is fixed, the
+//! result does not depend on the level.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Number, fold_kernels, tree_combine};
+use crate::array::SharedArray;
+use crate::error::{Error, Result};
+use crate::kernel::{ArrayArg, Params};
+use crate::layout::JobKind;
+use crate::pool::bulk::BulkMap;
+
+/// Lanes of the in-chunk sums.
+const LANES: usize = 16;
+
+/// `Σ f(i)` over `n` elements in `LANES` lanes, lanes added pairwise.
+#[inline(always)]
+fn lane_sum<T: Number>(n: usize, f: impl Fn(usize) -> T) -> T {
+    let mut lanes = [T::ZERO; LANES];
+    let whole = n / LANES * LANES;
+    let mut i = 0;
+    while i < whole {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            *lane = lane.add(f(i + j));
+        }
+        i += LANES;
+    }
+    for (j, lane) in lanes.iter_mut().enumerate().take(n - whole) {
+        *lane = lane.add(f(whole + j));
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            lanes[j] = lanes[j].add(lanes[j + width]);
+        }
+    }
+    lanes[0]
+}
+
+/// The extreme of `xs` by `better` (strictly), or NaN if any element is one.
+#[inline(always)]
+fn lane_extreme<T: Number>(xs: &[T], start: T, better: impl Fn(T, T) -> bool) -> T {
+    let mut lanes = [start; LANES];
+    let mut nan = [false; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            let v = c[j];
+            lanes[j] = if better(v, lanes[j]) { v } else { lanes[j] };
+            nan[j] |= v.is_nan();
+        }
+    }
+    for (j, &v) in tail.iter().enumerate() {
+        lanes[j] = if better(v, lanes[j]) { v } else { lanes[j] };
+        nan[j] |= v.is_nan();
+    }
+    if nan.iter().any(|&n| n)
+        && let Some(first_nan) = xs.iter().copied().find(|v| v.is_nan())
+    {
+        return first_nan;
+    }
+    lanes
+        .into_iter()
+        .fold(start, |acc, v| if better(v, acc) { v } else { acc })
+}
+
+/// Whether `a` should replace `b` as the minimum: smaller, or a NaN over a number.
+#[inline(always)]
+fn less<T: Number>(a: T, b: T) -> bool {
+    a < b || (a.is_nan() && !b.is_nan())
+}
+
+/// Whether `a` should replace `b` as the maximum.
+#[inline(always)]
+fn greater<T: Number>(a: T, b: T) -> bool {
+    a > b || (a.is_nan() && !b.is_nan())
+}
+
+#[derive(Clone, Copy, Pod, Zeroable)]
+#[repr(C)]
+struct HistParams {
+    lo: f64,
+    hi: f64,
+    /// Bins per unit of the value.
+    scale: f64,
+    bins: u64,
+}
+
+impl BulkMap<'_> {
+    /// The sum of the elements (`np.sum(x)`): 0 for an empty array, wrapping for
+    /// integers. Deterministic: bit-identical for any number of workers, start
+    /// method and SIMD level, given the chunk length.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::try_from_iter((0..1000).map(|i| i as f32 * 0.1))?;
+    /// let a = pool.bulk().sum(&x)?;
+    /// let b = shmpool::Pool::new(1)?.bulk().sum(&x)?;
+    /// assert_eq!(a.to_bits(), b.to_bits()); // the same bits with 1 or 2 workers
+    /// assert!((a - 49_950.0).abs() < 0.1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn sum<T: Number>(self, x: &SharedArray<T>) -> Result<T> {
+        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+                acc[0] = acc[0].add(lane_sum(xs.len(), |i| xs[i]));
+            },
+        );
+        let mut slots =
+            self.with(())
+                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[T::ZERO])?;
+        Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
+    }
+
+    /// The dot product `Σ a[i] * b[i]` (`np.dot` of two vectors), deterministic as
+    /// [`BulkMap::sum`] is. Products and sums are separate roundings: no FMA.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the lengths differ; as for
+    /// [`crate::Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let a = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
+    /// let b = shmpool::SharedArray::from_slice(&[4.0f64, -5.0, 6.0])?;
+    /// assert_eq!(pool.bulk().dot(&a, &b)?, 12.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn dot<T: Number>(self, a: &SharedArray<T>, b: &SharedArray<T>) -> Result<T> {
+        if a.len() != b.len() {
+            return Err(Error::LengthMismatch {
+                input: a.len(),
+                output: b.len(),
+            });
+        }
+        let k = fold_kernels::<Params<()>, (&SharedArray<T>, &SharedArray<T>), T, _>(
+            |_: &(), _: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
+                let ys = &ys[..xs.len()];
+                acc[0] = acc[0].add(lane_sum(xs.len(), |i| xs[i].mul(ys[i])));
+            },
+        );
+        let ins = [ArrayArg::of(a), ArrayArg::of(b)];
+        let mut slots = self
+            .with(())
+            .reduce_slots(JobKind::Reduce, k, &ins, &[T::ZERO])?;
+        Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
+    }
+
+    /// The smallest element (`np.min`), NaN if any element is NaN, `None` for an
+    /// empty array or range.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::from_slice(&[3i32, -7, 5])?;
+    /// assert_eq!(pool.bulk().min(&x)?, Some(-7));
+    /// assert_eq!(pool.bulk().max(&x)?, Some(5));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn min<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
+        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+                let m = lane_extreme(xs, T::MIN_IDENTITY, less);
+                if less(m, acc[0]) {
+                    acc[0] = m;
+                }
+            },
+        );
+        self.extreme(x, k, T::MIN_IDENTITY, less)
+    }
+
+    /// The largest element (`np.max`), NaN if any element is NaN, `None` for an
+    /// empty array or range.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`].
+    pub fn max<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
+        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+                let m = lane_extreme(xs, T::MAX_IDENTITY, greater);
+                if greater(m, acc[0]) {
+                    acc[0] = m;
+                }
+            },
+        );
+        self.extreme(x, k, T::MAX_IDENTITY, greater)
+    }
+
+    fn extreme<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        k: crate::kernel::Kernels,
+        identity: T,
+        better: fn(T, T) -> bool,
+    ) -> Result<Option<T>> {
+        let mut slots =
+            self.with(())
+                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[identity])?;
+        let best = tree_combine(&mut slots, 1, |l, r| {
+            if better(r[0], l[0]) {
+                l[0] = r[0];
+            }
+        })
+        .map(|s| s[0]);
+        Ok(best)
+    }
+
+    /// The index of the first smallest element (`np.argmin`), or of the first NaN
+    /// if there is one; `None` for an empty array or range.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::from_slice(&[3.0f64, -1.0, 8.0, -1.0, 8.0])?;
+    /// assert_eq!(pool.bulk().argmin(&x)?, Some(1));
+    /// assert_eq!(pool.bulk().argmax(&x)?, Some(2));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn argmin<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
+        let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+            |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
+                acc[0] = (start + first_best(xs, less)) as u64;
+            },
+        );
+        self.arg_extreme(x, k, less)
+    }
+
+    /// The index of the first largest element (`np.argmax`), or of the first NaN
+    /// if there is one; `None` for an empty array or range.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_into`].
+    pub fn argmax<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
+        let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+            |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
+                acc[0] = (start + first_best(xs, greater)) as u64;
+            },
+        );
+        self.arg_extreme(x, k, greater)
+    }
+
+    fn arg_extreme<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        k: crate::kernel::Kernels,
+        better: fn(T, T) -> bool,
+    ) -> Result<Option<usize>> {
+        let mut slots =
+            self.with(())
+                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[u64::MAX])?;
+        // Ties keep the left (earlier) index: the first occurrence wins.
+        let best = tree_combine(&mut slots, 1, |l, r| {
+            if better(x[r[0] as usize], x[l[0] as usize]) {
+                l[0] = r[0];
+            }
+        });
+        Ok(best.map(|s| s[0] as usize))
+    }
+
+    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`
+    /// (`np.histogram(x, bins, range=(lo, hi))`): bin `b` holds `lo + b·w <= v < lo
+    /// + (b+1)·w`, the last bin also holds `hi`; values outside the range and NaNs
+    /// are not counted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `bins` is 0 or above 2^20, or the range is not
+    /// finite with `lo < hi`; as for [`crate::Pool::map_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::from_slice(&[0.1f64, 0.4, 0.5, 0.9, 1.0, 7.0])?;
+    /// assert_eq!(pool.bulk().histogram(&x, 2, (0.0, 1.0))?, vec![2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn histogram<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        bins: usize,
+        range: (f64, f64),
+    ) -> Result<Vec<u64>> {
+        let (lo, hi) = range;
+        if bins == 0 || bins > 1 << 20 {
+            return Err(Error::InvalidArgument {
+                name: "bins",
+                reason: format!("{bins} bins; a histogram has 1 to 2^20"),
+            });
+        }
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::InvalidArgument {
+                name: "range",
+                reason: format!("({lo}, {hi}) is not a finite range with lo < hi"),
+            });
+        }
+        let params = HistParams {
+            lo,
+            hi,
+            scale: bins as f64 / (hi - lo),
+            bins: bins as u64,
+        };
+        let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
+            |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| {
+                let last = h.bins as usize - 1;
+                for &x in xs {
+                    let v = x.to_f64();
+                    if v >= h.lo && v <= h.hi {
+                        let b = (((v - h.lo) * h.scale) as usize).min(last);
+                        acc[b] += 1;
+                    }
+                }
+            },
+        );
+        let mut slots = self.with(params).reduce_slots(
+            JobKind::Reduce,
+            k,
+            &[ArrayArg::of(x)],
+            &vec![0u64; bins],
+        )?;
+        let counts = tree_combine(&mut slots, bins, |l, r| {
+            for (a, b) in l.iter_mut().zip(r) {
+                *a += b;
+            }
+        });
+        Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
+    }
+}
+
+/// The index of the first element of `xs` that nothing after it beats.
+#[inline(always)]
+fn first_best<T: Number>(xs: &[T], better: fn(T, T) -> bool) -> usize {
+    let mut best = 0;
+    for (i, &v) in xs.iter().enumerate().skip(1) {
+        if better(v, xs[best]) {
+            best = i;
+        }
+    }
+    best
+}
