@@ -12,7 +12,7 @@ use super::bulk_engine::Options;
 use super::bulk_with::BulkWith;
 use crate::array::SharedArray;
 use crate::error::Result;
-use crate::kernel::{AssertZeroSized, Inputs, Outputs, Params, ParamsAndArrays};
+use crate::kernel::{AssertZeroSized, Grid, GridMut, Inputs, Outputs, Params, ParamsAndArrays};
 
 /// Options for a bulk array map: the chunk length, a per-chunk time limit, and
 /// retries. Made by [`Pool::bulk`]; the `Pool` methods of the same names use the
@@ -587,5 +587,81 @@ impl<'p> BulkMap<'p> {
         let () = AssertZeroSized::<F>::OK;
         self.with(())
             .for_each_chunk_mut(x, move |_: &(), c: &mut [T]| f(c))
+    }
+
+    /// See [`BulkWith::map_indexed_into`], with a kernel that takes no parameters:
+    /// `f(range, whole_inputs, outputs[range])`.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_indexed_into`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ops::Range;
+    ///
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::try_from_iter(0..10u32)?;
+    /// let mut rev = shmpool::SharedArray::zeroed(10)?;
+    /// // A gather from the other end: rev[i] = x[n - 1 - i].
+    /// pool.bulk().chunk_len(3).map_indexed_into(&x, &mut rev, |r: Range<usize>, x: &[u32], out: &mut [u32]| {
+    ///     for (o, i) in out.iter_mut().zip(r) {
+    ///         *o = x[x.len() - 1 - i];
+    ///     }
+    /// })?;
+    /// assert_eq!(&rev[..], &[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_indexed_into<I, O, F>(self, inputs: I, outputs: O, f: F) -> Result<()>
+    where
+        I: Inputs,
+        O: Outputs,
+        F: for<'a> Fn(Range<usize>, I::Slices<'a>, O::Slices<'a>) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(())
+            .map_indexed_into(inputs, outputs, move |_: &(), r, xs, ys| f(r, xs, ys))
+    }
+
+    /// See [`BulkWith::map_rows_into`], with a kernel that takes no parameters:
+    /// `f(&x_row, &mut y_row)` for each row of 2-D arrays.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_rows_into`].
+    pub fn map_rows_into<T, U, F>(
+        self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        f: F,
+    ) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&[T], &mut [U]) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(())
+            .map_rows_into(x, y, move |_: &(), row: &[T], out: &mut [U]| f(row, out))
+    }
+
+    /// See [`BulkWith::stencil_rows_into`], with a kernel that takes no parameters:
+    /// `f(rows, x, y_rows)`.
+    ///
+    /// # Errors
+    /// As for [`BulkWith::map_rows_into`].
+    pub fn stencil_rows_into<T, U, F>(
+        self,
+        x: &SharedArray<T>,
+        y: &mut SharedArray<U>,
+        f: F,
+    ) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: for<'a> Fn(Range<usize>, Grid<'a, T>, GridMut<'a, U>) + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(())
+            .stencil_rows_into(x, y, move |_: &(), rows, xg, yg| f(rows, xg, yg))
     }
 }
