@@ -57,6 +57,8 @@ mod sys;
 #[cfg(not(loom))]
 mod task;
 #[cfg(not(loom))]
+mod task_context;
+#[cfg(not(loom))]
 mod unwind;
 mod wake;
 #[cfg(not(loom))]
@@ -105,7 +107,8 @@ pub use bytemuck::{Pod, Zeroable};
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays, Simd};
 #[cfg(not(loom))]
 pub use pool::{
-    BulkMap, BulkWith, Imap, Number, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats,
+    BulkMap, BulkWith, Imap, ImapWith, Number, Pool, PoolBuilder, StartMethod, Stats, Tasks,
+    TasksWith, WorkerStats,
 };
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;

@@ -14,6 +14,7 @@ mod reduce;
 mod sink;
 mod stats;
 mod tasks;
+mod tasks_with;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +31,7 @@ pub use reduce::Number;
 pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
+pub use tasks_with::{ImapWith, TasksWith};
 
 use crate::error::{Error, Result};
 

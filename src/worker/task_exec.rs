@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::Worker;
 use super::segments::ParentGone;
 use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, TaskRecord};
+use crate::shm::arena::ArenaMap;
 use crate::sync::{Ordering, fence};
 use crate::sys;
 use crate::task;
@@ -17,7 +18,7 @@ impl Worker {
         // One result buffer, reused from task to task.
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        let outcome = match self.args_of(record) {
+        let outcome = match Self::args_in(&self.task_arena, record) {
             Err(message) => {
                 out = message.into_bytes();
                 OutcomeCode::Codec
@@ -32,9 +33,17 @@ impl Worker {
                 // SAFETY: the offset was produced by `task_offset` in the parent, which
                 // runs the same binary (forked, or re-executed and fingerprint-checked).
                 let f = unsafe { task::task_from_offset(record.code) };
+                // A context task reads its context from a segment of ours.
+                let segments = &mut self.segments;
+                let mut resolve = |id: u64| {
+                    let map = segments.get(id).ok().flatten()?;
+                    Some((map.data_ptr().cast_const(), map.data_bytes()))
+                };
                 // SAFETY: `f` is a trampoline of this binary (see above); its contract
                 // asks nothing more of the arguments, which it decodes and checks.
-                let ran = crate::unwind::catch(|| unsafe { f(args, &mut out) });
+                let ran = crate::unwind::catch(|| {
+                    crate::task_context::scope(&mut resolve, || unsafe { f(args, &mut out) })
+                });
                 slot.deadline_ns.store(0, Ordering::Relaxed);
                 slot.started_ns.store(0, Ordering::Relaxed);
                 match ran {
@@ -70,8 +79,8 @@ impl Worker {
     }
 
     /// The argument bytes of a record: in the record itself, or borrowed from the
-    /// task arena.
-    fn args_of<'a>(&'a self, record: &'a TaskRecord) -> Result<&'a [u8], String> {
+    /// task arena. (An associated function, so that it borrows only the arena.)
+    fn args_in<'a>(arena: &'a ArenaMap, record: &'a TaskRecord) -> Result<&'a [u8], String> {
         let p = &record.payload;
         if !p.in_arena() {
             return Ok(p.inline_bytes());
@@ -79,7 +88,7 @@ impl Worker {
         // SAFETY: the parent stored the arguments in this block before pushing the
         // record (Release; our claim was Acquire) and frees the block only after our
         // completion or our death, so it is stable while we read it.
-        unsafe { self.task_arena.read(p.arena_off, p.len) }
+        unsafe { arena.read(p.arena_off, p.len) }
             .map_err(|e| format!("read the task's arguments: {e}"))
     }
 
@@ -156,8 +165,7 @@ impl Worker {
             payload: header.init_payload,
             ..TaskRecord::default()
         };
-        let args = self
-            .args_of(&record)
+        let args = Self::args_in(&self.task_arena, &record)
             .map_err(|_| super::exit_code::INIT_FAILED)?
             .to_vec();
         // SAFETY: as in `run_task`: a trampoline offset from the parent's binary.
