@@ -141,8 +141,15 @@ fn a_context_survives_worker_deaths_and_retries(m: StartMethod) {
         .tasks()
         .chunksize(1)
         .with(&offsets)
-        .apply(|_: &Vec<i64>, ()| std::process::abort(), ())
-        .map(|()| ())
+        .apply(
+            |o: &Vec<i64>, x: i64| -> i64 {
+                if x == 1 {
+                    std::process::abort();
+                }
+                o[0]
+            },
+            1,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::WorkerDied { .. }), "{err:?}");
     assert_eq!(

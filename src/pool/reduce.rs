@@ -159,7 +159,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
         // The identity first, then one slot of `width` accumulators per chunk.
         let mut scratch = SharedArray::<A>::zeroed((chunks + 1) * width)?;
         scratch[..width].copy_from_slice(identity);
-        let slot_bytes = width * size_of::<A>();
+        let slot_bytes = size_of_val(identity);
         let mut operands: Vec<OperandSpec<'_>> = chunked(ins).collect();
         operands.push(OperandSpec {
             segment: scratch.segment(),

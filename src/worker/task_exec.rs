@@ -39,10 +39,13 @@ impl Worker {
                     let map = segments.get(id).ok().flatten()?;
                     Some((map.data_ptr().cast_const(), map.data_bytes()))
                 };
-                // SAFETY: `f` is a trampoline of this binary (see above); its contract
-                // asks nothing more of the arguments, which it decodes and checks.
                 let ran = crate::unwind::catch(|| {
-                    crate::task_context::scope(&mut resolve, || unsafe { f(args, &mut out) })
+                    crate::task_context::scope(&mut resolve, || {
+                        // SAFETY: `f` is a trampoline of this binary (see above); its
+                        // contract asks nothing more of the arguments, which it decodes
+                        // and checks.
+                        unsafe { f(args, &mut out) }
+                    })
                 });
                 slot.deadline_ns.store(0, Ordering::Relaxed);
                 slot.started_ns.store(0, Ordering::Relaxed);

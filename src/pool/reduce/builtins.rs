@@ -280,9 +280,9 @@ impl BulkMap<'_> {
     }
 
     /// Counts of the elements in `bins` equal-width bins over `lo..=hi`
-    /// (`np.histogram(x, bins, range=(lo, hi))`): bin `b` holds `lo + b·w <= v < lo
-    /// + (b+1)·w`, the last bin also holds `hi`; values outside the range and NaNs
-    /// are not counted.
+    /// (`np.histogram(x, bins, range=(lo, hi))`): bin `b` holds the values `v` with
+    /// `lo + b·w <= v < lo + (b+1)·w`, and the last bin also holds `hi`. Values
+    /// outside the range and NaNs are not counted.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `bins` is 0 or above 2^20, or the range is not
