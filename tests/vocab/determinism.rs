@@ -36,6 +36,11 @@ fn fingerprint(
             )
             .unwrap();
         out.push(ss.to_bits());
+        let shifted = bulk()
+            .with(0.125f64)
+            .map_reduce(x, 0.0, |s: &f64, v: f64| v - s, |a: f64, b: f64| a + b)
+            .unwrap();
+        out.push(shifted.to_bits());
         let p32 = bulk()
             .map_reduce(
                 (x32, y32),
@@ -97,11 +102,32 @@ fn reductions_are_bit_identical_across_workers_methods_and_simd(m: StartMethod) 
             .unwrap();
         fingerprint(&pool, &x, &y, &x32, &y32)
     };
-    // The documented combination order, computed here.
+    // The documented combination order, computed here (with chunk_len(1000): the
+    // second half of the fingerprint).
     let shift = 0.125;
+    let half = reference.len() / 2;
+    // The data tell combination orders apart: the same partials folded in a line
+    // give other bits than the tree.
+    let partials: Vec<f64> = x
+        .chunks(1000)
+        .map(|c| c.iter().fold(0.0, |a, &v| a + (v - shift)))
+        .collect();
+    let in_line = partials[1..].iter().fold(partials[0], |a, &p| a + p);
+    assert_ne!(
+        in_line.to_bits(),
+        map_reduce_seq(&x, 1000, |v| v - shift).to_bits(),
+        "data not sensitive to the combination order (seed {})",
+        seed()
+    );
     assert_eq!(
-        reference[6 + 4],
+        reference[half + 4],
         map_reduce_seq(&x, 1000, |v| (v - shift) * (v - shift)).to_bits(),
+        "map_reduce of squares with chunk_len(1000) vs the documented order (seed {})",
+        seed()
+    );
+    assert_eq!(
+        reference[half + 5],
+        map_reduce_seq(&x, 1000, |v| v - shift).to_bits(),
         "map_reduce with chunk_len(1000) vs the documented order (seed {})",
         seed()
     );

@@ -69,11 +69,12 @@ pub(super) fn bits(xs: &[f64]) -> Vec<u64> {
     xs.iter().map(|v| v.to_bits()).collect()
 }
 
-/// Values whose magnitudes span 2^-30 to 2^30, of either sign: a sum of them
-/// depends on the order of the additions.
+/// Values whose magnitudes span 10^-8 to 10^8, of either sign, with full
+/// mantissas: a sum of them depends on the order of the additions, down to how
+/// the partial sums of chunks are combined.
 pub(super) fn wide(rng: &mut Rng) -> f64 {
-    let e = rng.range(0..61) as i32 - 30;
-    unit(rng) * 2f64.powi(e)
+    let e = rng.range(0..17) as i32 - 8;
+    unit(rng) * 10f64.powi(e)
 }
 
 /// A compensated (Neumaier) sum: the reference floating-point sums are compared to.
