@@ -63,6 +63,29 @@ const EXAMPLES: &[Example] = &[
         // it); without it the example says it skipped, and only the Rust half runs.
         expect: &["workers wrote sqrt of 10000 f64"],
     },
+    Example {
+        name: "zscore",
+        // No path: the example writes a sample .npy into a directory of its own.
+        args: &[],
+        expect: &[
+            "wrote a sample to",
+            "shape [1000, 500]",
+            "normalised: mean",
+            "std 1.000000000",
+            "saved ",
+        ],
+    },
+    Example {
+        name: "heat",
+        args: &["256", "200", "20"],
+        expect: &[
+            "heat 256×256, 200 steps",
+            "step 20: max |Δ| = ",
+            "step 200: max |Δ| = ",
+            "residual fell from",
+            "matches a sequential run bit for bit",
+        ],
+    },
 ];
 
 /// Examples that need more than a plain run, and the tests that run them.
@@ -112,6 +135,62 @@ fn python_interop() {
     } else {
         eprintln!("python3 with numpy is not available: only the Rust half was checked");
     }
+}
+
+#[test]
+fn zscore() {
+    let stdout = run("zscore");
+    let saved = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("saved "))
+        .unwrap_or_else(|| panic!("no saved path in:\n{stdout}"));
+    let saved = Path::new(saved.trim());
+    let dir = saved
+        .parent()
+        .expect("the sample's directory")
+        .to_path_buf();
+    assert!(
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("shmpool-zscore-")),
+        "the sample is not in a directory of its own: {}",
+        saved.display()
+    );
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output();
+    let checked = if matches!(numpy, Ok(o) if o.status.success()) {
+        // numpy reads the result and finds it standardised, with the sample's shape.
+        let script = "import sys, numpy as np\n\
+                      z = np.load(sys.argv[1])\n\
+                      assert z.dtype == np.float64 and z.shape == (1000, 500), (z.dtype, z.shape)\n\
+                      assert abs(z.mean()) < 1e-9 and abs(z.std() - 1.0) < 1e-9, (z.mean(), z.std())\n\
+                      print('numpy: mean %.1e std %.12f' % (z.mean(), z.std()))";
+        let out = Command::new("python3")
+            .args(["-c", script])
+            .arg(saved)
+            .output()
+            .expect("run python3");
+        Some(out)
+    } else {
+        eprintln!("python3 with numpy is not available: numpy did not read the result");
+        None
+    };
+    fs::remove_dir_all(&dir).expect("remove the sample's directory");
+    if let Some(out) = checked {
+        assert!(
+            out.status.success(),
+            "numpy's check failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("numpy: mean"));
+    }
+}
+
+#[test]
+fn heat() {
+    run("heat");
 }
 
 #[test]
