@@ -101,6 +101,11 @@ pub mod mpi {
         };
     }
 }
+/// The bytemuck crate shmpool is built on, for the derives' `crate` attribute:
+/// `#[bytemuck(crate = "shmpool::bytemuck")]` lets a crate derive [`Pod`] and
+/// [`Zeroable`] with no dependency of its own on bytemuck.
+#[doc(hidden)]
+pub use bytemuck;
 #[cfg(not(loom))]
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]

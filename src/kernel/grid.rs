@@ -11,7 +11,10 @@ pub struct Grid<'a, T> {
 }
 
 impl<'a, T> Grid<'a, T> {
-    pub(crate) fn new(data: &'a [T], cols: usize) -> Self {
+    /// A view of `data` as rows of `cols` elements (a trailing partial row is not
+    /// part of it). Kernels receive their views from the pool; this is for running
+    /// a kernel sequentially, as a reference.
+    pub fn new(data: &'a [T], cols: usize) -> Self {
         Grid { data, cols }
     }
 
@@ -57,7 +60,10 @@ pub struct GridMut<'a, U> {
 }
 
 impl<'a, U> GridMut<'a, U> {
-    pub(crate) fn new(data: &'a mut [U], first_row: usize, cols: usize) -> Self {
+    /// A view of `data` as the rows `first_row..` of `cols` elements each. Kernels
+    /// receive their views from the pool; this is for running a kernel
+    /// sequentially, as a reference.
+    pub fn new(data: &'a mut [U], first_row: usize, cols: usize) -> Self {
         GridMut {
             data,
             first_row,

@@ -5,7 +5,9 @@ mod sealed {
 }
 
 /// A numeric element type: `f32`, `f64`, and the signed and unsigned integers of
-/// 8 to 64 bits. Integer sums and dot products wrap on overflow, as numpy's do.
+/// 8 to 64 bits. Integer sums and dot products keep the element type and wrap on
+/// overflow, as numpy's do with `dtype=x.dtype` (numpy's default widens small
+/// integers to 64 bits first).
 pub trait Number: bytemuck::Pod + PartialOrd + sealed::Sealed {
     /// Zero.
     const ZERO: Self;
