@@ -161,6 +161,23 @@ impl Kernels {
 }
 
 /// The entry points of kernel body `K`.
+///
+/// Built with `--cfg shmpool_baseline_only`, every level runs the baseline entry
+/// point and the others are never instantiated: that build exists to measure what
+/// dispatch costs in build time and binary size (docs/BENCHMARKS.md).
+#[cfg(shmpool_baseline_only)]
+pub(crate) fn kernels<K: KernelBody>() -> Kernels {
+    Kernels {
+        baseline: baseline_entry::<K>,
+        #[cfg(target_arch = "x86_64")]
+        avx2: baseline_entry::<K>,
+        #[cfg(target_arch = "x86_64")]
+        avx512: baseline_entry::<K>,
+    }
+}
+
+/// The entry points of kernel body `K`.
+#[cfg(not(shmpool_baseline_only))]
 pub(crate) fn kernels<K: KernelBody>() -> Kernels {
     Kernels {
         baseline: baseline_entry::<K>,
@@ -181,7 +198,7 @@ unsafe fn baseline_entry<K: KernelBody>(call: &ChunkCall) {
 /// # Safety
 /// See [`BulkKernel`]; in addition, the CPU supports x86-64-v3 (the pool ships this
 /// entry point only when `Simd::is_supported` said so).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(shmpool_baseline_only)))]
 #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,movbe,f16c,popcnt")]
 unsafe fn avx2_entry<K: KernelBody>(call: &ChunkCall) {
     // SAFETY: delegated to the caller.
@@ -190,7 +207,7 @@ unsafe fn avx2_entry<K: KernelBody>(call: &ChunkCall) {
 
 /// # Safety
 /// See [`BulkKernel`]; in addition, the CPU supports x86-64-v4.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(shmpool_baseline_only)))]
 #[target_feature(
     enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,movbe,f16c,popcnt"
 )]
