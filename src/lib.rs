@@ -100,11 +100,15 @@ pub mod mpi {
     }
 }
 #[cfg(not(loom))]
-pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
+pub use pool::{
+    ArrayPages, BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats,
+};
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
 #[cfg(not(loom))]
 pub use result::{AsyncResult, Callbacks};
+#[cfg(not(loom))]
+pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
 #[cfg(not(loom))]
 pub use task::StarFn;
 
