@@ -503,4 +503,13 @@ mod tests {
         };
         assert!(WorkerMapping::map(seg.fd(), wrong_size).is_err());
     }
+
+    #[test]
+    fn a_hugetlbfs_segment_the_pool_cannot_cover_fails_at_creation_not_at_a_write() {
+        // One page more than a new mapping may reserve: the parent's mmap reserves
+        // them all, so it fails there (ENOMEM) rather than at a later fault.
+        let available = sys_pages::hugetlb_pool().map_or(0, |p| p.available) as usize;
+        let total = (available + 1) * sys_pages::huge_page_size();
+        assert!(create(c"shmpool-test", PageKind::HugeTlb, total).is_err());
+    }
 }
