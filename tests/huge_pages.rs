@@ -159,7 +159,7 @@ fn base_pages_are_reported_as_such() {
     let mut ys = SharedArray::<f64>::zeroed_with_pages(1 << 10, Pages::Base).expect("ys");
     pool.map_into(&xs, &mut ys, |v: f64| v.sqrt()).expect("map");
     let stats = pool.stats();
-    assert_eq!(stats.array_pages.base_bytes, 2 * 8 << 10);
+    assert_eq!(stats.array_pages.base_bytes, 2 * (8 << 10));
     assert_eq!(stats.array_pages.huge_bytes(), 0);
     check_sqrt(&xs, &ys);
 }

@@ -143,7 +143,7 @@ pub struct Stats {
 /// let mut ys = SharedArray::<f64>::zeroed_with_pages(1 << 20, Pages::Base)?;
 /// pool.map_into(&xs, &mut ys, |v: f64| v + 1.0)?;
 /// let pages = pool.stats().array_pages;
-/// assert_eq!(pages.base_bytes, 2 * 8 << 20); // both arrays, once each
+/// assert_eq!(pages.base_bytes, 2 * (8 << 20)); // both arrays, once each
 /// assert_eq!(pages.huge_bytes(), 0);
 /// # Ok::<(), shmpool::Error>(())
 /// ```
