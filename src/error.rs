@@ -373,6 +373,21 @@ pub enum Error {
         free: Option<u64>,
     },
 
+    /// Huge pages were asked for explicitly
+    /// ([`crate::Pages::HugeTlb`], [`crate::Pages::TransparentHuge`]) and the system
+    /// cannot give them: too few hugetlbfs pages are free, or transparent huge pages
+    /// for shared memory are off. The check and the hugetlbfs reservation happen
+    /// when the array is created, so a shortage is this error, never a `SIGBUS` at
+    /// a later write. Nothing was created. [`crate::Pages::Auto`] (the default)
+    /// falls back to other pages instead.
+    #[error("cannot back the array with {kind} pages: {reason}")]
+    HugePagesUnavailable {
+        /// The kind asked for.
+        kind: crate::PageKind,
+        /// Why it cannot be had, with the setting to change.
+        reason: String,
+    },
+
     /// A named segment is not one shmpool can open as asked (not a shmpool segment,
     /// damaged, or of another element type).
     #[error("cannot open segment {name:?}: {reason}")]

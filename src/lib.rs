@@ -112,13 +112,15 @@ pub use bytemuck::{Pod, Zeroable};
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays, Simd};
 #[cfg(not(loom))]
 pub use pool::{
-    BulkMap, BulkWith, Imap, ImapWith, Number, Pool, PoolBuilder, StartMethod, Stats, Tasks,
-    TasksWith, WorkerStats,
+    ArrayPages, BulkMap, BulkWith, Imap, ImapWith, Number, Pool, PoolBuilder, StartMethod, Stats,
+    Tasks, TasksWith, WorkerStats,
 };
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
 #[cfg(not(loom))]
 pub use result::{AsyncResult, Callbacks};
+#[cfg(not(loom))]
+pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
 #[cfg(not(loom))]
 pub use task::StarFn;
 

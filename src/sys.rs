@@ -20,6 +20,7 @@ use rustix::net::{
 use rustix::thread::futex;
 
 mod memory;
+pub(crate) mod pages;
 pub(crate) use memory::{
     Statm, data_hard_limit, record_allocation_failures, rename_env, resident_of,
     set_data_soft_limit, stop_recording_aborts, vm_data,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::error::{Error, Result};
-use crate::shm::Segment;
+use crate::shm::{PageKind, Pages, Segment};
 
 mod files;
 mod named;
@@ -66,7 +66,15 @@ impl<T: Pod> SharedArray<T> {
 
     /// An array of `len` zeroed elements.
     ///
-    /// Pages are allocated lazily, on first touch, as with `np.zeros`.
+    /// Pages are allocated lazily, on first touch, as with `np.zeros`: this call
+    /// touches only the page that holds the segment's 128-byte header. The memory
+    /// reads as zeros without being written, so an output array made here is
+    /// faulted in by the workers that write its chunks, in parallel, and never by
+    /// the parent.
+    ///
+    /// Arrays of at least [`HUGE_PAGE_THRESHOLD`](crate::HUGE_PAGE_THRESHOLD) bytes
+    /// get huge pages where the system offers them ([`Pages::Auto`]); see
+    /// [`SharedArray::zeroed_with_pages`] and [`SharedArray::page_kind`].
     ///
     /// # Errors
     /// [`Error::Io`] when the shared memory cannot be created (out of memory or file
@@ -80,10 +88,87 @@ impl<T: Pod> SharedArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn zeroed(len: usize) -> Result<Self> {
+        Self::zeroed_with_pages(len, Pages::Auto)
+    }
+
+    /// An array of `len` zeroed elements on the pages `pages` asks for.
+    ///
+    /// - [`Pages::Auto`] (what [`SharedArray::zeroed`] uses): for an array of at
+    ///   least [`HUGE_PAGE_THRESHOLD`](crate::HUGE_PAGE_THRESHOLD) bytes, hugetlbfs
+    ///   pages when enough are reserved and free, else transparent huge pages when
+    ///   `/sys/kernel/mm/transparent_hugepage/shmem_enabled` is `advise`,
+    ///   `within_size` or `always`, else base pages. Base pages for smaller arrays,
+    ///   and for every array when the environment has `SHMPOOL_HUGE_PAGES=0`.
+    /// - [`Pages::Base`], [`Pages::TransparentHuge`], [`Pages::HugeTlb`]: that kind,
+    ///   whatever the size, or an error.
+    ///
+    /// Huge-page segments are rounded up to whole huge pages (2 MiB on x86-64).
+    /// hugetlbfs pages are all reserved here, so a shortage is reported now and
+    /// never as a signal at a later write; transparent huge pages cannot run out
+    /// (the kernel takes base pages where it finds no huge ones).
+    ///
+    /// # Errors
+    /// [`Error::HugePagesUnavailable`] when a huge-page kind was asked for
+    /// explicitly and the system cannot give it; [`Error::Io`] as for
+    /// [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{PageKind, Pages, SharedArray};
+    ///
+    /// let xs = SharedArray::<f64>::zeroed_with_pages(1 << 20, Pages::Base)?;
+    /// assert_eq!((xs.page_kind(), xs.page_size()), (PageKind::Base, 4096));
+    /// // 8 MiB: huge pages if this machine offers them, base pages otherwise.
+    /// let ys = SharedArray::<f64>::zeroed_with_pages(1 << 20, Pages::Auto)?;
+    /// assert!(ys.page_size() >= 4096);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn zeroed_with_pages(len: usize, pages: Pages) -> Result<Self> {
         let () = Self::NOT_ZERO_SIZED;
-        let segment = Segment::new_memfd(len, std::mem::size_of::<T>(), std::mem::align_of::<T>())
-            .map_err(Error::io("creating a shared array"))?;
+        let segment = Segment::new_memfd(
+            len,
+            std::mem::size_of::<T>(),
+            std::mem::align_of::<T>(),
+            pages,
+        )?;
         Ok(Self::from_segment(segment, len, vec![len]))
+    }
+
+    /// The kind of pages behind the array: what the system gave when it was
+    /// created ([`SharedArray::zeroed_with_pages`]). Arrays over named segments and
+    /// `.npy` files report [`PageKind::Base`].
+    ///
+    /// For [`PageKind::TransparentHuge`] this is what was asked for: the kernel
+    /// backs each 2 MiB range with a huge page when it finds one at the first
+    /// touch, and with base pages when it does not (`/proc/PID/smaps` shows which,
+    /// as `ShmemPmdMapped`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{PageKind, SharedArray};
+    ///
+    /// let xs = SharedArray::from_slice(&[1.0f64, 2.0])?;
+    /// assert_eq!(xs.page_kind(), PageKind::Base);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn page_kind(&self) -> PageKind {
+        self.segment.page_kind()
+    }
+
+    /// The size in bytes of the pages behind the array: the base page size (4096
+    /// on x86-64), or the huge page size (2 MiB on x86-64) for either huge kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let xs = shmpool::SharedArray::<u8>::zeroed(10)?;
+    /// assert_eq!(xs.page_size(), 4096);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn page_size(&self) -> usize {
+        self.page_kind().page_size()
     }
 
     /// An array over a segment holding `len` elements, viewed with `shape`.

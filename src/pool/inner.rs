@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use super::PoolBuilder;
 use super::callbacks::CallbackRunner;
 use super::sink::Sink;
-use super::stats::Counters;
+use super::stats::{ArrayPages, Counters};
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
 use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_CHUNK, NO_JOB, Payload, TaskRecord};
 use crate::shm::arena::{Block, ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::registry::IdleWorkers;
-use crate::shm::{Mapping, Segment};
+use crate::shm::{Mapping, PageKind, Segment};
 use crate::slot::SlotState;
 use crate::sync::Ordering;
 use crate::sys::{self, MapOptions, Pid};
@@ -88,9 +88,9 @@ pub(crate) struct ServerLink {
 #[derive(Debug)]
 struct Channel {
     sock: OwnedFd,
-    /// Segment id → its liveness word and data bytes, for every segment sent to
-    /// this worker.
-    shipped: HashMap<u64, (u32, u64)>,
+    /// Segment id → its liveness word, data bytes and pages, for every segment sent
+    /// to this worker.
+    shipped: HashMap<u64, (u32, u64, PageKind)>,
 }
 
 /// Segments in use by running jobs, and the channels to send them on.
@@ -523,8 +523,8 @@ impl PoolInner {
     /// every array shipped to a worker of the pool that is not dropped yet (each
     /// array once, however many workers map it). File lengths: pages no process
     /// touched take no memory, so this is what the pool may hold, not what is
-    /// resident.
-    pub(crate) fn shared_memory_bytes(&self) -> u64 {
+    /// resident. Also the arrays' bytes by the pages behind them.
+    pub(crate) fn shared_memory(&self) -> (u64, ArrayPages) {
         let control = self.ctrl_map.len() as u64;
         let task_arena = lock(&self.task_arena).size();
         let result_arenas: u64 = lock(&self.readers)
@@ -532,22 +532,25 @@ impl PoolInner {
             .flatten()
             .map(|(_, reader)| reader.size())
             .sum();
-        let arrays: u64 = {
+        let mut pages = ArrayPages::default();
+        {
             let sh = lock(&self.shipping);
             let mut seen = HashMap::new();
             for channel in sh.channels.iter().flatten() {
-                for (&id, &(word, bytes)) in &channel.shipped {
+                for (&id, &(word, bytes, kind)) in &channel.shipped {
                     if self.live.is_alive(word, id) {
-                        seen.insert(id, bytes);
+                        seen.insert(id, (bytes, kind));
                     }
                 }
             }
             for (seg, _) in sh.active.values() {
-                seen.insert(seg.id(), seg.data_bytes() as u64);
+                seen.insert(seg.id(), (seg.data_bytes() as u64, seg.page_kind()));
             }
-            seen.values().sum()
-        };
-        control + task_arena + result_arenas + arrays
+            for (bytes, kind) in seen.into_values() {
+                pages.add(kind, bytes);
+            }
+        }
+        (control + task_arena + result_arenas + pages.total(), pages)
     }
 }
 
@@ -567,13 +570,14 @@ fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness, counters: &Counte
     if channel.shipped.len() >= 256 {
         channel
             .shipped
-            .retain(|&id, &mut (word, _)| live.is_alive(word, id));
+            .retain(|&id, &mut (word, ..)| live.is_alive(word, id));
     }
     // A failure means the worker is gone; its replacement gets a new channel.
     if sys::send_msg(channel.sock.as_fd(), &info.to_bytes(), &[seg.fd()]).is_ok() {
-        channel
-            .shipped
-            .insert(seg.id(), (info.live as u32, info.data_bytes));
+        channel.shipped.insert(
+            seg.id(),
+            (info.live as u32, info.data_bytes, seg.page_kind()),
+        );
         Counters::add(&counters.segments_shipped, 1);
         Counters::add(&counters.bytes_mapped, info.data_bytes);
     }

@@ -29,7 +29,7 @@ pub use imap::Imap;
 pub(crate) use inner::PoolInner;
 pub use reduce::Number;
 pub(crate) use sink::{Ctx, Outcome, Sink};
-pub use stats::{Stats, WorkerStats};
+pub use stats::{ArrayPages, Stats, WorkerStats};
 pub use tasks::Tasks;
 pub use tasks_with::{ImapWith, TasksWith};
 
@@ -615,6 +615,7 @@ impl Pool {
                 })
             })
             .collect();
+        let (shared_memory_bytes, array_pages) = inner.shared_memory();
         Stats {
             workers,
             respawns: c.respawns.load(Relaxed),
@@ -626,8 +627,10 @@ impl Pool {
             segments_shipped: c.segments_shipped.load(Relaxed),
             bytes_mapped: c.bytes_mapped.load(Relaxed),
             workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
-            shared_memory_bytes: inner.shared_memory_bytes(),
+            shared_memory_bytes,
             simd: inner.simd,
+            array_pages,
+            large_array_pages: crate::shm::pages::auto_kind(crate::HUGE_PAGE_THRESHOLD),
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::shm::PageKind;
+
 /// The parent's counters (all Relaxed: they are statistics, not synchronization).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -122,4 +124,60 @@ pub struct Stats {
     /// The instruction-set level bulk kernels run at ([`crate::Simd`]): the highest
     /// the CPU supports, unless `PoolBuilder::simd` or `SHMPOOL_SIMD` chose one.
     pub simd: crate::Simd,
+    /// The arrays counted in `shared_memory_bytes`, by the pages behind them.
+    pub array_pages: ArrayPages,
+    /// The pages a large array ([`crate::HUGE_PAGE_THRESHOLD`] bytes or more) made
+    /// now with [`crate::SharedArray::zeroed`] would get: [`PageKind::Base`] when
+    /// the system offers no huge pages (no hugetlbfs pages free, and shared-memory
+    /// transparent huge pages `never`) or `SHMPOOL_HUGE_PAGES=0` turns them off.
+    /// Read from `/proc` and `/sys` when `stats` is called.
+    pub large_array_pages: PageKind,
+}
+
+/// Bytes of array data by the kind of page behind them ([`Stats::array_pages`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{Pages, Pool, SharedArray};
+///
+/// let pool = Pool::new(2)?;
+/// let xs = SharedArray::<f64>::zeroed_with_pages(1 << 20, Pages::Base)?;
+/// let mut ys = SharedArray::<f64>::zeroed_with_pages(1 << 20, Pages::Base)?;
+/// pool.map_into(&xs, &mut ys, |v: f64| v + 1.0)?;
+/// let pages = pool.stats().array_pages;
+/// assert_eq!(pages.base_bytes, 2 * (8 << 20)); // both arrays, once each
+/// assert_eq!(pages.huge_bytes(), 0);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArrayPages {
+    /// Bytes on base pages (4 KiB on x86-64).
+    pub base_bytes: u64,
+    /// Bytes of arrays marked for transparent huge pages. The kernel backs them with
+    /// huge pages where it found some at the first touch.
+    pub transparent_huge_bytes: u64,
+    /// Bytes on hugetlbfs pages.
+    pub hugetlb_bytes: u64,
+}
+
+impl ArrayPages {
+    /// Bytes on either kind of huge page.
+    pub fn huge_bytes(&self) -> u64 {
+        self.transparent_huge_bytes + self.hugetlb_bytes
+    }
+
+    /// Bytes in all.
+    pub fn total(&self) -> u64 {
+        self.base_bytes + self.huge_bytes()
+    }
+
+    pub(crate) fn add(&mut self, kind: PageKind, bytes: u64) {
+        match kind {
+            PageKind::Base => self.base_bytes += bytes,
+            PageKind::TransparentHuge => self.transparent_huge_bytes += bytes,
+            PageKind::HugeTlb => self.hugetlb_bytes += bytes,
+        }
+    }
 }

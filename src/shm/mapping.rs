@@ -37,6 +37,11 @@ impl Mapping {
         self.ptr.as_ptr()
     }
 
+    /// The first byte, as a non-null pointer.
+    pub(crate) fn as_non_null(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
     /// The length in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -5,8 +5,10 @@ pub(crate) mod arena;
 pub(crate) mod liveness;
 pub(crate) mod mapping;
 pub(crate) mod named;
+pub(crate) mod pages;
 pub(crate) mod registry;
 pub(crate) mod segment;
 
 pub(crate) use mapping::Mapping;
+pub use pages::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
 pub(crate) use segment::{Segment, ShipInfo, WorkerMapping};

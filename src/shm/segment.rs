@@ -5,6 +5,7 @@
 //! that lets a worker check it mapped what the job names; element 0 starts at
 //! `data_off`. The segment never moves and never changes length.
 
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
@@ -12,6 +13,9 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use super::liveness::Liveness;
 use super::mapping::Mapping;
+use super::pages::{self, Offer, PageKind, Pages};
+use crate::error::Error;
+use crate::sys::pages as sys_pages;
 use crate::sys::{self, MapOptions};
 
 /// "SHMARR01" in little-endian: the first word of a memfd array segment.
@@ -39,6 +43,12 @@ pub(crate) struct SegmentHeader {
     /// `align_of` of the element type.
     pub elem_align: u32,
 }
+
+/// How every process maps an array segment.
+const SEGMENT_MAP: MapOptions = MapOptions {
+    writable: true,
+    dont_fork: true,
+};
 
 static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
 
@@ -75,6 +85,8 @@ pub(crate) struct Segment {
     map: Backing,
     data_off: usize,
     data_bytes: usize,
+    /// The pages that back it.
+    pages: PageKind,
     live: OnceLock<u32>,
     /// For a named segment this process created: the name to unlink on drop.
     unlink: Option<String>,
@@ -94,18 +106,26 @@ pub(crate) struct ShipInfo {
     pub data_off: u64,
     /// Bytes of element data.
     pub data_bytes: u64,
+    /// The pages behind it ([`PageKind::code`]): a worker marks a mapping of
+    /// transparent huge pages `MADV_HUGEPAGE` too, since it is the worker's faults
+    /// that allocate the pages.
+    pub page_kind: u64,
 }
 
 impl ShipInfo {
+    /// Bytes of the wire form: six little-endian words.
+    pub(crate) const WIRE_LEN: usize = 48;
+
     /// The wire form (little-endian words).
-    pub(crate) fn to_bytes(self) -> [u8; 40] {
-        let mut out = [0u8; 40];
+    pub(crate) fn to_bytes(self) -> [u8; Self::WIRE_LEN] {
+        let mut out = [0u8; Self::WIRE_LEN];
         for (i, w) in [
             self.id,
             self.live,
             self.map_len,
             self.data_off,
             self.data_bytes,
+            self.page_kind,
         ]
         .into_iter()
         .enumerate()
@@ -117,7 +137,7 @@ impl ShipInfo {
 
     /// Parses the wire form.
     pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() != 40 {
+        if b.len() != Self::WIRE_LEN {
             return None;
         }
         let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
@@ -127,49 +147,91 @@ impl ShipInfo {
             map_len: w(2),
             data_off: w(3),
             data_bytes: w(4),
+            page_kind: w(5),
         })
     }
 }
 
 impl Segment {
-    /// A new zero-filled memfd segment for `len` elements of the given size/alignment.
-    pub(crate) fn new_memfd(len: usize, elem_size: usize, elem_align: usize) -> io::Result<Self> {
+    /// A new zero-filled memfd segment for `len` elements of the given size and
+    /// alignment, backed by the pages `pages` asks for (`shm/pages.rs` has the
+    /// policy). Only the page holding the header is touched here: every other page
+    /// is faulted in by whoever first writes it (for an output array, the worker
+    /// that computes its chunk).
+    ///
+    /// # Errors
+    /// [`Error::HugePagesUnavailable`] when huge pages were asked for explicitly
+    /// and cannot be had; [`Error::Io`] when the memory cannot be created at all.
+    /// Under [`Pages::Auto`] a refused huge-page segment falls back to the next
+    /// kind.
+    pub(crate) fn new_memfd(
+        len: usize,
+        elem_size: usize,
+        elem_align: usize,
+        pages: Pages,
+    ) -> crate::Result<Self> {
         let data_bytes = len
             .checked_mul(elem_size)
-            .filter(|b| *b <= isize::MAX as usize - DATA_OFFSET)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
+            .filter(|b| *b <= isize::MAX as usize - DATA_OFFSET - sys_pages::huge_page_size())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))
+            .map_err(Error::io("creating a shared array"))?;
         let id = NEXT_ID.fetch_add(1, StdOrdering::Relaxed);
         let total = DATA_OFFSET + data_bytes;
-        let fd = sys::memfd(c"shmpool-array", total as u64)?;
-        let map = Mapping::new(
-            fd.as_fd(),
-            total,
-            MapOptions {
-                writable: true,
-                dont_fork: true,
-            },
-        )?;
-        let header = SegmentHeader {
-            magic: SEGMENT_MAGIC,
-            version: 1,
-            elem_size: elem_size as u32,
-            len: len as u64,
-            id,
-            owner_pid: sys::getpid() as u32,
-            elem_align: elem_align as u32,
+        let env_allows = pages != Pages::Auto || pages::env_allows_huge();
+        let offer = match pages {
+            Pages::Base => Offer::NONE,
+            Pages::Auto if !env_allows || data_bytes < pages::HUGE_PAGE_THRESHOLD => Offer::NONE,
+            _ => Offer::now(),
         };
-        // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and ours
-        // alone: no worker has it yet.
-        unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
-        Ok(Segment {
-            id,
-            fd,
-            map: Backing::Shared(map),
-            data_off: DATA_OFFSET,
-            data_bytes,
-            live: OnceLock::new(),
-            unlink: None,
-        })
+        if let Pages::HugeTlb | Pages::TransparentHuge = pages {
+            let kind = offer.candidates(pages, data_bytes, total, true)[0];
+            if let Some(reason) = offer.refusal(kind, total) {
+                return Err(Error::HugePagesUnavailable { kind, reason });
+            }
+        }
+        let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
+        let mut refused = None;
+        for kind in offer.candidates(pages, data_bytes, total, env_allows) {
+            let (fd, map) = match create(&name, kind, total) {
+                Ok(created) => created,
+                Err(e) => {
+                    tracing::debug!(?kind, total, error = %e, "page kind refused");
+                    refused = Some((kind, e));
+                    continue;
+                }
+            };
+            let header = SegmentHeader {
+                magic: SEGMENT_MAGIC,
+                version: 1,
+                elem_size: elem_size as u32,
+                len: len as u64,
+                id,
+                owner_pid: sys::getpid() as u32,
+                elem_align: elem_align as u32,
+            };
+            // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and
+            // ours alone: no worker has it yet. For hugetlbfs pages, `create` has
+            // faulted this page in already, so the write cannot raise SIGBUS.
+            unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
+            return Ok(Segment {
+                id,
+                fd,
+                map: Backing::Shared(map),
+                data_off: DATA_OFFSET,
+                data_bytes,
+                pages: kind,
+                live: OnceLock::new(),
+                unlink: None,
+            });
+        }
+        match refused {
+            Some((kind, e)) if kind.is_huge() => Err(Error::HugePagesUnavailable {
+                kind,
+                reason: e.to_string(),
+            }),
+            Some((_, e)) => Err(Error::io("creating a shared array")(e)),
+            None => unreachable!("every request has at least one candidate"),
+        }
     }
 
     /// Wraps a named segment whose elements start at `data_off`; `unlink` is the
@@ -188,6 +250,7 @@ impl Segment {
             map: Backing::Shared(map),
             data_off,
             data_bytes,
+            pages: PageKind::Base,
             live: OnceLock::new(),
             unlink,
         }
@@ -207,6 +270,7 @@ impl Segment {
             map: Backing::File(map),
             data_off,
             data_bytes,
+            pages: PageKind::Base,
             live: OnceLock::new(),
             unlink: None,
         }
@@ -215,6 +279,13 @@ impl Segment {
     /// Bytes of element data.
     pub(crate) fn data_bytes(&self) -> usize {
         self.data_bytes
+    }
+
+    /// The pages that back the segment. Named segments and files report base
+    /// pages: shmpool asked for nothing else (a `/dev/shm` mounted `huge=always`
+    /// may still give them huge pages).
+    pub(crate) fn page_kind(&self) -> PageKind {
+        self.pages
     }
 
     /// For a named segment this process created (and will unlink): the first byte
@@ -260,6 +331,7 @@ impl Segment {
             map_len: self.map.len() as u64,
             data_off: self.data_off as u64,
             data_bytes: self.data_bytes as u64,
+            page_kind: self.pages.code(),
         })
     }
 }
@@ -276,6 +348,52 @@ impl Drop for Segment {
             // Workers holding a mapping notice when they next go idle; wake idle ones
             // now so the memory is freed promptly.
             super::registry::wake_idle_workers();
+        }
+    }
+}
+
+/// Creates and maps a memfd of at least `total` bytes backed by `kind` pages.
+///
+/// hugetlbfs: the file is whole huge pages long, and the `MAP_SHARED` mapping, made
+/// without `MAP_NORESERVE`, reserves all of them for the file now: a short pool
+/// fails here with `ENOMEM`, and no later fault, in this process or a worker's
+/// mapping of the same file, can find the pool empty. The header's page is faulted
+/// in with `MADV_POPULATE_WRITE`, which reports what would otherwise be a `SIGBUS`
+/// (a hugetlb cgroup limit, a memory policy with no pages on its nodes) as an
+/// error.
+///
+/// Transparent huge pages: the file is rounded up to whole huge pages too, so
+/// that its last huge page lies within the file (`within_size` needs it), and the
+/// mapping is marked `MADV_HUGEPAGE` (`advise` needs it). Faults that find no huge
+/// page take base pages; nothing can fail later.
+fn create(name: &CStr, kind: PageKind, total: usize) -> io::Result<(OwnedFd, Mapping)> {
+    let rounded = || {
+        total
+            .checked_next_multiple_of(sys_pages::huge_page_size())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))
+    };
+    match kind {
+        PageKind::Base => {
+            let fd = sys::memfd(name, total as u64)?;
+            let map = Mapping::new(fd.as_fd(), total, SEGMENT_MAP)?;
+            Ok((fd, map))
+        }
+        PageKind::HugeTlb => {
+            let len = rounded()?;
+            let fd = sys_pages::memfd_hugetlb(name, len as u64)?;
+            let map = Mapping::new(fd.as_fd(), len, SEGMENT_MAP)?;
+            // SAFETY: the first page of the writable mapping just made.
+            unsafe { sys_pages::populate_write(map.as_non_null(), sys::page_size())? };
+            Ok((fd, map))
+        }
+        PageKind::TransparentHuge => {
+            let len = rounded()?;
+            let fd = sys::memfd(name, len as u64)?;
+            let map = Mapping::new(fd.as_fd(), len, SEGMENT_MAP)?;
+            // SAFETY: the whole mapping just made; the advice changes which pages
+            // back it, not its contents.
+            unsafe { sys_pages::advise_huge(map.as_non_null(), len)? };
+            Ok((fd, map))
         }
     }
 }
@@ -299,14 +417,12 @@ impl WorkerMapping {
                 "segment is shorter than its description",
             ));
         }
-        let map = Mapping::new(
-            fd,
-            info.map_len as usize,
-            MapOptions {
-                writable: true,
-                dont_fork: true,
-            },
-        )?;
+        let map = Mapping::new(fd, info.map_len as usize, SEGMENT_MAP)?;
+        if PageKind::from_code(info.page_kind) == PageKind::TransparentHuge {
+            // SAFETY: the mapping just made, whole. A refusal (a kernel without THP)
+            // leaves this worker's faults on base pages: slower, never wrong.
+            let _ = unsafe { sys_pages::advise_huge(map.as_non_null(), map.len()) };
+        }
         let mapping = WorkerMapping { info, map };
         mapping.check_header()?;
         Ok(mapping)
@@ -365,13 +481,14 @@ mod tests {
 
     #[test]
     fn a_worker_checks_an_array_segment_against_its_header() {
-        let seg = Segment::new_memfd(1000, 8, 8).unwrap();
+        let seg = Segment::new_memfd(1000, 8, 8, Pages::Auto).unwrap();
         let info = ShipInfo {
             id: seg.id(),
             live: 0,
             map_len: (DATA_OFFSET + 8000) as u64,
             data_off: DATA_OFFSET as u64,
             data_bytes: 8000,
+            page_kind: 0,
         };
         assert!(WorkerMapping::map(seg.fd(), info).is_ok());
         let wrong_id = ShipInfo {
@@ -385,5 +502,14 @@ mod tests {
             ..info
         };
         assert!(WorkerMapping::map(seg.fd(), wrong_size).is_err());
+    }
+
+    #[test]
+    fn a_hugetlbfs_segment_the_pool_cannot_cover_fails_at_creation_not_at_a_write() {
+        // One page more than a new mapping may reserve: the parent's mmap reserves
+        // them all, so it fails there (ENOMEM) rather than at a later fault.
+        let available = sys_pages::hugetlb_pool().map_or(0, |p| p.available) as usize;
+        let total = (available + 1) * sys_pages::huge_page_size();
+        assert!(create(c"shmpool-test", PageKind::HugeTlb, total).is_err());
     }
 }

@@ -1,0 +1,142 @@
+//! First touch: `map_into` into a fresh `zeroed` output (cold) against the same
+//! map into an output written before (warm), per page kind.
+//!
+//! ```text
+//! cargo bench --bench first_touch
+//! cargo bench --bench first_touch -- first_touch/cold   # one half
+//! ```
+//!
+//! * `first_touch/<cold|warm>/<pages>/2^24` and `2^27`: `y[i] = x[i].sqrt()` over
+//!   2^24 f64 (128 MiB each way) and 2^27 f64 (1 GiB each way), 2 worker processes.
+//!   - `cold`: every timed call writes a fresh `SharedArray::zeroed_with_pages`
+//!     output, whose pages the workers fault in (and the kernel zeroes) as they
+//!     write their chunks. Creating the array, and dropping it afterwards, are not
+//!     timed; after each drop the bench waits until the workers have let go of the
+//!     old array's memory, so that freeing it does not run inside the next call.
+//!   - `warm`: the same output every time, its pages mapped in the workers already.
+//! * `<pages>` is each kind of page the machine offers now: `base` always,
+//!   `transparent_huge` when shmem THP is `advise`, `within_size` or `always`,
+//!   `hugetlb` when enough hugetlbfs pages are free (2^27 needs 1,026 pages of
+//!   2 MiB: reserve them with `echo 1100 > /proc/sys/vm/nr_hugepages`). Kinds the
+//!   machine does not offer are skipped with a message. Input and output use the
+//!   same kind.
+//!
+//! Each output is checked bit for bit against `sqrt` before anything is timed.
+
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use shmpool::{PageKind, Pages, Pool, SharedArray};
+
+/// Worker processes.
+const WORKERS: usize = 2;
+
+/// Every page kind, and its name in the benchmark id.
+const KINDS: [(Pages, &str); 3] = [
+    (Pages::Base, "base"),
+    (Pages::TransparentHuge, "transparent_huge"),
+    (Pages::HugeTlb, "hugetlb"),
+];
+
+fn sqrt_map(pool: &Pool, xs: &SharedArray<f64>, ys: &mut SharedArray<f64>) {
+    pool.map_into(xs, ys, |v: f64| v.sqrt()).expect("map_into");
+}
+
+fn check(xs: &SharedArray<f64>, ys: &SharedArray<f64>) {
+    assert!(
+        xs.iter()
+            .zip(ys.iter())
+            .all(|(x, y)| x.sqrt().to_bits() == y.to_bits()),
+        "wrong sqrt"
+    );
+}
+
+/// A fresh output of `len` elements on `pages`. A huge-page array just dropped
+/// returns its pages when the workers unmap it, a moment later: wait for them
+/// rather than fall back.
+fn fresh(len: usize, pages: Pages) -> shmpool::Result<SharedArray<f64>> {
+    let mut tries = 0;
+    loop {
+        match SharedArray::zeroed_with_pages(len, pages) {
+            Err(shmpool::Error::HugePagesUnavailable {
+                kind: PageKind::HugeTlb,
+                ..
+            }) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Lets the workers unmap a dropped array (they are woken to, and do it at once)
+/// so that freeing its memory does not overlap the next timed call.
+fn settle(len: usize) {
+    std::thread::sleep(Duration::from_millis(20 + (len >> 20) as u64 / 4));
+}
+
+fn first_touch(c: &mut Criterion) {
+    let pool = Pool::new(WORKERS).expect("start the pool");
+    let mut group = c.benchmark_group("first_touch");
+    group.sampling_mode(SamplingMode::Flat); // tens to hundreds of milliseconds a run
+    for log2 in [24u32, 27] {
+        let len = 1usize << log2;
+        group.throughput(Throughput::Bytes((2 * len * size_of::<f64>()) as u64));
+        for (pages, name) in KINDS {
+            let mut xs = match fresh(len, pages) {
+                Ok(xs) => xs,
+                Err(e) => {
+                    eprintln!("first_touch: skipping {name} pages at 2^{log2}: {e}");
+                    continue;
+                }
+            };
+            for (i, x) in xs.iter_mut().enumerate() {
+                *x = i as f64;
+            }
+            let id = format!("{name}/2^{log2}");
+
+            let mut warm = fresh(len, pages).expect("warm output");
+            sqrt_map(&pool, &xs, &mut warm);
+            check(&xs, &warm);
+            group.bench_function(BenchmarkId::new("warm", &id), |b| {
+                b.iter(|| sqrt_map(&pool, &xs, &mut warm))
+            });
+            drop(warm);
+            settle(len);
+
+            let mut ys = fresh(len, pages).expect("cold output");
+            sqrt_map(&pool, &xs, &mut ys);
+            check(&xs, &ys);
+            drop(ys);
+            settle(len);
+            group.bench_function(BenchmarkId::new("cold", &id), |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut ys = fresh(len, pages).expect("cold output");
+                        let t = Instant::now();
+                        sqrt_map(&pool, &xs, &mut ys);
+                        timed += t.elapsed();
+                        drop(ys);
+                        settle(len);
+                    }
+                    timed
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = first_touch
+}
+criterion_main!(benches);
