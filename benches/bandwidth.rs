@@ -16,7 +16,8 @@
 //! | `seq` | a plain sqrt loop on this thread, default target flags |
 //! | `rayon` | `par_iter_mut().zip(par_iter())` on the 2-thread pool, default flags |
 //! | `rayon_avx2` | the 2-thread pool over a `#[target_feature(enable = "avx2,fma")]` loop; skipped where the CPU lacks AVX2 or FMA |
-//! | `map_into` | shmpool `map_into` on `Pool::new(2)` |
+//! | `map_into` | shmpool `map_into` on `Pool::new(2)` (the CPU's best SIMD level) |
+//! | `map_into/<level>` | the same on a pool forced to `baseline`, `avx2` or `avx512` (`PoolBuilder::simd`); skipped where the CPU lacks the level |
 //!
 //! Every row reads the same input and writes the same output (`SharedArray`s, so
 //! page size and placement are identical), written once before timing so that no
@@ -33,7 +34,7 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
-use shmpool::{Pool, SharedArray};
+use shmpool::{Pool, SharedArray, Simd};
 
 /// Worker processes for shmpool, threads for rayon.
 const WORKERS: usize = 2;
@@ -47,7 +48,10 @@ enum Expect {
 
 /// Everything a row may use.
 struct Ctx {
+    /// The pool at the CPU's best SIMD level (the default).
     pool: Pool,
+    /// Pools forced to each level the CPU supports.
+    levels: Vec<(Simd, Pool)>,
     threads: rayon::ThreadPool,
 }
 
@@ -101,7 +105,26 @@ fn rows() -> Vec<Option<Row>> {
                 .map_into(xs, ys, |v: f64| v.sqrt())
                 .expect("map_into")
         }),
+        level_row("map_into/baseline", Simd::Baseline),
+        level_row("map_into/avx2", Simd::Avx2),
+        level_row("map_into/avx512", Simd::Avx512),
     ]
+}
+
+/// shmpool `map_into` on a pool forced to `level`, where the CPU has it.
+fn level_row(name: &'static str, level: Simd) -> Option<Row> {
+    if !level.is_supported() {
+        eprintln!("bandwidth: no {level} on this CPU, skipping {name}");
+        return None;
+    }
+    row(name, Expect::Sqrt, move |c, xs, ys| {
+        let (_, pool) = c
+            .levels
+            .iter()
+            .find(|(l, _)| *l == level)
+            .expect("a pool per supported level");
+        pool.map_into(xs, ys, |v: f64| v.sqrt()).expect("map_into")
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -147,6 +170,18 @@ fn bandwidth(c: &mut Criterion) {
     // The pool first: its fork server is forked before the rayon threads exist.
     let ctx = Ctx {
         pool: Pool::new(WORKERS).expect("start the pool"),
+        levels: [Simd::Baseline, Simd::Avx2, Simd::Avx512]
+            .into_iter()
+            .filter(|l| l.is_supported())
+            .map(|l| {
+                let pool = Pool::builder()
+                    .processes(WORKERS)
+                    .simd(l)
+                    .build()
+                    .expect("start a pool at a forced level");
+                (l, pool)
+            })
+            .collect(),
         threads: rayon::ThreadPoolBuilder::new()
             .num_threads(WORKERS)
             .build()
