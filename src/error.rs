@@ -94,9 +94,9 @@ pub enum Error {
     #[error("SIMD level {requested} was asked for, but this CPU supports up to {detected}")]
     SimdUnsupported {
         /// The level asked for.
-        requested: crate::kernel::Simd,
+        requested: crate::simd::Simd,
         /// The highest level the CPU supports.
-        detected: crate::kernel::Simd,
+        detected: crate::simd::Simd,
     },
 
     /// A bulk map's element range does not lie within the arrays
@@ -383,7 +383,7 @@ pub enum Error {
     #[error("cannot back the array with {kind} pages: {reason}")]
     HugePagesUnavailable {
         /// The kind asked for.
-        kind: crate::PageKind,
+        kind: crate::shm::page_kind::PageKind,
         /// Why it cannot be had, with the setting to change.
         reason: String,
     },

@@ -50,6 +50,8 @@ mod result;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
+#[cfg(not(loom))]
+mod simd;
 mod slot;
 mod sync;
 #[cfg(not(loom))]
@@ -109,7 +111,7 @@ pub use bytemuck;
 #[cfg(not(loom))]
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]
-pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays, Simd};
+pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
 #[cfg(not(loom))]
 pub use pool::{
     ArrayPages, BulkMap, BulkWith, Imap, ImapWith, Number, Pool, PoolBuilder, StartMethod, Stats,
@@ -121,6 +123,8 @@ pub use progress::Progress;
 pub use result::{AsyncResult, Callbacks};
 #[cfg(not(loom))]
 pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
+#[cfg(not(loom))]
+pub use simd::Simd;
 #[cfg(not(loom))]
 pub use task::StarFn;
 

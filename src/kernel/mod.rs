@@ -29,7 +29,6 @@ pub(crate) use bodies::{
     ChunkMutBody, ChunksBody, FoldBody, ForEachBody, GridBody, IndexedBody, MapBody, ReduceBody,
     RowsBody,
 };
-pub use dispatch::Simd;
 pub(crate) use dispatch::{Kernels, kernels};
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
 pub use grid::{Grid, GridMut};

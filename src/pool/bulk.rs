@@ -37,8 +37,8 @@ use crate::kernel::{AssertZeroSized, Grid, GridMut, Inputs, Outputs, Params, Par
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a BulkMap does nothing until one of its map methods runs"]
 pub struct BulkMap<'p> {
-    pub(super) pool: &'p Pool,
-    pub(super) options: Options,
+    pool: &'p Pool,
+    options: Options,
 }
 
 impl Pool {
@@ -396,7 +396,7 @@ impl<'p> BulkMap<'p> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn with<P: Pod>(self, params: P) -> BulkWith<'p, 'static, Params<P>> {
-        BulkWith::new(self, params)
+        BulkWith::new(self.pool, self.options, params)
     }
 
     /// Adds a read-only array that every chunk reads whole: a lookup table,
@@ -424,7 +424,7 @@ impl<'p> BulkMap<'p> {
         self,
         array: &'c SharedArray<T>,
     ) -> BulkWith<'p, 'c, ParamsAndArrays<()>> {
-        BulkWith::new(self, ()).context(array)
+        BulkWith::new(self.pool, self.options, ()).context(array)
     }
 
     /// See [`Pool::map_into`].

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::bulk::BulkMap;
+use super::Pool;
 use super::bulk_engine::{self, OperandSpec, Operation, Options, Plan, Role};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -20,8 +20,9 @@ use crate::kernel::{
 use crate::layout::{JobKind, MAX_OPERANDS, PARAMS_ALIGN, PARAMS_BYTES};
 
 /// A bulk operation whose kernels take `&E::Arg` first: the parameters given to
-/// [`BulkMap::with`] (`&P`), or an [`Env`](crate::Env) once [`BulkMap::context`]
-/// added arrays. It has every form [`BulkMap`] has, plus the reductions.
+/// [`BulkMap::with`](crate::BulkMap::with) (`&P`), or an [`Env`](crate::Env) once
+/// [`BulkMap::context`](crate::BulkMap::context) added arrays. It has every form
+/// [`BulkMap`](crate::BulkMap) has, plus the reductions.
 ///
 /// # Examples
 ///
@@ -38,7 +39,8 @@ use crate::layout::{JobKind, MAX_OPERANDS, PARAMS_ALIGN, PARAMS_BYTES};
 /// ```
 #[must_use = "a BulkWith does nothing until one of its map methods runs"]
 pub struct BulkWith<'p, 'c, E: KernelEnv> {
-    pub(super) bulk: BulkMap<'p>,
+    pool: &'p Pool,
+    options: Options,
     /// The parameters' bytes, copied into the job entry at each run.
     params: E::Params,
     contexts: Vec<(ArrayArg<'c>, u64)>,
@@ -48,7 +50,7 @@ pub struct BulkWith<'p, 'c, E: KernelEnv> {
 impl<E: KernelEnv> std::fmt::Debug for BulkWith<'_, '_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkWith")
-            .field("options", &self.bulk.options)
+            .field("options", &self.options)
             .field("params_bytes", &size_of::<E::Params>())
             .field("context_arrays", &self.contexts.len())
             .finish()
@@ -73,24 +75,27 @@ impl<P> ParamsFit<P> {
 }
 
 impl<'p, P: Pod> BulkWith<'p, 'static, Params<P>> {
-    pub(super) fn new(bulk: BulkMap<'p>, params: P) -> Self {
+    pub(super) fn new(pool: &'p Pool, options: Options, params: P) -> Self {
         let () = ParamsFit::<P>::OK;
         BulkWith {
-            bulk,
+            pool,
+            options,
             params,
             contexts: Vec::new(),
             _env: PhantomData,
         }
     }
 
-    /// Adds a context array (see [`BulkMap::context`]); the kernels then take an
+    /// Adds a context array (see [`BulkMap::context`](crate::BulkMap::context)); the
+    /// kernels then take an
     /// [`Env`](crate::Env), which dereferences to the parameters.
     pub fn context<'c, T: Pod>(
         self,
         array: &'c SharedArray<T>,
     ) -> BulkWith<'p, 'c, ParamsAndArrays<P>> {
         BulkWith {
-            bulk: self.bulk,
+            pool: self.pool,
+            options: self.options,
             params: self.params,
             contexts: vec![(ArrayArg::of(array), type_tag::<T>())],
             _env: PhantomData,
@@ -107,27 +112,28 @@ impl<'p, 'c, P: Pod> BulkWith<'p, 'c, ParamsAndArrays<P>> {
 }
 
 impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
-    /// See [`BulkMap::chunk_len`].
+    /// See [`BulkMap::chunk_len`](crate::BulkMap::chunk_len).
     pub fn chunk_len(mut self, n: usize) -> Self {
-        self.bulk = self.bulk.chunk_len(n);
+        self.options.chunk_len = Some(n);
         self
     }
 
-    /// See [`BulkMap::chunk_timeout`].
+    /// See [`BulkMap::chunk_timeout`](crate::BulkMap::chunk_timeout).
     pub fn chunk_timeout(mut self, d: Duration) -> Self {
-        self.bulk = self.bulk.chunk_timeout(d);
+        self.options.chunk_timeout = Some(d);
         self
     }
 
-    /// See [`BulkMap::retries`].
+    /// See [`BulkMap::retries`](crate::BulkMap::retries).
     pub fn retries(mut self, n: u32) -> Self {
-        self.bulk = self.bulk.retries(n);
+        self.options.retries = n;
         self
     }
 
-    /// See [`BulkMap::range`]; for row operations the range counts rows.
+    /// See [`BulkMap::range`](crate::BulkMap::range); for row operations the range
+    /// counts rows.
     pub fn range(mut self, range: Range<usize>) -> Self {
-        self.bulk = self.bulk.range(range);
+        self.options.range = Some((range.start, range.end));
         self
     }
 
@@ -462,12 +468,16 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         })
     }
 
+    pub(super) fn pool(&self) -> &'p Pool {
+        self.pool
+    }
+
     pub(super) fn options(&self) -> Options {
-        self.bulk.options
+        self.options
     }
 
     pub(super) fn plan_and_run(&self, op: &Operation<'_>) -> Result<Plan> {
-        let inner = self.bulk.pool.inner();
+        let inner = self.pool.inner();
         let plan = bulk_engine::plan(inner, op)?;
         bulk_engine::run(inner, op, &plan)?;
         Ok(plan)

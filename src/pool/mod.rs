@@ -630,7 +630,7 @@ impl Pool {
             shared_memory_bytes,
             simd: inner.simd,
             array_pages,
-            large_array_pages: crate::shm::pages::auto_kind(crate::HUGE_PAGE_THRESHOLD),
+            large_array_pages: crate::shm::segment::auto_page_kind(crate::HUGE_PAGE_THRESHOLD),
         }
     }
 

@@ -154,7 +154,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
                 traffic(ins, &[]),
                 false,
             )?;
-            super::bulk_engine::plan(self.bulk.pool.inner(), &dry)?.chunks()
+            super::bulk_engine::plan(self.pool().inner(), &dry)?.chunks()
         };
         // The identity first, then one slot of `width` accumulators per chunk.
         let mut scratch = SharedArray::<A>::zeroed((chunks + 1) * width)?;

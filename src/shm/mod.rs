@@ -5,10 +5,12 @@ pub(crate) mod arena;
 pub(crate) mod liveness;
 pub(crate) mod mapping;
 pub(crate) mod named;
+pub(crate) mod page_kind;
 pub(crate) mod pages;
 pub(crate) mod registry;
 pub(crate) mod segment;
 
 pub(crate) use mapping::Mapping;
-pub use pages::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
+pub use page_kind::PageKind;
+pub use pages::{HUGE_PAGE_THRESHOLD, Pages};
 pub(crate) use segment::{Segment, ShipInfo, WorkerMapping};

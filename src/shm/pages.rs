@@ -22,6 +22,7 @@
 //! quarter of a scarce reserved pool, while the page faults huge pages save on such
 //! an array cost under a millisecond (`docs/BENCHMARKS.md`).
 
+pub use super::page_kind::PageKind;
 use crate::sys::pages::{self as sys_pages, ShmemThp};
 
 /// Arrays with at least this many bytes of data get huge pages under
@@ -30,78 +31,6 @@ pub const HUGE_PAGE_THRESHOLD: usize = 8 << 20;
 
 /// The environment variable that turns huge pages off for [`Pages::Auto`].
 pub(crate) const ENV_VAR: &str = "SHMPOOL_HUGE_PAGES";
-
-/// The kind of memory page behind a [`crate::SharedArray`].
-///
-/// # Examples
-///
-/// ```
-/// use shmpool::{PageKind, SharedArray};
-///
-/// let small = SharedArray::<f64>::zeroed(1000)?;
-/// assert_eq!(small.page_kind(), PageKind::Base); // small arrays never get huge pages
-/// assert!(!small.page_kind().is_huge());
-/// # Ok::<(), shmpool::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PageKind {
-    /// Base pages (4 KiB on x86-64), faulted in one at a time.
-    Base,
-    /// Transparent huge pages (2 MiB on x86-64): the mapping is marked
-    /// `MADV_HUGEPAGE` in every process, and the kernel backs each aligned 2 MiB
-    /// range with a huge page when it can find one at the first touch, and with base
-    /// pages when it cannot.
-    TransparentHuge,
-    /// hugetlbfs pages (2 MiB on x86-64) from the pool reserved by the administrator
-    /// (`vm.nr_hugepages`), all reserved when the array was created.
-    HugeTlb,
-}
-
-impl PageKind {
-    /// Whether the pages are (or, for [`PageKind::TransparentHuge`], are asked to
-    /// be) huge pages.
-    pub fn is_huge(self) -> bool {
-        self != PageKind::Base
-    }
-
-    /// The wire code, for a worker's [`crate::shm::ShipInfo`].
-    pub(crate) fn code(self) -> u64 {
-        match self {
-            PageKind::Base => 0,
-            PageKind::TransparentHuge => 1,
-            PageKind::HugeTlb => 2,
-        }
-    }
-
-    /// The inverse of [`PageKind::code`]; unknown codes read as base pages.
-    pub(crate) fn from_code(code: u64) -> Self {
-        match code {
-            1 => PageKind::TransparentHuge,
-            2 => PageKind::HugeTlb,
-            _ => PageKind::Base,
-        }
-    }
-
-    /// The size of the pages the kind asks for: the base page size, or the huge
-    /// page size.
-    pub(crate) fn page_size(self) -> usize {
-        match self {
-            PageKind::Base => crate::sys::page_size(),
-            PageKind::TransparentHuge | PageKind::HugeTlb => sys_pages::huge_page_size(),
-        }
-    }
-}
-
-impl std::fmt::Display for PageKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PageKind::Base => "base",
-            PageKind::TransparentHuge => "transparent huge",
-            PageKind::HugeTlb => "hugetlbfs",
-        })
-    }
-}
 
 /// Which pages to ask for when creating an array
 /// ([`crate::SharedArray::zeroed_with_pages`]).
@@ -241,9 +170,9 @@ pub(crate) fn huge_pages_for(bytes: usize) -> u64 {
     bytes.div_ceil(sys_pages::huge_page_size()) as u64
 }
 
-/// The page kind [`Pages::Auto`] gives an array of `data_bytes` created now.
-pub(crate) fn auto_kind(data_bytes: usize) -> PageKind {
-    let total = super::segment::DATA_OFFSET + data_bytes;
+/// The page kind [`Pages::Auto`] gives an array of `data_bytes` data in a
+/// segment of `total` bytes created now.
+pub(crate) fn auto_kind(data_bytes: usize, total: usize) -> PageKind {
     Offer::now().candidates(Pages::Auto, data_bytes, total, env_allows_huge())[0]
 }
 

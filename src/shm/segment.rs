@@ -513,3 +513,8 @@ mod tests {
         assert!(create(c"shmpool-test", PageKind::HugeTlb, total).is_err());
     }
 }
+
+/// The page kind [`Pages::Auto`] gives an array of `data_bytes` created now.
+pub(crate) fn auto_page_kind(data_bytes: usize) -> PageKind {
+    pages::auto_kind(data_bytes, DATA_OFFSET + data_bytes)
+}

@@ -1,0 +1,109 @@
+//! [`Simd`]: the instruction-set levels bulk kernels are built for, and which one
+//! this CPU runs (`kernel/dispatch.rs` instantiates the kernels per level).
+
+use std::fmt;
+
+/// The instruction-set level bulk kernels run at.
+///
+/// The default, [`Simd::Auto`], picks the highest level this CPU supports, once per
+/// process, the way numpy does when it is imported. Forcing a level is for
+/// reproducibility checks and benchmarks: `PoolBuilder::simd` or the
+/// `SHMPOOL_SIMD` environment variable (`baseline`, `avx2` or `avx512`).
+///
+/// # Examples
+///
+/// ```
+/// use shmpool::{Pool, Simd};
+///
+/// let pool = Pool::builder().processes(1).simd(Simd::Baseline).build()?;
+/// assert_eq!(pool.stats().simd, Simd::Baseline);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Simd {
+    /// The highest level the CPU supports.
+    #[default]
+    Auto,
+    /// The compilation target's baseline: SSE2 on x86-64, NEON on aarch64.
+    Baseline,
+    /// x86-64-v3: AVX2, FMA, BMI1/2 (Haswell and later).
+    Avx2,
+    /// x86-64-v4: AVX-512 F/BW/CD/DQ/VL (Skylake-X, Zen 4 and later).
+    Avx512,
+}
+
+impl fmt::Display for Simd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Simd::Auto => "auto",
+            Simd::Baseline => "baseline",
+            Simd::Avx2 => "avx2",
+            Simd::Avx512 => "avx512",
+        })
+    }
+}
+
+impl Simd {
+    /// Parses a level as `SHMPOOL_SIMD` spells it.
+    pub fn parse(s: &str) -> Option<Simd> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Some(Simd::Auto),
+            "baseline" | "sse2" | "neon" | "none" => Some(Simd::Baseline),
+            "avx2" | "x86-64-v3" | "v3" => Some(Simd::Avx2),
+            "avx512" | "x86-64-v4" | "v4" => Some(Simd::Avx512),
+            _ => None,
+        }
+    }
+
+    /// The highest level this CPU supports.
+    pub fn detected() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512cd")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && v3_supported()
+            {
+                return Simd::Avx512;
+            }
+            if v3_supported() {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    }
+
+    /// Whether this CPU can run kernels built for `self`.
+    pub fn is_supported(self) -> bool {
+        self.rank() <= Simd::detected().rank()
+    }
+
+    /// `Auto` made concrete.
+    pub(crate) fn resolve(self) -> Simd {
+        match self {
+            Simd::Auto => Simd::detected(),
+            level => level,
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Simd::Auto | Simd::Baseline => 0,
+            Simd::Avx2 => 1,
+            Simd::Avx512 => 2,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn v3_supported() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+        && std::arch::is_x86_feature_detected!("movbe")
+        && std::arch::is_x86_feature_detected!("f16c")
+}
