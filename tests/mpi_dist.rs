@@ -10,8 +10,9 @@ use shmpool::{
 };
 
 mod mpi_jobs;
+mod support;
 
-use mpi_jobs::{mpirun, on_every_rank, on_rank};
+use mpi_jobs::{CASE_VAR, mpirun, mpirun_program, on_every_rank, on_rank};
 
 /// Values spread over a few orders of magnitude, with both signs: a sum whose
 /// rounding depends on its order.
@@ -444,4 +445,27 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
             );
         },
     );
+}
+
+#[test]
+fn the_mpi_sum_example_checks_its_sums_on_two_and_three_ranks() {
+    if std::env::var_os(CASE_VAR).is_some() {
+        return; // a rank of another test's job
+    }
+    let exe = support::build_examples(&["mpi"]).join("mpi_sum");
+    for n in [2, 3] {
+        let job = mpirun_program(n, &exe, &["100003", "3"], None);
+        assert!(
+            job.success,
+            "mpi_sum on {n} ranks failed (exit {:?}):\n{}",
+            job.code, job.output
+        );
+        for line in [
+            &*format!("mpi_sum over 100003 f64 (1 MiB) on {n} ranks"),
+            "distributed: cluster.bulk().sum",
+            "the sums are exact and bit-identical on every rank",
+        ] {
+            assert!(job.output.contains(line), "no {line:?} in\n{}", job.output);
+        }
+    }
 }
