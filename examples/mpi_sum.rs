@@ -40,6 +40,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dot = 0.0;
     // Every run starts together on every rank (a barrier, not timed).
     let together = || cluster.barrier();
+    // Each rank's pool over its own block, without MPI: the slower rank's median.
+    let local = timed(runs, together, || {
+        cluster.pool().bulk().sum(x.local()).map(drop)
+    })?;
+    let mut slowest_local = 0u64;
+    cluster.world().all_reduce_into(
+        &(local.as_nanos() as u64),
+        &mut slowest_local,
+        SystemOperation::max(),
+    );
+    let local = Duration::from_nanos(slowest_local);
     let distributed_sum = timed(runs, together, || {
         sum = cluster.bulk().sum(&x)?;
         Ok(())
@@ -86,6 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("{:<44}{:>12}{:>9}", "path", "median", "GB/s");
         for (name, t, traffic) in [
+            ("each rank's pool over its block, no MPI", local, 1.0),
             ("distributed: cluster.bulk().sum", distributed_sum, 1.0),
             ("distributed: cluster.bulk().dot", distributed_dot, 2.0),
             ("one rank alone: rank 0's pool.bulk().sum", alone, 1.0),

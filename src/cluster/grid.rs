@@ -406,7 +406,7 @@ impl DistBulk<'_> {
     ///         }
     ///         let (up, mid, down) = (x.row(r - 1), x.row(r), x.row(r + 1));
     ///         out[0] = mid[0];
-    ///         out[m - 1] = mid[m - 1];
+    ///         out[x.cols() - 1] = mid[x.cols() - 1];
     ///         for c in 1..x.cols() - 1 {
     ///             out[c] = 0.25 * (up[c] + down[c] + mid[c - 1] + mid[c + 1]);
     ///         }
