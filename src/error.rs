@@ -416,12 +416,13 @@ pub enum Error {
     },
 
     /// The ranks of an MPI job made one collective call in ways that cannot go
-    /// together (feature `mpi`): different calls, or distributed arrays of
-    /// different global lengths or splits. Their programs diverged. Every rank
+    /// together (feature `mpi`): different calls, distributed arrays of
+    /// different global lengths or splits, or other arguments that must match
+    /// (a grid's width, a histogram's bins). Their programs diverged. Every rank
     /// gets this error, from the same numbers, before any data moves.
     #[error("the MPI ranks disagree on the {what}: {detail}")]
     RanksDisagree {
-        /// What differs: `"call"`, `"length"` or `"split"`.
+        /// What differs: `"call"`, `"length"`, `"split"` or `"arguments"`.
         what: &'static str,
         /// The calls or values involved.
         detail: String,

@@ -69,7 +69,10 @@ mod worker;
 #[cfg(not(loom))]
 pub use array::{SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
-pub use cluster::{Blocks, Cluster, ClusterBuilder, DistArray, LEFT_EXIT_CODE, PANIC_EXIT_CODE};
+pub use cluster::{
+    Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistBulkWith, DistGrid, DistInputs,
+    LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
+};
 #[cfg(not(loom))]
 pub use error::{CodecDirection, CodecRole, DeathCause, Error, Result, Work};
 /// The parts of the MPI bindings (rsmpi) that your own MPI calls on

@@ -3,11 +3,12 @@
 //! **The entry vote.** Every collective call starts with one [`Collective::enter`]: a
 //! small all-reduce (MIN) of a [`Ballot`] over the cluster's private communicator.
 //! Each rank puts in which call it is making, the global length and split of its
-//! distributed arrays, the outcome of its local checks, and (on rank 0) the lengths
+//! distributed arrays, a digest of the arguments that must match (a grid's width,
+//! a histogram's bins), the outcome of its local checks, and (on rank 0) the lengths
 //! of rank 0's arrays. The reduced ballot holds the lowest and highest value of each
 //! (the highest as the lowest complement), so every rank reaches the same verdict
 //! from the same numbers: ranks in different calls, or with arrays of different
-//! lengths or splits, all get [`Error::RanksDisagree`]; a failed local check gets
+//! lengths or splits, or other arguments, all get [`Error::RanksDisagree`]; a failed local check gets
 //! its rank's error there and [`Error::RankFailed`] elsewhere. No rank can fail a
 //! check alone and leave the others waiting in a collective.
 //!
@@ -60,10 +61,24 @@ pub(crate) enum CallKind {
     MapInto,
     MapChunksInto,
     Map,
+    DistSum,
+    DistDot,
+    DistMin,
+    DistMax,
+    DistArgmin,
+    DistArgmax,
+    DistHistogram,
+    DistMapReduce,
+    DistFoldReduce,
+    GridZeroed,
+    GridFromFn,
+    GridExchangeHalos,
+    GridStencilRows,
+    GridGatherToRoot,
 }
 
 impl CallKind {
-    const ALL: [CallKind; 14] = [
+    const ALL: [CallKind; 28] = [
         CallKind::Barrier,
         CallKind::DistZeroed,
         CallKind::DistFromFn,
@@ -78,6 +93,20 @@ impl CallKind {
         CallKind::MapInto,
         CallKind::MapChunksInto,
         CallKind::Map,
+        CallKind::DistSum,
+        CallKind::DistDot,
+        CallKind::DistMin,
+        CallKind::DistMax,
+        CallKind::DistArgmin,
+        CallKind::DistArgmax,
+        CallKind::DistHistogram,
+        CallKind::DistMapReduce,
+        CallKind::DistFoldReduce,
+        CallKind::GridZeroed,
+        CallKind::GridFromFn,
+        CallKind::GridExchangeHalos,
+        CallKind::GridStencilRows,
+        CallKind::GridGatherToRoot,
     ];
 
     /// The call's name in the API.
@@ -97,6 +126,20 @@ impl CallKind {
             CallKind::MapInto => "Cluster::map_into",
             CallKind::MapChunksInto => "Cluster::map_chunks_into",
             CallKind::Map => "Cluster::map",
+            CallKind::DistSum => "DistBulk::sum",
+            CallKind::DistDot => "DistBulk::dot",
+            CallKind::DistMin => "DistBulk::min",
+            CallKind::DistMax => "DistBulk::max",
+            CallKind::DistArgmin => "DistBulk::argmin",
+            CallKind::DistArgmax => "DistBulk::argmax",
+            CallKind::DistHistogram => "DistBulk::histogram",
+            CallKind::DistMapReduce => "DistBulk::map_reduce",
+            CallKind::DistFoldReduce => "DistBulk::fold_reduce",
+            CallKind::GridZeroed => "DistGrid::zeroed",
+            CallKind::GridFromFn => "DistGrid::from_fn",
+            CallKind::GridExchangeHalos => "DistGrid::exchange_halos",
+            CallKind::GridStencilRows => "DistBulk::stencil_rows_into",
+            CallKind::GridGatherToRoot => "DistGrid::gather_to_root",
         }
     }
 
@@ -115,6 +158,9 @@ pub(crate) struct Entry<'a> {
     /// Rank 0's input and output lengths, for the root-data calls (read on rank 0
     /// only): they must be equal, and every rank learns them.
     pub root_lens: Option<(usize, usize)>,
+    /// A digest of the call's other arguments that every rank must pass alike (a
+    /// grid's width and halo, a histogram's bins and range).
+    pub args: Option<u64>,
 }
 
 impl<'a> Entry<'a> {
@@ -124,12 +170,19 @@ impl<'a> Entry<'a> {
             kind,
             split: None,
             root_lens: None,
+            args: None,
         }
     }
 
     /// Every rank must split the same length the same way.
     pub(crate) fn split(mut self, blocks: &'a Blocks) -> Self {
         self.split = Some(blocks);
+        self
+    }
+
+    /// Arguments every rank must pass alike, by their [`digest`].
+    pub(crate) fn args(mut self, digest: u64) -> Self {
+        self.args = Some(digest);
         self
     }
 
@@ -151,7 +204,9 @@ const SPLIT_LOW: usize = 5;
 const SPLIT_HIGH: usize = 6;
 const ROOT_INPUT: usize = 7;
 const ROOT_OUTPUT: usize = 8;
-const FIELDS: usize = 9;
+const ARGS_LOW: usize = 9;
+const ARGS_HIGH: usize = 10;
+const FIELDS: usize = 11;
 
 /// One rank's vote, and after the reduction everybody's: MIN over every field.
 /// `u64::MAX` is "no value" (the neutral element of MIN).
@@ -160,6 +215,18 @@ type Ballot = [u64; FIELDS];
 /// The lowest and highest of a value every rank put in, when any rank put one in.
 fn range_of(ballot: &Ballot, low: usize, high: usize) -> Option<(u64, u64)> {
     (ballot[low] != u64::MAX).then(|| (ballot[low], !ballot[high]))
+}
+
+/// A 64-bit digest of arguments (FNV-1a over each word's bytes), for
+/// [`Entry::args`]: equal arguments give equal digests.
+pub(crate) fn digest(words: &[u64]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for word in words {
+        for byte in word.to_le_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// A rank's side of the cluster's calls: its communicators, the calls it has
@@ -231,6 +298,10 @@ impl Collective {
             mine[SPLIT_LOW] = blocks.digest();
             mine[SPLIT_HIGH] = !blocks.digest();
         }
+        if let Some(args) = entry.args {
+            mine[ARGS_LOW] = args;
+            mine[ARGS_HIGH] = !args;
+        }
         if let (Some((input, output)), true) = (entry.root_lens, self.is_root()) {
             mine[ROOT_INPUT] = input as u64;
             mine[ROOT_OUTPUT] = output as u64;
@@ -281,6 +352,18 @@ impl Collective {
                         entry.kind.name(),
                         mine[LEN_LOW],
                         entry.split.map(|b| b.ranges().collect::<Vec<_>>()),
+                    ),
+                });
+            }
+        }
+        if let Some((low, high)) = range_of(&all, ARGS_LOW, ARGS_HIGH) {
+            if low != high {
+                return Err(Error::RanksDisagree {
+                    what: "arguments",
+                    detail: format!(
+                        "{}: the ranks passed different arguments (a grid's width or halo, \
+                         a histogram's bins or range, or the accumulator's size)",
+                        entry.kind.name(),
                     ),
                 });
             }

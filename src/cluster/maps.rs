@@ -263,7 +263,7 @@ impl Cluster {
 }
 
 /// Two distributed arrays must split the same length the same way.
-fn same_blocks(x: &Blocks, y: &Blocks) -> Result<()> {
+pub(super) fn same_blocks(x: &Blocks, y: &Blocks) -> Result<()> {
     if x.len() != y.len() {
         return Err(Error::LengthMismatch {
             input: x.len(),

@@ -32,7 +32,10 @@
 mod blocks;
 mod collective;
 mod dist;
+mod grid;
+mod halo;
 mod maps;
+mod reduce;
 mod tasks;
 mod transfer;
 
@@ -47,6 +50,8 @@ use mpi::traits::Communicator;
 pub use blocks::Blocks;
 pub use collective::LEFT_EXIT_CODE;
 pub use dist::DistArray;
+pub use grid::{DistGrid, RowFrame};
+pub use reduce::{DistBulk, DistBulkWith, DistInputs};
 
 use collective::{CallKind, Collective, Entry};
 
