@@ -28,10 +28,14 @@
 
 #[cfg(not(loom))]
 mod array;
+#[cfg(not(loom))]
+mod cancel;
 #[cfg(all(not(loom), feature = "mpi"))]
 mod cluster;
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+mod future;
 #[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
@@ -100,10 +104,12 @@ pub mod mpi {
     }
 }
 #[cfg(not(loom))]
+pub use cancel::{CancelMode, CancelOutcome};
+pub use future::ResultFuture;
+#[cfg(not(loom))]
 pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
-#[cfg(not(loom))]
 pub use result::{AsyncResult, Callbacks};
 #[cfg(not(loom))]
 pub use task::StarFn;

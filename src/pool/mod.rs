@@ -8,9 +8,11 @@ mod dispatch;
 mod imap;
 mod inner;
 mod oom;
+mod pending;
 mod sink;
 mod stats;
 mod tasks;
+mod try_submit;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,6 +28,7 @@ pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{Stats, WorkerStats};
 pub use tasks::Tasks;
 
+use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 
 /// How worker processes are started.
@@ -99,6 +102,8 @@ pub struct PoolBuilder {
     pub(crate) worker_memory_limit: u64,
     pub(crate) max_worker_rss: u64,
     pub(crate) initializer: Option<Initializer>,
+    pub(crate) max_queued: Option<usize>,
+    pub(crate) cancel_mode: CancelMode,
 }
 
 /// The initializer as the builder keeps it: a trampoline and its encoded arguments.
@@ -120,6 +125,8 @@ impl Default for PoolBuilder {
             worker_memory_limit: 0,
             max_worker_rss: 0,
             initializer: None,
+            max_queued: None,
+            cancel_mode: CancelMode::Kill,
         }
     }
 }
@@ -215,6 +222,66 @@ impl PoolBuilder {
     /// ```
     pub fn task_retries(mut self, n: u32) -> Self {
         self.task_retries = n;
+        self
+    }
+
+    /// Bounds the generic tasks the pool holds submitted and not yet answered
+    /// (waiting in the parent, waiting in the submission ring, or running) to `n`
+    /// (at least 1). Default: no bound: an `_async` submission never waits, and the
+    /// tasks that do not fit in the shared ring (1,024 records) wait in the parent's
+    /// memory (about 200 bytes each, plus arguments over 72 bytes).
+    ///
+    /// With a bound, the plain forms (`apply_async`, `map_async`, `imap`, ...) wait
+    /// for room, one task (a `map`'s chunk) at a time; the `try_` forms
+    /// ([`Pool::try_apply_async`], [`Pool::try_map_async`],
+    /// [`Pool::try_starmap_async`]) submit all of their tasks or none, and return
+    /// [`Error::QueueFull`] when they do not fit. A cancelled task stops counting when
+    /// it is cancelled. Bulk array maps are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::{Error, Pool};
+    ///
+    /// let pool = Pool::builder().processes(1).max_queued(2).build()?;
+    /// let slow = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let a = pool.apply_async(slow, (200,))?;
+    /// let b = pool.apply_async(slow, (1,))?;
+    /// assert!(matches!(pool.try_apply_async(slow, (1,)), Err(Error::QueueFull { limit: 2, .. })));
+    /// let c = pool.apply_async(slow, (1,))?; // waits until `a` is answered
+    /// assert_eq!((a.get()?, b.get()?, c.get()?), (200, 1, 1));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n.max(1));
+        self
+    }
+
+    /// What cancelling does to a task that is already running, by default: kill its
+    /// worker ([`CancelMode::Kill`], the default; the worker is replaced) or let it
+    /// finish and discard its result ([`CancelMode::LetFinish`]). Applies to
+    /// `cancel()`, and to futures and imaps dropped before they are done;
+    /// `cancel_with` chooses per call. Queued tasks are always removed without
+    /// running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{CancelMode, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .processes(1)
+    ///     .cancel_mode(CancelMode::LetFinish)
+    ///     .build()?;
+    /// let r = pool.apply_async(|| 1, ())?;
+    /// r.wait();
+    /// assert!(!r.cancel().was_cancelled()); // finished already: nothing to do
+    /// assert_eq!(r.get()?, 1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_mode(mut self, mode: CancelMode) -> Self {
+        self.cancel_mode = mode;
         self
     }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Pool;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use super::dispatch::TaskLimits;
+use super::dispatch::{Admission, TaskLimits};
 use super::sink::Sink;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
@@ -556,6 +556,21 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
+        self.submit_apply::<Args, F>(args, callbacks, Admission::Wait)
+    }
+
+    /// Submits one `apply` task, admitted as `how` says.
+    pub(super) fn submit_apply<Args, F>(
+        self,
+        args: Args,
+        callbacks: Callbacks<F::Output>,
+        how: Admission,
+    ) -> Result<AsyncResult<F::Output>>
+    where
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
         let inner = self.pool.arc();
         let bytes = task::encode(&args, CodecRole::Argument)?;
         let slot = ResultSlot::new(callbacks);
@@ -563,8 +578,15 @@ impl<'p> Tasks<'p> {
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
             slot: Arc::clone(&slot),
         });
-        inner.submit_task(code, &bytes, &sink, 0, self.limits())?;
-        Ok(AsyncResult::new(slot, Arc::clone(inner)))
+        let ids = inner.new_task_ids(1);
+        let id = ids.start;
+        inner.submit_task(id, code, &bytes, &sink, 0, self.limits(), how)?;
+        Ok(AsyncResult::new(
+            slot,
+            Arc::clone(inner),
+            ids,
+            crate::error::Work::Task(id),
+        ))
     }
 
     /// See [`Pool::map`].
@@ -649,7 +671,12 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
-        self.submit_chunks(task::map_trampoline::<A, R, F>, items, callbacks)
+        self.submit_chunks(
+            task::map_trampoline::<A, R, F>,
+            items,
+            callbacks,
+            Admission::Wait,
+        )
     }
 
     /// See [`Pool::starmap`].
@@ -738,16 +765,23 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
-        self.submit_chunks(task::starmap_trampoline::<Args, F>, items, callbacks)
+        self.submit_chunks(
+            task::starmap_trampoline::<Args, F>,
+            items,
+            callbacks,
+            Admission::Wait,
+        )
     }
 
     /// Collects the input, splits it into chunks, and submits one task per chunk,
-    /// all feeding one aggregate result.
-    fn submit_chunks<A, R, I>(
+    /// all feeding one aggregate result. With [`Admission::NoWait`] all chunks are
+    /// admitted at once, or none.
+    pub(super) fn submit_chunks<A, R, I>(
         self,
         code: TaskFn,
         items: I,
         callbacks: Callbacks<Vec<R>>,
+        how: Admission,
     ) -> Result<AsyncResult<Vec<R>>>
     where
         I: IntoIterator<Item = A>,
@@ -772,12 +806,47 @@ impl<'p> Tasks<'p> {
             aggregate.finish_empty(inner);
         }
         let sink: Arc<dyn Sink> = aggregate;
-        for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let bytes = task::encode_items(chunk, CodecRole::Argument)?;
+        let chunks = items.len().div_ceil(chunksize);
+        let how = match how {
+            Admission::NoWait => {
+                inner.admit(chunks, how)?;
+                Admission::Admitted
+            }
+            other => other,
+        };
+        let ids = inner.new_task_ids(chunks);
+        let handle = AsyncResult::new(
+            slot,
+            Arc::clone(inner),
+            ids.clone(),
+            crate::error::Work::Items(0..items.len()),
+        );
+        for ((index, chunk), id) in items.chunks(chunksize).enumerate().zip(ids.clone()) {
+            // Admissions not used when a chunk fails: its own (when it never reached
+            // `submit_task`, which uses or gives back its own) and the later chunks'.
+            let unused = |own: u64| {
+                if how == Admission::Admitted {
+                    inner.tasks.unadmit((ids.end - id - 1 + own) as usize);
+                }
+            };
+            let bytes = match task::encode_items(chunk, CodecRole::Argument) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    unused(1);
+                    // Chunks submitted before this one would run for nobody.
+                    handle.cancel();
+                    return Err(e.into());
+                }
+            };
             // The tag is the chunk's index; the sink knows every chunk's items.
-            inner.submit_task(code, &bytes, &sink, index as u64, self.limits())?;
+            let limits = self.limits();
+            if let Err(e) = inner.submit_task(id, code, &bytes, &sink, index as u64, limits, how) {
+                unused(0);
+                handle.cancel();
+                return Err(e);
+            }
         }
-        Ok(AsyncResult::new(slot, Arc::clone(inner)))
+        Ok(handle)
     }
 
     #[cfg(feature = "progress")]
