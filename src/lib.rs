@@ -107,7 +107,9 @@ pub mod mpi {
 pub use cancel::{CancelMode, CancelOutcome};
 pub use future::ResultFuture;
 #[cfg(not(loom))]
-pub use pool::{BulkMap, Imap, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats};
+pub use pool::{
+    BulkMap, Imap, ImapStream, Pool, PoolBuilder, StartMethod, Stats, Tasks, WorkerStats,
+};
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
 pub use result::{AsyncResult, Callbacks};

@@ -37,7 +37,9 @@ use crate::task::{self, TaskFn};
 ///
 /// It is also a [`Stream`](futures_core::Stream) of the same items, for async code
 /// (on any executor: a pending stream leaves its waker for the thread that delivers
-/// the next result).
+/// the next result). Because it is an `Iterator` too, a method such as `next` is
+/// ambiguous when `StreamExt` is in scope: [`Imap::into_stream`] gives a wrapper that
+/// is only a `Stream`.
 ///
 /// # Cancelling
 /// [`Imap::cancel`] stops it: no more input is read, the chunks in flight are
@@ -531,6 +533,104 @@ where
                 )
             }
         }
+    }
+}
+
+/// An [`Imap`] that is only a [`Stream`] (not an `Iterator`), so `StreamExt`'s
+/// methods apply without ambiguity: made by [`Imap::into_stream`]. Dropping it
+/// before its end cancels what it has in flight, as dropping the `Imap` does.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let pool = shmpool::Pool::new(2)?;
+/// let mut squares = pool.imap(|x: u64| x * x, 0..4u64)?.into_stream();
+/// let got = futures::executor::block_on(async {
+///     let mut got = Vec::new();
+///     while let Some(item) = squares.next().await {
+///         got.push(item?);
+///     }
+///     Ok::<_, shmpool::Error>(got)
+/// })?;
+/// assert_eq!(got, [0, 1, 4, 9]);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub struct ImapStream<R, It>(Imap<R, It>);
+
+impl<R, It> fmt::Debug for ImapStream<R, It> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ImapStream").field(&self.0).finish()
+    }
+}
+
+impl<R, It> Imap<R, It> {
+    /// This imap as a [`Stream`] only (see [`ImapStream`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let stream = pool.imap_unordered(|x: u32| x + 1, 0..3u32)?.into_stream();
+    /// let mut got: Vec<u32> = futures::executor::block_on(stream.map(|r| r.unwrap()).collect());
+    /// got.sort();
+    /// assert_eq!(got, [1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn into_stream(self) -> ImapStream<R, It> {
+        ImapStream(self)
+    }
+}
+
+impl<R, It> ImapStream<R, It> {
+    /// See [`Imap::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut stream = pool.imap(|x: u64| x, 0u64..)?.into_stream();
+    /// stream.cancel(); // nothing was submitted yet: nothing to cancel
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel(&mut self) -> CancelOutcome {
+        self.0.cancel()
+    }
+
+    /// See [`Imap::cancel_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::CancelMode;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut stream = pool.imap(|x: u64| x, 0..3u64)?.into_stream();
+    /// assert!(!stream.cancel_with(CancelMode::LetFinish).was_cancelled());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_with(&mut self, mode: CancelMode) -> CancelOutcome {
+        self.0.cancel_with(mode)
+    }
+}
+
+impl<R, It> Stream for ImapStream<R, It>
+where
+    R: DeserializeOwned + Send + 'static,
+    It: Iterator,
+    It::Item: Serialize,
+{
+    type Item = Result<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        Iterator::size_hint(&self.0)
     }
 }
 

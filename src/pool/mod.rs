@@ -22,7 +22,7 @@ pub use bulk::BulkMap;
 #[cfg(feature = "mpi")]
 pub(crate) use chunks::collect_input;
 pub(crate) use dispatch::Signal;
-pub use imap::Imap;
+pub use imap::{Imap, ImapStream};
 pub(crate) use inner::PoolInner;
 pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{Stats, WorkerStats};
