@@ -199,7 +199,7 @@ pub enum Error {
     /// The work was cancelled before it finished (`cancel`, or a dropped future or
     /// imap): it was removed before it ran, or its worker was killed, or (with
     /// [`crate::CancelMode::LetFinish`]) its result was discarded.
-    #[error("{work} was cancelled before it finished")]
+    #[error("cancelled before it finished ({work})")]
     Cancelled {
         /// What was cancelled.
         work: Work,

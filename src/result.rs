@@ -314,7 +314,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 ///
 /// # Cancelling, and async code
 /// [`AsyncResult::cancel`] stops the work (see [`CancelMode`]). `.await` on a handle
-/// (it is [`IntoFuture`]) gives a [`ResultFuture`], which works on any executor;
+/// (it is [`IntoFuture`](std::future::IntoFuture)) gives a [`ResultFuture`](crate::ResultFuture), which works on any executor;
 /// dropping that future before it is ready cancels the work. Dropping the handle
 /// itself does not: the work runs on, as in Python.
 ///

@@ -3,8 +3,9 @@
 //! It starts the fork server (from this long-lived thread, because the kernel ties
 //! `PR_SET_PDEATHSIG` to the thread that created a child), then watches the
 //! workers: it handles each exit the fork server reports, attributes what a dead
-//! worker was running, respawns, kills workers that run past their deadline, and
-//! finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
+//! worker was running, respawns, kills workers that run past their deadline or
+//! whose task was cancelled, feeds the backlog of tasks into the submission ring,
+//! and finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
 //! drain and exit; on `terminate` it makes sure every process is gone.
 
 use std::os::fd::{AsFd, OwnedFd};

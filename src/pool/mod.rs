@@ -11,8 +11,8 @@ mod oom;
 mod pending;
 mod sink;
 mod stats;
+mod submit;
 mod tasks;
-mod try_submit;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -229,7 +229,7 @@ impl PoolBuilder {
     /// (waiting in the parent, waiting in the submission ring, or running) to `n`
     /// (at least 1). Default: no bound: an `_async` submission never waits, and the
     /// tasks that do not fit in the shared ring (1,024 records) wait in the parent's
-    /// memory (about 200 bytes each, plus arguments over 72 bytes).
+    /// memory (a few hundred bytes each, plus arguments over 72 bytes).
     ///
     /// With a bound, the plain forms (`apply_async`, `map_async`, `imap`, ...) wait
     /// for room, one task (a `map`'s chunk) at a time; the `try_` forms

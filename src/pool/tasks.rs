@@ -1,20 +1,19 @@
 //! Generic tasks: `apply`, `map`, `starmap` and their `_async` forms, over any
 //! serializable arguments and results.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
-use super::chunks::{Aggregate, ChunkSizes, collect_input};
 use super::dispatch::{Admission, TaskLimits};
-use super::sink::Sink;
-use crate::error::{CodecRole, Error, Result};
+#[allow(unused_imports)] // named by the docs' links
+use crate::error::Error;
+use crate::error::Result;
 use crate::kernel::AssertZeroSized;
-use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
-use crate::task::{self, StarFn, TaskFn};
+use crate::result::{AsyncResult, Callbacks};
+use crate::task::{self, StarFn};
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of
 /// chunks `imap` keeps in flight, and a progress bar. Made by [`Pool::tasks`]; the
@@ -559,36 +558,6 @@ impl<'p> Tasks<'p> {
         self.submit_apply::<Args, F>(args, callbacks, Admission::Wait)
     }
 
-    /// Submits one `apply` task, admitted as `how` says.
-    pub(super) fn submit_apply<Args, F>(
-        self,
-        args: Args,
-        callbacks: Callbacks<F::Output>,
-        how: Admission,
-    ) -> Result<AsyncResult<F::Output>>
-    where
-        Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let inner = self.pool.arc();
-        let bytes = task::encode(&args, CodecRole::Argument)?;
-        let slot = ResultSlot::new(callbacks);
-        let code: TaskFn = task::apply_trampoline::<Args, F>;
-        let sink: Arc<dyn Sink> = Arc::new(ApplySink {
-            slot: Arc::clone(&slot),
-        });
-        let ids = inner.new_task_ids(1);
-        let id = ids.start;
-        inner.submit_task(id, code, &bytes, &sink, 0, self.limits(), how)?;
-        Ok(AsyncResult::new(
-            slot,
-            Arc::clone(inner),
-            ids,
-            crate::error::Work::Task(id),
-        ))
-    }
-
     /// See [`Pool::map`].
     ///
     /// # Errors
@@ -771,92 +740,5 @@ impl<'p> Tasks<'p> {
             callbacks,
             Admission::Wait,
         )
-    }
-
-    /// Collects the input, splits it into chunks, and submits one task per chunk,
-    /// all feeding one aggregate result. With [`Admission::NoWait`] all chunks are
-    /// admitted at once, or none.
-    pub(super) fn submit_chunks<A, R, I>(
-        self,
-        code: TaskFn,
-        items: I,
-        callbacks: Callbacks<Vec<R>>,
-        how: Admission,
-    ) -> Result<AsyncResult<Vec<R>>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize,
-        R: DeserializeOwned + Send + 'static,
-    {
-        let inner = self.pool.arc();
-        inner.check_open()?;
-        let items = collect_input(items)?;
-        let chunksize = match self.chunksize {
-            Some(0) => return Err(Error::ZeroChunkLen),
-            Some(n) => n,
-            None => items.len().div_ceil(4 * inner.processes).max(1),
-        };
-        let slot = ResultSlot::new(callbacks);
-        let aggregate = Arc::new(Aggregate::new(
-            ChunkSizes::new(chunksize, items.len()),
-            Arc::clone(&slot),
-            self.progress_bar(items.len()),
-        ));
-        if items.is_empty() {
-            aggregate.finish_empty(inner);
-        }
-        let sink: Arc<dyn Sink> = aggregate;
-        let chunks = items.len().div_ceil(chunksize);
-        let how = match how {
-            Admission::NoWait => {
-                inner.admit(chunks, how)?;
-                Admission::Admitted
-            }
-            other => other,
-        };
-        let ids = inner.new_task_ids(chunks);
-        let handle = AsyncResult::new(
-            slot,
-            Arc::clone(inner),
-            ids.clone(),
-            crate::error::Work::Items(0..items.len()),
-        );
-        for ((index, chunk), id) in items.chunks(chunksize).enumerate().zip(ids.clone()) {
-            // Admissions not used when a chunk fails: its own (when it never reached
-            // `submit_task`, which uses or gives back its own) and the later chunks'.
-            let unused = |own: u64| {
-                if how == Admission::Admitted {
-                    inner.tasks.unadmit((ids.end - id - 1 + own) as usize);
-                }
-            };
-            let bytes = match task::encode_items(chunk, CodecRole::Argument) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    unused(1);
-                    // Chunks submitted before this one would run for nobody.
-                    handle.cancel();
-                    return Err(e.into());
-                }
-            };
-            // The tag is the chunk's index; the sink knows every chunk's items.
-            let limits = self.limits();
-            if let Err(e) = inner.submit_task(id, code, &bytes, &sink, index as u64, limits, how) {
-                unused(0);
-                handle.cancel();
-                return Err(e);
-            }
-        }
-        Ok(handle)
-    }
-
-    #[cfg(feature = "progress")]
-    fn progress_bar(&self, len: usize) -> Option<indicatif::ProgressBar> {
-        self.progress
-            .then(|| crate::progress::bar(Some(len as u64)))
-    }
-
-    #[cfg(not(feature = "progress"))]
-    fn progress_bar(&self, _len: usize) -> Option<()> {
-        None
     }
 }
