@@ -105,6 +105,7 @@ pub mod mpi {
 }
 #[cfg(not(loom))]
 pub use cancel::{CancelMode, CancelOutcome};
+#[cfg(not(loom))]
 pub use future::ResultFuture;
 #[cfg(not(loom))]
 pub use pool::{
@@ -112,6 +113,7 @@ pub use pool::{
 };
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
+#[cfg(not(loom))]
 pub use result::{AsyncResult, Callbacks};
 #[cfg(not(loom))]
 pub use task::StarFn;
