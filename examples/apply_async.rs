@@ -77,8 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "apply_async     4 tasks submitted in {} µs; nothing waited yet",
         t.elapsed().as_micros()
     );
+    // `get` takes `&self`: a loop over borrowed handles works.
     let got = handles
-        .into_iter()
+        .iter()
         .map(AsyncResult::get)
         .collect::<Result<Vec<u64>, Error>>()?;
     let completed = completed.lock().unwrap().clone();
@@ -124,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(sorted == NAPS, "imap_unordered: each result once")?;
 
     // get with a timeout: the task keeps running, the caller stops waiting.
-    let mut slow = pool.apply_async(nap, (10_000,))?;
+    let slow = pool.apply_async(nap, (10_000,))?;
     match slow.get_timeout(Duration::from_millis(200)) {
         Err(Error::WaitTimeout(limit)) => println!(
             "get_timeout     no result within {} ms: we lacked patience (the task runs on)",

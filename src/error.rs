@@ -232,9 +232,34 @@ pub enum Error {
     #[error("the result is not ready yet")]
     NotReady,
 
-    /// The result was already taken by an earlier `get_timeout`.
+    /// The result was already taken by an earlier `get`, `get_timeout` or
+    /// `try_get` on the same handle (or by awaiting it).
     #[error("the result was already taken")]
     AlreadyTaken,
+
+    /// The work was cancelled before it finished (`cancel`, or a dropped future or
+    /// imap): it was removed before it ran, or its worker was killed, or (with
+    /// [`crate::CancelMode::LetFinish`]) its result was discarded.
+    #[error("cancelled before it finished ({work})")]
+    Cancelled {
+        /// What was cancelled.
+        work: Work,
+    },
+
+    /// A `try_` submission found the pool holding as many unanswered tasks as
+    /// [`crate::PoolBuilder::max_queued`] allows. Nothing was submitted.
+    #[error(
+        "the pool holds {queued} unanswered tasks and allows {limit} (max_queued); \
+         {requested} more do not fit"
+    )]
+    QueueFull {
+        /// The bound set with `max_queued`.
+        limit: usize,
+        /// Tasks submitted and not yet answered (or admitted), at the time.
+        queued: usize,
+        /// Tasks this submission needed.
+        requested: usize,
+    },
 
     /// A `callback` or `error_callback` panicked. The pool's result thread caught
     /// it and carries on; the task itself finished.
@@ -543,6 +568,11 @@ impl Error {
                 worker,
                 pid,
                 limit,
+                work: Work::Items(items),
+            },
+            Error::Cancelled {
+                work: Work::Task(_),
+            } => Error::Cancelled {
                 work: Work::Items(items),
             },
             other => other,

@@ -28,10 +28,14 @@
 
 #[cfg(not(loom))]
 mod array;
+#[cfg(not(loom))]
+mod cancel;
 #[cfg(all(not(loom), feature = "mpi"))]
 mod cluster;
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+mod future;
 #[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
@@ -114,11 +118,15 @@ pub use bytemuck;
 #[cfg(not(loom))]
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]
+pub use cancel::{CancelMode, CancelOutcome};
+#[cfg(not(loom))]
+pub use future::ResultFuture;
+#[cfg(not(loom))]
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
 #[cfg(not(loom))]
 pub use pool::{
-    ArrayPages, BulkMap, BulkWith, Imap, ImapWith, Number, Pool, PoolBuilder, StartMethod, Stats,
-    Tasks, TasksWith, WorkerStats,
+    ArrayPages, BulkMap, BulkWith, Imap, ImapStream, ImapWith, Number, Pool, PoolBuilder,
+    StartMethod, Stats, Tasks, TasksWith, WorkerStats,
 };
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;

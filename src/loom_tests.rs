@@ -92,6 +92,45 @@ fn mpmc_two_consumers_never_claim_the_same_record() {
     });
 }
 
+/// The producer withdraws a record (a cancelled task) while a consumer claims: exactly
+/// one of them gets it, the other record is claimed once, and the withdrawn slot is
+/// refilled on the next lap only after the withdrawal (SYNC M8 against M1).
+#[test]
+fn mpmc_a_withdrawal_and_a_claim_never_both_win() {
+    loom::model(|| {
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        let first = ring.ring().push_at(10).unwrap();
+        ring.ring().push(20).unwrap();
+        let consumer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                let mut mine = Vec::new();
+                while let Some(claim) = ring.ring().try_claim(1) {
+                    mine.push(claim.record());
+                    claim.release();
+                }
+                mine
+            })
+        };
+        let withdrawn = ring.ring().withdraw(first);
+        if withdrawn {
+            // The slot is free for the next lap: a push now must not race the consumer.
+            ring.ring().push(30).unwrap();
+        }
+        let mut got = consumer.join().unwrap();
+        while let Some(claim) = ring.ring().try_claim(2) {
+            got.push(claim.record());
+            claim.release();
+        }
+        got.sort_unstable();
+        if withdrawn {
+            assert_eq!(got, [20, 30]);
+        } else {
+            assert_eq!(got, [10, 20]);
+        }
+    });
+}
+
 /// One producer pushes three records through a ring of two slots while a consumer
 /// takes them: the ring wraps (a slot is reused on the next lap only after its
 /// release), and the records come out in order.

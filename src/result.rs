@@ -1,12 +1,16 @@
 //! [`AsyncResult`]: the handle of work submitted with `apply_async`, `map_async` or
-//! `starmap_async`, its shared slot, and the sink of one `apply` task.
+//! `starmap_async`, its shared slot, and the sink of one `apply` task. Awaiting it is
+//! in `future.rs`.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::cancel::{CancelMode, CancelOutcome};
+use crate::error::{Error, Result, Work};
 use crate::pool::{Ctx, Outcome, PoolInner, Signal, Sink};
 use crate::unwind::{self, PanicReport};
 
@@ -161,12 +165,21 @@ enum State<R> {
 }
 
 /// The shared slot behind an [`AsyncResult`].
+///
+/// Its result is decided once: the first [`ResultSlot::deliver`] wins (a task's
+/// outcome, or a cancel's `Cancelled`), and every later one is ignored. A waiting
+/// thread sleeps on `signal`; a waiting future leaves its waker, woken by whichever
+/// thread makes the result visible (the collector, a polling caller, or the callback
+/// thread): no thread per future and no polling loop.
 pub(crate) struct ResultSlot<R> {
     state: Mutex<State<R>>,
     signal: Signal,
+    /// Set by the first delivery; later ones are ignored.
+    decided: AtomicBool,
     ready: AtomicBool,
     succeeded: AtomicBool,
     callbacks: Mutex<Option<Callbacks<R>>>,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl<R: Send + 'static> ResultSlot<R> {
@@ -175,21 +188,25 @@ impl<R: Send + 'static> ResultSlot<R> {
         Arc::new(ResultSlot {
             state: Mutex::new(State::Pending),
             signal: Signal::default(),
+            decided: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             succeeded: AtomicBool::new(false),
             callbacks: Mutex::new((!callbacks.is_empty()).then_some(callbacks)),
+            waker: Mutex::new(None),
         })
     }
 
-    /// Delivers the result: hands the callbacks to the pool's callback thread, which
-    /// runs them and then makes the result visible; without callbacks, makes it
-    /// visible now. Later deliveries are ignored.
-    pub(crate) fn deliver(self: &Arc<Self>, result: Result<R>, ctx: &Ctx<'_>) {
-        let callbacks = self
-            .callbacks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+    /// Delivers the result, if no delivery came first; returns whether this one
+    /// decided it. Hands the callbacks to the pool's callback thread, which runs
+    /// them and then makes the result visible; without callbacks, makes it visible
+    /// now.
+    pub(crate) fn deliver(self: &Arc<Self>, result: Result<R>, ctx: &Ctx<'_>) -> bool {
+        // Relaxed would do for the election itself (the result travels under the state
+        // mutex); AcqRel keeps the winner's view of what came before it.
+        if self.decided.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let callbacks = lock(&self.callbacks).take();
         match callbacks {
             None => self.finish(result),
             Some(cbs) => {
@@ -197,10 +214,11 @@ impl<R: Send + 'static> ResultSlot<R> {
                 ctx.defer(Box::new(move || me.finish(cbs.run(result))));
             }
         }
+        true
     }
 
     fn finish(&self, result: Result<R>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = lock(&self.state);
         if matches!(*state, State::Pending) {
             self.succeeded.store(result.is_ok(), Ordering::Relaxed);
             *state = State::Done(result);
@@ -208,6 +226,14 @@ impl<R: Send + 'static> ResultSlot<R> {
             // `is_ready` (SYNC R2). The state itself is read under the mutex.
             self.ready.store(true, Ordering::Release);
             self.signal.notify();
+            drop(state);
+            // A future registered before `ready` was set is woken here; one that
+            // registers after takes the waker mutex after this take, and its re-check
+            // of `ready` (SYNC R2) sees the store above.
+            let waker = lock(&self.waker).take();
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
@@ -216,6 +242,23 @@ impl<R: Send + 'static> ResultSlot<R> {
         // SYNC(R2): Acquire — pairs with SYNC R1 in `finish`: `succeeded` is then visible; the
         // result itself is read under the state mutex.
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Leaves `waker` to be woken when the result is ready; returns whether it is
+    /// ready already (then nothing is left).
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        if self.is_ready() {
+            return true;
+        }
+        {
+            let mut slot = lock(&self.waker);
+            match slot.as_mut() {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        // Re-check after registering: `finish` sets `ready` before it takes the waker.
+        self.is_ready()
     }
 
     /// Waits up to `timeout` (forever for `None`) for the result.
@@ -231,7 +274,7 @@ impl<R: Send + 'static> ResultSlot<R> {
 
     /// Takes the result out.
     fn take(&self) -> Result<R> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = lock(&self.state);
         match std::mem::replace(&mut *state, State::Taken) {
             State::Done(r) => r,
             State::Pending => {
@@ -243,7 +286,37 @@ impl<R: Send + 'static> ResultSlot<R> {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The handle of work submitted asynchronously: Python's `AsyncResult`.
+///
+/// # Taking the result
+/// `get`, `get_timeout` and `try_get` (as crossbeam's `recv`, `recv_timeout` and
+/// `try_recv`) all take `&self` and hand the result over once: the first call that
+/// finds it ready takes it, and every later call returns [`Error::AlreadyTaken`].
+/// `wait`, `ready` and `successful` never take it. So a loop over borrowed handles
+/// works:
+///
+/// ```
+/// let pool = shmpool::Pool::new(2)?;
+/// let handles = (0..4u64)
+///     .map(|i| pool.apply_async(|x: u64| x * 10, (i,)))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// let mut total = 0;
+/// for r in &handles {
+///     total += r.get()?;
+/// }
+/// assert_eq!(total, 60);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+///
+/// # Cancelling, and async code
+/// [`AsyncResult::cancel`] stops the work (see [`CancelMode`]). `.await` on a handle
+/// (it is [`IntoFuture`](std::future::IntoFuture)) gives a [`ResultFuture`](crate::ResultFuture), which works on any executor;
+/// dropping that future before it is ready cancels the work. Dropping the handle
+/// itself does not: the work runs on, as in Python.
 ///
 /// # Examples
 ///
@@ -262,27 +335,44 @@ impl<R: Send + 'static> ResultSlot<R> {
 pub struct AsyncResult<R> {
     slot: Arc<ResultSlot<R>>,
     pool: Arc<PoolInner>,
+    /// The ids of the work's tasks (one for `apply`, one per chunk for a map).
+    tasks: Range<u64>,
+    /// What a cancel names.
+    work: Work,
 }
 
 impl<R> fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncResult")
             .field("ready", &self.slot.ready.load(Ordering::Relaxed))
+            .field("work", &self.work)
             .finish()
     }
 }
 
 impl<R: Send + 'static> AsyncResult<R> {
-    pub(crate) fn new(slot: Arc<ResultSlot<R>>, pool: Arc<PoolInner>) -> Self {
-        AsyncResult { slot, pool }
+    /// The handle of the work of tasks `tasks`, named `work` by a cancel.
+    pub(crate) fn new(
+        slot: Arc<ResultSlot<R>>,
+        pool: Arc<PoolInner>,
+        tasks: Range<u64>,
+        work: Work,
+    ) -> Self {
+        AsyncResult {
+            slot,
+            pool,
+            tasks,
+            work,
+        }
     }
 
-    /// Waits for the result and returns it.
+    /// Waits for the result and takes it.
     ///
     /// # Errors
     /// The error of the work: [`Error::TaskPanicked`], [`Error::WorkerDied`],
-    /// [`Error::Timeout`], [`Error::PoolTerminated`], [`Error::Codec`],
-    /// [`Error::Transfer`], or [`Error::CallbackPanicked`].
+    /// [`Error::Timeout`], [`Error::Cancelled`], [`Error::PoolTerminated`],
+    /// [`Error::Codec`], [`Error::Transfer`], or [`Error::CallbackPanicked`];
+    /// [`Error::AlreadyTaken`] once the result has been taken.
     ///
     /// # Examples
     ///
@@ -290,22 +380,22 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// let pool = shmpool::Pool::new(1)?;
     /// let r = pool.apply_async(|| "done".to_string(), ())?;
     /// assert_eq!(r.get()?, "done");
+    /// assert!(matches!(r.get(), Err(shmpool::Error::AlreadyTaken)));
     /// let r = pool.apply_async(|| -> u32 { panic!("boom") }, ())?;
     /// assert!(matches!(r.get(), Err(shmpool::Error::TaskPanicked { .. })));
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn get(self) -> Result<R> {
+    pub fn get(&self) -> Result<R> {
         self.slot.wait(&self.pool, None);
         self.slot.take()
     }
 
-    /// Waits up to `timeout` for the result.
+    /// Waits up to `timeout` for the result, and takes it.
     ///
     /// # Errors
     /// [`Error::WaitTimeout`] if the result is not ready in time: the work keeps
     /// running and the result can be waited for again, as in Python. Otherwise as
-    /// for [`AsyncResult::get`]; once the result has been taken,
-    /// [`Error::AlreadyTaken`].
+    /// for [`AsyncResult::get`].
     ///
     /// # Examples
     ///
@@ -314,17 +404,111 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// use shmpool::Error;
     ///
     /// let pool = shmpool::Pool::new(1)?;
-    /// let mut r = pool.apply_async(|| { std::thread::sleep(Duration::from_millis(200)); 1 }, ())?;
+    /// let r = pool.apply_async(|| { std::thread::sleep(Duration::from_millis(200)); 1 }, ())?;
     /// assert!(matches!(r.get_timeout(Duration::from_millis(1)), Err(Error::WaitTimeout(_))));
     /// assert_eq!(r.get_timeout(Duration::from_secs(30))?, 1); // it kept running
     /// assert!(matches!(r.get_timeout(Duration::from_secs(1)), Err(Error::AlreadyTaken)));
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn get_timeout(&mut self, timeout: Duration) -> Result<R> {
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
         if self.slot.wait(&self.pool, Some(timeout)) {
             self.slot.take()
         } else {
             Err(Error::WaitTimeout(timeout))
+        }
+    }
+
+    /// Takes the result if it is ready, without waiting.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] if it is not ready yet (the handle stays usable);
+    /// otherwise as for [`AsyncResult::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::Error;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|| { std::thread::sleep(Duration::from_millis(100)); 5 }, ())?;
+    /// assert!(matches!(r.try_get(), Err(Error::NotReady)));
+    /// r.wait();
+    /// assert_eq!(r.try_get()?, 5);
+    /// assert!(matches!(r.try_get(), Err(Error::AlreadyTaken)));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn try_get(&self) -> Result<R> {
+        self.slot.take()
+    }
+
+    /// Leaves `waker` to be woken when the result is ready; returns whether it is
+    /// ready already.
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        self.slot.register(waker)
+    }
+
+    /// Cancels the work, treating a running task as the pool's
+    /// [`cancel_mode`](crate::PoolBuilder::cancel_mode) says (by default: its worker is
+    /// killed and replaced). See [`AsyncResult::cancel_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::{CancelOutcome, Error, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let hung = pool.apply_async(|| std::thread::sleep(Duration::from_secs(60)), ())?;
+    /// let queued = pool.apply_async(|| 1, ())?; // waits behind it
+    /// assert_eq!(queued.cancel(), CancelOutcome::Cancelled); // removed, never runs
+    /// assert_eq!(hung.cancel(), CancelOutcome::Cancelled); // its worker is killed
+    /// assert!(matches!(hung.get(), Err(Error::Cancelled { .. })));
+    /// assert_eq!(pool.apply(|| 2, ())?, 2); // a replacement took over
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel(&self) -> CancelOutcome {
+        self.cancel_with(self.pool.cancel_mode)
+    }
+
+    /// Cancels the work: its tasks that have not started are removed without
+    /// running; a running one's worker is killed and replaced
+    /// ([`CancelMode::Kill`]), or left to finish with its result discarded
+    /// ([`CancelMode::LetFinish`]). The result becomes [`Error::Cancelled`] naming the
+    /// task (for a map, its items), and any callbacks run with that error. Other work
+    /// is not affected: a task that its killed worker had started meanwhile runs
+    /// again.
+    ///
+    /// Returns [`CancelOutcome::AlreadyDone`] and changes nothing if the result was
+    /// already there, even if not yet taken (a map that has failed still has its
+    /// remaining chunks removed). A result that arrives while the cancel runs is
+    /// decided by whichever comes first; the return value says which.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::{CancelMode, Error, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.tasks().chunksize(1).map_async(
+    ///     |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms },
+    ///     [1, 2, 200, 300],
+    /// )?;
+    /// assert!(r.cancel_with(CancelMode::LetFinish).was_cancelled());
+    /// assert!(matches!(r.get(), Err(Error::Cancelled { .. })));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_with(&self, mode: CancelMode) -> CancelOutcome {
+        let error = Error::Cancelled {
+            work: self.work.clone(),
+        };
+        let decided = self.slot.deliver(Err(error), &self.pool.ctx());
+        self.pool.cancel_tasks(self.tasks.clone(), mode);
+        if decided {
+            CancelOutcome::Cancelled
+        } else {
+            CancelOutcome::AlreadyDone
         }
     }
 

@@ -16,7 +16,7 @@ use shmpool::{Callbacks, Error, Pool, StartMethod};
 
 fn apply_async_get_wait_ready_successful_and_timeouts(m: StartMethod) {
     let pool = pool(m);
-    let mut r = pool
+    let r = pool
         .apply_async(
             |ms: u64| {
                 std::thread::sleep(Duration::from_millis(ms));

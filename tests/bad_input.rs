@@ -356,7 +356,7 @@ fn a_map_into_in_flight_when_the_pool_is_terminated_fails_cleanly() {
 #[test]
 fn getting_a_result_twice_or_too_early() {
     let pool = pool();
-    let mut r = pool
+    let r = pool
         .apply_async(
             || {
                 std::thread::sleep(Duration::from_millis(100));
@@ -405,7 +405,7 @@ fn work_submitted_while_the_pool_terminates_always_ends() {
                             Err(e) => panic!("submit: {e}"),
                         }
                     }
-                    for (x, mut h) in handles {
+                    for (x, h) in handles {
                         match h.get_timeout(Duration::from_secs(10)) {
                             Ok(v) => assert_eq!(v, x * 2),
                             Err(Error::PoolTerminated) => {}

@@ -57,6 +57,19 @@ const EXAMPLES: &[Example] = &[
         ],
     },
     Example {
+        name: "async_pipeline",
+        args: &["5000"],
+        expect: &[
+            "progress: 5000/5000 items (100%)",
+            "stream: all 5000 results arrived in input order; the longest chain from \
+             1..=5000 starts at 3711: 237 steps",
+            "timeout: gave up on the slow task after 200 ms",
+            "cancel: stopped an endless stream after 10 items (Cancelled)",
+            "the pool still answers: 6 * 7 = 42",
+            "all results checked",
+        ],
+    },
+    Example {
         name: "python_interop",
         args: &["10000"],
         // The Python half runs when python3 with numpy is installed (CI installs
@@ -114,6 +127,11 @@ fn starmap() {
 #[test]
 fn imap_progress() {
     run("imap_progress");
+}
+
+#[test]
+fn async_pipeline() {
+    run("async_pipeline");
 }
 
 #[test]

@@ -319,7 +319,7 @@ fn spawn_works_while_another_thread_holds_stdout_and_a_mutex() {
             .start_method(method)
             .build()
             .unwrap();
-        let mut r = pool
+        let r = pool
             .apply_async(
                 || {
                     println!("a worker prints while the parent's stdout is locked");

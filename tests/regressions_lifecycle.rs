@@ -232,7 +232,7 @@ fn bug5_a_task_timeout_is_enforced_while_the_fork_server_is_stopped(method: Star
         assert_eq!(ok(pool.apply(|x: u32| x + 1, (1,)), "warm-up"), 2);
         let server = fork_server_of(&pool);
         let stopped = Stopped::new(server);
-        let mut slow = ok(
+        let slow = ok(
             pool.apply_async(|| std::thread::sleep(Duration::from_secs(10)), ()),
             "submit",
         );

@@ -213,3 +213,34 @@ fn no_space_names_the_size_the_place_and_the_fix() {
     assert_eq!(human_bytes(64 << 30), "64.0 GiB");
     assert_eq!(human_bytes(u64::MAX), "16384.0 PiB");
 }
+
+#[test]
+fn cancels_and_full_queues_say_what_and_how_many() {
+    let e = Error::Cancelled {
+        work: Work::Task(17),
+    };
+    assert_eq!(e.to_string(), "cancelled before it finished (task 17)");
+    // In a map or an imap, the task is named by its chunk's items.
+    assert_eq!(
+        e.for_items(40..48).to_string(),
+        "cancelled before it finished (items 40..48)"
+    );
+    assert!(matches!(
+        Error::Cancelled {
+            work: Work::Task(1)
+        }
+        .for_items(0..3),
+        Error::Cancelled {
+            work: Work::Items(r)
+        } if r == (0..3)
+    ));
+    assert_eq!(
+        Error::QueueFull {
+            limit: 4,
+            queued: 4,
+            requested: 2
+        }
+        .to_string(),
+        "the pool holds 4 unanswered tasks and allows 4 (max_queued); 2 more do not fit"
+    );
+}

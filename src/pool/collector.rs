@@ -3,8 +3,9 @@
 //! It starts the fork server (from this long-lived thread, because the kernel ties
 //! `PR_SET_PDEATHSIG` to the thread that created a child), then watches the
 //! workers: it handles each exit the fork server reports, attributes what a dead
-//! worker was running, respawns, kills workers that run past their deadline, and
-//! finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
+//! worker was running, respawns, kills workers that run past their deadline or
+//! whose task was cancelled, feeds the backlog of tasks into the submission ring,
+//! and finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
 //! drain and exit; on `terminate` it makes sure every process is gone.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::StartMethod;
 use super::inner::{PoolInner, PoolState, ServerLink, lock};
+use super::pending::KillRequest;
 use crate::error::{DeathCause, Error, Result};
 use crate::job::ledger::Death;
 use crate::layout::{NO_JOB, RecordKind};
@@ -130,20 +132,30 @@ struct Collector {
     early_deaths: u32,
     /// After workers died while starting: no new worker starts before this.
     start_not_before: Option<Instant>,
-    /// Tasks of dead workers waiting for room in the submission ring.
-    requeue: std::collections::VecDeque<crate::layout::TaskRecord>,
+    /// Cancelled running tasks whose workers are still to be killed.
+    cancel_kills: Vec<KillRequest>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
     /// The kernel's count of OOM kills, to tell them from other SIGKILLs.
     oom: super::oom::OomWatch,
 }
 
-/// A process the collector killed for running past its time limit.
+/// Why the collector killed a worker.
+#[derive(Clone, Copy, Debug)]
+enum KillReason {
+    /// Its task ran past this time limit.
+    Timeout(Duration),
+    /// It was running (or had claimed) this task, which was cancelled.
+    Cancelled(u64),
+}
+
+/// A process the collector killed: for running past its time limit, or for a
+/// cancelled task.
 struct Killed {
     /// Its generation in the slot.
     generation: u32,
-    /// The limit it ran past.
-    limit: Duration,
+    /// Why.
+    reason: KillReason,
     /// Its pidfd: readable once it is dead, even while the fork server (which reaps
     /// it) is stopped.
     pidfd: OwnedFd,
@@ -157,7 +169,7 @@ impl Collector {
             killed: (0..slots).map(|_| None).collect(),
             early_deaths: 0,
             start_not_before: None,
-            requeue: std::collections::VecDeque::new(),
+            cancel_kills: Vec::new(),
             terminating_since: None,
             oom: super::oom::OomWatch::new(),
         }
@@ -179,14 +191,15 @@ impl Collector {
                     progress = true;
                 }
             }
+            self.inner.feed();
+            let cancels = self.kill_cancelled();
             let next_start = self.top_up();
             let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let suspects = self.resolve_suspects()
-                | self.push_requeued()
-                | self.killed.iter().any(Option::is_some);
+            let suspects =
+                self.resolve_suspects() | cancels | self.killed.iter().any(Option::is_some);
             if self.server_is_gone() {
                 self.on_server_death();
                 progress = true;
@@ -235,14 +248,22 @@ impl Collector {
         let s = inner.ctrl.slot(slot);
         let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
         let pid = s.pid.load(Ordering::Relaxed) as i32;
-        let timeout = match self.killed[slot].take() {
-            Some(k) if k.generation == generation => Some(k.limit),
+        let killed = match self.killed[slot].take() {
+            Some(k) if k.generation == generation => Some(k.reason),
             other => {
                 self.killed[slot] = other;
                 None
             }
         };
-        let cause = self.cause_of(slot, status, timeout.is_some());
+        let timeout = match killed {
+            Some(KillReason::Timeout(limit)) => Some(limit),
+            _ => None,
+        };
+        let cancelled = match killed {
+            Some(KillReason::Cancelled(task)) => Some(task),
+            _ => None,
+        };
+        let cause = self.cause_of(slot, status, killed.is_some());
         // Everything done about this exit (delivery, requeue, failed tasks, the
         // replacement's scheduling) happens inside this span.
         let _span = tracing::info_span!("shmpool.worker.exit", worker = slot, pid, cause = %cause)
@@ -253,34 +274,43 @@ impl Collector {
         let busy = s.current_task.load(Ordering::SeqCst) != 0
             || s.bulk_job.load(Ordering::SeqCst) != NO_JOB;
         if busy || status != ExitStatus::Code(0) {
-            tracing::warn!(worker = slot, pid, cause = %cause, timed_out = timeout.is_some(), busy, "worker died");
+            tracing::warn!(worker = slot, pid, cause = %cause, timed_out = timeout.is_some(), cancelled, busy, "worker died");
         } else {
             tracing::debug!(worker = slot, pid, "worker exited");
         }
 
         // Everything the worker reported before it died is delivered first.
         inner.drain_slot(slot);
-        // Records it had claimed but not started: put tasks back in the ring. (Bulk
-        // join records carry no work of their own.)
+        // Records it had claimed but not started: their tasks go back to the front of
+        // the backlog (a cancelled one leaves instead). Bulk join records carry no work
+        // of their own.
         let owner = slot as u16 + 1;
         let mut requeued = Vec::new();
         for record in inner.ctrl.submit_ring().recover(owner) {
             match RecordKind::decode(record.kind) {
                 Some(RecordKind::Task) => {
                     requeued.push(record.id);
-                    self.requeue.push_back(record);
+                    inner.requeue_task(record.id);
                 }
                 // A join carries no work; nor does a record of no known kind, which
                 // its worker would have dropped.
                 Some(RecordKind::JoinBulk) | None => {}
             }
         }
-        self.push_requeued();
         // The task it was running, if it did not report it.
         // SYNC(W11): SeqCst — as above; read after the drain, so a task the worker reported
         // is no longer pending and `fail_task` ignores it.
         let task = s.current_task.load(Ordering::SeqCst);
-        if task != 0 && !requeued.contains(&task) {
+        if task != 0 && cancelled.is_some_and(|c| c != task) && !requeued.contains(&task) {
+            // Killed to cancel a task it had finished by the time the signal landed:
+            // the task it was running then is not at fault, and runs again.
+            tracing::info!(
+                task,
+                worker = slot,
+                "requeueing a task hit by another's cancel"
+            );
+            inner.requeue_task(task);
+        } else if task != 0 && !requeued.contains(&task) {
             let work = crate::error::Work::Task(task);
             let error = if inner.state() == PoolState::Terminated {
                 inner.broken_or_terminated()
@@ -300,10 +330,7 @@ impl Collector {
                     },
                 }
             };
-            if let Some(record) = inner.task_died(task, error) {
-                self.requeue.push_back(record);
-                self.push_requeued();
-            }
+            inner.task_died(task, error);
         }
 
         // SYNC(W11): SeqCst — as above (the worker's SYNC W2 store, seen through SYNC F1).
@@ -393,25 +420,6 @@ impl Collector {
         }
     }
 
-    /// Puts requeued tasks back in the submission ring as space allows (the ring
-    /// may be full of newer work; these are never dropped). Returns whether any
-    /// remain.
-    fn push_requeued(&mut self) -> bool {
-        let ring = self.inner.ctrl.submit_ring();
-        let mut pushed = false;
-        while let Some(record) = self.requeue.front() {
-            if ring.push(*record).is_err() {
-                break;
-            }
-            self.requeue.pop_front();
-            pushed = true;
-        }
-        if pushed {
-            self.inner.ctrl.header().submit_ready.notify(u32::MAX);
-        }
-        !self.requeue.is_empty()
-    }
-
     /// How many more workers the pool needs now: its size less the slots that serve
     /// (`Starting` or `Ready`; a `Retiring` worker already has its replacement
     /// counted). Zero once the pool stops taking work, or (after `close`) when no
@@ -481,7 +489,7 @@ impl Collector {
     /// Whether submitted work is still waiting for a worker.
     fn work_remains(&self) -> bool {
         let ctrl = self.inner.ctrl;
-        if !ctrl.submit_ring().is_empty_hint() || !lock(&self.inner.pending).is_empty() {
+        if !ctrl.submit_ring().is_empty_hint() || !self.inner.tasks.is_empty() {
             return true;
         }
         self.inner.jobs.any_running(ctrl)
@@ -511,28 +519,92 @@ impl Collector {
             }
             let started = s.started_ns.load(Ordering::Relaxed);
             let limit = Duration::from_nanos(deadline.saturating_sub(started));
-            let pid = s.pid.load(Ordering::Relaxed) as i32;
-            let Ok(pidfd) = sys::pidfd_open(pid) else {
-                continue; // Already gone: its exit is on its way.
-            };
-            // The fork server reaps a worker before it reports it `Exited`, so a
-            // process still live in the same generation after the open was not
-            // reaped before it, and the pidfd is that worker's (only a pid reused
-            // within the server's reap-and-report window could escape this check).
-            if s.lifecycle.load() != phase {
-                continue;
-            }
-            tracing::warn!(worker = slot, pid, limit = ?limit, "killing a worker past its time limit");
-            let _ = sys::pidfd_kill(pidfd.as_fd());
-            self.killed[slot] = Some(Killed {
-                generation: phase.generation,
-                limit,
-                pidfd,
-            });
+            self.kill(slot, phase, KillReason::Timeout(limit));
         }
         nearest.map(|ns| {
             Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250))
         })
+    }
+
+    /// Kills the process of `phase` in `slot` through a pidfd of our own, and
+    /// remembers why, for `on_exit`. Does nothing if that process is gone already
+    /// (its exit is on its way).
+    fn kill(&mut self, slot: usize, phase: Phase, reason: KillReason) {
+        let s = self.inner.ctrl.slot(slot);
+        let pid = s.pid.load(Ordering::Relaxed) as i32;
+        let Ok(pidfd) = sys::pidfd_open(pid) else {
+            return;
+        };
+        // The fork server reaps a worker before it reports it `Exited`, so a
+        // process still live in the same generation after the open was not
+        // reaped before it, and the pidfd is that worker's (only a pid reused
+        // within the server's reap-and-report window could escape this check).
+        if s.lifecycle.load() != phase {
+            return;
+        }
+        match reason {
+            KillReason::Timeout(limit) => {
+                tracing::warn!(worker = slot, pid, limit = ?limit, "killing a worker past its time limit");
+            }
+            KillReason::Cancelled(task) => {
+                tracing::info!(
+                    worker = slot,
+                    pid,
+                    task,
+                    "killing the worker of a cancelled task"
+                );
+            }
+        }
+        let _ = sys::pidfd_kill(pidfd.as_fd());
+        self.killed[slot] = Some(Killed {
+            generation: phase.generation,
+            reason,
+            pidfd,
+        });
+    }
+
+    /// Kills the workers of cancelled running tasks (`CancelMode::Kill`). A task's
+    /// worker is the consumer that claimed its ring record, while the claim holds;
+    /// once the record is released, the worker whose `current_task` names it (the
+    /// worker stores it before it releases the claim, SYNC W3, and the release is
+    /// seen through SYNC M9). No such worker: the task finished (or its worker died)
+    /// meanwhile, and there is nothing to kill. Returns whether requests wait for a
+    /// worker already being killed.
+    fn kill_cancelled(&mut self) -> bool {
+        self.cancel_kills.extend(self.inner.tasks.take_kills());
+        if self.cancel_kills.is_empty() {
+            return false;
+        }
+        let requests = std::mem::take(&mut self.cancel_kills);
+        let inner = Arc::clone(&self.inner);
+        let ring = inner.ctrl.submit_ring();
+        for request in requests {
+            let holder = match ring.claimant(request.pos) {
+                Some(owner) => Some(usize::from(owner) - 1),
+                None => (0..self.slots()).find(|&i| {
+                    let s = self.inner.ctrl.slot(i);
+                    // SYNC(W11): SeqCst — the worker's SYNC W3 store, visible after the
+                    // release of its claim (SYNC M9 above); a worker that has moved on
+                    // to another task no longer names this one.
+                    s.lifecycle.load().state.is_live()
+                        && s.current_task.load(Ordering::SeqCst) == request.task
+                }),
+            };
+            let Some(slot) = holder.filter(|&i| i < self.slots()) else {
+                continue; // finished or died meanwhile
+            };
+            if self.killed[slot].is_some() {
+                // Being killed already (a timeout, another cancel): its death
+                // handles this task too. Keep the request until then.
+                self.cancel_kills.push(request);
+                continue;
+            }
+            let phase = self.inner.ctrl.slot(slot).lifecycle.load();
+            if phase.state.is_live() {
+                self.kill(slot, phase, KillReason::Cancelled(request.task));
+            }
+        }
+        !self.cancel_kills.is_empty()
     }
 
     /// Reports `Exited` for killed workers whose pidfd shows them dead, without

@@ -14,9 +14,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::callbacks::CallbackRunner;
-use super::inner::{Pending, PoolInner, ProcessReader, lock};
+use super::inner::{PoolInner, ProcessReader, lock};
+use super::pending::{AfterDeath, Pending, TaskCancel};
 use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
+use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, RecordKind, TaskRecord};
 use crate::sync::{Ordering, fence};
@@ -71,26 +73,69 @@ pub(crate) struct TaskLimits {
     pub retries: Option<u32>,
 }
 
+/// How a submission waits for room under `max_queued`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Wait for room (the plain forms).
+    Wait,
+    /// Fail with [`Error::QueueFull`] (the `try_` forms).
+    NoWait,
+    /// The caller admitted the task already (`PendingTasks::admit`).
+    Admitted,
+}
+
 impl PoolInner {
-    /// Submits one task: `code` run on `args` in a worker, the outcome to `sink`.
+    /// `n` fresh task ids, consecutive.
+    pub(crate) fn new_task_ids(&self, n: usize) -> std::ops::Range<u64> {
+        let first = self.next_task.fetch_add(n as u64, StdOrdering::Relaxed);
+        first..first + n as u64
+    }
+
+    /// Admits `n` tasks against `max_queued` (see [`Admission`]).
+    pub(crate) fn admit(&self, n: usize, how: Admission) -> Result<()> {
+        match how {
+            Admission::Admitted => Ok(()),
+            Admission::Wait | Admission::NoWait => {
+                self.tasks
+                    .admit(n, how == Admission::Wait, &|| self.check_open())
+            }
+        }
+    }
+
+    /// Submits task `id`: `code` run on `args` in a worker, the outcome to `sink`.
+    /// Never waits for the ring: a task that does not fit waits in the backlog
+    /// (`pending.rs`). Under `max_queued`, `how` says whether to wait for room.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn submit_task(
         &self,
+        id: u64,
         code: TaskFn,
         args: &[u8],
         sink: &Arc<dyn Sink>,
         tag: u64,
         limits: TaskLimits,
+        how: Admission,
     ) -> Result<()> {
-        self.check_open()?;
-        let id = self.next_task.fetch_add(1, StdOrdering::Relaxed);
+        if let Err(e) = self.check_open() {
+            if how == Admission::Admitted {
+                self.tasks.unadmit(1);
+            }
+            return Err(e);
+        }
+        self.admit(1, how)?;
         let _span = tracing::trace_span!("shmpool.task.submit", task = id).entered();
         let timeout = limits.timeout.or(self.task_timeout);
         let (payload, block) = if args.len() <= INLINE_BYTES {
             (Payload::inline(args), None)
         } else {
-            let block = lock(&self.task_arena)
-                .store(args)
-                .map_err(Error::io("storing task arguments"))?;
+            let stored = lock(&self.task_arena).store(args);
+            let block = match stored {
+                Ok(b) => b,
+                Err(e) => {
+                    self.tasks.unadmit(1);
+                    return Err(Error::io("storing task arguments")(e));
+                }
+            };
             Counters::add(&self.counters.bytes_submitted, args.len() as u64);
             (Payload::in_arena_at(args.len(), block.off), Some(block))
         };
@@ -102,29 +147,14 @@ impl PoolInner {
             timeout_ns: timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
             payload,
         };
-        lock(&self.pending).insert(
-            id,
-            Pending {
-                sink: Arc::clone(sink),
-                tag,
-                block,
-                record,
-                retries_left: limits.retries.unwrap_or(self.task_retries),
-            },
-        );
-        if let Err(e) = self.push_record(record) {
-            if let Some(p) = lock(&self.pending).remove(&id) {
-                if let Some(b) = p.block {
-                    lock(&self.task_arena).free(b);
-                }
-            }
-            return Err(e);
-        }
-        self.ctrl.header().submit_ready.notify(1);
+        let retries = limits.retries.unwrap_or(self.task_retries);
+        let task = Pending::new(Arc::clone(sink), tag, block, record, retries);
+        let fed = self.tasks.insert(id, task, self.ctrl.submit_ring());
+        self.after_feed(fed);
         tracing::trace!(task = id, bytes = args.len(), "task submitted");
-        // The collector may have made its last sweep of `pending` while we pushed:
+        // The collector may have made its last sweep of the table while we inserted:
         // then no worker and no collector will ever answer this task.
-        // Relaxed: ordered by the `pending` mutex (see `finish_everything`).
+        // Relaxed: ordered by the table's mutex (see `finish_everything`).
         if self.pending_sealed.load(StdOrdering::Relaxed) {
             self.fail_task(id, self.broken_or_terminated());
         }
@@ -133,41 +163,102 @@ impl PoolInner {
 
     /// The worker running task `id` died with `error`. If the task is still pending
     /// and has a retry left (and `error` is a death, not a timeout: a task that ran
-    /// too long would only run too long again), counts one and returns its record
-    /// to run again on a fresh worker; its argument block stays allocated. Else
-    /// delivers `error`. Either way the task is answered exactly once: only a
-    /// completion or a failure removes it from `pending`.
-    pub(crate) fn task_died(&self, id: u64, error: Error) -> Option<TaskRecord> {
-        let mut pending = lock(&self.pending);
-        if let Some(p) = pending.get_mut(&id) {
-            if p.retries_left > 0 && matches!(error, Error::WorkerDied { .. }) {
-                p.retries_left -= 1;
-                tracing::info!(task = id, retries_left = p.retries_left, error = %error, "retrying a task whose worker died");
+    /// too long would only run too long again), counts one and puts it back at the
+    /// front of the backlog, to run again on a fresh worker; its argument block stays
+    /// allocated. Else delivers `error`. Either way the task is answered exactly once:
+    /// only the table (`pending.rs`) removes it, in one place per outcome.
+    pub(crate) fn task_died(&self, id: u64, error: Error) {
+        let retry = matches!(error, Error::WorkerDied { .. });
+        match self.tasks.died(id, retry) {
+            AfterDeath::Retried => {
+                tracing::info!(task = id, error = %error, "retrying a task whose worker died");
                 Counters::add(&self.counters.tasks_retried, 1);
-                return Some(p.record);
+                self.feed();
+            }
+            AfterDeath::Fail(p) => self.answer(p, Outcome::Failed(error)),
+            AfterDeath::Discard(p) => self.free_block(p.block),
+            AfterDeath::Unknown => {}
+        }
+    }
+
+    /// A task whose worker stopped before it finished, through no fault of its own
+    /// (a claim recovered from a dead worker, or a worker killed to cancel another
+    /// task), runs again; no retry is counted.
+    pub(crate) fn requeue_task(&self, id: u64) {
+        match self.tasks.requeue(id) {
+            Some(cancelled) => self.free_block(cancelled.block),
+            None => self.feed(),
+        }
+    }
+
+    /// Cancels the tasks `ids` that are still pending (see `PendingTasks::cancel`),
+    /// answering each with `Cancelled`; returns how many were.
+    pub(crate) fn cancel_tasks(&self, ids: impl Iterator<Item = u64>, mode: CancelMode) -> usize {
+        let cancelled = self.tasks.cancel(ids, mode, self.ctrl.submit_ring());
+        let mut kills = false;
+        for (id, what) in &cancelled {
+            let error = Error::Cancelled {
+                work: crate::error::Work::Task(*id),
+            };
+            match what {
+                TaskCancel::Withdrawn(_) => {}
+                TaskCancel::Running(sink, tag) => {
+                    tracing::debug!(task = id, mode = ?mode, "cancelled a running task");
+                    kills |= mode == CancelMode::Kill;
+                    sink.complete(*tag, Outcome::Failed(error), &self.ctx());
+                }
             }
         }
-        drop(pending);
-        self.fail_task(id, error);
-        None
+        let n = cancelled.len();
+        for (id, what) in cancelled {
+            if let TaskCancel::Withdrawn(p) = what {
+                tracing::debug!(task = id, "cancelled a queued task");
+                let error = Error::Cancelled {
+                    work: crate::error::Work::Task(id),
+                };
+                self.answer(p, Outcome::Failed(error));
+            }
+        }
+        if kills {
+            self.ctrl.header().completions.notify_always(1);
+        }
+        if n > 0 {
+            // Room in the ring, perhaps: let the backlog in.
+            self.feed();
+        }
+        n
+    }
+
+    /// Frees an argument block.
+    fn free_block(&self, block: Option<crate::shm::arena::Block>) {
+        if let Some(b) = block {
+            lock(&self.task_arena).free(b);
+        }
+    }
+
+    /// Frees a removed task's block, then delivers its outcome.
+    fn answer(&self, p: Pending, outcome: Outcome<'_>) {
+        self.free_block(p.block);
+        p.sink.complete(p.tag, outcome, &self.ctx());
     }
 
     /// Delivers `error` to task `id`, if it is still pending.
     pub(crate) fn fail_task(&self, id: u64, error: Error) {
-        let pending = lock(&self.pending).remove(&id);
-        if let Some(p) = pending {
-            if let Some(b) = p.block {
-                lock(&self.task_arena).free(b);
-            }
-            p.sink.complete(p.tag, Outcome::Failed(error), &self.ctx());
+        match self.tasks.died(id, false) {
+            AfterDeath::Fail(p) => self.answer(p, Outcome::Failed(error)),
+            AfterDeath::Discard(p) => self.free_block(p.block),
+            AfterDeath::Retried | AfterDeath::Unknown => {}
         }
     }
 
-    /// Delivers `error` to every pending task.
+    /// Delivers `error` to every pending task (queued ones included).
     pub(crate) fn fail_all_pending(&self, error: impl Fn() -> Error) {
-        let all: Vec<u64> = lock(&self.pending).keys().copied().collect();
-        for id in all {
-            self.fail_task(id, error());
+        for (p, cancelled) in self.tasks.remove_all() {
+            if cancelled {
+                self.free_block(p.block);
+            } else {
+                self.answer(p, Outcome::Failed(error()));
+            }
         }
     }
 
@@ -192,6 +283,10 @@ impl PoolInner {
                 self.dispatch(slot, &record, reader.as_ref(), &ctx);
                 n += 1;
             }
+        }
+        if n > 0 {
+            // Workers took records to produce these: let the backlog in.
+            self.feed();
         }
         n
     }
@@ -261,7 +356,15 @@ impl PoolInner {
                 .map_or_else(|| "unknown".to_string(), |r| r.to_string());
             self.set_start_error(super::inner::StartError::Initializer(report));
         } else {
-            let pending = lock(&self.pending).remove(&record.id);
+            let pending = match self.tasks.complete(record.id) {
+                Some((p, true)) => {
+                    // Cancelled while it ran: answered already, its result discarded.
+                    self.free_block(p.block);
+                    None
+                }
+                Some((p, false)) => Some(p),
+                None => None,
+            };
             if let Some(pending) = pending {
                 if let Some(b) = pending.block {
                     lock(&self.task_arena).free(b);

@@ -2,17 +2,22 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures_core::Stream;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::chunks::{ChunkSizes, decode_chunk};
-use super::dispatch::{Signal, TaskLimits};
+use super::dispatch::{Admission, Signal, TaskLimits};
 use super::inner::lock;
 use super::sink::{Ctx, Outcome, Sink};
 use super::tasks::Tasks;
 use super::{Pool, PoolInner};
+use crate::cancel::{CancelMode, CancelOutcome};
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
 use crate::task::{self, TaskFn};
@@ -29,6 +34,20 @@ use crate::task::{self, TaskFn};
 ///
 /// When the input reports an exact length, so does this iterator
 /// ([`ExactSizeIterator`]), and [`Imap::progress`] shows a bar with a total.
+///
+/// It is also a [`Stream`](futures_core::Stream) of the same items, for async code
+/// (on any executor: a pending stream leaves its waker for the thread that delivers
+/// the next result). Because it is an `Iterator` too, a method such as `next` is
+/// ambiguous when `StreamExt` is in scope: [`Imap::into_stream`] gives a wrapper that
+/// is only a `Stream`.
+///
+/// # Cancelling
+/// [`Imap::cancel`] stops it: no more input is read, the chunks in flight are
+/// cancelled ([`crate::AsyncResult::cancel_with`] says how), and each of their items
+/// not received yet comes out as [`Error::Cancelled`]. **Dropping** an `Imap` (or the
+/// stream) before its end cancels what it still has in flight the same way, with
+/// the pool's [`cancel_mode`](crate::PoolBuilder::cancel_mode): chunks not started
+/// never run.
 ///
 /// # Examples
 ///
@@ -60,6 +79,11 @@ pub struct Imap<R, It> {
     in_flight_items: usize,
     current: VecDeque<Result<R>>,
     trailing_error: Option<Error>,
+    /// The task id of each chunk in flight, by chunk index.
+    ids: BTreeMap<u64, u64>,
+    /// An encoded chunk (and its length) read from the input that did not fit under
+    /// `max_queued` yet.
+    held: Option<(Vec<u8>, usize)>,
 }
 
 impl<R, It> fmt::Debug for Imap<R, It> {
@@ -75,6 +99,8 @@ impl<R, It> fmt::Debug for Imap<R, It> {
 struct Shared<R> {
     done: Mutex<BTreeMap<usize, Vec<Result<R>>>>,
     signal: Signal,
+    /// The waker of a stream waiting for a chunk.
+    waker: Mutex<Option<Waker>>,
     sizes: ChunkSizes,
     /// The index and length of the final, short chunk, once it is submitted.
     last: Mutex<Option<(u64, usize)>>,
@@ -101,6 +127,13 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
         let mut done = lock(&self.done);
         done.insert(index, items);
         self.signal.notify();
+        drop(done);
+        // A stream that registered before this insert is woken; one that registers
+        // after re-checks `done` under its mutex and finds the chunk.
+        let waker = lock(&self.waker).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -238,6 +271,7 @@ impl Tasks<'_> {
         let shared = Arc::new(Shared {
             done: Mutex::new(BTreeMap::new()),
             signal: Signal::default(),
+            waker: Mutex::new(None),
             sizes: ChunkSizes::open_ended(chunksize),
             last: Mutex::new(None),
         });
@@ -257,6 +291,8 @@ impl Tasks<'_> {
             in_flight_items: 0,
             current: VecDeque::new(),
             trailing_error: None,
+            ids: BTreeMap::new(),
+            held: None,
         })
     }
 }
@@ -267,55 +303,88 @@ where
     It: Iterator,
     It::Item: Serialize,
 {
-    /// Submits chunks until the in-flight bound or the end of the input.
-    fn fill(&mut self) {
+    /// Submits chunks until the in-flight bound or the end of the input. With
+    /// `nonblocking` (a stream's poll), a chunk that does not fit under `max_queued`
+    /// while others are in flight is held for the next call instead of waited for.
+    fn fill(&mut self, nonblocking: bool) {
         while self.in_flight < self.max_in_flight {
-            let Some(input) = self.input.as_mut() else {
-                return;
+            let (bytes, len) = match self.held.take() {
+                Some(held) => held,
+                None => match self.read_chunk() {
+                    Some(chunk) => chunk,
+                    None => return,
+                },
             };
-            let mut chunk = Vec::with_capacity(self.chunksize);
-            let mut panicked = None;
-            while chunk.len() < self.chunksize {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.next())) {
-                    Ok(Some(item)) => chunk.push(item),
-                    Ok(None) => break,
-                    Err(payload) => {
-                        panicked = Some(Error::InputPanicked {
-                            message: crate::unwind::payload_message(&*payload),
-                        });
-                        break;
-                    }
+            let how = if nonblocking && self.in_flight > 0 {
+                Admission::NoWait
+            } else {
+                Admission::Wait
+            };
+            match self.submit(&bytes, len, how) {
+                Ok(()) => {}
+                Err(Error::QueueFull { .. }) => {
+                    self.held = Some((bytes, len));
+                    return;
                 }
-            }
-            if chunk.len() < self.chunksize {
-                self.input = None; // exhausted (or broken): stop reading
-            }
-            if let Some(e) = panicked {
-                self.trailing_error = Some(e);
-            }
-            if chunk.is_empty() {
-                return;
-            }
-            if let Err(e) = self.submit(&chunk) {
-                self.input = None;
-                self.trailing_error.get_or_insert(e);
-                return;
+                Err(e) => {
+                    self.input = None;
+                    self.trailing_error.get_or_insert(e);
+                    return;
+                }
             }
         }
     }
 
-    fn submit(&mut self, chunk: &[It::Item]) -> Result<()> {
-        let bytes = task::encode_items(chunk, CodecRole::Argument)?;
+    /// Reads and encodes the next chunk of the input; `None` at its end (or after a
+    /// failure, recorded as the trailing error).
+    fn read_chunk(&mut self) -> Option<(Vec<u8>, usize)> {
+        let input = self.input.as_mut()?;
+        let mut chunk = Vec::with_capacity(self.chunksize);
+        let mut panicked = None;
+        while chunk.len() < self.chunksize {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.next())) {
+                Ok(Some(item)) => chunk.push(item),
+                Ok(None) => break,
+                Err(payload) => {
+                    panicked = Some(Error::InputPanicked {
+                        message: crate::unwind::payload_message(&*payload),
+                    });
+                    break;
+                }
+            }
+        }
         if chunk.len() < self.chunksize {
+            self.input = None; // exhausted (or broken): stop reading
+        }
+        if let Some(e) = panicked {
+            self.trailing_error = Some(e);
+        }
+        if chunk.is_empty() {
+            return None;
+        }
+        match task::encode_items(&chunk, CodecRole::Argument) {
+            Ok(bytes) => Some((bytes, chunk.len())),
+            Err(e) => {
+                self.input = None;
+                self.trailing_error.get_or_insert(e.into());
+                None
+            }
+        }
+    }
+
+    fn submit(&mut self, bytes: &[u8], len: usize, how: Admission) -> Result<()> {
+        if len < self.chunksize {
             // Recorded before the submit, so the sink has it when the chunk completes.
-            *lock(&self.shared.last) = Some((self.next_submit as u64, chunk.len()));
+            *lock(&self.shared.last) = Some((self.next_submit as u64, len));
         }
         let tag = self.next_submit as u64;
+        let id = self.inner.new_task_ids(1).start;
         self.inner
-            .submit_task(self.code, &bytes, &self.sink, tag, self.limits)?;
+            .submit_task(id, self.code, bytes, &self.sink, tag, self.limits, how)?;
+        self.ids.insert(tag, id);
         self.next_submit += 1;
         self.in_flight += 1;
-        self.in_flight_items += chunk.len();
+        self.in_flight_items += len;
         Ok(())
     }
 
@@ -329,7 +398,99 @@ where
         };
         let items = done.remove(&key)?;
         self.next_yield += 1;
+        self.ids.remove(&(key as u64));
         Some(items)
+    }
+
+    /// One step of `next` and `poll_next`: an item, the end, or (`Err`) nothing
+    /// ready yet.
+    fn step(&mut self, nonblocking: bool) -> std::result::Result<Option<Result<R>>, ()> {
+        loop {
+            if let Some(item) = self.current.pop_front() {
+                return Ok(Some(item));
+            }
+            self.fill(nonblocking);
+            if let Some(items) = self.take_ready() {
+                self.in_flight -= 1;
+                self.in_flight_items -= items.len();
+                self.current = items.into();
+                continue;
+            }
+            if self.in_flight == 0 {
+                return Ok(self.trailing_error.take().map(Err));
+            }
+            return Err(());
+        }
+    }
+
+    /// Whether the chunk this iterator yields next has arrived.
+    fn has_ready(&self, done: &BTreeMap<usize, Vec<Result<R>>>) -> bool {
+        if self.ordered {
+            done.contains_key(&self.next_yield)
+        } else {
+            !done.is_empty()
+        }
+    }
+}
+
+impl<R, It> Imap<R, It> {
+    /// Stops this imap: reads no more input, and cancels the chunks in flight as the
+    /// pool's [`cancel_mode`](crate::PoolBuilder::cancel_mode) says. The items of the
+    /// chunks cancelled come out as [`Error::Cancelled`]; results that arrived before
+    /// still come out as they are. Returns [`CancelOutcome::AlreadyDone`] when nothing
+    /// was left to cancel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{CancelOutcome, Error};
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut squares = pool.tasks().max_in_flight(4).imap(|x: u64| x * x, 0u64..)?;
+    /// assert_eq!(squares.next().transpose()?, Some(0));
+    /// assert_eq!(squares.cancel(), CancelOutcome::Cancelled);
+    /// // What was in flight either arrived before the cancel or is `Cancelled`; then
+    /// // the (endless) input is read no more.
+    /// let rest: Vec<_> = squares.collect();
+    /// assert!(rest.len() <= 4);
+    /// assert!(rest.iter().all(|r| matches!(r, Ok(_) | Err(Error::Cancelled { .. }))));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel(&mut self) -> CancelOutcome {
+        self.cancel_with(self.inner.cancel_mode)
+    }
+
+    /// [`Imap::cancel`], treating running chunks as `mode` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::CancelMode;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut doubled = pool.imap(|x: u64| 2 * x, 0..3u64)?;
+    /// let all: Vec<u64> = doubled.by_ref().collect::<Result<_, _>>()?;
+    /// assert_eq!(all, [0, 2, 4]);
+    /// assert!(!doubled.cancel_with(CancelMode::LetFinish).was_cancelled()); // all done
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_with(&mut self, mode: CancelMode) -> CancelOutcome {
+        self.input = None;
+        self.held = None;
+        let ids = std::mem::take(&mut self.ids);
+        if self.inner.cancel_tasks(ids.into_values(), mode) > 0 {
+            CancelOutcome::Cancelled
+        } else {
+            CancelOutcome::AlreadyDone
+        }
+    }
+}
+
+impl<R, It> Drop for Imap<R, It> {
+    fn drop(&mut self) {
+        if !self.ids.is_empty() {
+            self.cancel();
+        }
     }
 }
 
@@ -343,18 +504,8 @@ where
 
     fn next(&mut self) -> Option<Result<R>> {
         loop {
-            if let Some(item) = self.current.pop_front() {
-                return Some(item);
-            }
-            self.fill();
-            if let Some(items) = self.take_ready() {
-                self.in_flight -= 1;
-                self.in_flight_items -= items.len();
-                self.current = items.into();
-                continue;
-            }
-            if self.in_flight == 0 {
-                return self.trailing_error.take().map(Err);
+            if let Ok(item) = self.step(false) {
+                return item;
             }
             let (ordered, next) = (self.ordered, self.next_yield);
             let ready = |done: &BTreeMap<usize, Vec<Result<R>>>| {
@@ -370,7 +521,8 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let known = self.current.len() + self.in_flight_items;
+        let held = self.held.as_ref().map_or(0, |(_, len)| *len);
+        let known = self.current.len() + self.in_flight_items + held;
         match &self.input {
             None => (known, Some(known)),
             Some(input) => {
@@ -381,6 +533,141 @@ where
                 )
             }
         }
+    }
+}
+
+/// An [`Imap`] that is only a [`Stream`] (not an `Iterator`), so `StreamExt`'s
+/// methods apply without ambiguity: made by [`Imap::into_stream`]. Dropping it
+/// before its end cancels what it has in flight, as dropping the `Imap` does.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let pool = shmpool::Pool::new(2)?;
+/// let mut squares = pool.imap(|x: u64| x * x, 0..4u64)?.into_stream();
+/// let got = futures::executor::block_on(async {
+///     let mut got = Vec::new();
+///     while let Some(item) = squares.next().await {
+///         got.push(item?);
+///     }
+///     Ok::<_, shmpool::Error>(got)
+/// })?;
+/// assert_eq!(got, [0, 1, 4, 9]);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub struct ImapStream<R, It>(Imap<R, It>);
+
+impl<R, It> fmt::Debug for ImapStream<R, It> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ImapStream").field(&self.0).finish()
+    }
+}
+
+impl<R, It> Imap<R, It> {
+    /// This imap as a [`Stream`] only (see [`ImapStream`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let stream = pool.imap_unordered(|x: u32| x + 1, 0..3u32)?.into_stream();
+    /// let mut got: Vec<u32> = futures::executor::block_on(stream.map(|r| r.unwrap()).collect());
+    /// got.sort();
+    /// assert_eq!(got, [1, 2, 3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn into_stream(self) -> ImapStream<R, It> {
+        ImapStream(self)
+    }
+}
+
+impl<R, It> ImapStream<R, It> {
+    /// See [`Imap::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut stream = pool.imap(|x: u64| x, 0u64..)?.into_stream();
+    /// stream.cancel(); // nothing was submitted yet: nothing to cancel
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel(&mut self) -> CancelOutcome {
+        self.0.cancel()
+    }
+
+    /// See [`Imap::cancel_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::CancelMode;
+    ///
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let mut stream = pool.imap(|x: u64| x, 0..3u64)?.into_stream();
+    /// assert!(!stream.cancel_with(CancelMode::LetFinish).was_cancelled());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_with(&mut self, mode: CancelMode) -> CancelOutcome {
+        self.0.cancel_with(mode)
+    }
+}
+
+impl<R, It> Stream for ImapStream<R, It>
+where
+    R: DeserializeOwned + Send + 'static,
+    It: Iterator,
+    It::Item: Serialize,
+{
+    type Item = Result<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        Iterator::size_hint(&self.0)
+    }
+}
+
+/// An `Imap` is never pinned in place: it holds its state behind `Arc`s and moves
+/// freely, so it is `Unpin` whatever `R` and `It` are.
+impl<R, It> Unpin for Imap<R, It> {}
+
+impl<R, It> Stream for Imap<R, It>
+where
+    R: DeserializeOwned + Send + 'static,
+    It: Iterator,
+    It::Item: Serialize,
+{
+    type Item = Result<R>;
+
+    /// Yields what [`Iterator::next`] would, without blocking on results: while the
+    /// next one has not arrived, leaves the task's waker for the thread that
+    /// delivers it. Reading the input (to submit more chunks) still calls the input
+    /// iterator, which should not block.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        let this = self.get_mut();
+        loop {
+            if let Ok(item) = this.step(true) {
+                return Poll::Ready(item);
+            }
+            *lock(&this.shared.waker) = Some(cx.waker().clone());
+            // Re-check after registering: a chunk delivered before the registration
+            // found no waker to wake.
+            let arrived = this.has_ready(&lock(&this.shared.done));
+            if !arrived {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        Iterator::size_hint(self)
     }
 }
 
@@ -415,7 +702,7 @@ where
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn progress(self) -> crate::progress::Progress<Self> {
-        let total = match self.size_hint() {
+        let total = match Iterator::size_hint(&self) {
             (lo, Some(hi)) if lo == hi => Some(lo as u64),
             _ => None,
         };

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
 use super::callbacks::CallbackRunner;
-use super::sink::Sink;
+use super::pending::PendingTasks;
 use super::stats::{ArrayPages, Counters};
+use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
 use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_CHUNK, NO_JOB, Payload, TaskRecord};
-use crate::shm::arena::{Block, ResultReader, TaskArena};
+use crate::shm::arena::{ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::registry::IdleWorkers;
 use crate::shm::{Mapping, PageKind, Segment};
@@ -139,8 +140,9 @@ pub(crate) struct PoolInner {
     /// Per slot: the generation of the slot's latest process and the parent's reader
     /// of that process's result arena.
     pub readers: Mutex<Vec<Option<ProcessReader>>>,
-    /// Tasks submitted and not yet delivered, by id.
-    pub pending: Mutex<HashMap<u64, Pending>>,
+    /// Tasks submitted and not yet answered, and the backlog of those not yet in the
+    /// submission ring.
+    pub tasks: PendingTasks,
     /// The next task id.
     pub next_task: AtomicU64,
     /// Held by whichever thread consumes the completion rings.
@@ -151,28 +153,8 @@ pub(crate) struct PoolInner {
     pub task_timeout: Option<Duration>,
     /// The default number of retries of a task whose worker died.
     pub task_retries: u32,
-}
-
-/// A submitted task: where its result goes, and its argument block to free.
-pub(crate) struct Pending {
-    /// The sink.
-    pub sink: Arc<dyn Sink>,
-    /// Which of the sink's tasks this is.
-    pub tag: u64,
-    /// The task-arena block holding its arguments, if they did not fit inline.
-    pub block: Option<Block>,
-    /// The record as submitted, to submit again on a retry.
-    pub record: TaskRecord,
-    /// How many more times it may run after its worker dies.
-    pub retries_left: u32,
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("block", &self.block)
-            .finish()
-    }
+    /// What `cancel()` and dropped futures and imaps do to running tasks.
+    pub cancel_mode: CancelMode,
 }
 
 impl PoolInner {
@@ -267,12 +249,13 @@ impl PoolInner {
             counters: Counters::default(),
             task_arena: Mutex::new(task_arena),
             readers: Mutex::new((0..slots).map(|_| None).collect()),
-            pending: Mutex::new(HashMap::new()),
+            tasks: PendingTasks::new(b.max_queued),
             next_task: AtomicU64::new(1),
             drain_lock: Mutex::new(()),
             callbacks: CallbackRunner::new(),
             task_timeout: b.task_timeout,
             task_retries: b.task_retries,
+            cancel_mode: b.cancel_mode,
         })
     }
 
@@ -320,11 +303,45 @@ impl PoolInner {
             StdOrdering::AcqRel,
             StdOrdering::Acquire,
         );
+        // Workers are told once the backlog has gone into the ring: until then an
+        // empty ring does not mean the work is done. The feed that empties it tells
+        // them (`feed`); `request_close` and the feed decide under one mutex, so one of
+        // the two does.
+        if self.tasks.request_close() {
+            self.tell_workers_closing();
+        }
+        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Lets workers exit once the submission ring is empty.
+    fn tell_workers_closing(&self) {
         // SYNC(C3): Release — pairs with the worker's Acquire load of `closing` (SYNC C4):
-        // pushes made before `close` are visible to a worker that sees the flag.
+        // pushes made before it (the whole backlog, after `close`) are visible to a worker
+        // that sees the flag.
         self.ctrl.header().closing.store(1, Ordering::Release);
         self.ctrl.header().submit_ready.notify_always(u32::MAX);
-        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Moves backlogged tasks into the submission ring while it has room, and wakes
+    /// workers for them. Any thread may call it.
+    pub(crate) fn feed(&self) {
+        let fed = self.tasks.feed(self.ctrl.submit_ring());
+        self.after_feed(fed);
+    }
+
+    /// Counts and announces what a feed pushed.
+    pub(crate) fn after_feed(&self, fed: super::pending::Fed) {
+        if fed.pushed > 0 {
+            Counters::add(&self.counters.records_submitted, fed.pushed as u64);
+            Counters::add(
+                &self.counters.bytes_submitted,
+                (fed.pushed * std::mem::size_of::<TaskRecord>()) as u64,
+            );
+            self.ctrl.header().submit_ready.notify(fed.pushed as u32);
+        }
+        if fed.close_now {
+            self.tell_workers_closing();
+        }
     }
 
     /// `terminate`: kill every worker now (the collector finishes the rest).

@@ -10,9 +10,11 @@ mod dispatch;
 mod imap;
 mod inner;
 mod oom;
+mod pending;
 mod reduce;
 mod sink;
 mod stats;
+mod submit;
 mod tasks;
 mod tasks_with;
 
@@ -25,7 +27,7 @@ pub use bulk_with::BulkWith;
 #[cfg(feature = "mpi")]
 pub(crate) use chunks::collect_input;
 pub(crate) use dispatch::Signal;
-pub use imap::Imap;
+pub use imap::{Imap, ImapStream};
 pub(crate) use inner::PoolInner;
 pub use reduce::Number;
 pub(crate) use sink::{Ctx, Outcome, Sink};
@@ -33,6 +35,7 @@ pub use stats::{ArrayPages, Stats, WorkerStats};
 pub use tasks::Tasks;
 pub use tasks_with::{ImapWith, TasksWith};
 
+use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 
 /// How worker processes are started.
@@ -107,6 +110,8 @@ pub struct PoolBuilder {
     pub(crate) max_worker_rss: u64,
     pub(crate) simd: Option<crate::Simd>,
     pub(crate) initializer: Option<Initializer>,
+    pub(crate) max_queued: Option<usize>,
+    pub(crate) cancel_mode: CancelMode,
 }
 
 /// The initializer as the builder keeps it: a trampoline and its encoded arguments.
@@ -129,6 +134,8 @@ impl Default for PoolBuilder {
             max_worker_rss: 0,
             simd: None,
             initializer: None,
+            max_queued: None,
+            cancel_mode: CancelMode::Kill,
         }
     }
 }
@@ -224,6 +231,66 @@ impl PoolBuilder {
     /// ```
     pub fn task_retries(mut self, n: u32) -> Self {
         self.task_retries = n;
+        self
+    }
+
+    /// Bounds the generic tasks the pool holds submitted and not yet answered
+    /// (waiting in the parent, waiting in the submission ring, or running) to `n`
+    /// (at least 1). Default: no bound: an `_async` submission never waits, and the
+    /// tasks that do not fit in the shared ring (1,024 records) wait in the parent's
+    /// memory (a few hundred bytes each, plus arguments over 72 bytes).
+    ///
+    /// With a bound, the plain forms (`apply_async`, `map_async`, `imap`, ...) wait
+    /// for room, one task (a `map`'s chunk) at a time; the `try_` forms
+    /// ([`Pool::try_apply_async`], [`Pool::try_map_async`],
+    /// [`Pool::try_starmap_async`]) submit all of their tasks or none, and return
+    /// [`Error::QueueFull`] when they do not fit. A cancelled task stops counting when
+    /// it is cancelled. Bulk array maps are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmpool::{Error, Pool};
+    ///
+    /// let pool = Pool::builder().processes(1).max_queued(2).build()?;
+    /// let slow = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let a = pool.apply_async(slow, (200,))?;
+    /// let b = pool.apply_async(slow, (1,))?;
+    /// assert!(matches!(pool.try_apply_async(slow, (1,)), Err(Error::QueueFull { limit: 2, .. })));
+    /// let c = pool.apply_async(slow, (1,))?; // waits until `a` is answered
+    /// assert_eq!((a.get()?, b.get()?, c.get()?), (200, 1, 1));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n.max(1));
+        self
+    }
+
+    /// What cancelling does to a task that is already running, by default: kill its
+    /// worker ([`CancelMode::Kill`], the default; the worker is replaced) or let it
+    /// finish and discard its result ([`CancelMode::LetFinish`]). Applies to
+    /// `cancel()`, and to futures and imaps dropped before they are done;
+    /// `cancel_with` chooses per call. Queued tasks are always removed without
+    /// running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{CancelMode, Pool};
+    ///
+    /// let pool = Pool::builder()
+    ///     .processes(1)
+    ///     .cancel_mode(CancelMode::LetFinish)
+    ///     .build()?;
+    /// let r = pool.apply_async(|| 1, ())?;
+    /// r.wait();
+    /// assert!(!r.cancel().was_cancelled()); // finished already: nothing to do
+    /// assert_eq!(r.get()?, 1);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn cancel_mode(mut self, mode: CancelMode) -> Self {
+        self.cancel_mode = mode;
         self
     }
 

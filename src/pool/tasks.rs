@@ -1,20 +1,19 @@
 //! Generic tasks: `apply`, `map`, `starmap` and their `_async` forms, over any
 //! serializable arguments and results.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
-use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use super::dispatch::TaskLimits;
-use super::sink::Sink;
-use crate::error::{CodecRole, Error, Result};
+use super::dispatch::{Admission, TaskLimits};
+#[allow(unused_imports)] // named by the docs' links
+use crate::error::Error;
+use crate::error::Result;
 use crate::kernel::AssertZeroSized;
-use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
-use crate::task::{self, StarFn, TaskFn};
+use crate::result::{AsyncResult, Callbacks};
+use crate::task::{self, StarFn};
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of
 /// chunks `imap` keeps in flight, and a progress bar. Made by [`Pool::tasks`]; the
@@ -556,15 +555,7 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
-        let inner = self.pool.arc();
-        let bytes = task::encode(&args, CodecRole::Argument)?;
-        let slot = ResultSlot::new(callbacks);
-        let code: TaskFn = task::apply_trampoline::<Args, F>;
-        let sink: Arc<dyn Sink> = Arc::new(ApplySink {
-            slot: Arc::clone(&slot),
-        });
-        inner.submit_task(code, &bytes, &sink, 0, self.limits())?;
-        Ok(AsyncResult::new(slot, Arc::clone(inner)))
+        self.submit_apply::<Args, F>(args, callbacks, Admission::Wait)
     }
 
     /// See [`Pool::map`].
@@ -649,7 +640,12 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
-        self.submit_chunks(task::map_trampoline::<A, R, F>, items, callbacks)
+        self.submit_chunks(
+            task::map_trampoline::<A, R, F>,
+            items,
+            callbacks,
+            Admission::Wait,
+        )
     }
 
     /// See [`Pool::starmap`].
@@ -738,56 +734,11 @@ impl<'p> Tasks<'p> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
-        self.submit_chunks(task::starmap_trampoline::<Args, F>, items, callbacks)
-    }
-
-    /// Collects the input, splits it into chunks, and submits one task per chunk,
-    /// all feeding one aggregate result.
-    fn submit_chunks<A, R, I>(
-        self,
-        code: TaskFn,
-        items: I,
-        callbacks: Callbacks<Vec<R>>,
-    ) -> Result<AsyncResult<Vec<R>>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize,
-        R: DeserializeOwned + Send + 'static,
-    {
-        let inner = self.pool.arc();
-        inner.check_open()?;
-        let items = collect_input(items)?;
-        let chunksize = match self.chunksize {
-            Some(0) => return Err(Error::ZeroChunkLen),
-            Some(n) => n,
-            None => items.len().div_ceil(4 * inner.processes).max(1),
-        };
-        let slot = ResultSlot::new(callbacks);
-        let aggregate = Arc::new(Aggregate::new(
-            ChunkSizes::new(chunksize, items.len()),
-            Arc::clone(&slot),
-            self.progress_bar(items.len()),
-        ));
-        if items.is_empty() {
-            aggregate.finish_empty(inner);
-        }
-        let sink: Arc<dyn Sink> = aggregate;
-        for (index, chunk) in items.chunks(chunksize).enumerate() {
-            let bytes = task::encode_items(chunk, CodecRole::Argument)?;
-            // The tag is the chunk's index; the sink knows every chunk's items.
-            inner.submit_task(code, &bytes, &sink, index as u64, self.limits())?;
-        }
-        Ok(AsyncResult::new(slot, Arc::clone(inner)))
-    }
-
-    #[cfg(feature = "progress")]
-    fn progress_bar(&self, len: usize) -> Option<indicatif::ProgressBar> {
-        self.progress
-            .then(|| crate::progress::bar(Some(len as u64)))
-    }
-
-    #[cfg(not(feature = "progress"))]
-    fn progress_bar(&self, _len: usize) -> Option<()> {
-        None
+        self.submit_chunks(
+            task::starmap_trampoline::<Args, F>,
+            items,
+            callbacks,
+            Admission::Wait,
+        )
     }
 }

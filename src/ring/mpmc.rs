@@ -150,6 +150,12 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
 
     /// Appends a record, or returns [`Full`].
     pub(crate) fn push(&self, record: R) -> Result<(), Full> {
+        self.push_at(record).map(drop)
+    }
+
+    /// Appends a record and returns its position (for [`MpmcRing::withdraw`] and
+    /// [`MpmcRing::claimant`]), or returns [`Full`].
+    pub(crate) fn push_at(&self, record: R) -> Result<u64, Full> {
         let mut pos = self.header.tail.load(Ordering::Relaxed);
         loop {
             let slot = self.slot(pos);
@@ -175,7 +181,7 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
                         // consumer's Acquire load in `try_claim` (SYNC M3).
                         slot.state
                             .store(seq(pos.wrapping_add(1)), Ordering::Release);
-                        return Ok(());
+                        return Ok(pos);
                     }
                     Err(current) => pos = current,
                 }
@@ -278,6 +284,47 @@ impl<'a, R: Copy> MpmcRing<'a, R> {
             }
         }
         records
+    }
+
+    /// Takes back the record pushed at `pos` if no consumer has claimed it yet, and
+    /// releases its slot without reading it; returns whether it did. The producer
+    /// that withdraws uses this to cancel a record (the parent cancelling a queued
+    /// task).
+    ///
+    /// One compare-and-swap decides between the withdrawal and a consumer's claim
+    /// (`try_claim`), which compare the same word: the state must still read "full
+    /// for `pos`, unowned". The 48-bit sequence names the lap, so a later element in
+    /// the same slot can never be taken for this one (no ABA). A withdrawn slot reads
+    /// as released, which consumers skip (helping `head` past it) exactly as they skip
+    /// a slot released by `recover`.
+    pub(crate) fn withdraw(&self, pos: u64) -> bool {
+        let slot = self.slot(pos);
+        let full = seq(pos.wrapping_add(1));
+        let released = seq(pos.wrapping_add(self.slots.len() as u64));
+        // SYNC(M8): AcqRel — the Acquire half continues the release sequence of the
+        // producer's publication (SYNC M2) and the Release half hands it on to the next
+        // lap's producer (its Acquire load, SYNC M1): the next write of the record
+        // happens after the previous one, as a release (SYNC M4) would order it. The
+        // record itself is not read.
+        let won = slot
+            .state
+            .compare_exchange(full, released, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if won {
+            self.advance_head(pos);
+        }
+        won
+    }
+
+    /// The consumer that holds the claim on the element pushed at `pos`, if that
+    /// element is claimed and not yet released.
+    pub(crate) fn claimant(&self, pos: u64) -> Option<u16> {
+        // SYNC(M9): Acquire — pairs with the Release of a consumer's release (SYNC M4): once
+        // the slot reads released, a worker's `current_task` store (SYNC W3), made before
+        // its release, is visible to the caller's next load of it.
+        let state = self.slot(pos).state.load(Ordering::Acquire);
+        let claimed = dist(seq(state), seq(pos.wrapping_add(1))) == 0 && owner(state) != 0;
+        claimed.then(|| owner(state))
     }
 
     /// Whether the ring looks empty right now (a hint: it may change at once).
@@ -387,6 +434,74 @@ mod tests {
         let c = ring.try_claim(1).unwrap();
         assert_eq!(c.record(), 2);
         c.release();
+    }
+
+    #[test]
+    fn a_withdrawn_record_is_skipped_and_its_slot_reused() {
+        let owned = OwnedMpmc::<u64>::new(4);
+        let ring = owned.ring();
+        let a = ring.push_at(1).unwrap();
+        let b = ring.push_at(2).unwrap();
+        let c = ring.push_at(3).unwrap();
+        assert_eq!((a, b, c), (0, 1, 2));
+        // The middle one, then the first: consumers never see either.
+        assert!(ring.withdraw(b));
+        assert!(!ring.withdraw(b), "a second withdrawal finds nothing");
+        assert!(ring.withdraw(a));
+        let claim = ring.try_claim(1).unwrap();
+        assert_eq!(claim.record(), 3);
+        assert_eq!(ring.claimant(c), Some(1));
+        // A claimed record cannot be withdrawn: the claim won.
+        assert!(!ring.withdraw(c));
+        claim.release();
+        assert_eq!(ring.claimant(c), None);
+        assert!(ring.try_claim(1).is_none());
+        // Every slot is usable again, and an old position names no new element.
+        for i in 10..14 {
+            ring.push(i).unwrap();
+        }
+        assert!(!ring.withdraw(a), "position 0's slot now holds position 4");
+        for i in 10..14 {
+            let claim = ring.try_claim(2).unwrap();
+            assert_eq!(claim.record(), i);
+            claim.release();
+        }
+    }
+
+    #[test]
+    fn withdrawals_race_claims_and_exactly_one_wins_each_record() {
+        use std::sync::atomic::Ordering;
+        let owned = OwnedMpmc::<u64>::new(64);
+        let ring = owned.ring();
+        let claimed = std::sync::Mutex::new(Vec::new());
+        let withdrawn = std::sync::Mutex::new(Vec::new());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) || !ring.is_empty_hint() {
+                    if let Some(c) = ring.try_claim(1) {
+                        claimed.lock().unwrap().push(c.record());
+                        c.release();
+                    }
+                }
+            });
+            for i in 0..20_000u64 {
+                let pos = loop {
+                    if let Ok(pos) = ring.push_at(i) {
+                        break pos;
+                    }
+                    std::hint::spin_loop();
+                };
+                if i % 2 == 0 && ring.withdraw(pos) {
+                    withdrawn.lock().unwrap().push(i);
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        let mut all = claimed.into_inner().unwrap();
+        all.extend(withdrawn.into_inner().unwrap());
+        all.sort_unstable();
+        assert_eq!(all, (0..20_000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -379,7 +379,7 @@ pub const RESULT_WAIT: Duration = Duration::from_secs(30);
 /// The result of `r`, waiting at most [`RESULT_WAIT`]; panics (naming `what`) if it
 /// does not come, instead of hanging the test.
 pub fn get<R: Send + 'static>(
-    mut r: shmpool::AsyncResult<R>,
+    r: shmpool::AsyncResult<R>,
     what: impl std::fmt::Display,
 ) -> shmpool::Result<R> {
     match r.get_timeout(RESULT_WAIT) {
