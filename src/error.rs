@@ -1,9 +1,12 @@
 //! The one error type of the crate.
 
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod kinds;
+
+pub use kinds::{CodecDirection, CodecRole, DeathCause, Work};
 
 /// The result type of every fallible shmpool call.
 ///
@@ -244,6 +247,18 @@ pub enum Error {
     Cancelled {
         /// What was cancelled.
         work: Work,
+    },
+
+    /// A bulk operation was cancelled through its [`crate::CancelToken`]. The chunks
+    /// of `completed` ran to their end: those elements (rows, for row operations) are
+    /// computed. The rest of `range` was skipped, or was running in a worker that
+    /// was killed ([`crate::CancelMode::Kill`]), and may be partly written.
+    #[error("bulk operation cancelled; computed: {completed:?} of {range:?}")]
+    MapCancelled {
+        /// The element ranges computed, in order.
+        completed: Vec<Range<usize>>,
+        /// The operation's whole range.
+        range: Range<usize>,
     },
 
     /// A `try_` submission found the pool holding as many unanswered tasks as
@@ -540,6 +555,7 @@ impl Error {
             | Error::ChunkSkipped { chunk: r, .. }
             | Error::ChunkLost { chunk: r } => vec![r.clone()],
             Error::ChunksLost { errors } => errors.iter().flat_map(Error::failed_ranges).collect(),
+            Error::MapCancelled { completed, range } => gaps(range, completed),
             _ => Vec::new(),
         }
     }
@@ -578,6 +594,22 @@ impl Error {
             other => other,
         }
     }
+}
+
+/// The parts of `range` outside the sorted, disjoint `covered` ranges.
+pub(crate) fn gaps(range: &Range<usize>, covered: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    for r in covered {
+        if r.start > at {
+            out.push(at..r.start.min(range.end));
+        }
+        at = at.max(r.end);
+    }
+    if at < range.end {
+        out.push(at..range.end);
+    }
+    out
 }
 
 /// The number of elements a shape holds, for messages: a shape whose count
@@ -633,221 +665,6 @@ fn chunks_lost_message(errors: &[Error]) -> String {
         s.push_str(&e.to_string());
     }
     s
-}
-
-/// Whether a value failed to serialize or to deserialize ([`Error::Codec`]).
-///
-/// # Examples
-///
-/// ```
-/// use shmpool::CodecDirection;
-///
-/// assert_eq!(CodecDirection::Encode.to_string(), "encode");
-/// assert_eq!(CodecDirection::Decode.to_string(), "decode");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CodecDirection {
-    /// Serializing, before the value travels.
-    Encode,
-    /// Deserializing, after it travelled.
-    Decode,
-}
-
-impl fmt::Display for CodecDirection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CodecDirection::Encode => "encode",
-            CodecDirection::Decode => "decode",
-        })
-    }
-}
-
-/// What a value that failed to serialize or deserialize was ([`Error::Codec`]).
-///
-/// # Examples
-///
-/// A result type whose `Serialize` impl fails, as Python's `MaybeEncodingError`
-/// reports an unpicklable result:
-///
-/// ```
-/// use serde::{Serialize, Serializer};
-/// use shmpool::{CodecDirection, CodecRole, Error, Pool};
-///
-/// #[derive(Debug, serde::Deserialize)]
-/// struct Unsendable;
-///
-/// impl Serialize for Unsendable {
-///     fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-///         Err(serde::ser::Error::custom("a file handle cannot travel"))
-///     }
-/// }
-///
-/// let pool = Pool::new(1)?;
-/// match pool.apply(|| Unsendable, ()) {
-///     Err(Error::Codec { direction, role, type_name, .. }) => {
-///         assert_eq!((direction, role), (CodecDirection::Encode, CodecRole::Result));
-///         assert!(type_name.ends_with("Unsendable"));
-///     }
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// assert_eq!(CodecRole::Argument.to_string(), "a task argument");
-/// # Ok::<(), shmpool::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CodecRole {
-    /// What a task is called with: the argument tuple of an `apply` or an
-    /// initializer, or one item (or argument tuple) of a `map`, `starmap` or `imap`.
-    Argument,
-    /// What a task returned: the result of an `apply`, or of one item of a `map`,
-    /// `starmap` or `imap`.
-    Result,
-    /// The report of a task's panic, on its way from the worker.
-    PanicReport,
-}
-
-impl fmt::Display for CodecRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CodecRole::Argument => "a task argument",
-            CodecRole::Result => "a task result",
-            CodecRole::PanicReport => "a panic report",
-        })
-    }
-}
-
-/// How a worker process ended.
-///
-/// # Examples
-///
-/// ```
-/// use shmpool::{DeathCause, Error, Pool};
-///
-/// let pool = Pool::new(1)?;
-/// match pool.apply(|| -> u8 { std::process::exit(3) }, ()) {
-///     Err(Error::WorkerDied { cause, .. }) => assert_eq!(cause, DeathCause::Exit(3)),
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// assert_eq!(DeathCause::Signal(11).to_string(), "was killed by SIGSEGV");
-/// // A SIGKILL the pool did not send itself (it sends them only for timeouts and
-/// // `terminate`, which have errors of their own), and the OOM killer's count did
-/// // not rise:
-/// assert_eq!(
-///     DeathCause::Signal(9).to_string(),
-///     "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)"
-/// );
-/// assert_eq!(
-///     DeathCause::MemoryLimit { limit: 64 << 20 }.to_string(),
-///     "exceeded its memory limit of 67108864 bytes (64.0 MiB)"
-/// );
-/// # Ok::<(), shmpool::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeathCause {
-    /// Killed by this signal (SIGKILL, SIGSEGV, SIGABRT, ...).
-    Signal(i32),
-    /// Exited with this code (for example `std::process::exit(3)`).
-    Exit(i32),
-    /// An allocation failed under the pool's
-    /// [`worker_memory_limit`](crate::PoolBuilder::worker_memory_limit): the worker
-    /// aborted (SIGABRT) with `errno` at `ENOMEM`.
-    MemoryLimit {
-        /// The limit, in bytes: private memory the worker could add beyond what it
-        /// held when it started.
-        limit: u64,
-    },
-    /// Killed (SIGKILL) by the kernel's OOM killer: the OOM-kill count of the
-    /// pool's memory cgroup (or, without one, of the whole system) rose when the
-    /// worker died.
-    OutOfMemory,
-}
-
-impl fmt::Display for DeathCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            DeathCause::Signal(libc::SIGKILL) => f.write_str(
-                "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)",
-            ),
-            DeathCause::Signal(s) => write!(f, "was killed by {}", signal_name(s)),
-            DeathCause::Exit(c) => write!(f, "exited with code {c}"),
-            DeathCause::MemoryLimit { limit } if limit < 1024 => {
-                write!(f, "exceeded its memory limit of {limit} bytes")
-            }
-            DeathCause::MemoryLimit { limit } => write!(
-                f,
-                "exceeded its memory limit of {limit} bytes ({})",
-                human_bytes(limit)
-            ),
-            DeathCause::OutOfMemory => f.write_str("was killed by the kernel's OOM killer"),
-        }
-    }
-}
-
-/// What a worker was running when something went wrong.
-///
-/// # Examples
-///
-/// A worker that dies in a `map` names the items of its chunk:
-///
-/// ```
-/// use shmpool::{Error, Pool, Work};
-///
-/// let pool = Pool::new(2)?;
-/// let die = |x: u32| if x == 13 { std::process::abort() } else { x };
-/// match pool.tasks().chunksize(10).map(die, 0..40u32) {
-///     Err(Error::WorkerDied { work, .. }) => assert_eq!(work, Work::Items(10..20)),
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// assert_eq!(Work::Chunk(96..128).to_string(), "chunk 96..128");
-/// # Ok::<(), shmpool::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Work {
-    /// A generic task (`apply`, `apply_async`), by its id within the pool: the
-    /// `task` field of the pool's tracing spans and events. The error arrives
-    /// through that task's own result.
-    Task(u64),
-    /// The items, by input index, of one chunk of a `map`, `starmap` or `imap`.
-    Items(Range<usize>),
-    /// A chunk of a bulk array map, by element range.
-    Chunk(Range<usize>),
-}
-
-impl fmt::Display for Work {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Work::Task(id) => write!(f, "task {id}"),
-            Work::Items(r) => write!(f, "items {}..{}", r.start, r.end),
-            Work::Chunk(r) => write!(f, "chunk {}..{}", r.start, r.end),
-        }
-    }
-}
-
-/// The conventional name of a signal number.
-pub(crate) fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGSYS => "SIGSYS",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
 }
 
 #[cfg(test)]

@@ -102,8 +102,9 @@ const EXAMPLES: &[Example] = &[
 ];
 
 /// Examples that need more than a plain run, and the tests that run them.
-const RUN_ELSEWHERE: [&str; 1] = [
+const RUN_ELSEWHERE: [&str; 2] = [
     "mpi_sqrt", // tests/mpi.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
+    "mpi_sum",  // tests/mpi_dist.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
 ];
 
 /// How long one example may run (a debug build, on a busy machine).

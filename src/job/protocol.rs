@@ -427,6 +427,43 @@ pub(crate) fn is_stopped(job: &JobEntry) -> bool {
     job.cancel.load(Ordering::Acquire) != 0
 }
 
+/// Stops job `generation` at its caller's request (a bulk cancel): sets `cancel` as
+/// a kernel panic does, so that no worker claims another chunk, then closes the
+/// cursor and counts the chunks it skipped as done, as a claimer's `skip_rest`
+/// would, so that the job finishes as soon as the chunks running end. The caller
+/// holds the entry (its job has not been released), so the entry is this job's or
+/// already finished; a closed cursor, or one of another generation, is left alone.
+pub(crate) fn stop_by_parent(job: &JobEntry, generation: u32) {
+    // SYNC(B13): Release — as the collector's swap in `stop_after_death`: pairs with
+    // the claimers' Acquire loads of `cancel` (SYNC B8); nothing is read on its
+    // strength.
+    job.cancel.swap(1, Ordering::Release);
+    let chunks = job.chunks.load(Ordering::Relaxed);
+    let closed = cursor(generation, chunks);
+    // Relaxed: only the value the CAS below compares against.
+    let mut current = job.cursor.load(Ordering::Relaxed);
+    while (current >> 32) as u32 == generation && current & 0xffff_ffff < chunks {
+        // SYNC(B3): AcqRel — the claim CAS in its closing form, as in `skip_rest`:
+        // takes every chunk left at once.
+        match job
+            .cursor
+            .compare_exchange_weak(current, closed, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                let skipped = chunks - (current & 0xffff_ffff);
+                // SYNC(B4): AcqRel — as in `add_done`: the finisher's view includes
+                // every chunk's writes, which SYNC B5 hands to the caller.
+                let before = job.done.fetch_add(skipped, Ordering::AcqRel);
+                if before + skipped == chunks {
+                    finish(job);
+                }
+                return;
+            }
+            Err(now) => current = now,
+        }
+    }
+}
+
 /// Closes the cursor of a stopped job of generation `generation` on its workers'
 /// behalf, as their next claim would (`skip_rest`), so that the job becomes quiescent
 /// as soon as the workers inside it finish their chunks, even when no live worker is

@@ -38,7 +38,7 @@ use crate::kernel::{AssertZeroSized, Grid, GridMut, Inputs, Outputs, Params, Par
 #[must_use = "a BulkMap does nothing until one of its map methods runs"]
 pub struct BulkMap<'p> {
     pool: &'p Pool,
-    options: Options,
+    options: Options<'p>,
 }
 
 impl Pool {
@@ -363,6 +363,15 @@ impl<'p> BulkMap<'p> {
     /// ```
     pub fn range(mut self, range: Range<usize>) -> Self {
         self.options.range = Some((range.start, range.end));
+        self
+    }
+
+    /// Lets `token` cancel the operation from another thread (see
+    /// [`CancelToken`](crate::CancelToken)): the map then returns
+    /// [`Error::MapCancelled`](crate::Error::MapCancelled), naming the ranges it
+    /// computed. Works for every bulk operation, reductions included.
+    pub fn cancel_token(mut self, token: &'p crate::CancelToken) -> Self {
+        self.options.cancel = Some(token);
         self
     }
 

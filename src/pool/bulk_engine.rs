@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::time::Duration;
 
+use super::bulk_cancel::{Active, CancelToken};
 use super::inner::{PoolInner, PoolState};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
 use crate::kernel::{self, Kernels};
@@ -39,12 +40,14 @@ pub(crate) struct OperandSpec<'a> {
 
 /// The options a caller set on a bulk operation.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Options {
+pub(crate) struct Options<'t> {
     pub chunk_len: Option<usize>,
     pub chunk_timeout: Option<Duration>,
     pub retries: u32,
     /// `start..end` of the elements to run; `None` runs them all.
     pub range: Option<(usize, usize)>,
+    /// The token that may cancel the operation.
+    pub cancel: Option<&'t CancelToken>,
 }
 
 /// A bulk operation, ready to run.
@@ -60,7 +63,7 @@ pub(crate) struct Operation<'a> {
     pub len: usize,
     /// Bytes of chunked traffic per element, for the default chunk length.
     pub bytes_per_elem: usize,
-    pub options: Options,
+    pub options: Options<'a>,
     /// Whether the default chunk length may depend on the worker count. Reductions
     /// say no: their result depends on the chunk length, and must not depend on the
     /// pool's size.
@@ -113,9 +116,14 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
 }
 
 /// Runs `op` as planned: every chunk, retrying what deaths lost as `retries` allows.
-pub(crate) fn run(inner: &PoolInner, op: &Operation<'_>, plan: &Plan) -> Result<()> {
+pub(crate) fn run(inner: &Arc<PoolInner>, op: &Operation<'_>, plan: &Plan) -> Result<()> {
     assert!(op.operands.len() <= MAX_OPERANDS && op.context_count <= op.operands.len());
     inner.check_open()?;
+    let active = op.options.cancel.map(CancelToken::begin);
+    let cancelled = |not_done: Vec<Range<usize>>| cancelled_error(&plan.range, not_done);
+    if active.as_ref().is_some_and(|a| a.cancelled()) {
+        return Err(cancelled(vec![plan.range.clone()]));
+    }
     if plan.range.is_empty() {
         return Ok(());
     }
@@ -125,6 +133,7 @@ pub(crate) fn run(inner: &PoolInner, op: &Operation<'_>, plan: &Plan) -> Result<
         chunk_len: plan.chunk_len,
         first: plan.range.start,
         kernel: kernel::bulk_offset(op.kernels.at(inner.simd)),
+        active: active.as_ref(),
     };
     // Each range still to compute, with the error that lost it last time.
     let mut pending: Vec<(Range<usize>, Option<Error>)> = vec![(plan.range.clone(), None)];
@@ -136,7 +145,18 @@ pub(crate) fn run(inner: &PoolInner, op: &Operation<'_>, plan: &Plan) -> Result<
         // nothing it loses will be re-run, so the caller is told at once.
         let stop_on_death = retries_left == 0;
         while let Some((range, _)) = ranges.next() {
-            match job.execute(range, stop_on_death)? {
+            let outcome = job.execute(range, stop_on_death)?;
+            if active.as_ref().is_some_and(|a| a.cancelled())
+                && !matches!(outcome, Outcome::Terminated)
+            {
+                let mut not_done: Vec<Range<usize>> = lost.into_iter().map(|(r, _)| r).collect();
+                if let Outcome::Failed { lost: l, .. } = outcome {
+                    not_done.extend(l.into_iter().map(|(r, _)| r));
+                }
+                not_done.extend(ranges.map(|(r, _)| r));
+                return Err(cancelled(not_done));
+            }
+            match outcome {
                 Outcome::Done => {}
                 Outcome::Terminated => return Err(inner.broken_or_terminated()),
                 Outcome::Failed { stopped, lost: l } => {
@@ -165,20 +185,35 @@ pub(crate) fn run(inner: &PoolInner, op: &Operation<'_>, plan: &Plan) -> Result<
         if retries_left == 0 {
             return Err(failure_error(lost));
         }
+        if active.as_ref().is_some_and(|a| a.cancelled()) {
+            return Err(cancelled(lost.into_iter().map(|(r, _)| r).collect()));
+        }
         retries_left -= 1;
         tracing::debug!(lost = lost.len(), retries_left, "retrying lost chunks");
         pending = lost.into_iter().map(|(r, e)| (r, Some(e))).collect();
     }
 }
 
+/// `MapCancelled` for an operation over `range` whose ranges `not_done` were not
+/// computed.
+fn cancelled_error(range: &Range<usize>, mut not_done: Vec<Range<usize>>) -> Error {
+    not_done.sort_by_key(|r| r.start);
+    Error::MapCancelled {
+        completed: gaps(range, &not_done),
+        range: range.clone(),
+    }
+}
+
 /// One bulk operation, possibly executed as several jobs (retries).
 struct Job<'a> {
-    inner: &'a PoolInner,
+    inner: &'a Arc<PoolInner>,
     op: &'a Operation<'a>,
     chunk_len: usize,
     /// The operation's first element: chunk slots count from its chunk.
     first: usize,
     kernel: i64,
+    /// The operation's hold on its cancel token, if it has one.
+    active: Option<&'a Active<'a>>,
 }
 
 /// Releases a job entry and the shipped segments whatever happens.
@@ -267,6 +302,9 @@ impl Job<'_> {
         };
         let job = inner.ctrl.job(index);
         protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc, op.params);
+        if let Some(a) = self.active {
+            a.running(inner, index, generation);
+        }
 
         let invitations = (inner.live_workers() as u64).clamp(1, chunks);
         let record = TaskRecord {
@@ -290,6 +328,9 @@ impl Job<'_> {
                     .load(StdOrdering::Acquire)
                     .then_some(())
             });
+        if let Some(a) = self.active {
+            a.finished();
+        }
         let span = Span {
             start: range.start,
             len,

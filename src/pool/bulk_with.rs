@@ -40,7 +40,7 @@ use crate::layout::{JobKind, MAX_OPERANDS, PARAMS_ALIGN, PARAMS_BYTES};
 #[must_use = "a BulkWith does nothing until one of its map methods runs"]
 pub struct BulkWith<'p, 'c, E: KernelEnv> {
     pool: &'p Pool,
-    options: Options,
+    options: Options<'p>,
     /// The parameters' bytes, copied into the job entry at each run.
     params: E::Params,
     contexts: Vec<(ArrayArg<'c>, u64)>,
@@ -75,7 +75,7 @@ impl<P> ParamsFit<P> {
 }
 
 impl<'p, P: Pod> BulkWith<'p, 'static, Params<P>> {
-    pub(super) fn new(pool: &'p Pool, options: Options, params: P) -> Self {
+    pub(super) fn new(pool: &'p Pool, options: Options<'p>, params: P) -> Self {
         let () = ParamsFit::<P>::OK;
         BulkWith {
             pool,
@@ -134,6 +134,12 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     /// counts rows.
     pub fn range(mut self, range: Range<usize>) -> Self {
         self.options.range = Some((range.start, range.end));
+        self
+    }
+
+    /// See [`BulkMap::cancel_token`](crate::BulkMap::cancel_token).
+    pub fn cancel_token(mut self, token: &'p crate::CancelToken) -> Self {
+        self.options.cancel = Some(token);
         self
     }
 
@@ -463,7 +469,7 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
             params: bytemuck::bytes_of(&self.params),
             len,
             bytes_per_elem,
-            options: self.options(),
+            options: self.options,
             balance_chunks,
         })
     }
@@ -472,12 +478,8 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         self.pool
     }
 
-    pub(super) fn options(&self) -> Options {
-        self.options
-    }
-
     pub(super) fn plan_and_run(&self, op: &Operation<'_>) -> Result<Plan> {
-        let inner = self.pool.inner();
+        let inner = self.pool.arc();
         let plan = bulk_engine::plan(inner, op)?;
         bulk_engine::run(inner, op, &plan)?;
         Ok(plan)

@@ -19,6 +19,7 @@ use super::inner::{PoolInner, PoolState, ServerLink, lock};
 use super::pending::KillRequest;
 use crate::error::{DeathCause, Error, Result};
 use crate::job::ledger::Death;
+use crate::job::protocol;
 use crate::layout::{NO_JOB, RecordKind};
 use crate::slot::{Phase, SlotState};
 use crate::sync::Ordering;
@@ -147,6 +148,8 @@ enum KillReason {
     Timeout(Duration),
     /// It was running (or had claimed) this task, which was cancelled.
     Cancelled(u64),
+    /// It held a chunk of a bulk job that was cancelled.
+    ChunkCancelled,
 }
 
 /// A process the collector killed: for running past its time limit, or for a
@@ -193,6 +196,7 @@ impl Collector {
             }
             self.inner.feed();
             let cancels = self.kill_cancelled();
+            self.kill_cancelled_chunks();
             let next_start = self.top_up();
             let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -546,6 +550,13 @@ impl Collector {
             KillReason::Timeout(limit) => {
                 tracing::warn!(worker = slot, pid, limit = ?limit, "killing a worker past its time limit");
             }
+            KillReason::ChunkCancelled => {
+                tracing::info!(
+                    worker = slot,
+                    pid,
+                    "killing a worker inside a cancelled bulk job"
+                );
+            }
             KillReason::Cancelled(task) => {
                 tracing::info!(
                     worker = slot,
@@ -605,6 +616,30 @@ impl Collector {
             }
         }
         !self.cancel_kills.is_empty()
+    }
+
+    /// Kills the workers that hold a chunk of a cancelled bulk job: live, inside the
+    /// job (`bulk_job`), with a chunk claimed and not done (the test `record_death`
+    /// uses). A worker between chunks is left alone: the job's cursor is closed, so
+    /// it claims nothing more.
+    fn kill_cancelled_chunks(&mut self) {
+        for packed in self.inner.take_chunk_kills() {
+            let (index, _) = protocol::unpack_job(packed);
+            let ctrl = self.inner.ctrl;
+            for slot in 0..self.slots() {
+                let s = ctrl.slot(slot);
+                let phase = s.lifecycle.load();
+                // SYNC(W11): SeqCst — the worker's `bulk_job` (SYNC W2), as the
+                // ledger reads it: a worker holding a chunk of the job names it.
+                if !phase.state.is_live() || s.bulk_job.load(Ordering::SeqCst) != packed {
+                    continue;
+                }
+                let chunk = s.bulk_chunk.load(Ordering::Relaxed);
+                if protocol::may_have_held(ctrl.job(index), ctrl.bitmap(index), chunk) {
+                    self.kill(slot, phase, KillReason::ChunkCancelled);
+                }
+            }
+        }
     }
 
     /// Reports `Exited` for killed workers whose pidfd shows them dead, without

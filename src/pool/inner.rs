@@ -120,6 +120,9 @@ pub(crate) struct PoolInner {
     /// The fork server, once started.
     pub server: Mutex<Option<ServerLink>>,
     shipping: Mutex<Shipping>,
+    /// Bulk jobs (packed index and generation) whose running chunks a cancel asked
+    /// the collector to kill.
+    chunk_kills: Mutex<Vec<u64>>,
     /// The bulk job table.
     pub jobs: Ledger,
     /// Why workers could not start, if they could not.
@@ -233,6 +236,7 @@ impl PoolInner {
             live,
             state: StdAtomicU32::new(PoolState::Running as u32),
             server: Mutex::new(None),
+            chunk_kills: Mutex::new(Vec::new()),
             shipping: Mutex::new(Shipping {
                 channels: (0..slots).map(|_| None).collect(),
                 active: HashMap::new(),
@@ -342,6 +346,18 @@ impl PoolInner {
         if fed.close_now {
             self.tell_workers_closing();
         }
+    }
+
+    /// Asks the collector to kill the workers holding chunks of bulk job
+    /// `index`/`generation` (a bulk cancel in `CancelMode::Kill`).
+    pub(crate) fn request_chunk_kills(&self, index: u32, generation: u32) {
+        lock(&self.chunk_kills).push(crate::job::protocol::pack_job(index, generation));
+        self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// The bulk jobs whose running chunks are to be killed.
+    pub(crate) fn take_chunk_kills(&self) -> Vec<u64> {
+        std::mem::take(&mut *lock(&self.chunk_kills))
     }
 
     /// `terminate`: kill every worker now (the collector finishes the rest).
