@@ -195,9 +195,9 @@ fn a_cancelled_reduction_fails_and_other_work_is_untouched() {
         });
         // Other work on the same pool, from another thread, meanwhile.
         let other = s.spawn(|| {
-            let mut y = &mut other_y;
+            let y = &mut other_y;
             for _ in 0..5 {
-                pool.map_into(&other_x, &mut y, |v: u32| u64::from(v) * 3)
+                pool.map_into(&other_x, y, |v: u32| u64::from(v) * 3)
                     .expect("the other map");
             }
         });
