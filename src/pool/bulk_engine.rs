@@ -77,13 +77,6 @@ pub(crate) struct Plan {
     pub chunk_len: usize,
 }
 
-impl Plan {
-    /// Chunks in the whole operation.
-    pub(crate) fn chunks(&self) -> usize {
-        self.range.len().div_ceil(self.chunk_len)
-    }
-}
-
 /// Checks the range and picks the chunk length.
 pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
     let len = op.len;

@@ -123,6 +123,8 @@ pub(crate) struct PoolInner {
     /// Bulk jobs (packed index and generation) whose running chunks a cancel asked
     /// the collector to kill.
     chunk_kills: Mutex<Vec<u64>>,
+    /// The spare scratch of reductions.
+    pub reduce_scratch: super::scratch::ScratchCache,
     /// The bulk job table.
     pub jobs: Ledger,
     /// Why workers could not start, if they could not.
@@ -237,6 +239,7 @@ impl PoolInner {
             state: StdAtomicU32::new(PoolState::Running as u32),
             server: Mutex::new(None),
             chunk_kills: Mutex::new(Vec::new()),
+            reduce_scratch: Default::default(),
             shipping: Mutex::new(Shipping {
                 channels: (0..slots).map(|_| None).collect(),
                 active: HashMap::new(),

@@ -13,6 +13,7 @@ mod inner;
 mod oom;
 mod pending;
 mod reduce;
+mod scratch;
 mod sink;
 mod stats;
 mod submit;

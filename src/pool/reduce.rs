@@ -10,7 +10,6 @@ use bytemuck::Pod;
 use super::bulk::BulkMap;
 use super::bulk_engine::{OperandSpec, Role};
 use super::bulk_with::{BulkWith, check_lengths, chunked, traffic};
-use crate::array::SharedArray;
 use crate::error::Result;
 use crate::kernel::{
     ArrayArg, AssertZeroSized, FoldBody, Inputs, KernelEnv, Kernels, ReduceBody, kernels,
@@ -144,22 +143,34 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     ) -> Result<Vec<A>> {
         let len = check_lengths(ins, &[])?;
         let width = identity.len();
-        // A dry plan (no partials yet) to learn the chunk count.
-        let chunks = {
-            let dry = self.operation(
-                kind,
-                kernels,
-                chunked(ins).collect(),
-                len,
-                traffic(ins, &[]),
-                false,
-            )?;
-            super::bulk_engine::plan(self.pool().inner(), &dry)?.chunks()
+        let slot_bytes = size_of_val(identity).max(1);
+        let inner = self.pool().inner();
+        // A dry plan (no partials yet) to learn the chunking.
+        let dry = self.operation(
+            kind,
+            kernels,
+            chunked(ins).collect(),
+            len,
+            traffic(ins, &[]),
+            false,
+        )?;
+        let dry_plan = super::bulk_engine::plan(inner, &dry)?;
+        // Wide accumulators (a histogram of many bins) take fewer, longer default
+        // chunks, so that the partials stay within MAX_PARTIAL_BYTES. The chunk
+        // length still depends on the arrays and the accumulator alone.
+        let chunk_len = match dry.options.chunk_len {
+            Some(n) => n,
+            None => {
+                let most = (MAX_PARTIAL_BYTES / slot_bytes).saturating_sub(1).max(1);
+                dry_plan.chunk_len.max(dry_plan.range.len().div_ceil(most))
+            }
         };
+        let chunks = dry_plan.range.len().div_ceil(chunk_len.max(1));
         // The identity first, then one slot of `width` accumulators per chunk.
-        let mut scratch = SharedArray::<A>::zeroed((chunks + 1) * width)?;
-        scratch[..width].copy_from_slice(identity);
-        let slot_bytes = size_of_val(identity);
+        let bytes = (chunks + 1) * slot_bytes;
+        let mut scratch = inner.reduce_scratch.take(bytes)?;
+        let identity_bytes: &[u8] = bytemuck::cast_slice(identity);
+        scratch[..identity_bytes.len()].copy_from_slice(identity_bytes);
         let mut operands: Vec<OperandSpec<'_>> = chunked(ins).collect();
         operands.push(OperandSpec {
             segment: scratch.segment(),
@@ -173,11 +184,24 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
             role: Role::Whole { extent: width },
             type_tag: 0,
         });
-        let op = self.operation(kind, kernels, operands, len, traffic(ins, &[]), false)?;
-        self.plan_and_run(&op)?;
-        Ok(scratch[width..].to_vec())
+        let mut op = self.operation(kind, kernels, operands, len, traffic(ins, &[]), false)?;
+        op.options.chunk_len = Some(chunk_len);
+        let ran = self.plan_and_run(&op);
+        drop(op);
+        let partials = ran.map(|_| match size_of::<A>() {
+            0 => vec![A::zeroed(); chunks * width],
+            n => scratch[slot_bytes..bytes]
+                .chunks_exact(n)
+                .map(bytemuck::pod_read_unaligned::<A>)
+                .collect(),
+        });
+        inner.reduce_scratch.give_back(scratch);
+        partials
     }
 }
+
+/// The most bytes of partials a reduction's default chunking makes.
+const MAX_PARTIAL_BYTES: usize = 64 << 20;
 
 /// The entry points of the fold body for kernel `G`, named by its value (for
 /// closures, whose types cannot be written).

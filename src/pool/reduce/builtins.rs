@@ -324,12 +324,16 @@ impl BulkMap<'_> {
         let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
             |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| {
                 let last = h.bins as usize - 1;
-                for &x in xs {
-                    let v = x.to_f64();
-                    if v >= h.lo && v <= h.hi {
-                        let b = (((v - h.lo) * h.scale) as usize).min(last);
-                        acc[b] += 1;
+                if last < SMALL_BINS {
+                    // Counts on the stack, in a fixed-size array the compiler
+                    // indexes without bounds checks, added to the slot at the end.
+                    let mut local = [0u64; SMALL_BINS];
+                    count_into(&mut local, last.min(SMALL_BINS - 1), h, xs);
+                    for (a, l) in acc.iter_mut().zip(local) {
+                        *a += l;
                     }
+                } else {
+                    count_into(&mut acc[..=last], last, h, xs);
                 }
             },
         );
@@ -345,6 +349,21 @@ impl BulkMap<'_> {
             }
         });
         Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
+    }
+}
+
+/// Bins up to which a histogram counts on the stack.
+const SMALL_BINS: usize = 256;
+
+/// Adds the bin counts of `xs` to `acc` (`last + 1` bins, `last < acc.len()`).
+#[inline(always)]
+fn count_into<T: Number>(acc: &mut [u64], last: usize, h: &HistParams, xs: &[T]) {
+    let (lo, hi, scale) = (h.lo, h.hi, h.scale);
+    for &x in xs {
+        let v = x.to_f64();
+        if v >= lo && v <= hi {
+            acc[(((v - lo) * scale) as usize).min(last)] += 1;
+        }
     }
 }
 
