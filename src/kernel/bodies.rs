@@ -365,3 +365,35 @@ where
         }
     }
 }
+
+body!(
+    /// `y[i] = f(p, x[i])` with one input and one output, writing the output with
+    /// non-temporal (streaming) stores: for outputs far larger than the caches, where
+    /// ordinary stores would first read every output line from memory (a read for
+    /// ownership) only to overwrite it. Results are those of [`MapBody`], bit for bit.
+    StreamMapBody<E, T, U, F>
+);
+impl<E, T, U, F> KernelBody for StreamMapBody<E, T, U, F>
+where
+    E: KernelEnv,
+    T: Pod,
+    U: Pod,
+    F: Fn(&E::Arg, T) -> U,
+{
+    #[inline(always)]
+    unsafe fn run(call: &ChunkCall) {
+        let (start, n) = (call.start, call.len);
+        // SAFETY: operand 0 is the input and operand 1 the output (this body's
+        // contract, as for `MapBody`), valid for the chunk, the output range ours.
+        let (xs, out) = unsafe {
+            (
+                std::slice::from_raw_parts(call.operands[0].ptr.cast::<T>().add(start), n),
+                call.operands[1].ptr.cast::<U>().add(start),
+            )
+        };
+        // SAFETY: as in `MapBody`.
+        let f: F = unsafe { conjure() };
+        // SAFETY: as in `MapBody`; `out` holds `n` writable elements.
+        unsafe { E::with_arg(call, |p| super::stream::map_streaming(xs, out, |x| f(p, x))) }
+    }
+}

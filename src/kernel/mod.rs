@@ -24,10 +24,11 @@ mod dispatch;
 mod env;
 mod grid;
 mod operands;
+mod stream;
 
 pub(crate) use bodies::{
     ChunkMutBody, ChunksBody, FoldBody, ForEachBody, GridBody, IndexedBody, MapBody, ReduceBody,
-    RowsBody,
+    RowsBody, StreamMapBody,
 };
 pub(crate) use dispatch::{Kernels, kernels};
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};

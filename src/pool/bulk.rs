@@ -458,7 +458,8 @@ impl<'p> BulkMap<'p> {
         U: Pod,
         F: Fn(T) -> U + Copy,
     {
-        self.zip_map_into(x, y, f)
+        let () = AssertZeroSized::<F>::OK;
+        self.with(()).map_into(x, y, move |_: &(), v: T| f(v))
     }
 
     /// See [`Pool::zip_map_into`].

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::kernel::{
     ArrayArg, AssertZeroSized, ChunkMutBody, ChunksBody, ForEachBody, Grid, GridBody, GridMut,
     IndexedBody, Inputs, KernelEnv, Kernels, MapBody, Outputs, Params, ParamsAndArrays, RowsBody,
-    kernels, type_tag,
+    StreamMapBody, kernels, type_tag,
 };
 use crate::layout::{JobKind, MAX_OPERANDS, PARAMS_ALIGN, PARAMS_BYTES};
 
@@ -153,7 +153,17 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         U: Pod,
         F: Fn(&E::Arg, T) -> U + Copy,
     {
-        self.zip_map_into(x, y, f)
+        let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
+        if y.len().saturating_mul(size_of::<U>()) < STREAM_OUTPUT_BYTES {
+            return self.zip_map_into(x, y, f);
+        }
+        // An output far larger than the caches is written with streaming stores.
+        let (xa, ya) = (ArrayArg::of(x), ArrayArg::of(y));
+        let len = check_lengths(&[xa], &[ya])?;
+        let ops = vec![spec(xa, Role::Chunked), spec(ya, Role::Chunked)];
+        let k = kernels::<StreamMapBody<E, T, U, F>>();
+        self.run(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)
     }
 
     /// `outputs[i] = f(p, inputs[i])` for every element; see
@@ -498,6 +508,11 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         self.plan_and_run(&op).map(drop)
     }
 }
+
+/// Outputs of at least this many bytes are written with streaming stores by
+/// `map_into` (`kernel/stream.rs`): well beyond the last-level cache, where a
+/// result is not read back soon.
+const STREAM_OUTPUT_BYTES: usize = 64 << 20;
 
 /// An operand of `role` for array `a`.
 pub(super) fn spec(a: ArrayArg<'_>, role: Role) -> OperandSpec<'_> {

@@ -1,0 +1,41 @@
+//! `map_into` writes outputs of 64 MiB and more with streaming stores: the results
+//! must be those of the plain kernel, bit for bit, at every SIMD level, for ranges
+//! that start and end off any alignment.
+
+use shmpool::{Pool, SharedArray, Simd};
+
+#[test]
+fn streamed_outputs_equal_plain_ones_at_every_level() {
+    // 67 MiB of f64 output: above the streaming threshold.
+    let n = (67usize << 20) / 8 + 37;
+    let x = SharedArray::try_from_iter((0..n).map(|i| (i as f64).mul_add(0.37, -5.0))).expect("x");
+    let want: Vec<u64> = x.iter().map(|v| (v.abs().sqrt() * 1.5).to_bits()).collect();
+    for level in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
+        if !level.is_supported() {
+            continue;
+        }
+        let pool = Pool::builder()
+            .processes(2)
+            .simd(level)
+            .build()
+            .expect("pool");
+        let mut y = SharedArray::filled(n, f64::NAN).expect("y");
+        pool.map_into(&x, &mut y, |v: f64| v.abs().sqrt() * 1.5)
+            .expect("map_into");
+        let wrong = y.iter().zip(&want).position(|(y, w)| y.to_bits() != *w);
+        assert_eq!(wrong, None, "{level}: first wrong element");
+        // A range whose first element is not 16-byte aligned, and an odd chunking.
+        y.fill(-1.0);
+        pool.bulk()
+            .range(3..n - 5)
+            .chunk_len(100_003)
+            .map_into(&x, &mut y, |v: f64| v.abs().sqrt() * 1.5)
+            .expect("range map");
+        assert!(
+            y[..3].iter().chain(&y[n - 5..]).all(|&v| v == -1.0),
+            "{level}: outside the range"
+        );
+        let wrong = (3..n - 5).find(|&i| y[i].to_bits() != want[i]);
+        assert_eq!(wrong, None, "{level}: first wrong element of the range");
+    }
+}
