@@ -37,5 +37,12 @@ fn streamed_outputs_equal_plain_ones_at_every_level() {
         );
         let wrong = (3..n - 5).find(|&i| y[i].to_bits() != want[i]);
         assert_eq!(wrong, None, "{level}: first wrong element of the range");
+        // Two inputs into one output (axpy), streamed too.
+        pool.bulk()
+            .with(2.5f64)
+            .zip_map_into((&x, &x), &mut y, |a: &f64, (u, v): (f64, f64)| a * u + v)
+            .expect("axpy");
+        let wrong = (0..n).find(|&i| y[i].to_bits() != (2.5 * x[i] + x[i]).to_bits());
+        assert_eq!(wrong, None, "{level}: first wrong axpy element");
     }
 }

@@ -367,33 +367,39 @@ where
 }
 
 body!(
-    /// `y[i] = f(p, x[i])` with one input and one output, writing the output with
-    /// non-temporal (streaming) stores: for outputs far larger than the caches, where
-    /// ordinary stores would first read every output line from memory (a read for
-    /// ownership) only to overwrite it. Results are those of [`MapBody`], bit for bit.
-    StreamMapBody<E, T, U, F>
+    /// `y[i] = f(p, inputs[i])` into one output, written with non-temporal
+    /// (streaming) stores: for outputs far larger than the caches, where ordinary
+    /// stores would first read every output line from memory (a read for ownership)
+    /// only to overwrite it. Results are those of [`MapBody`], bit for bit.
+    StreamMapBody<E, I, O, F>
 );
-impl<E, T, U, F> KernelBody for StreamMapBody<E, T, U, F>
+impl<E, I, O, F> KernelBody for StreamMapBody<E, I, O, F>
 where
     E: KernelEnv,
-    T: Pod,
-    U: Pod,
-    F: Fn(&E::Arg, T) -> U,
+    I: Inputs,
+    O: Outputs,
+    F: Fn(&E::Arg, I::Item) -> O::Item,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall) {
         let (start, n) = (call.start, call.len);
-        // SAFETY: operand 0 is the input and operand 1 the output (this body's
-        // contract, as for `MapBody`), valid for the chunk, the output range ours.
-        let (xs, out) = unsafe {
+        // SAFETY: the operands are the inputs, then one output (the engine uses this
+        // body only when `O::COUNT` is 1, whose item is the output's element type),
+        // valid for the chunk, the output range ours alone.
+        let (ins, out) = unsafe {
             (
-                std::slice::from_raw_parts(call.operands[0].ptr.cast::<T>().add(start), n),
-                call.operands[1].ptr.cast::<U>().add(start),
+                I::slices(&call.operands[..I::COUNT], start, n),
+                call.operands[I::COUNT].ptr.cast::<O::Item>().add(start),
             )
         };
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
-        // SAFETY: as in `MapBody`; `out` holds `n` writable elements.
-        unsafe { E::with_arg(call, |p| super::stream::map_streaming(xs, out, |x| f(p, x))) }
+        // SAFETY: as in `MapBody`; `out` holds `n` writable elements, and every index
+        // passed to the closure is below `n`, the slices' length.
+        unsafe {
+            E::with_arg(call, |p| {
+                super::stream::map_streaming(n, out, |i| f(p, I::get(ins, i)))
+            })
+        }
     }
 }

@@ -71,7 +71,7 @@ pub trait Inputs: sealed::Sealed {
 /// SharedArray<U>, &mut SharedArray<V>)`.
 pub trait Outputs: sealed::Sealed {
     /// What an elementwise kernel returns: `U` or `(U, V)`.
-    type Item;
+    type Item: Copy;
     /// What a chunk kernel receives: `&mut [U]` or `(&mut [U], &mut [V])`.
     type Slices<'a>;
     /// How many arrays.

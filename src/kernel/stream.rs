@@ -15,15 +15,14 @@ const BLOCK_BYTES: usize = 4096;
 #[repr(C, align(64))]
 struct Block([std::mem::MaybeUninit<u8>; BLOCK_BYTES]);
 
-/// `out[i] = g(xs[i])` for every element, the output written with streaming stores
+/// `out[i] = g(i)` for `i` in `0..n`, the output written with streaming stores
 /// where the element size allows (it divides 16), plain stores elsewhere.
 ///
 /// # Safety
-/// `out` is valid for writes of `xs.len()` elements that nobody else accesses
-/// during the call.
+/// `out` is valid for writes of `n` elements that nobody else accesses during the
+/// call.
 #[inline(always)]
-pub(crate) unsafe fn map_streaming<T: Copy, U: Copy>(xs: &[T], out: *mut U, g: impl Fn(T) -> U) {
-    let n = xs.len();
+pub(crate) unsafe fn map_streaming<U: Copy>(n: usize, out: *mut U, g: impl Fn(usize) -> U) {
     let size = size_of::<U>();
     #[cfg(target_arch = "x86_64")]
     if size > 0 && 16 % size == 0 {
@@ -32,17 +31,16 @@ pub(crate) unsafe fn map_streaming<T: Copy, U: Copy>(xs: &[T], out: *mut U, g: i
         // Plain stores up to the first 16-byte boundary of the output.
         while i < n && (out.wrapping_add(i) as usize) % 16 != 0 {
             // SAFETY: `i < n`, within the caller's range.
-            unsafe { out.add(i).write(g(xs[i])) };
+            unsafe { out.add(i).write(g(i)) };
             i += 1;
         }
         let per_block = BLOCK_BYTES / size;
         let mut block = Block([std::mem::MaybeUninit::uninit(); BLOCK_BYTES]);
         while i + per_block <= n {
             let staged = block.0.as_mut_ptr().cast::<U>();
-            let src = &xs[i..i + per_block];
-            for (j, &x) in src.iter().enumerate() {
+            for j in 0..per_block {
                 // SAFETY: `j < per_block`, inside the block (`per_block * size` bytes).
-                unsafe { staged.add(j).write(g(x)) };
+                unsafe { staged.add(j).write(g(i + j)) };
             }
             let from = block.0.as_ptr().cast::<__m128i>();
             // SAFETY: `out + i` is 16-byte aligned (the loop above, and every block is
@@ -59,7 +57,7 @@ pub(crate) unsafe fn map_streaming<T: Copy, U: Copy>(xs: &[T], out: *mut U, g: i
         }
         while i < n {
             // SAFETY: `i < n`, within the caller's range.
-            unsafe { out.add(i).write(g(xs[i])) };
+            unsafe { out.add(i).write(g(i)) };
             i += 1;
         }
         // SAFETY: SSE2 is part of the x86-64 baseline. Orders the streamed stores
@@ -67,8 +65,8 @@ pub(crate) unsafe fn map_streaming<T: Copy, U: Copy>(xs: &[T], out: *mut U, g: i
         unsafe { _mm_sfence() };
         return;
     }
-    for (i, &x) in xs.iter().enumerate() {
+    for i in 0..n {
         // SAFETY: `i < n`, within the caller's range.
-        unsafe { out.add(i).write(g(x)) };
+        unsafe { out.add(i).write(g(i)) };
     }
 }

@@ -153,17 +153,7 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         U: Pod,
         F: Fn(&E::Arg, T) -> U + Copy,
     {
-        let () = AssertZeroSized::<F>::OK;
-        let _ = f; // only its type travels: the worker conjures the value
-        if y.len().saturating_mul(size_of::<U>()) < STREAM_OUTPUT_BYTES {
-            return self.zip_map_into(x, y, f);
-        }
-        // An output far larger than the caches is written with streaming stores.
-        let (xa, ya) = (ArrayArg::of(x), ArrayArg::of(y));
-        let len = check_lengths(&[xa], &[ya])?;
-        let ops = vec![spec(xa, Role::Chunked), spec(ya, Role::Chunked)];
-        let k = kernels::<StreamMapBody<E, T, U, F>>();
-        self.run(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)
+        self.zip_map_into(x, y, f)
     }
 
     /// `outputs[i] = f(p, inputs[i])` for every element; see
@@ -183,7 +173,13 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         let (ins, outs) = (inputs.arrays(), outputs.arrays());
         let len = check_lengths(&ins, &outs)?;
         let ops = chunked(&ins).chain(chunked(&outs)).collect();
-        let k = kernels::<MapBody<E, I, O, F>>();
+        // One output far larger than the caches is written with streaming stores.
+        let stream = O::COUNT == 1 && len.saturating_mul(outs[0].elem_size) >= STREAM_OUTPUT_BYTES;
+        let k = if stream {
+            kernels::<StreamMapBody<E, I, O, F>>()
+        } else {
+            kernels::<MapBody<E, I, O, F>>()
+        };
         self.run(JobKind::Map, k, ops, len, traffic(&ins, &outs), true)
     }
 
