@@ -363,6 +363,9 @@ pub(crate) struct JobEntry {
     pub context_count: AtomicU32,
     /// Bytes of `params` in use.
     pub params_len: AtomicU32,
+    /// Non-zero when the caller awaits the job (an async bulk map): the worker that
+    /// finishes it also wakes the collector, which wakes the caller's future.
+    pub wake_collector: AtomicU32,
     /// The arrays, in the order the kernel's trampoline expects them.
     pub operands: [SegmentRef; MAX_OPERANDS],
     /// Claim cursor: generation << 32 | next chunk index.

@@ -75,6 +75,8 @@ pub(crate) struct Descriptor {
     pub context_count: u32,
     /// Bytes of kernel parameters.
     pub params_len: u32,
+    /// Whether the finisher wakes the collector too (the caller awaits the job).
+    pub wake_collector: bool,
 }
 
 impl Descriptor {
@@ -145,6 +147,8 @@ pub(crate) fn publish(
     job.operand_count.store(d.operand_count, Ordering::Relaxed);
     job.context_count.store(d.context_count, Ordering::Relaxed);
     job.params_len.store(d.params_len, Ordering::Relaxed);
+    job.wake_collector
+        .store(u32::from(d.wake_collector), Ordering::Relaxed);
     for (slot, op) in job.operands.iter().zip(d.operands) {
         store_operand(slot, op);
     }
@@ -176,6 +180,8 @@ pub(crate) struct Joined<'a> {
     job: &'a JobEntry,
     bitmap: &'a [AtomicU64],
     generation: u32,
+    /// The collector's wake-up, for jobs whose caller awaits them.
+    collector: &'a EventCount,
     /// The descriptor, valid once a claim succeeds.
     pub desc: Descriptor,
 }
@@ -193,6 +199,7 @@ pub(crate) fn join<'a>(
     job: &'a JobEntry,
     bitmap: &'a [AtomicU64],
     generation: u32,
+    collector: &'a EventCount,
 ) -> Option<Joined<'a>> {
     // SYNC(B2): Acquire — pairs with SYNC B1.
     if job.generation.load(Ordering::Acquire) != generation {
@@ -213,6 +220,7 @@ pub(crate) fn join<'a>(
         operand_count: job.operand_count.load(Ordering::Relaxed),
         context_count: job.context_count.load(Ordering::Relaxed),
         params_len: job.params_len.load(Ordering::Relaxed),
+        wake_collector: job.wake_collector.load(Ordering::Relaxed) != 0,
     };
     if desc.chunks as usize > bitmap.len() * 64
         || desc.operand_count as usize > MAX_OPERANDS
@@ -225,6 +233,7 @@ pub(crate) fn join<'a>(
         job,
         bitmap,
         generation,
+        collector,
         desc,
     })
 }
@@ -313,6 +322,9 @@ impl Joined<'_> {
         let before = self.job.done.fetch_add(n, Ordering::AcqRel);
         if before + n == self.desc.chunks {
             finish(self.job);
+            if self.desc.wake_collector {
+                self.collector.notify(1);
+            }
         }
     }
 

@@ -674,4 +674,34 @@ impl<'p> BulkMap<'p> {
         self.with(())
             .stencil_rows_into(x, y, move |_: &(), rows, xg, yg| f(rows, xg, yg))
     }
+
+    /// See [`BulkWith::map_into_async`], with a kernel that takes no parameters:
+    /// a bulk map as a future that owns its arrays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::from_slice(&[1.0f64, 4.0, 9.0])?;
+    /// let y = shmpool::SharedArray::zeroed(3)?;
+    /// let (_, y, done) =
+    ///     futures::executor::block_on(pool.bulk().map_into_async(x, y, |v: f64| v.sqrt()));
+    /// done?;
+    /// assert_eq!(&y[..], &[1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_into_async<T, U, F>(
+        self,
+        x: SharedArray<T>,
+        y: SharedArray<U>,
+        f: F,
+    ) -> crate::BulkFuture<T, U>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        self.with(()).map_into_async(x, y, move |_: &(), v: T| f(v))
+    }
 }

@@ -209,17 +209,60 @@ struct Job<'a> {
     active: Option<&'a Active<'a>>,
 }
 
-/// Releases a job entry and the shipped segments whatever happens.
-struct EntryGuard<'a> {
-    inner: &'a PoolInner,
-    index: u32,
-    segments: Vec<&'a Arc<Segment>>,
+/// A published job: it holds the entry and the shipped segments, and releases both
+/// when dropped (after the job finished).
+pub(crate) struct Published {
+    inner: Arc<PoolInner>,
+    pub index: u32,
+    pub generation: u32,
+    segments: Vec<Arc<Segment>>,
+    span: Span,
 }
 
-impl Drop for EntryGuard<'_> {
+impl Drop for Published {
     fn drop(&mut self) {
-        self.inner.unship_after_job(&self.segments);
+        let segments: Vec<&Arc<Segment>> = self.segments.iter().collect();
+        self.inner.unship_after_job(&segments);
         self.inner.jobs.release(self.index);
+    }
+}
+
+impl Published {
+    /// The pool the job runs in.
+    pub(crate) fn inner(&self) -> &Arc<PoolInner> {
+        &self.inner
+    }
+
+    /// Whether the job has finished (every chunk done, or finished by the collector).
+    pub(crate) fn is_finished(&self) -> bool {
+        protocol::is_finished(self.inner.ctrl.job(self.index))
+    }
+
+    /// Waits until the job finishes, or the collector is gone; says which.
+    pub(crate) fn wait(&self) -> bool {
+        let inner = &self.inner;
+        let job = inner.ctrl.job(self.index);
+        protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
+            // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
+            // `finish_everything` (which finishes or marks terminated every job) is
+            // visible to the checks that follow.
+            inner
+                .collector_exited
+                .load(StdOrdering::Acquire)
+                .then_some(())
+        })
+        .is_none()
+    }
+
+    /// What became of the finished job (`finished`: it did finish; else the
+    /// collector is gone and the pool with it).
+    pub(crate) fn conclude(&self, finished: bool) -> Outcome {
+        let inner = &self.inner;
+        let outcome = inner
+            .jobs
+            .outcome(inner.ctrl, self.index, self.span, !finished);
+        tracing::debug!(?outcome, "bulk job complete");
+        outcome
     }
 }
 
@@ -227,114 +270,141 @@ impl Job<'_> {
     /// Runs the elements `range` as one job; says what became of it. With
     /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
     fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
-        let inner = self.inner;
-        let op = self.op;
-        let _span = tracing::debug_span!(
-            "shmpool.bulk",
-            kind = op.kind as u32,
-            start = range.start,
-            len = range.len(),
-            chunk_len = self.chunk_len
-        )
-        .entered();
-        inner.check_open()?;
-        let (index, generation) = inner.jobs.reserve(stop_on_death);
-        let mut segments: Vec<&Arc<Segment>> = Vec::with_capacity(op.operands.len());
-        for spec in &op.operands {
-            if !segments.iter().any(|s| s.id() == spec.segment.id()) {
-                segments.push(spec.segment);
-            }
-        }
-        let guard = EntryGuard {
-            inner,
-            index,
-            segments,
-        };
-        inner.ship_for_job(&guard.segments)?;
-
-        let len = range.len() as u64;
-        let chunk_len = self.chunk_len as u64;
-        let chunks = len.div_ceil(chunk_len);
-        // Retried ranges start on chunk boundaries of the whole operation.
-        let first_chunk = (range.start - self.first) / self.chunk_len;
-        let mut operands = [Operand::default(); MAX_OPERANDS];
-        for (slot, spec) in operands.iter_mut().zip(&op.operands) {
-            let info = spec
-                .segment
-                .ship_info()
-                .map_err(Error::io("registering an array"))?;
-            let (byte_off, extent) = match spec.role {
-                Role::Chunked => (range.start * spec.elem_size, len),
-                Role::Whole { extent } => (0, extent as u64),
-                Role::PerChunk { base } => (base + first_chunk * spec.elem_size, chunks),
-            };
-            *slot = Operand {
-                id: info.id,
-                live: info.live,
-                byte_off: byte_off as u64,
-                elem_size: spec.elem_size as u64,
-                extent,
-                type_tag: spec.type_tag,
-            };
-        }
-        let desc = Descriptor {
-            kind: op.kind,
-            kernel: self.kernel,
-            len,
-            chunk_len,
-            chunks,
-            chunk_timeout_ns: op
-                .options
-                .chunk_timeout
-                .map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
-            origin: range.start as u64,
-            operands,
-            operand_count: op.operands.len() as u32,
-            context_count: op.context_count as u32,
-            params_len: op.params.len() as u32,
-        };
-        let job = inner.ctrl.job(index);
-        protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc, op.params);
+        let published = publish(
+            self.inner,
+            self.op,
+            &self.round(range, stop_on_death, false),
+        )?;
         if let Some(a) = self.active {
-            a.running(inner, index, generation);
+            a.running(self.inner, published.index, published.generation);
         }
-
-        let invitations = (inner.live_workers() as u64).clamp(1, chunks);
-        let record = TaskRecord {
-            kind: RecordKind::JoinBulk as u32,
-            id: protocol::pack_job(index, generation),
-            ..Default::default()
-        };
-        for _ in 0..invitations {
-            inner.push_record(record)?;
-        }
-        inner.ctrl.header().submit_ready.notify(invitations as u32);
-        tracing::debug!(chunks, invitations, "bulk job submitted");
-
-        let abandoned =
-            protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
-                // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
-                // `finish_everything` (which finishes or marks terminated every job) is
-                // visible to the checks below.
-                inner
-                    .collector_exited
-                    .load(StdOrdering::Acquire)
-                    .then_some(())
-            });
+        let finished = published.wait();
         if let Some(a) = self.active {
             a.finished();
         }
-        let span = Span {
+        Ok(published.conclude(finished))
+    }
+
+    fn round(&self, range: Range<usize>, stop_on_death: bool, awaited: bool) -> Round {
+        Round {
+            range,
+            chunk_len: self.chunk_len,
+            first: self.first,
+            kernel: self.kernel,
+            stop_on_death,
+            awaited,
+        }
+    }
+}
+
+/// One job of an operation: which elements, how chunked.
+pub(crate) struct Round {
+    pub range: Range<usize>,
+    pub chunk_len: usize,
+    /// The operation's first element: chunk slots count from its chunk.
+    pub first: usize,
+    /// The kernel's code offset.
+    pub kernel: i64,
+    /// A worker's death stops the job (see `Ledger::reserve`).
+    pub stop_on_death: bool,
+    /// The caller awaits the job: its finisher wakes the collector too.
+    pub awaited: bool,
+}
+
+/// Publishes one job of `op` and invites the workers.
+pub(crate) fn publish(
+    inner: &Arc<PoolInner>,
+    op: &Operation<'_>,
+    round: &Round,
+) -> Result<Published> {
+    let range = round.range.clone();
+    let _span = tracing::debug_span!(
+        "shmpool.bulk",
+        kind = op.kind as u32,
+        start = range.start,
+        len = range.len(),
+        chunk_len = round.chunk_len
+    )
+    .entered();
+    inner.check_open()?;
+    let (index, generation) = inner.jobs.reserve(round.stop_on_death);
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(op.operands.len());
+    for spec in &op.operands {
+        if !segments.iter().any(|s| s.id() == spec.segment.id()) {
+            segments.push(Arc::clone(spec.segment));
+        }
+    }
+    let len = range.len() as u64;
+    let chunk_len = round.chunk_len as u64;
+    let chunks = len.div_ceil(chunk_len);
+    let published = Published {
+        inner: Arc::clone(inner),
+        index,
+        generation,
+        segments,
+        span: Span {
             start: range.start,
             len,
             chunk_len,
+        },
+    };
+    let shipped: Vec<&Arc<Segment>> = published.segments.iter().collect();
+    inner.ship_for_job(&shipped)?;
+
+    // Retried ranges start on chunk boundaries of the whole operation.
+    let first_chunk = (range.start - round.first) / round.chunk_len;
+    let mut operands = [Operand::default(); MAX_OPERANDS];
+    for (slot, spec) in operands.iter_mut().zip(&op.operands) {
+        let info = spec
+            .segment
+            .ship_info()
+            .map_err(Error::io("registering an array"))?;
+        let (byte_off, extent) = match spec.role {
+            Role::Chunked => (range.start * spec.elem_size, len),
+            Role::Whole { extent } => (0, extent as u64),
+            Role::PerChunk { base } => (base + first_chunk * spec.elem_size, chunks),
         };
-        let outcome = inner
-            .jobs
-            .outcome(inner.ctrl, index, span, abandoned.is_some());
-        tracing::debug!(?outcome, "bulk job complete");
-        Ok(outcome)
+        *slot = Operand {
+            id: info.id,
+            live: info.live,
+            byte_off: byte_off as u64,
+            elem_size: spec.elem_size as u64,
+            extent,
+            type_tag: spec.type_tag,
+        };
     }
+    let desc = Descriptor {
+        kind: op.kind,
+        kernel: round.kernel,
+        len,
+        chunk_len,
+        chunks,
+        chunk_timeout_ns: op
+            .options
+            .chunk_timeout
+            .map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
+        origin: range.start as u64,
+        operands,
+        operand_count: op.operands.len() as u32,
+        context_count: op.context_count as u32,
+        params_len: op.params.len() as u32,
+        wake_collector: round.awaited,
+    };
+    let job = inner.ctrl.job(index);
+    protocol::publish(job, inner.ctrl.bitmap(index), generation, &desc, op.params);
+
+    let invitations = (inner.live_workers() as u64).clamp(1, chunks);
+    let record = TaskRecord {
+        kind: RecordKind::JoinBulk as u32,
+        id: protocol::pack_job(index, generation),
+        ..Default::default()
+    };
+    for _ in 0..invitations {
+        inner.push_record(record)?;
+    }
+    inner.ctrl.header().submit_ready.notify(invitations as u32);
+    tracing::debug!(chunks, invitations, "bulk job submitted");
+    Ok(published)
 }
 
 /// The default chunk length: about 256 KiB of traffic per chunk, at least eight

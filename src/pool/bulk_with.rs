@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::Pool;
+use super::bulk_async::{self, BulkFuture};
 use super::bulk_engine::{self, OperandSpec, Operation, Options, Plan, Role};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -154,6 +155,65 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
         F: Fn(&E::Arg, T) -> U + Copy,
     {
         self.zip_map_into(x, y, f)
+    }
+
+    /// Like [`BulkWith::map_into`], as a future: the map starts at once, and the
+    /// future resolves to the arrays, given back, and the map's result. Nothing
+    /// waits on a thread for it; dropping the future before it is done cancels the
+    /// map (as the pool's cancel mode says) and waits until no worker is inside it.
+    /// Chunks are not retried ([`BulkWith::retries`] is refused with
+    /// [`Error::InvalidArgument`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmpool::{Pool, SharedArray};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let x = SharedArray::try_from_iter((0..1000).map(f64::from))?;
+    /// let y = SharedArray::zeroed(1000)?;
+    /// let (x, y, done) = futures::executor::block_on(
+    ///     pool.bulk().with(2.0).map_into_async(x, y, |k: &f64, v: f64| k * v),
+    /// );
+    /// done?;
+    /// assert_eq!((x[999], y[999]), (999.0, 1998.0));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_into_async<T, U, F>(
+        self,
+        x: SharedArray<T>,
+        y: SharedArray<U>,
+        f: F,
+    ) -> BulkFuture<T, U>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(&E::Arg, T) -> U + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
+        let started = {
+            let (xa, ya) = (ArrayArg::of(&x), ArrayArg::of(&y));
+            check_lengths(&[xa], &[ya]).and_then(|len| {
+                let k = if len.saturating_mul(size_of::<U>()) >= STREAM_OUTPUT_BYTES {
+                    kernels::<
+                        StreamMapBody<E, &'static SharedArray<T>, &'static mut SharedArray<U>, F>,
+                    >()
+                } else {
+                    kernels::<MapBody<E, &'static SharedArray<T>, &'static mut SharedArray<U>, F>>()
+                };
+                let ops = vec![spec(xa, Role::Chunked), spec(ya, Role::Chunked)];
+                let op =
+                    self.operation(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)?;
+                let inner = self.pool.arc();
+                bulk_async::start(inner, &op, crate::kernel::bulk_offset(k.at(inner.simd)))
+            })
+        };
+        match started {
+            Ok(Some(job)) => BulkFuture::running(x, y, job),
+            Ok(None) => BulkFuture::ready(x, y, Ok(())),
+            Err(e) => BulkFuture::ready(x, y, Err(e)),
+        }
     }
 
     /// `outputs[i] = f(p, inputs[i])` for every element; see

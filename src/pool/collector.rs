@@ -55,6 +55,7 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
             // shut down) happens-before; pairs with the Acquire loads of `collector_exited`
             // (SYNC C6) in `wait_until_ready` and the bulk wait.
             inner.collector_exited.store(true, StdOrdering::Release);
+            inner.wake_bulk_futures(true);
         })
         .map_err(Error::io("starting the collector thread"))?;
     match rx.recv() {
@@ -197,6 +198,7 @@ impl Collector {
             self.inner.feed();
             let cancels = self.kill_cancelled();
             self.kill_cancelled_chunks();
+            self.inner.wake_bulk_futures(false);
             let next_start = self.top_up();
             let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),

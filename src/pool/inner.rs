@@ -123,6 +123,9 @@ pub(crate) struct PoolInner {
     /// Bulk jobs (packed index and generation) whose running chunks a cancel asked
     /// the collector to kill.
     chunk_kills: Mutex<Vec<u64>>,
+    /// Wakers of awaited bulk jobs (packed index and generation), woken by the
+    /// collector when their job finishes.
+    bulk_wakers: Mutex<Vec<(u64, std::task::Waker)>>,
     /// The spare scratch of reductions.
     pub reduce_scratch: super::scratch::ScratchCache,
     /// The bulk job table.
@@ -239,6 +242,7 @@ impl PoolInner {
             state: StdAtomicU32::new(PoolState::Running as u32),
             server: Mutex::new(None),
             chunk_kills: Mutex::new(Vec::new()),
+            bulk_wakers: Mutex::new(Vec::new()),
             reduce_scratch: Default::default(),
             shipping: Mutex::new(Shipping {
                 channels: (0..slots).map(|_| None).collect(),
@@ -356,6 +360,40 @@ impl PoolInner {
     pub(crate) fn request_chunk_kills(&self, index: u32, generation: u32) {
         lock(&self.chunk_kills).push(crate::job::protocol::pack_job(index, generation));
         self.ctrl.header().completions.notify_always(1);
+    }
+
+    /// Registers the waker of an awaited bulk job (replacing an older one of the
+    /// same job).
+    pub(crate) fn await_bulk_job(&self, index: u32, generation: u32, waker: &std::task::Waker) {
+        let packed = crate::job::protocol::pack_job(index, generation);
+        let mut wakers = lock(&self.bulk_wakers);
+        match wakers.iter_mut().find(|(p, _)| *p == packed) {
+            Some((_, w)) => w.clone_from(waker),
+            None => wakers.push((packed, waker.clone())),
+        }
+    }
+
+    /// Forgets the waker of an awaited bulk job.
+    pub(crate) fn forget_bulk_job(&self, index: u32, generation: u32) {
+        let packed = crate::job::protocol::pack_job(index, generation);
+        lock(&self.bulk_wakers).retain(|(p, _)| *p != packed);
+    }
+
+    /// Wakes the futures of finished bulk jobs (all of them, with `all`: the
+    /// collector is leaving, and they must see it).
+    pub(crate) fn wake_bulk_futures(&self, all: bool) {
+        let mut wakers = lock(&self.bulk_wakers);
+        if wakers.is_empty() {
+            return;
+        }
+        wakers.retain(|(packed, waker)| {
+            let (index, _) = crate::job::protocol::unpack_job(*packed);
+            let done = all || crate::job::protocol::is_finished(self.ctrl.job(index));
+            if done {
+                waker.wake_by_ref();
+            }
+            !done
+        });
     }
 
     /// The bulk jobs whose running chunks are to be killed.

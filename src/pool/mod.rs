@@ -1,6 +1,7 @@
 //! [`Pool`] and [`PoolBuilder`]: the worker processes and their lifecycle.
 
 mod bulk;
+mod bulk_async;
 mod bulk_cancel;
 mod bulk_engine;
 mod bulk_with;
@@ -25,6 +26,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bulk::BulkMap;
+pub use bulk_async::BulkFuture;
 pub use bulk_cancel::CancelToken;
 pub use bulk_with::BulkWith;
 #[cfg(feature = "mpi")]

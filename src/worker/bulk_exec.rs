@@ -12,7 +12,12 @@ use crate::sys;
 pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), ParentGone> {
     let ctrl = w.ctrl;
     let slot = ctrl.slot(w.slot_index);
-    let Some(joined) = bulk::join(ctrl.job(index), ctrl.bitmap(index), generation) else {
+    let Some(joined) = bulk::join(
+        ctrl.job(index),
+        ctrl.bitmap(index),
+        generation,
+        &ctrl.header().completions,
+    ) else {
         return Ok(());
     };
     // Claim before mapping anything: a stale record for a finished job costs nothing.
