@@ -177,4 +177,57 @@ fn simd_from_the_environment(m: StartMethod) {
     }
 }
 
-per_start_method!(simd_levels, simd_from_the_environment,);
+/// The benches' other kernels (axpy, a 256-bin histogram, a row normalisation)
+/// give the same bits, or counts, at every level the CPU supports.
+fn bench_kernels_agree_at_every_level(m: StartMethod) {
+    let mut r = rng();
+    let n = 100_003;
+    let x = SharedArray::try_from_iter((0..n).map(|_| super::unit(&mut r))).expect("x");
+    let y = SharedArray::try_from_iter((0..n).map(|_| super::unit(&mut r))).expect("y");
+    let g = SharedArray::try_from_iter((0..64 * 97).map(|_| super::unit(&mut r).abs() + 0.5))
+        .expect("grid")
+        .reshape(&[64, 97])
+        .expect("2-D");
+    let mut seen: Option<(Vec<u64>, Vec<u64>, Vec<u64>)> = None;
+    for level in LEVELS.into_iter().filter(|l| l.is_supported()) {
+        let pool = Pool::builder()
+            .processes(2)
+            .start_method(m)
+            .simd(level)
+            .build()
+            .expect("pool");
+        let mut out = SharedArray::<f64>::zeroed(n).expect("out");
+        pool.bulk()
+            .with(2.5f64)
+            .zip_map_into((&x, &y), &mut out, |a: &f64, (u, v): (f64, f64)| a * u + v)
+            .expect("axpy");
+        let axpy = bits(&out);
+        let hist = pool
+            .bulk()
+            .histogram(&x, 256, (-1.0, 1.0))
+            .expect("histogram");
+        let mut rows = SharedArray::<f64>::zeroed(64 * 97)
+            .expect("rows")
+            .reshape(&[64, 97])
+            .expect("2-D");
+        pool.bulk()
+            .map_rows_into(&g, &mut rows, |row: &[f64], o: &mut [f64]| {
+                let inv = 1.0 / row.iter().sum::<f64>();
+                for (o, v) in o.iter_mut().zip(row) {
+                    *o = v * inv;
+                }
+            })
+            .expect("rows");
+        let now = (axpy, hist, bits(&rows));
+        match &seen {
+            None => seen = Some(now),
+            Some(first) => assert!(*first == now, "{level} differs from the first level"),
+        }
+    }
+}
+
+per_start_method!(
+    simd_levels,
+    simd_from_the_environment,
+    bench_kernels_agree_at_every_level,
+);
