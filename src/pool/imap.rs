@@ -438,7 +438,7 @@ impl<R, It> Imap<R, It> {
     /// pool's [`cancel_mode`](crate::PoolBuilder::cancel_mode) says. The items of the
     /// chunks cancelled come out as [`Error::Cancelled`]; results that arrived before
     /// still come out as they are. Returns [`CancelOutcome::AlreadyDone`] when nothing
-    /// was left to cancel.
+    /// was left to cancel: no chunk in flight, and the input read to its end.
     ///
     /// # Examples
     ///
@@ -475,10 +475,11 @@ impl<R, It> Imap<R, It> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn cancel_with(&mut self, mode: CancelMode) -> CancelOutcome {
-        self.input = None;
-        self.held = None;
+        // Input not yet read to its end is work the cancel takes away too (an
+        // endless input, say, whose chunks in flight all finished already).
+        let unread = self.input.take().is_some() | self.held.take().is_some();
         let ids = std::mem::take(&mut self.ids);
-        if self.inner.cancel_tasks(ids.into_values(), mode) > 0 {
+        if self.inner.cancel_tasks(ids.into_values(), mode) > 0 || unread {
             CancelOutcome::Cancelled
         } else {
             CancelOutcome::AlreadyDone
@@ -593,7 +594,7 @@ impl<R, It> ImapStream<R, It> {
     /// ```
     /// let pool = shmpool::Pool::new(1)?;
     /// let mut stream = pool.imap(|x: u64| x, 0u64..)?.into_stream();
-    /// stream.cancel(); // nothing was submitted yet: nothing to cancel
+    /// stream.cancel(); // nothing was submitted yet: the input will never be read
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn cancel(&mut self) -> CancelOutcome {
@@ -609,6 +610,9 @@ impl<R, It> ImapStream<R, It> {
     ///
     /// let pool = shmpool::Pool::new(1)?;
     /// let mut stream = pool.imap(|x: u64| x, 0..3u64)?.into_stream();
+    /// // Nothing ran yet, but the three items will not: that is a cancel.
+    /// assert!(stream.cancel_with(CancelMode::LetFinish).was_cancelled());
+    /// // A second cancel finds nothing left.
     /// assert!(!stream.cancel_with(CancelMode::LetFinish).was_cancelled());
     /// # Ok::<(), shmpool::Error>(())
     /// ```
