@@ -70,16 +70,16 @@ impl Pool {
     /// vectorizes; no element is copied or serialized.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`] if the lengths differ; [`Error::KernelPanicked`]
+    /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if the lengths differ; [`Error::KernelPanicked`](crate::Error::KernelPanicked)
     /// naming the chunk if `f` panics (the pool stays usable);
-    /// [`Error::WorkerDied`] if a worker dies in a chunk; [`Error::PoolClosed`] after
+    /// [`Error::WorkerDied`](crate::Error::WorkerDied) if a worker dies in a chunk; [`Error::PoolClosed`](crate::Error::PoolClosed) after
     /// `close`. An empty array is a no-op.
     ///
     /// A panic or a death stops the map: the other workers finish the chunks they
     /// are running and claim no more, and the call returns within about a
     /// millisecond of the failure (plus the time those chunks take). Chunks not
-    /// computed then are named too, as [`Error::ChunkSkipped`], in an
-    /// [`Error::ChunksLost`]; [`Error::failed_ranges`] lists every range not
+    /// computed then are named too, as [`Error::ChunkSkipped`](crate::Error::ChunkSkipped), in an
+    /// [`Error::ChunksLost`](crate::Error::ChunksLost); [`Error::failed_ranges`](crate::Error::failed_ranges) lists every range not
     /// computed. (With [`BulkMap::retries`], a death does not stop the map while a
     /// retry is left.)
     ///
@@ -162,7 +162,7 @@ impl Pool {
     /// Like [`Pool::map_into`], allocating the output array.
     ///
     /// # Errors
-    /// As for [`Pool::map_into`], plus [`Error::Io`] if the output cannot be
+    /// As for [`Pool::map_into`], plus [`Error::Io`](crate::Error::Io) if the output cannot be
     /// allocated.
     ///
     /// # Examples
@@ -270,7 +270,7 @@ impl Pool {
 impl<'p> BulkMap<'p> {
     /// Elements per chunk. Default: about 256 KiB of input and output per chunk,
     /// and at least eight chunks per worker when the array is large enough.
-    /// Zero is refused with [`Error::ZeroChunkLen`].
+    /// Zero is refused with [`Error::ZeroChunkLen`](crate::Error::ZeroChunkLen).
     ///
     /// # Examples
     ///
@@ -291,7 +291,7 @@ impl<'p> BulkMap<'p> {
     }
 
     /// Kill a worker whose chunk runs longer than `d`; the chunk fails with
-    /// [`Error::Timeout`] (or is retried, see [`BulkMap::retries`]). Like any death,
+    /// [`Error::Timeout`](crate::Error::Timeout) (or is retried, see [`BulkMap::retries`]). Like any death,
     /// a timeout with no retry left stops the map (see [`Pool::map_into`]).
     ///
     /// # Examples
@@ -350,7 +350,7 @@ impl<'p> BulkMap<'p> {
     ///
     /// # Errors
     /// The map refuses a range that ends past the array, or starts after it ends,
-    /// with [`Error::RangeOutOfBounds`].
+    /// with [`Error::RangeOutOfBounds`](crate::Error::RangeOutOfBounds).
     ///
     /// # Examples
     ///
@@ -439,7 +439,7 @@ impl<'p> BulkMap<'p> {
     /// See [`Pool::map_into`].
     ///
     /// # Errors
-    /// As for [`Pool::map_into`], plus [`Error::RangeOutOfBounds`] (see
+    /// As for [`Pool::map_into`], plus [`Error::RangeOutOfBounds`](crate::Error::RangeOutOfBounds) (see
     /// [`BulkMap::range`]).
     ///
     /// # Examples

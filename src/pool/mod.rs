@@ -407,7 +407,7 @@ impl PoolBuilder {
     /// results are bit-identical at every level (see [`crate::Simd`]).
     ///
     /// # Errors
-    /// [`Pool::build`] fails with [`Error::SimdUnsupported`] for a level this CPU
+    /// [`PoolBuilder::build`] fails with [`Error::SimdUnsupported`] for a level this CPU
     /// cannot run, and with [`Error::InvalidArgument`] for an `SHMPOOL_SIMD` it does
     /// not know.
     pub fn simd(mut self, level: crate::Simd) -> Self {
