@@ -125,8 +125,8 @@ pub use future::ResultFuture;
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
 #[cfg(not(loom))]
 pub use pool::{
-    ArrayPages, BulkFuture, BulkMap, BulkWith, CancelToken, Imap, ImapStream, ImapWith, Number,
-    Pool, PoolBuilder, StartMethod, Stats, Tasks, TasksWith, WorkerStats,
+    ArrayPages, BulkFuture, BulkMap, BulkWith, CancelToken, Imap, ImapStream, Number, Pool,
+    PoolBuilder, StartMethod, Stats, Tasks, TasksWith, WorkerStats,
 };
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;

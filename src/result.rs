@@ -50,7 +50,14 @@ use crate::unwind::{self, PanicReport};
 pub struct Callbacks<R> {
     on_success: Option<OnSuccess<R>>,
     on_error: Option<OnError>,
+    /// Something the work needs until it is answered (a task context's shipment):
+    /// dropped on the callback thread once the result is decided, never under a
+    /// pool lock.
+    keep_alive: Option<KeepAlive>,
 }
+
+/// What [`Callbacks::keep_alive`] holds.
+pub(crate) type KeepAlive = Box<dyn std::any::Any + Send>;
 
 type OnSuccess<R> = Box<dyn FnOnce(&R) + Send>;
 type OnError = Box<dyn FnOnce(&Error) + Send>;
@@ -60,6 +67,7 @@ impl<R> Default for Callbacks<R> {
         Callbacks {
             on_success: None,
             on_error: None,
+            keep_alive: None,
         }
     }
 }
@@ -139,8 +147,15 @@ impl<R> Callbacks<R> {
         self
     }
 
+    /// Keeps `value` alive until the result is decided, then drops it on the
+    /// callback thread (before the result is made visible).
+    pub(crate) fn keep_alive(mut self, value: KeepAlive) -> Self {
+        self.keep_alive = Some(value);
+        self
+    }
+
     fn is_empty(&self) -> bool {
-        self.on_success.is_none() && self.on_error.is_none()
+        self.on_success.is_none() && self.on_error.is_none() && self.keep_alive.is_none()
     }
 
     /// Runs the callback that applies; a panic becomes the result.

@@ -84,6 +84,10 @@ pub struct Imap<R, It> {
     /// An encoded chunk (and its length) read from the input that did not fit under
     /// `max_queued` yet.
     held: Option<(Vec<u8>, usize)>,
+    /// Something the tasks need until the `Imap` is dropped (a task context's
+    /// shipment). A field, so it is dropped after `Drop::drop` cancels what is in
+    /// flight.
+    keep_alive: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl<R, It> fmt::Debug for Imap<R, It> {
@@ -293,6 +297,7 @@ impl Tasks<'_> {
             trailing_error: None,
             ids: BTreeMap::new(),
             held: None,
+            keep_alive: None,
         })
     }
 }
@@ -434,6 +439,12 @@ where
 }
 
 impl<R, It> Imap<R, It> {
+    /// Keeps `value` alive for as long as this imap (a task context's shipment).
+    pub(crate) fn keep_alive(mut self, value: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self.keep_alive = Some(value);
+        self
+    }
+
     /// Stops this imap: reads no more input, and cancels the chunks in flight as the
     /// pool's [`cancel_mode`](crate::PoolBuilder::cancel_mode) says. The items of the
     /// chunks cancelled come out as [`Error::Cancelled`]; results that arrived before

@@ -38,7 +38,7 @@ pub use reduce::Number;
 pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{ArrayPages, Stats, WorkerStats};
 pub use tasks::Tasks;
-pub use tasks_with::{ImapWith, TasksWith};
+pub use tasks_with::TasksWith;
 
 use crate::cancel::CancelMode;
 use crate::error::{Error, Result};

@@ -1,6 +1,9 @@
-//! [`TasksWith`]: `apply`, `map`, `starmap` and `imap` whose function receives a
-//! context by reference first — Python's `functools.partial(f, context)`. The
-//! context goes to each worker once per call (see `task_context.rs`).
+//! [`TasksWith`]: `apply`, `map`, `starmap` and `imap`, and their async forms, whose
+//! function receives a context by reference first — Python's
+//! `functools.partial(f, context)`. The context goes to each worker once per call
+//! (see `task_context.rs`), and stays shipped until the call is answered: a
+//! blocking call holds it, an `Imap` keeps it alive, and an `AsyncResult`'s
+//! callbacks keep it until its result is decided.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use super::{Imap, Tasks};
 use crate::array::SharedArray;
 use crate::error::{CodecRole, Result};
 use crate::kernel::AssertZeroSized;
+use crate::result::{AsyncResult, Callbacks};
 use crate::task_context::{self, ContextRef};
 
 /// The encoded context in shared memory, shipped to the workers for as long as a
@@ -168,9 +172,147 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         self.map(f, items)
     }
 
+    /// [`TasksWith::apply`] without waiting: Python's
+    /// `apply_async(partial(f, context), (arg,))`. The context stays shipped until
+    /// the result is decided, even if the handle is dropped first.
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::apply_async`], plus [`Error::Codec`](crate::Error::Codec)
+    /// if the context cannot be serialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let names = vec!["zero".to_string(), "one".to_string()];
+    /// let r = pool.tasks().with(&names).apply_async(|n: &Vec<String>, i: usize| n[i].len(), 1)?;
+    /// assert_eq!(r.get()?, 3);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn apply_async<A, R, F>(self, f: F, arg: A) -> Result<AsyncResult<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&C, A) -> R + Copy,
+    {
+        self.apply_async_with(f, arg, Callbacks::new())
+    }
+
+    /// [`TasksWith::apply_async`] with callbacks, as
+    /// [`crate::Pool::apply_async_with`].
+    ///
+    /// # Errors
+    /// As for [`TasksWith::apply_async`].
+    pub fn apply_async_with<A, R, F>(
+        self,
+        f: F,
+        arg: A,
+        callbacks: Callbacks<R>,
+    ) -> Result<AsyncResult<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&C, A) -> R + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let ship = self.shipment()?;
+        let r = ship.reference;
+        self.tasks.apply_async_with(
+            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
+            ((r, arg),),
+            callbacks.keep_alive(Box::new(ship)),
+        )
+    }
+
+    /// [`TasksWith::map`] without waiting: Python's
+    /// `map_async(partial(f, context), items)`. The context stays shipped until the
+    /// result is decided (answered, failed or cancelled), even if the handle is
+    /// dropped first. The handle can be awaited and cancelled as any
+    /// [`AsyncResult`].
+    ///
+    /// # Errors
+    /// As for [`crate::Pool::map_async`], plus [`Error::Codec`](crate::Error::Codec)
+    /// if the context cannot be serialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let scale = vec![3u64];
+    /// let r = pool.tasks().with(&scale).map_async(|s: &Vec<u64>, x: u64| s[0] * x, 0..4u64)?;
+    /// assert_eq!(futures::executor::block_on(r.into_future())?, [0, 3, 6, 9]);
+    /// # use std::future::IntoFuture;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_async<A, R, F, I>(self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&C, A) -> R + Copy,
+    {
+        self.map_async_with(f, items, Callbacks::new())
+    }
+
+    /// [`TasksWith::map_async`] with callbacks, as [`crate::Pool::map_async_with`].
+    ///
+    /// # Errors
+    /// As for [`TasksWith::map_async`].
+    pub fn map_async_with<A, R, F, I>(
+        self,
+        f: F,
+        items: I,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&C, A) -> R + Copy,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let ship = self.shipment()?;
+        let r = ship.reference;
+        self.tasks.map_async_with(
+            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
+            items.into_iter().map(move |a| (r, a)),
+            callbacks.keep_alive(Box::new(ship)),
+        )
+    }
+
+    /// [`TasksWith::starmap`] without waiting: Python's
+    /// `starmap_async(partial(f, context), items)`, with the tuple handed whole.
+    ///
+    /// # Errors
+    /// As for [`TasksWith::map_async`].
+    pub fn starmap_async<Args, R, F, I>(self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
+    where
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&C, Args) -> R + Copy,
+    {
+        self.map_async_with(f, items, Callbacks::new())
+    }
+
     /// `f(&context, x)` for each item, lazily and in order: Python's
     /// `imap(partial(f, context), items)`. The context stays shipped until the
-    /// iterator is dropped.
+    /// [`Imap`] is dropped; it is an `Iterator` and a `Stream`, and cancels as any
+    /// `Imap` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let offsets = vec![100u64, 200];
+    /// let mut it = pool
+    ///     .tasks()
+    ///     .with(&offsets)
+    ///     .imap(|o: &Vec<u64>, x: u64| o[(x % 2) as usize] + x, 0..4u64)?;
+    /// assert_eq!(it.next().transpose()?, Some(100));
+    /// assert_eq!(it.next().transpose()?, Some(201));
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As for [`crate::Pool::imap`], plus [`Error::Codec`](crate::Error::Codec) if the context cannot be
@@ -179,7 +321,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         self,
         f: F,
         items: I,
-    ) -> Result<ImapWith<R, impl Iterator<Item = (ContextRef, A)>>>
+    ) -> Result<Imap<R, impl Iterator<Item = (ContextRef, A)>>>
     where
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
@@ -197,7 +339,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         self,
         f: F,
         items: I,
-    ) -> Result<ImapWith<R, impl Iterator<Item = (ContextRef, A)>>>
+    ) -> Result<Imap<R, impl Iterator<Item = (ContextRef, A)>>>
     where
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
@@ -212,7 +354,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         f: F,
         items: I,
         ordered: bool,
-    ) -> Result<ImapWith<R, impl Iterator<Item = (ContextRef, A)>>>
+    ) -> Result<Imap<R, impl Iterator<Item = (ContextRef, A)>>>
     where
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
@@ -229,27 +371,6 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         } else {
             self.tasks.imap_unordered(g, items)?
         };
-        Ok(ImapWith {
-            imap,
-            _shipment: ship,
-        })
-    }
-}
-
-/// An [`Imap`] whose tasks use a context: it keeps the context shipped until it is
-/// dropped.
-#[derive(Debug)]
-pub struct ImapWith<R, It> {
-    imap: Imap<R, It>,
-    _shipment: Arc<Shipment>,
-}
-
-impl<R, It> Iterator for ImapWith<R, It>
-where
-    Imap<R, It>: Iterator<Item = Result<R>>,
-{
-    type Item = Result<R>;
-    fn next(&mut self) -> Option<Result<R>> {
-        self.imap.next()
+        Ok(imap.keep_alive(ship))
     }
 }
