@@ -76,6 +76,17 @@ impl<'p> Tasks<'p> {
     }
 }
 
+/// `f` as a task function of `(ContextRef, A)`: it finds the context the reference
+/// names (decoding it on the worker's first use) and calls `f(&context, a)`. As
+/// zero-sized as `f` is.
+fn bind<C, A, R, F>(f: F) -> impl Fn((ContextRef, A)) -> R + Copy
+where
+    C: DeserializeOwned + 'static,
+    F: Fn(&C, A) -> R + Copy,
+{
+    move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a))
+}
+
 fn ship<C: Serialize>(inner: &Arc<PoolInner>, context: &C) -> Result<Shipment> {
     inner.check_open()?;
     let encoded = crate::task::encode(context, CodecRole::Argument)?;
@@ -113,10 +124,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         let () = AssertZeroSized::<F>::OK;
         let ship = self.shipment()?;
         let r = ship.reference;
-        let out = self.tasks.apply(
-            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
-            ((r, arg),),
-        );
+        let out = self.tasks.apply(bind(f), ((r, arg),));
         drop(ship);
         out
     }
@@ -136,10 +144,9 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         let () = AssertZeroSized::<F>::OK;
         let ship = self.shipment()?;
         let r = ship.reference;
-        let out = self.tasks.map(
-            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
-            items.into_iter().map(move |a| (r, a)),
-        );
+        let out = self
+            .tasks
+            .map(bind(f), items.into_iter().map(move |a| (r, a)));
         drop(ship);
         out
     }
@@ -217,11 +224,8 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         let () = AssertZeroSized::<F>::OK;
         let ship = self.shipment()?;
         let r = ship.reference;
-        self.tasks.apply_async_with(
-            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
-            ((r, arg),),
-            callbacks.keep_alive(Box::new(ship)),
-        )
+        self.tasks
+            .apply_async_with(bind(f), ((r, arg),), callbacks.keep_alive(Box::new(ship)))
     }
 
     /// [`TasksWith::map`] without waiting: Python's
@@ -274,7 +278,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         let ship = self.shipment()?;
         let r = ship.reference;
         self.tasks.map_async_with(
-            move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a)),
+            bind(f),
             items.into_iter().map(move |a| (r, a)),
             callbacks.keep_alive(Box::new(ship)),
         )
@@ -364,7 +368,7 @@ impl<C: Serialize + DeserializeOwned + 'static> TasksWith<'_, C> {
         let () = AssertZeroSized::<F>::OK;
         let ship = self.shipment()?;
         let r = ship.reference;
-        let g = move |(cr, a): (ContextRef, A)| task_context::with(cr, |c: &C| f(c, a));
+        let g = bind(f);
         let items = items.into_iter().map(move |a| (r, a));
         let imap = if ordered {
             self.tasks.imap(g, items)?
