@@ -2,11 +2,13 @@
 //!
 //! For a time budget, rounds of: a pool with random settings (workers, maxtasksperchild,
 //! a task timeout), a killer thread that SIGKILLs and SIGSTOPs its workers at random,
-//! and random work (apply_async, map, starmap, imap, imap_unordered, bulk maps whose
-//! kernels kill their own worker, callbacks that submit work) with payloads on both
-//! sides of the inline limit, up to a few MiB. Every payload is derived from its
-//! task's seed, so every result is checked: each task is answered exactly once, with
-//! exactly its own value or with a death or timeout that names it.
+//! and random work (apply_async, map, starmap with and without a task context, imap,
+//! imap_unordered, cancelled maps, bulk maps and reductions whose kernels kill their
+//! own worker, bulk maps cancelled through their token, callbacks that submit work)
+//! with payloads on both sides of the inline limit, up to a few MiB. Every payload is
+//! derived from its task's seed, so every result is checked: each task is answered
+//! exactly once, with exactly its own value or with a death, timeout or cancel that
+//! names it; a reduction's result is bit-identical to its fixed-tree reference.
 //!
 //! * `SHMPOOL_STORM_SEED=<u64, decimal or 0x-hex>`: replay a storm (the operations
 //!   replay exactly; the killer's timing cannot). Default: from the clock.

@@ -1,11 +1,16 @@
-//! Bulk maps in the storm: a kernel that kills its own worker at chosen elements
-//! (every time, or only the first time, so that retries can succeed), and the
-//! round's operation that runs it.
+//! Bulk operations in the storm: a kernel that kills its own worker at chosen
+//! elements (every time, or only the first time, so that retries can succeed), and
+//! the round's operations that run it: a map, a map cancelled through its token from
+//! another thread, and a deterministic reduction whose bits are checked against a
+//! reference computed here.
 
-use shmpool::{Error, SharedArray};
+use std::ops::Range;
+use std::time::Duration;
 
-use super::Totals;
+use shmpool::{CancelMode, CancelToken, Error, SharedArray};
+
 use super::round::Round;
+use super::{Cx, Totals};
 use crate::common::{die, failed_ranges, first_time, ok, remove_markers};
 
 /// Input flag: the kernel kills its worker at this element, every time.
@@ -28,13 +33,82 @@ fn storm_kernel(v: u64) -> u64 {
     mix(v & KEY)
 }
 
+/// `storm_kernel` over a chunk, after a pause, so that a cancel finds chunks
+/// running, queued and done.
+fn slow_chunk_kernel(xs: &[u64], ys: &mut [u64]) {
+    std::thread::sleep(Duration::from_micros(300));
+    for (x, y) in xs.iter().zip(ys) {
+        *y = storm_kernel(*x);
+    }
+}
+
+/// A reduction's partial: an exact wrapping sum, and a float sum (as bits) whose
+/// value depends on the order of its additions.
+type Partial = [u64; 2];
+
+fn partial_of(m: u64) -> Partial {
+    [m, ((m >> 11) as f64 * 1e-7).to_bits()]
+}
+
+fn reduce_map(v: u64) -> Partial {
+    partial_of(storm_kernel(v))
+}
+
+fn reduce_combine(a: Partial, b: Partial) -> Partial {
+    [
+        a[0].wrapping_add(b[0]),
+        (f64::from_bits(a[1]) + f64::from_bits(b[1])).to_bits(),
+    ]
+}
+
+/// What the pool must return, bit for bit: each chunk folded in order from the
+/// identity, and the partials combined pairwise in the documented fixed tree.
+fn reference_reduction(keys: &[u64], chunk_len: usize) -> Partial {
+    let mut partials: Vec<Partial> = keys
+        .chunks(chunk_len)
+        .map(|chunk| {
+            chunk.iter().fold([0, 0f64.to_bits()], |acc, &k| {
+                reduce_combine(acc, partial_of(mix(k)))
+            })
+        })
+        .collect();
+    let mut step = 1;
+    while step < partials.len() {
+        let mut i = 0;
+        while i + step < partials.len() {
+            partials[i] = reduce_combine(partials[i], partials[i + step]);
+            i += 2 * step;
+        }
+        step *= 2;
+    }
+    partials[0]
+}
+
+/// The input of one bulk operation: keys with death flags at random elements.
+struct Planted {
+    xs: SharedArray<u64>,
+    chunk_len: usize,
+    retries: u32,
+    /// The elements that kill their worker every time.
+    always: Vec<usize>,
+    /// The keys that kill their worker the first time only (markers to remove).
+    once: Vec<u64>,
+}
+
+impl Planted {
+    fn describe(&self) -> String {
+        format!(
+            "{} elements in chunks of {}, retries {}, always dying at {:?}",
+            self.xs.len(),
+            self.chunk_len,
+            self.retries,
+            self.always
+        )
+    }
+}
+
 impl Round<'_> {
-    /// A bulk map whose kernel kills its worker at chosen elements: always at some,
-    /// only the first time at others (so that retries can succeed). On error, every
-    /// element outside the ranges the error names is right, and every element that
-    /// always kills is inside them.
-    pub(super) fn bulk(&mut self, totals: &mut Totals) {
-        let cx = self.cx;
+    fn plant(&mut self, cx: Cx) -> Planted {
         let len = self.rng.range(1000..100_000) as usize;
         let chunk_len = self.rng.range(100..5000) as usize;
         let retries = self.rng.pick(&[0u32, 0, 1, 2]);
@@ -56,48 +130,147 @@ impl Round<'_> {
                 always.push(at);
             }
         }
-        let mut ys = ok(SharedArray::<u64>::filled(len, UNSET), cx);
-        let mut map = self.pool.bulk().chunk_len(chunk_len).retries(retries);
+        Planted {
+            xs,
+            chunk_len,
+            retries,
+            always,
+            once,
+        }
+    }
+
+    fn bulk_map(&self, planted: &Planted) -> shmpool::BulkMap<'_> {
+        let mut map = self
+            .pool
+            .bulk()
+            .chunk_len(planted.chunk_len)
+            .retries(planted.retries);
         if let Some(t) = self.timeout {
             map = map.chunk_timeout(t);
         }
-        let r = map.map_into(&xs, &mut ys, storm_kernel);
-        remove_markers("storm-once", self.server, once);
-        let what = format!(
-            "{len} elements in chunks of {chunk_len}, retries {retries}, always dying at \
-             {always:?}"
-        );
+        map
+    }
+
+    /// A bulk map whose kernel kills its worker at chosen elements; in some, a
+    /// thread cancels the map through its token after a random pause (killing its
+    /// running chunks, or letting them finish). On error, every element outside the
+    /// ranges the error names is right, and every element that always kills is
+    /// inside them.
+    pub(super) fn bulk(&mut self, totals: &mut Totals) {
+        let cx = self.cx;
+        let planted = self.plant(cx);
+        let len = planted.xs.len();
+        let mut ys = ok(SharedArray::<u64>::filled(len, UNSET), cx);
+        let cancel = self.rng.chance(40).then(|| {
+            let mode = self.rng.pick(&[CancelMode::Kill, CancelMode::LetFinish]);
+            (mode, Duration::from_millis(self.rng.range(0..40)))
+        });
+        let map = self.bulk_map(&planted);
+        let r = match cancel {
+            None => map.map_into(&planted.xs, &mut ys, storm_kernel),
+            Some((mode, pause)) => {
+                let token = CancelToken::new();
+                let canceller = token.clone();
+                std::thread::scope(|s| {
+                    s.spawn(move || {
+                        std::thread::sleep(pause);
+                        canceller.cancel_with(mode)
+                    });
+                    map.cancel_token(&token).map_chunks_into(
+                        &planted.xs,
+                        &mut ys,
+                        slow_chunk_kernel,
+                    )
+                })
+            }
+        };
+        remove_markers("storm-once", self.server, planted.once.iter().copied());
+        let what = format!("{}, cancel {cancel:?}", planted.describe());
         let failed = match r {
             Ok(()) => {
-                check!(cx, always.is_empty(), "{what}: the map succeeded");
+                check!(cx, planted.always.is_empty(), "{what}: the map succeeded");
                 totals.bulk_ok += 1;
                 Vec::new()
             }
             Err(e) => {
-                let ranges = match &e {
-                    Error::KernelPanicked { .. } => None,
-                    e => failed_ranges(e),
-                };
-                check!(cx, ranges.is_some(), "{what}: unexpected error {e} ({e:?})");
-                let ranges = ranges.unwrap();
-                let unnamed = always
-                    .iter()
-                    .find(|&&at| !ranges.iter().any(|r| r.contains(&at)));
-                check!(
-                    cx,
-                    unnamed.is_none(),
-                    "{what}: {e} does not name element {unnamed:?}"
-                );
-                totals.bulk_failed += 1;
+                let ranges = named_ranges(cx, &what, &planted, &e);
+                if matches!(e, Error::MapCancelled { .. }) {
+                    check!(cx, cancel.is_some(), "{what}: {e} without a cancel");
+                    totals.bulk_cancelled += 1;
+                } else {
+                    totals.bulk_failed += 1;
+                }
                 ranges
             }
         };
-        let wrong =
-            (0..len).find(|&i| !failed.iter().any(|r| r.contains(&i)) && ys[i] != mix(xs[i] & KEY));
+        let wrong = (0..len)
+            .find(|&i| !failed.iter().any(|r| r.contains(&i)) && ys[i] != mix(planted.xs[i] & KEY));
         check!(
             cx,
             wrong.is_none(),
             "{what}: element {wrong:?} is wrong outside the failed ranges {failed:?}"
         );
     }
+
+    /// A deterministic reduction (an exact sum and an order-sensitive float sum) whose
+    /// kernel kills its worker at chosen elements: its result, when it has one, is
+    /// bit-identical to the fixed-tree reference whatever the deaths, retries and
+    /// replacements did; its error names every element that always kills.
+    pub(super) fn reduce(&mut self, totals: &mut Totals) {
+        let cx = self.cx;
+        let planted = self.plant(cx);
+        let r = self.bulk_map(&planted).map_reduce(
+            &planted.xs,
+            [0, 0f64.to_bits()],
+            reduce_map,
+            reduce_combine,
+        );
+        remove_markers("storm-once", self.server, planted.once.iter().copied());
+        let what = planted.describe();
+        match r {
+            Ok(got) => {
+                check!(
+                    cx,
+                    planted.always.is_empty(),
+                    "{what}: the reduction succeeded"
+                );
+                let keys: Vec<u64> = planted.xs.iter().map(|&x| x & KEY).collect();
+                let want = reference_reduction(&keys, planted.chunk_len);
+                check!(
+                    cx,
+                    got == want,
+                    "{what}: reduced to {got:?} (float {}), the fixed tree gives {want:?} \
+                     (float {})",
+                    f64::from_bits(got[1]),
+                    f64::from_bits(want[1])
+                );
+                totals.reduce_ok += 1;
+            }
+            Err(e) => {
+                named_ranges(cx, &what, &planted, &e);
+                totals.reduce_failed += 1;
+            }
+        }
+    }
+}
+
+/// The ranges a failed bulk operation names; fails unless they cover every element
+/// that always kills its worker.
+fn named_ranges(cx: Cx, what: &str, planted: &Planted, e: &Error) -> Vec<Range<usize>> {
+    let ranges = match e {
+        Error::KernelPanicked { .. } => None,
+        e => failed_ranges(e),
+    };
+    check!(cx, ranges.is_some(), "{what}: unexpected error {e} ({e:?})");
+    let ranges = ranges.unwrap();
+    let unnamed = planted
+        .always
+        .iter()
+        .find(|&&at| !ranges.iter().any(|r| r.contains(&at)));
+    check!(
+        cx,
+        unnamed.is_none(),
+        "{what}: {e} does not name element {unnamed:?}"
+    );
+    ranges
 }

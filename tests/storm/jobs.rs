@@ -38,6 +38,27 @@ pub(super) fn run_job_item(args: JobArgs) -> (u64, Vec<u8>) {
     run_job(args.0, args.1, args.2, args.3, args.4)
 }
 
+/// A call's task context: a salt, and a pad of the salt's pattern (its length drawn
+/// like a payload's).
+pub(super) type Context = (u64, Vec<u8>);
+
+pub(super) fn context(rng: &mut Rng) -> Context {
+    let salt = rng.next_u64() | 1;
+    (salt, pattern(salt, payload_len(rng)))
+}
+
+/// `run_job_item` with a context: checks the pad (a context of another call, or a
+/// corrupted one, fails the task with a panic) and salts the seed it returns, so the
+/// parent sees which context the task got.
+pub(super) fn context_job(context: &Context, args: JobArgs) -> (u64, Vec<u8>) {
+    let (salt, pad) = context;
+    if let Some(wrong) = pattern_mismatch(*salt, pad.len(), pad) {
+        panic!("job {}: the context is not its call's: {wrong}", args.0);
+    }
+    let (seed, out) = run_job_item(args);
+    (seed ^ salt, out)
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Job {
     pub(super) seed: u64,

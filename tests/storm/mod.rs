@@ -6,9 +6,11 @@
 //!   or items an error names.
 //! * `killer`: the thread that SIGKILLs and SIGSTOPs a round's workers at random.
 //! * `round`: one pool, one killer, a few random operations (`Op`).
-//! * `ops`: the task operations of a round: apply, map and starmap, imap and
-//!   imap_unordered, and an apply inside a callback.
-//! * `bulk`: bulk maps whose kernel kills its own worker.
+//! * `ops`: the task operations of a round: apply, map and starmap (some with a
+//!   task context), imap and imap_unordered, a cancelled map_async, and an apply
+//!   inside a callback.
+//! * `bulk`: bulk maps (some cancelled through their token) and deterministic
+//!   reductions whose kernel kills its own worker.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -140,8 +142,12 @@ struct Totals {
     ops: usize,
     tasks_ok: usize,
     tasks_failed: usize,
+    tasks_cancelled: usize,
     bulk_ok: usize,
     bulk_failed: usize,
+    bulk_cancelled: usize,
+    reduce_ok: usize,
+    reduce_failed: usize,
     kills: usize,
     stops: usize,
 }

@@ -1,5 +1,6 @@
-//! The task operations of a round: a batch of apply_async, map and starmap, imap and
-//! imap_unordered, and an apply made inside a success callback. Each checks that
+//! The task operations of a round: a batch of apply_async, map and starmap (some
+//! with a task context), imap and imap_unordered, a cancelled map_async, and an
+//! apply made inside a success callback. Each checks that
 //! every task is answered exactly once, with its own value or an error naming it.
 
 use std::collections::{HashMap, HashSet};
@@ -7,11 +8,13 @@ use std::ops::Range;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use shmpool::Callbacks;
+use shmpool::{Callbacks, CancelMode, CancelOutcome, Error};
 
-use super::Totals;
-use super::jobs::{Job, JobArgs, failed_items, failed_task, run_job, run_job_item};
+use super::jobs::{
+    Context, Job, JobArgs, context, context_job, failed_items, failed_task, run_job, run_job_item,
+};
 use super::round::{Op, Round};
+use super::{Cx, Totals};
 use crate::common::{Deliveries, RESULT_WAIT, get, ok, within};
 
 impl Round<'_> {
@@ -69,8 +72,9 @@ impl Round<'_> {
         }
     }
 
-    /// One `map` or `starmap` (async, waited for with a limit): all right values,
-    /// or the error of a chunk that names items of this call.
+    /// One `map` or `starmap` (async, waited for with a limit), a third of them with
+    /// a task context: all right values (from the call's own context), or the error
+    /// of a chunk that names items of this call.
     pub(super) fn map(&mut self, kind: Op, totals: &mut Totals) {
         let cx = self.cx;
         let n = self.rng.range(1..60) as usize;
@@ -78,30 +82,59 @@ impl Round<'_> {
         let jobs = self.jobs(n);
         let args: Vec<JobArgs> = jobs.iter().map(Job::args).collect();
         let retries = self.rng.pick(&[0u32, 0, 1, 3]);
+        let context = self.rng.chance(33).then(|| context(self.rng));
         let tasks = self.pool.tasks().chunksize(chunksize).retries(retries);
-        let pending = match kind {
-            Op::Map => tasks.map_async(run_job_item, args),
-            _ => tasks.starmap_async(run_job, args),
+        let pending = match (&context, kind) {
+            (Some(c), _) => tasks.with(c).map_async(context_job, args),
+            (None, Op::Map) => tasks.map_async(run_job_item, args),
+            (None, _) => tasks.starmap_async(run_job, args),
         };
-        match get(ok(pending, cx), cx) {
-            Ok(outs) => {
-                check!(cx, outs.len() == n, "{} results for {n} items", outs.len());
-                for (job, out) in jobs.iter().zip(&outs) {
-                    job.check(cx, out);
-                }
-                totals.tasks_ok += n;
-            }
-            Err(e) => {
-                let items = failed_items(&e);
+        let result = get(ok(pending, cx), cx);
+        check_map(cx, &jobs, chunksize, context.as_ref(), result, totals);
+    }
+
+    /// A `map_async` (half of them with a task context) cancelled after a random
+    /// pause, killing its running tasks or letting them finish. A cancel that says
+    /// it cancelled leaves `Cancelled` as the result; one that came too late leaves
+    /// the call's own result, checked as for `map`.
+    pub(super) fn cancel(&mut self, totals: &mut Totals) {
+        let cx = self.cx;
+        let n = self.rng.range(1..40) as usize;
+        let chunksize = self.rng.range(1..5) as usize;
+        let jobs = self.jobs(n);
+        let args: Vec<JobArgs> = jobs.iter().map(Job::args).collect();
+        let mode = self.rng.pick(&[CancelMode::Kill, CancelMode::LetFinish]);
+        let pause = Duration::from_millis(self.rng.range(0..30));
+        let context = self.rng.chance(50).then(|| context(self.rng));
+        let tasks = self
+            .pool
+            .tasks()
+            .chunksize(chunksize)
+            .retries(self.rng.pick(&[0u32, 1]));
+        let pending = ok(
+            match &context {
+                Some(c) => tasks.with(c).map_async(context_job, args),
+                None => tasks.map_async(run_job_item, args),
+            },
+            cx,
+        );
+        std::thread::sleep(pause);
+        let outcome = pending.cancel_with(mode);
+        let result = get(pending, cx);
+        match outcome {
+            CancelOutcome::Cancelled => {
                 check!(
                     cx,
-                    items
-                        .as_ref()
-                        .is_some_and(|r| !r.is_empty() && r.end <= n && r.len() <= chunksize),
-                    "{n} items in chunks of {chunksize}: unexpected error {e} ({e:?})"
+                    matches!(result, Err(Error::Cancelled { .. })),
+                    "{n} items, {mode:?}: the cancel said it cancelled, and the result is {:?}",
+                    result.map(|outs| outs.len())
                 );
-                totals.tasks_failed += n;
+                totals.tasks_cancelled += n;
             }
+            CancelOutcome::AlreadyDone => {
+                check_map(cx, &jobs, chunksize, context.as_ref(), result, totals)
+            }
+            other => panic!("{cx}: an unknown cancel outcome {other:?}"),
         }
     }
 
@@ -223,6 +256,40 @@ impl Round<'_> {
                 failed_task(&e).is_some(),
                 "outer task: unexpected error {e} ({e:?})"
             ),
+        }
+    }
+}
+
+/// A whole map's result: every job's own value (the seed unsalted by the call's
+/// context, if it had one), or the error of one chunk naming items of this call.
+fn check_map(
+    cx: Cx,
+    jobs: &[Job],
+    chunksize: usize,
+    context: Option<&Context>,
+    result: shmpool::Result<Vec<(u64, Vec<u8>)>>,
+    totals: &mut Totals,
+) {
+    let n = jobs.len();
+    let salt = context.map_or(0, |c| c.0);
+    match result {
+        Ok(outs) => {
+            check!(cx, outs.len() == n, "{} results for {n} items", outs.len());
+            for (job, (seed, out)) in jobs.iter().zip(outs) {
+                job.check(cx, &(seed ^ salt, out));
+            }
+            totals.tasks_ok += n;
+        }
+        Err(e) => {
+            let items = failed_items(&e);
+            check!(
+                cx,
+                items
+                    .as_ref()
+                    .is_some_and(|r| !r.is_empty() && r.end <= n && r.len() <= chunksize),
+                "{n} items in chunks of {chunksize}: unexpected error {e} ({e:?})"
+            );
+            totals.tasks_failed += n;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A round of the storm: one pool with random settings, one killer, a few random
 //! operations. The operations themselves are in `ops.rs` (tasks) and `bulk.rs`
-//! (bulk maps).
+//! (bulk maps and reductions).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,26 +23,32 @@ pub(super) enum Op {
     Imap,
     ImapUnordered,
     Bulk,
+    Reduce,
+    Cancel,
     Nested,
 }
 
 impl Op {
-    const ALL: [Op; 7] = [
+    const ALL: [Op; 9] = [
         Op::Apply,
         Op::Map,
         Op::Starmap,
         Op::Imap,
         Op::ImapUnordered,
         Op::Bulk,
+        Op::Reduce,
+        Op::Cancel,
         Op::Nested,
     ];
-    const NAMES: [&'static str; 7] = [
+    const NAMES: [&'static str; 9] = [
         "apply",
         "map",
         "starmap",
         "imap",
         "imap_unordered",
         "bulk",
+        "reduce",
+        "cancel",
         "nested",
     ];
 
@@ -210,6 +216,8 @@ impl<'a> Round<'a> {
             Op::Map | Op::Starmap => self.map(kind, totals),
             Op::Imap | Op::ImapUnordered => self.imap(kind, totals),
             Op::Bulk => self.bulk(totals),
+            Op::Reduce => self.reduce(totals),
+            Op::Cancel => self.cancel(totals),
             Op::Nested => self.nested(totals),
         }
     }
