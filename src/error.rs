@@ -253,6 +253,11 @@ pub enum Error {
     /// of `completed` ran to their end: those elements (rows, for row operations) are
     /// computed. The rest of `range` was skipped, or was running in a worker that
     /// was killed ([`crate::CancelMode::Kill`]), and may be partly written.
+    ///
+    /// A cancel that returned [`crate::CancelOutcome::Cancelled`] always ends its
+    /// operation with this error (unless the operation failed with an error that
+    /// names no range), even when every chunk had run by then: `completed` is then
+    /// the whole `range`. A cancel that returned `AlreadyDone` changed nothing.
     #[error("bulk operation cancelled; computed: {completed:?} of {range:?}")]
     MapCancelled {
         /// The element ranges computed, in order.
@@ -592,6 +597,46 @@ impl Error {
                 work: Work::Items(items),
             },
             other => other,
+        }
+    }
+
+    /// This error with every element, row or item range it names moved from a
+    /// local numbering to a global one: index `i` becomes `i - local + global`. A
+    /// rank of a cluster runs its share of a distributed call on a local block
+    /// (whose first index is `local`, holding the global indices from `global`), and
+    /// its errors name global indices, as the user's distributed arrays do.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn rebased(mut self, local: usize, global: usize) -> Error {
+        self.for_each_range(&mut |r: &mut Range<usize>| {
+            // Every range a local call names starts at `local` or later.
+            *r = (r.start.saturating_sub(local) + global)..(r.end.saturating_sub(local) + global);
+        });
+        self
+    }
+
+    /// Calls `f` on every index range this error names (in chunks, items and
+    /// cancelled ranges).
+    fn for_each_range(&mut self, f: &mut dyn FnMut(&mut Range<usize>)) {
+        match self {
+            Error::WorkerDied { work, .. }
+            | Error::Timeout { work, .. }
+            | Error::Cancelled { work } => match work {
+                Work::Items(r) | Work::Chunk(r) => f(r),
+                Work::Task(_) => {}
+            },
+            Error::KernelPanicked { chunk, .. } | Error::ChunkLost { chunk } => f(chunk),
+            Error::ChunkSkipped { chunk, after } => {
+                f(chunk);
+                f(after);
+            }
+            Error::ChunksLost { errors } => {
+                errors.iter_mut().for_each(|e| e.for_each_range(f));
+            }
+            Error::MapCancelled { completed, range } => {
+                completed.iter_mut().for_each(&mut *f);
+                f(range);
+            }
+            _ => {}
         }
     }
 }

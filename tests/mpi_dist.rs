@@ -374,7 +374,11 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
             let n = 3000;
             let last = cluster.size() - 1;
             let x = DistArray::from_fn(cluster, n, |i| i as u64).unwrap();
+            // The failing rank's error names global indices (elements, rows, items),
+            // as the user's distributed arrays and inputs do.
+            let names = |e: &Error, at: usize| e.failed_ranges().iter().any(|r| r.contains(&at));
             let panicked = |e: &Error| matches!(e, Error::KernelPanicked { message, .. } if message.contains("poison"));
+            let panicked_at = |at: usize| move |e: &Error| panicked(e) && names(e, at);
             // A kernel panic in a reduction, on the last rank only.
             let result = cluster.bulk().map_reduce(
                 &x,
@@ -388,7 +392,54 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
                 |a: u64, b: u64| a + b,
             );
             assert!(
-                failed_together(cluster, &result, last, panicked),
+                failed_together(cluster, &result, last, panicked_at(2999)),
+                "{result:?}"
+            );
+            // A worker that dies in a reduction, on the last rank only: `WorkerDied`
+            // naming its chunk there, `RankFailed` elsewhere; the pools replace it.
+            let died = |e: &Error| matches!(e, Error::WorkerDied { .. }) && names(e, 2999);
+            let result = cluster.bulk().map_reduce(
+                &x,
+                0u64,
+                |v: u64| {
+                    if v == 2999 {
+                        std::process::abort();
+                    }
+                    v
+                },
+                |a: u64, b: u64| a + b,
+            );
+            assert!(failed_together(cluster, &result, last, died), "{result:?}");
+            // ... in a map over distributed arrays ...
+            let mut y = DistArray::zeroed(cluster, n).unwrap();
+            let result = cluster.map_dist_into(&x, &mut y, |v: u64| {
+                if v == 2999 {
+                    panic!("element 2999 is poison");
+                }
+                v
+            });
+            assert!(
+                failed_together(cluster, &result, last, panicked_at(2999)),
+                "{result:?}"
+            );
+            // ... in a map of rank 0's items (item 2999 lands on the last rank) ...
+            let items: Vec<u64> = if cluster.is_root() {
+                (0..3000).collect()
+            } else {
+                Vec::new()
+            };
+            let result = cluster.map(
+                |v: u64| {
+                    if v == 2999 {
+                        std::process::abort();
+                    }
+                    v
+                },
+                items,
+            );
+            let died_on_item = |e: &Error| matches!(e, Error::WorkerDied { work: shmpool::Work::Items(r), .. } if r.contains(&2999));
+            assert!(
+                failed_together(cluster, &result, last, died_on_item),
                 "{result:?}"
             );
             // ... and in a stencil.
@@ -404,7 +455,7 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
                 },
             );
             assert!(
-                failed_together(cluster, &result, last, panicked),
+                failed_together(cluster, &result, last, panicked_at(29)),
                 "{result:?}"
             );
             // This rank's arrays split differently: its own error, RankFailed elsewhere.

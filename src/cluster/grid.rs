@@ -455,7 +455,9 @@ impl DistBulk<'_> {
                 .with(x.frame())
                 .stencil_rows_into(&x.padded, &mut y.padded, f)
         };
-        self.cluster.agree(local)
+        // Padded row `halo` is global row `local_rows().start`.
+        self.cluster
+            .agree_on_block(local, x.halo, x.local_rows().start)
     }
 }
 

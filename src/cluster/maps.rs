@@ -140,7 +140,8 @@ impl Cluster {
         let call = Entry::call(CallKind::MapDistInto).split(x.blocks());
         self.enter(call, same_blocks(x.blocks(), y.blocks()))?;
         let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
-        self.agree(self.pool().map_into(x.local(), y.local_mut(), f))
+        let start = x.local_range().start;
+        self.agree_on_block(self.pool().map_into(x.local(), y.local_mut(), f), 0, start)
     }
 
     /// [`Cluster::map_dist_into`] with a chunk kernel, as in
@@ -179,7 +180,12 @@ impl Cluster {
         let call = Entry::call(CallKind::MapDistChunksInto).split(x.blocks());
         self.enter(call, same_blocks(x.blocks(), y.blocks()))?;
         let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
-        self.agree(self.pool().map_chunks_into(x.local(), y.local_mut(), f))
+        let start = x.local_range().start;
+        self.agree_on_block(
+            self.pool().map_chunks_into(x.local(), y.local_mut(), f),
+            0,
+            start,
+        )
     }
 
     /// `f(&mut x[i])` for every element of a distributed array, each rank on its own
@@ -212,7 +218,8 @@ impl Cluster {
             Ok(()),
         )?;
         let _span = tracing::debug_span!("shmpool.cluster.for_each_dist", len = x.len()).entered();
-        self.agree(self.pool().for_each_mut(x.local_mut(), f))
+        let start = x.local_range().start;
+        self.agree_on_block(self.pool().for_each_mut(x.local_mut(), f), 0, start)
     }
 
     /// The root-data path shared by `map_into` and `map_chunks_into`: the entry
@@ -255,7 +262,8 @@ impl Cluster {
                 if reads_output {
                     transfer::scatter_blocks(comm, &blocks, None, &mut local_y)?;
                 }
-                self.agree(map(self.pool().bulk(), &local_x, &mut local_y))?;
+                let outcome = map(self.pool().bulk(), &local_x, &mut local_y);
+                self.agree_on_block(outcome, 0, mine.start)?;
                 transfer::gather_blocks(comm, &blocks, &local_y, None)
             }
         }

@@ -363,6 +363,19 @@ impl Cluster {
         self.calls.agree(local)
     }
 
+    /// [`Cluster::agree`] on the outcome of this rank's share of a call, run on a
+    /// local block whose index `local` holds global index `global`: the ranges its
+    /// error names are moved to global indices first (`Error::rebased`), so every
+    /// error a distributed call returns names the indices of the user's arrays.
+    pub(crate) fn agree_on_block<R>(
+        &self,
+        outcome: Result<R>,
+        local: usize,
+        global: usize,
+    ) -> Result<R> {
+        self.agree(outcome.map_err(|e| e.rebased(local, global)))
+    }
+
     /// Waits until every rank has reached this call: a barrier, made as the
     /// entry vote of every cluster call is, so a rank that left the job is noticed
     /// here too (see [`LEFT_EXIT_CODE`]).

@@ -335,12 +335,13 @@ impl<'c> DistBulk<'c> {
             len = blocks.len()
         )
         .entered();
-        let mine = if blocks.range(cluster.rank()).is_empty() {
+        let block = blocks.range(cluster.rank());
+        let mine = if block.is_empty() {
             Ok(vec![A::zeroed(); width])
         } else {
             local(self.local())
         };
-        let mine = cluster.agree(mine)?;
+        let mine = cluster.agree_on_block(mine, 0, block.start)?;
         debug_assert_eq!(mine.len(), width);
         let all = all_gather(cluster.comm(), &mine)?;
         Ok(all

@@ -60,12 +60,20 @@ impl Cluster {
         } else {
             Ok(None)
         })?;
-        let items: Vec<A> = self.agree(self.scatter_bytes(encoded).and_then(|(bytes, mine)| {
-            task::decode_items(&bytes[mine], CodecRole::Argument).map_err(Error::from)
-        }))?;
-        let results = self.agree(self.pool().map(f, items).and_then(|results| {
-            task::encode_items(&results, CodecRole::Result).map_err(Error::from)
-        }))?;
+        let (items, first): (Vec<A>, usize) = self.agree(self.scatter_bytes(encoded).and_then(
+            |(bytes, mine, first)| {
+                let items = task::decode_items(&bytes[mine], CodecRole::Argument)?;
+                Ok((items, first))
+            },
+        ))?;
+        // A failed chunk names its items by their index in rank 0's input.
+        let results = self.agree_on_block(
+            self.pool().map(f, items).and_then(|results| {
+                task::encode_items(&results, CodecRole::Result).map_err(Error::from)
+            }),
+            0,
+            first,
+        )?;
         let gathered = self.gather_bytes(results)?;
         // Rank 0 decodes; the others hear whether it could, so every rank returns
         // the same verdict.
@@ -78,33 +86,41 @@ impl Cluster {
         }))
     }
 
-    /// Sends each rank its block of rank 0's `encoded` bytes. Returns a buffer and
-    /// where this rank's block lies in it: rank 0 keeps its whole buffer (its own
-    /// block is not copied), the others receive exactly their block.
-    fn scatter_bytes(&self, encoded: Option<(Vec<u8>, Blocks)>) -> Result<(Vec<u8>, Range<usize>)> {
-        let mut lens = vec![0u64; self.size()];
-        if let Some((_, blocks)) = &encoded {
+    /// Sends each rank its block of rank 0's `encoded` bytes (made by
+    /// `encode_blocks`). Returns a buffer, where this rank's block lies in it, and
+    /// the index in rank 0's input of the block's first item: rank 0 keeps its whole
+    /// buffer (its own block is not copied), the others receive exactly their block.
+    fn scatter_bytes(
+        &self,
+        encoded: Option<(Vec<u8>, Blocks, usize)>,
+    ) -> Result<(Vec<u8>, Range<usize>, usize)> {
+        // Each rank's byte length, then the number of items.
+        let mut lens = vec![0u64; self.size() + 1];
+        if let Some((_, blocks, items)) = &encoded {
             for (n, range) in lens.iter_mut().zip(blocks.ranges()) {
                 *n = range.len() as u64;
             }
+            lens[self.size()] = *items as u64;
         }
         self.comm()
             .process_at_rank(ROOT)
             .broadcast_into(&mut lens[..]);
+        let items = lens.pop().unwrap_or(0) as usize;
+        let first = Blocks::even(items, self.size()).range(self.rank()).start;
         let blocks = Blocks::from_lens(lens.iter().map(|&n| n as usize));
         // Before allocating; the same answer on every rank.
         blocks.mpi_counts(None)?;
         let range = blocks.range(self.rank());
         match encoded {
-            Some((whole, _)) => {
+            Some((whole, _, _)) => {
                 transfer::scatter_blocks(self.comm(), &blocks, Some(&whole[..]), &mut [])?;
-                Ok((whole, range))
+                Ok((whole, range, first))
             }
             None => {
                 let mut mine = vec![0u8; range.len()];
                 transfer::scatter_blocks(self.comm(), &blocks, None, &mut mine)?;
                 let all = 0..mine.len();
-                Ok((mine, all))
+                Ok((mine, all, first))
             }
         }
     }
@@ -131,7 +147,7 @@ impl Cluster {
 
 /// Splits `items` into even blocks over `ranks` and encodes each block as one
 /// postcard `Vec<A>`, back to back; returns the bytes and their blocks.
-fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Blocks)> {
+fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Blocks, usize)> {
     let mut bytes = Vec::new();
     let mut lens = Vec::with_capacity(ranks);
     for range in Blocks::even(items.len(), ranks).ranges() {
@@ -139,5 +155,5 @@ fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Bl
         task::encode_items_into(&items[range], &mut bytes, CodecRole::Argument)?;
         lens.push(bytes.len() - start);
     }
-    Ok((bytes, Blocks::from_lens(lens)))
+    Ok((bytes, Blocks::from_lens(lens), items.len()))
 }

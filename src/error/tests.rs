@@ -244,3 +244,50 @@ fn cancels_and_full_queues_say_what_and_how_many() {
         "the pool holds 4 unanswered tasks and allows 4 (max_queued); 2 more do not fit"
     );
 }
+
+#[test]
+fn rebased_errors_name_global_ranges_everywhere_they_name_one() {
+    // A rank's block holds global indices 1000.. as local 0..; a grid's padded
+    // block holds them from local row 2 (two halo rows).
+    let lost = Error::ChunksLost {
+        errors: vec![
+            died(Work::Chunk(0..10)),
+            Error::ChunkSkipped {
+                chunk: 10..20,
+                after: 0..10,
+            },
+            Error::ChunkLost { chunk: 20..30 },
+            Error::KernelPanicked {
+                chunk: 30..40,
+                message: "boom".into(),
+            },
+        ],
+    }
+    .rebased(0, 1000);
+    assert_eq!(
+        lost.failed_ranges(),
+        [1000..1010, 1010..1020, 1020..1030, 1030..1040]
+    );
+    let Error::ChunksLost { errors } = &lost else {
+        panic!("{lost:?}")
+    };
+    assert!(matches!(&errors[1], Error::ChunkSkipped { after, .. } if *after == (1000..1010)));
+    let cancelled = Error::MapCancelled {
+        completed: vec![2..5, 7..9],
+        range: 2..12,
+    }
+    .rebased(2, 40);
+    assert_eq!(cancelled.failed_ranges(), [43..45, 47..50]);
+    assert!(matches!(
+        died(Work::Items(3..6)).rebased(0, 100),
+        Error::WorkerDied { work: Work::Items(r), .. } if r == (103..106)
+    ));
+    // A task id is not a range: unchanged.
+    assert!(matches!(
+        died(Work::Task(7)).rebased(0, 100),
+        Error::WorkerDied {
+            work: Work::Task(7),
+            ..
+        }
+    ));
+}
