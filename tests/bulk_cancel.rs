@@ -14,6 +14,7 @@ use shmpool::{CancelMode, CancelOutcome, CancelToken, Error, SharedArray, StartM
 per_start_method!(
     a_kill_cancel_stops_the_map_and_replaces_the_workers_inside_it,
     a_let_finish_cancel_keeps_the_workers_and_completes_running_chunks,
+    a_cancel_racing_the_end_agrees_with_the_result,
 );
 
 const SLOW_MS: u64 = 150;
@@ -214,4 +215,58 @@ fn a_cancelled_reduction_fails_and_other_work_is_untouched() {
         other.join().expect("other");
     });
     assert!(other_y.iter().enumerate().all(|(i, &v)| v == i as u64 * 3));
+}
+
+/// A cancel racing with the end of the map: its outcome and the map's result always
+/// agree. `Cancelled` means the map returned `MapCancelled` (naming nothing as not
+/// computed if every chunk had run); `AlreadyDone` means the map's own result.
+fn a_cancel_racing_the_end_agrees_with_the_result(m: StartMethod) {
+    let pool = pool(m);
+    let xs = SharedArray::from_slice(&(0..4096u32).collect::<Vec<_>>()).unwrap();
+    let mut ys = SharedArray::<u32>::zeroed(4096).unwrap();
+    let (mut cancelled, mut late) = (0, 0);
+    for round in 0..300u32 {
+        let token = CancelToken::new();
+        let canceller = token.clone();
+        let mode = if round % 2 == 0 {
+            CancelMode::Kill
+        } else {
+            CancelMode::LetFinish
+        };
+        // Spread the cancels over the map's whole life, its end included.
+        let spin = (round as u64 * 7919) % 400;
+        let (r, outcome) = std::thread::scope(|s| {
+            let cancelling = s.spawn(move || {
+                let until = Instant::now() + Duration::from_micros(spin);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                canceller.cancel_with(mode)
+            });
+            let r = pool
+                .bulk()
+                .chunk_len(512)
+                .cancel_token(&token)
+                .with(round)
+                .map_into(&xs, &mut ys, |r: &u32, v: u32| v ^ r);
+            (r, cancelling.join().unwrap())
+        });
+        match (outcome, r) {
+            (CancelOutcome::Cancelled, Err(Error::MapCancelled { completed, range })) => {
+                assert_eq!(range, 0..4096);
+                for i in completed.into_iter().flatten() {
+                    assert_eq!(ys[i], xs[i] ^ round, "round {round}: element {i}");
+                }
+                cancelled += 1;
+            }
+            (CancelOutcome::AlreadyDone, Ok(())) => {
+                assert!((0..4096).all(|i| ys[i] == xs[i] ^ round), "round {round}");
+                late += 1;
+            }
+            (outcome, r) => panic!(
+                "round {round}, {mode:?}: the cancel said {outcome:?}, the map returned {r:?}"
+            ),
+        }
+    }
+    eprintln!("{m:?}: {cancelled} cancelled, {late} too late");
 }

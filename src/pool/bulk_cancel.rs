@@ -152,13 +152,26 @@ impl Active<'_> {
     }
 }
 
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
+impl Active<'_> {
+    /// Ends the operation; returns whether a cancel came before the end. One step
+    /// under the token's lock, so a cancel either came before (it returned
+    /// `Cancelled`, and the operation must return `MapCancelled`) or after (it
+    /// returns `AlreadyDone`).
+    pub(crate) fn end(&self) -> bool {
         let mut state = self.token.lock();
+        let cancelled = state.requested.is_some();
         *state = TokenState {
             ended: true,
             ..TokenState::default()
         };
+        cancelled
+    }
+}
+
+impl Drop for Active<'_> {
+    /// An operation that ends without `end` (an early return, a panic) still ends.
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

@@ -109,12 +109,47 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
 }
 
 /// Runs `op` as planned: every chunk, retrying what deaths lost as `retries` allows.
+///
+/// With a cancel token, the operation's end and the cancel's verdict are one step
+/// (`Active::end`): a cancel that returned [`CancelOutcome::Cancelled`] made the
+/// operation return `MapCancelled` (naming no range as not computed when every
+/// chunk had run), unless it failed with an error that names no range; one that
+/// came later returned `AlreadyDone` and changed nothing.
+///
+/// [`CancelOutcome::Cancelled`]: crate::CancelOutcome::Cancelled
 pub(crate) fn run(inner: &Arc<PoolInner>, op: &Operation<'_>, plan: &Plan) -> Result<()> {
     assert!(op.operands.len() <= MAX_OPERANDS && op.context_count <= op.operands.len());
     inner.check_open()?;
-    let active = op.options.cancel.map(CancelToken::begin);
+    let Some(active) = op.options.cancel.map(CancelToken::begin) else {
+        return run_rounds(inner, op, plan, None);
+    };
+    let result = run_rounds(inner, op, plan, Some(&active));
+    if !active.end() {
+        return result;
+    }
+    match result {
+        Ok(()) => Err(cancelled_error(&plan.range, Vec::new())),
+        Err(e) => {
+            let not_done = e.failed_ranges();
+            // An error that names no range (the pool ended, an I/O error) says more
+            // than the cancel could: what it did not compute is unknown.
+            if not_done.is_empty() || matches!(e, Error::MapCancelled { .. }) {
+                Err(e)
+            } else {
+                Err(cancelled_error(&plan.range, not_done))
+            }
+        }
+    }
+}
+
+fn run_rounds(
+    inner: &Arc<PoolInner>,
+    op: &Operation<'_>,
+    plan: &Plan,
+    active: Option<&Active<'_>>,
+) -> Result<()> {
     let cancelled = |not_done: Vec<Range<usize>>| cancelled_error(&plan.range, not_done);
-    if active.as_ref().is_some_and(|a| a.cancelled()) {
+    if active.is_some_and(|a| a.cancelled()) {
         return Err(cancelled(vec![plan.range.clone()]));
     }
     if plan.range.is_empty() {
@@ -126,7 +161,7 @@ pub(crate) fn run(inner: &Arc<PoolInner>, op: &Operation<'_>, plan: &Plan) -> Re
         chunk_len: plan.chunk_len,
         first: plan.range.start,
         kernel: kernel::bulk_offset(op.kernels.at(inner.simd)),
-        active: active.as_ref(),
+        active,
     };
     // Each range still to compute, with the error that lost it last time.
     let mut pending: Vec<(Range<usize>, Option<Error>)> = vec![(plan.range.clone(), None)];
@@ -139,9 +174,7 @@ pub(crate) fn run(inner: &Arc<PoolInner>, op: &Operation<'_>, plan: &Plan) -> Re
         let stop_on_death = retries_left == 0;
         while let Some((range, _)) = ranges.next() {
             let outcome = job.execute(range, stop_on_death)?;
-            if active.as_ref().is_some_and(|a| a.cancelled())
-                && !matches!(outcome, Outcome::Terminated)
-            {
+            if active.is_some_and(|a| a.cancelled()) && !matches!(outcome, Outcome::Terminated) {
                 let mut not_done: Vec<Range<usize>> = lost.into_iter().map(|(r, _)| r).collect();
                 if let Outcome::Failed { lost: l, .. } = outcome {
                     not_done.extend(l.into_iter().map(|(r, _)| r));
@@ -178,7 +211,7 @@ pub(crate) fn run(inner: &Arc<PoolInner>, op: &Operation<'_>, plan: &Plan) -> Re
         if retries_left == 0 {
             return Err(failure_error(lost));
         }
-        if active.as_ref().is_some_and(|a| a.cancelled()) {
+        if active.is_some_and(|a| a.cancelled()) {
             return Err(cancelled(lost.into_iter().map(|(r, _)| r).collect()));
         }
         retries_left -= 1;

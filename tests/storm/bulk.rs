@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use shmpool::{CancelMode, CancelToken, Error, SharedArray};
+use shmpool::{CancelMode, CancelOutcome, CancelToken, Error, SharedArray};
 
 use super::round::Round;
 use super::{Cx, Totals};
@@ -166,41 +166,51 @@ impl Round<'_> {
             (mode, Duration::from_millis(self.rng.range(0..40)))
         });
         let map = self.bulk_map(&planted);
-        let r = match cancel {
-            None => map.map_into(&planted.xs, &mut ys, storm_kernel),
+        let (r, outcome) = match cancel {
+            None => (map.map_into(&planted.xs, &mut ys, storm_kernel), None),
             Some((mode, pause)) => {
                 let token = CancelToken::new();
                 let canceller = token.clone();
                 std::thread::scope(|s| {
-                    s.spawn(move || {
+                    let cancelling = s.spawn(move || {
                         std::thread::sleep(pause);
                         canceller.cancel_with(mode)
                     });
-                    map.cancel_token(&token).map_chunks_into(
+                    let r = map.cancel_token(&token).map_chunks_into(
                         &planted.xs,
                         &mut ys,
                         slow_chunk_kernel,
-                    )
+                    );
+                    (r, Some(cancelling.join().expect("the cancelling thread")))
                 })
             }
         };
         remove_markers("storm-once", self.server, planted.once.iter().copied());
-        let what = format!("{}, cancel {cancel:?}", planted.describe());
+        let what = format!("{}, cancel {cancel:?}: {outcome:?}", planted.describe());
+        // A cancel that says it cancelled makes the map return `MapCancelled` (even
+        // when every chunk had run: then it names no range as not computed); one
+        // that came after the map returned changes nothing.
+        let said_cancelled = outcome.is_some_and(|o| o == CancelOutcome::Cancelled);
+        check!(
+            cx,
+            said_cancelled == matches!(r, Err(Error::MapCancelled { .. })),
+            "{what}: the map returned {r:?}"
+        );
         let failed = match r {
             Ok(()) => {
                 check!(cx, planted.always.is_empty(), "{what}: the map succeeded");
                 totals.bulk_ok += 1;
                 Vec::new()
             }
-            Err(e) => {
-                let ranges = named_ranges(cx, &what, &planted, &e);
-                if matches!(e, Error::MapCancelled { .. }) {
-                    check!(cx, cancel.is_some(), "{what}: {e} without a cancel");
-                    totals.bulk_cancelled += 1;
-                } else {
-                    totals.bulk_failed += 1;
-                }
+            Err(e @ Error::MapCancelled { .. }) => {
+                let ranges = e.failed_ranges();
+                check_named(cx, &what, &planted, &e, &ranges);
+                totals.bulk_cancelled += 1;
                 ranges
+            }
+            Err(e) => {
+                totals.bulk_failed += 1;
+                named_ranges(cx, &what, &planted, &e)
             }
         };
         let wrong = (0..len)
@@ -263,6 +273,13 @@ fn named_ranges(cx: Cx, what: &str, planted: &Planted, e: &Error) -> Vec<Range<u
     };
     check!(cx, ranges.is_some(), "{what}: unexpected error {e} ({e:?})");
     let ranges = ranges.unwrap();
+    check_named(cx, what, planted, e, &ranges);
+    ranges
+}
+
+/// Fails unless `ranges` (what `e` names as not computed) cover every element that
+/// always kills its worker.
+fn check_named(cx: Cx, what: &str, planted: &Planted, e: &Error, ranges: &[Range<usize>]) {
     let unnamed = planted
         .always
         .iter()
@@ -272,5 +289,4 @@ fn named_ranges(cx: Cx, what: &str, planted: &Planted, e: &Error) -> Vec<Range<u
         unnamed.is_none(),
         "{what}: {e} does not name element {unnamed:?}"
     );
-    ranges
 }
