@@ -157,7 +157,15 @@ impl Active<'_> {
     /// under the token's lock, so a cancel either came before (it returned
     /// `Cancelled`, and the operation must return `MapCancelled`) or after (it
     /// returns `AlreadyDone`).
-    pub(crate) fn end(&self) -> bool {
+    pub(crate) fn end(self) -> bool {
+        let cancelled = self.mark_ended();
+        // Ended once: the drop must not end it again (by then the token may have
+        // begun another operation). `Active` holds only a borrow: nothing leaks.
+        std::mem::forget(self);
+        cancelled
+    }
+
+    fn mark_ended(&self) -> bool {
         let mut state = self.token.lock();
         let cancelled = state.requested.is_some();
         *state = TokenState {
@@ -171,7 +179,7 @@ impl Active<'_> {
 impl Drop for Active<'_> {
     /// An operation that ends without `end` (an early return, a panic) still ends.
     fn drop(&mut self) {
-        self.end();
+        self.mark_ended();
     }
 }
 
