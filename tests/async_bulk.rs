@@ -85,6 +85,24 @@ fn awaited_maps_compute_and_give_the_arrays_back(m: StartMethod) {
         err.failed_ranges().iter().any(|r| r.contains(&55)),
         "{err:?}"
     );
+    // Options an awaited map cannot honour are refused, not ignored; nothing runs,
+    // and the arrays come back.
+    let token = shmpool::CancelToken::new();
+    for (name, map) in [
+        ("retries", pool.bulk().retries(1)),
+        ("cancel_token", pool.bulk().cancel_token(&token)),
+    ] {
+        let (x, y, done) = futures::executor::block_on(map.map_into_async(
+            ok(SharedArray::from_slice(&[1u8, 2]), "x"),
+            ok(SharedArray::<u8>::zeroed(2), "y"),
+            |v: u8| v + 1,
+        ));
+        assert!(
+            matches!(&done, Err(Error::InvalidArgument { name: n, .. }) if *n == name),
+            "{name}: {done:?}"
+        );
+        assert_eq!((&x[..], &y[..]), (&[1u8, 2][..], &[0u8, 0][..]), "{name}");
+    }
 }
 
 fn a_dropped_future_cancels_its_map(m: StartMethod) {

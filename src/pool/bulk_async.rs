@@ -168,6 +168,14 @@ pub(super) fn start(
             reason: "map_into_async does not retry chunks; use map_into on a thread".into(),
         });
     }
+    if op.options.cancel.is_some() {
+        return Err(Error::InvalidArgument {
+            name: "cancel_token",
+            reason: "map_into_async is cancelled by dropping its future; a cancel token \
+                     applies to the blocking operations"
+                .into(),
+        });
+    }
     let plan = bulk_engine::plan(inner, op)?;
     inner.check_open()?;
     if plan.range.is_empty() {

@@ -161,8 +161,9 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     /// future resolves to the arrays, given back, and the map's result. Nothing
     /// waits on a thread for it; dropping the future before it is done cancels the
     /// map (as the pool's cancel mode says) and waits until no worker is inside it.
-    /// Chunks are not retried ([`BulkWith::retries`] is refused with
-    /// [`Error::InvalidArgument`]).
+    /// Chunks are not retried, and the future is its own cancel: the map resolves
+    /// to [`Error::InvalidArgument`], running nothing, when [`BulkWith::retries`]
+    /// or [`BulkWith::cancel_token`] was set.
     ///
     /// # Examples
     ///
