@@ -303,6 +303,76 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
     assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
 }
 
+/// A task context that cannot be encoded fails every form of the call in the
+/// parent with a codec error naming it, and submits nothing; one that cannot be
+/// decoded in the worker fails each task with a message that says so.
+#[test]
+fn task_contexts_that_fail_to_encode_or_decode_are_named() {
+    use CodecDirection::Encode;
+    use CodecRole::Argument;
+    let pool = pool();
+    let ty = "bad_input::Unsendable";
+    let first = |c: &Unsendable, x: u8| {
+        let _ = c;
+        x
+    };
+    assert_codec(
+        &pool.tasks().with(&Unsendable).apply(first, 1),
+        Encode,
+        Argument,
+        ty,
+        SER_CUSTOM,
+    );
+    assert_codec(
+        &pool.tasks().with(&Unsendable).map(first, [1, 2]),
+        Encode,
+        Argument,
+        ty,
+        SER_CUSTOM,
+    );
+    assert_codec(
+        &pool.tasks().with(&Unsendable).map_async(first, [1, 2]),
+        Encode,
+        Argument,
+        ty,
+        SER_CUSTOM,
+    );
+    assert_codec(
+        &pool.tasks().with(&Unsendable).apply_async(first, 1),
+        Encode,
+        Argument,
+        ty,
+        SER_CUSTOM,
+    );
+    assert_codec(
+        &pool.tasks().with(&Unsendable).imap(first, [1]),
+        Encode,
+        Argument,
+        ty,
+        SER_CUSTOM,
+    );
+    // Encodes, but the worker cannot decode it: each task fails, naming the cause.
+    let r = pool
+        .tasks()
+        .with(&Picky(20))
+        .map(|p: &Picky, x: u32| p.0 + x, [1, 2, 3]);
+    match r {
+        Err(Error::TaskPanicked { message, .. }) => {
+            assert!(message.contains("decoding the task context"), "{message}");
+            assert!(message.contains("bad_input::Picky"), "{message}");
+        }
+        other => panic!("expected the context's decoding failure, got {other:?}"),
+    }
+    // Nothing broke, and a good context works.
+    assert_eq!(
+        pool.tasks()
+            .with(&Picky(2))
+            .map(|p: &Picky, x: u32| p.0 + x, [1, 2])
+            .unwrap(),
+        [3, 4]
+    );
+}
+
 #[test]
 fn join_before_close_and_work_after_close_or_terminate() {
     let pool = pool();
