@@ -113,6 +113,26 @@ impl std::fmt::Display for CodecFailure {
     }
 }
 
+thread_local! {
+    /// A task context that a task of this (worker) thread could not decode. The
+    /// decode happens inside the user's function (`task_context::with`), which can
+    /// only panic; the trampoline, or the worker for `apply`, then reports this
+    /// failure instead of the panic, so the call fails with `Error::Codec`.
+    static CONTEXT_FAILURE: std::cell::RefCell<Option<CodecFailure>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Records that this thread's task could not decode its context; the caller panics
+/// next.
+pub(crate) fn record_context_failure(failure: CodecFailure) {
+    CONTEXT_FAILURE.with(|c| *c.borrow_mut() = Some(failure));
+}
+
+/// The context failure recorded since the last call, if any.
+pub(crate) fn take_context_failure() -> Option<CodecFailure> {
+    CONTEXT_FAILURE.with(|c| c.borrow_mut().take())
+}
+
 /// The first byte of a worker's structured codec failure. The other payloads of a
 /// CODEC completion are UTF-8 text ([`worker_failure`]), which never starts with a
 /// NUL byte.
@@ -389,6 +409,10 @@ where
     // SAFETY: as above.
     let f: F = unsafe { conjure() };
     let results = run_items(items, f);
+    // A context that cannot be decoded fails the chunk as its arguments would.
+    if let Some(failure) = take_context_failure() {
+        return Err(failure);
+    }
     encode_chunk_result(&results, out)
 }
 
@@ -409,6 +433,9 @@ where
     // SAFETY: as above.
     let f: F = unsafe { conjure() };
     let results = run_items(items, |a| f.call_star(a));
+    if let Some(failure) = take_context_failure() {
+        return Err(failure);
+    }
     encode_chunk_result(&results, out)
 }
 

@@ -68,7 +68,9 @@ pub(crate) fn scope<R>(resolver: &mut Resolver<'_>, body: impl FnOnce() -> R) ->
 /// # Panics
 /// If the context cannot be found (the call that sent it is over: its tasks were
 /// abandoned) or decoded; the task then fails as any panicking task does, with an
-/// error that names it.
+/// error that names it. A context that cannot be decoded is also recorded
+/// (`task::record_context_failure`), so the call fails with `Error::Codec` naming
+/// the context's type, as an argument that cannot be decoded would.
 pub(crate) fn with<C: DeserializeOwned + 'static, T>(r: ContextRef, f: impl FnOnce(&C) -> T) -> T {
     let cached = DECODED.with(|d| {
         d.borrow()
@@ -123,6 +125,8 @@ fn decode<C: DeserializeOwned>(r: ContextRef) -> C {
     // between records); the parent wrote the encoded context before shipping it and
     // never writes it again.
     let bytes = unsafe { std::slice::from_raw_parts(ptr, r.len as usize) };
-    crate::task::decode(bytes, crate::error::CodecRole::Argument)
-        .unwrap_or_else(|e| panic!("decoding the task context: {e}"))
+    crate::task::decode(bytes, crate::error::CodecRole::Argument).unwrap_or_else(|e| {
+        crate::task::record_context_failure(e.clone());
+        panic!("decoding the task context: {e}")
+    })
 }

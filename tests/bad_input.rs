@@ -305,7 +305,7 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
 
 /// A task context that cannot be encoded fails every form of the call in the
 /// parent with a codec error naming it, and submits nothing; one that cannot be
-/// decoded in the worker fails each task with a message that says so.
+/// decoded in the worker fails the call with a codec error naming it too.
 #[test]
 fn task_contexts_that_fail_to_encode_or_decode_are_named() {
     use CodecDirection::Encode;
@@ -351,17 +351,42 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
         ty,
         SER_CUSTOM,
     );
-    // Encodes, but the worker cannot decode it: each task fails, naming the cause.
+    // Encodes, but the worker cannot decode it: a codec error naming the context's
+    // type, as for an argument the worker cannot decode.
+    let picky = |p: &Picky, x: u32| p.0 + x;
+    let ty = "bad_input::Picky";
+    use CodecDirection::Decode;
+    assert_codec(
+        &pool.tasks().with(&Picky(20)).map(picky, [1, 2, 3]),
+        Decode,
+        Argument,
+        ty,
+        DE_CUSTOM,
+    );
+    assert_codec(
+        &pool.tasks().with(&Picky(20)).apply(picky, 1),
+        Decode,
+        Argument,
+        ty,
+        DE_CUSTOM,
+    );
     let r = pool
         .tasks()
         .with(&Picky(20))
-        .map(|p: &Picky, x: u32| p.0 + x, [1, 2, 3]);
-    match r {
-        Err(Error::TaskPanicked { message, .. }) => {
-            assert!(message.contains("decoding the task context"), "{message}");
-            assert!(message.contains("bad_input::Picky"), "{message}");
-        }
-        other => panic!("expected the context's decoding failure, got {other:?}"),
+        .map_async(picky, [1, 2])
+        .unwrap()
+        .get();
+    assert_codec(&r, Decode, Argument, ty, DE_CUSTOM);
+    let items: Vec<_> = pool
+        .tasks()
+        .chunksize(2)
+        .with(&Picky(20))
+        .imap(picky, [1, 2, 3])
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 3);
+    for r in &items {
+        assert_codec(r, Decode, Argument, ty, DE_CUSTOM);
     }
     // Nothing broke, and a good context works.
     assert_eq!(

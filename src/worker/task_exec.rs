@@ -39,6 +39,7 @@ impl Worker {
                     let map = segments.get(id).ok().flatten()?;
                     Some((map.data_ptr().cast_const(), map.data_bytes()))
                 };
+                task::take_context_failure(); // none left over from an earlier task
                 let ran = crate::unwind::catch(|| {
                     crate::task_context::scope(&mut resolve, || {
                         // SAFETY: `f` is a trampoline of this binary (see above); its
@@ -55,15 +56,23 @@ impl Worker {
                         out = message.into_bytes();
                         OutcomeCode::Codec
                     }
-                    Err(report) => match task::encode_report(&report) {
-                        Ok(b) => {
-                            out = b;
-                            OutcomeCode::Panicked
-                        }
-                        Err(m) => {
-                            out = m.into_bytes();
+                    // An `apply` whose context could not be decoded: its codec
+                    // failure, not the panic that carried it out.
+                    Err(report) => match task::take_context_failure() {
+                        Some(failure) => {
+                            out = failure.into_bytes();
                             OutcomeCode::Codec
                         }
+                        None => match task::encode_report(&report) {
+                            Ok(b) => {
+                                out = b;
+                                OutcomeCode::Panicked
+                            }
+                            Err(m) => {
+                                out = m.into_bytes();
+                                OutcomeCode::Codec
+                            }
+                        },
                     },
                 }
             }
