@@ -22,7 +22,7 @@ use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry, digest};
 use crate::error::{Error, Result};
-use crate::kernel::Inputs;
+use crate::kernel::{AssertZeroSized, Inputs};
 use crate::pool::BulkMap;
 
 mod builtins;
@@ -219,16 +219,9 @@ impl<'c> DistBulk<'c> {
         F: Fn(<I::Local as Inputs>::Item) -> A + Copy,
         C: Fn(A, A) -> A + Copy,
     {
-        let local = inputs.local();
-        let total = self.reduce(
-            Entry::call(CallKind::DistMapReduce).args(digest(&[size_of::<A>() as u64])),
-            inputs.blocks(),
-            inputs.check(),
-            1,
-            |bulk| Ok(vec![bulk.map_reduce(local, identity, map, combine)?]),
-            |l, r| l[0] = combine(l[0], r[0]),
-        )?;
-        Ok(total.map_or(identity, |t| t[0]))
+        let () = AssertZeroSized::<F>::OK;
+        self.with(())
+            .map_reduce(inputs, identity, move |_: &(), v| map(v), combine)
     }
 
     /// A reduction whose kernel folds a whole chunk at a time into an accumulator
@@ -258,35 +251,20 @@ impl<'c> DistBulk<'c> {
     /// assert_eq!(counts, [100; 7]);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn fold_reduce<I, A, F, C>(
-        self,
-        inputs: I,
-        identity: A,
-        fold: F,
-        mut combine: C,
-    ) -> Result<A>
+    pub fn fold_reduce<I, A, F, C>(self, inputs: I, identity: A, fold: F, combine: C) -> Result<A>
     where
         I: DistInputs,
         A: Pod,
         F: for<'a> Fn(&mut A, <I::Local as Inputs>::Slices<'a>) + Copy,
         C: FnMut(A, A) -> A,
     {
-        let local = inputs.local();
-        let parts = self.partials(
-            Entry::call(CallKind::DistFoldReduce).args(digest(&[size_of::<A>() as u64])),
-            inputs.blocks(),
-            inputs.check(),
-            1,
-            |bulk| {
-                Ok(vec![bulk.fold_reduce(
-                    local,
-                    identity,
-                    fold,
-                    &mut combine,
-                )?])
-            },
-        )?;
-        Ok(fold_in_rank_order(parts, identity, combine))
+        let () = AssertZeroSized::<F>::OK;
+        self.with(()).fold_reduce(
+            inputs,
+            identity,
+            move |_: &(), acc: &mut A, xs| fold(acc, xs),
+            combine,
+        )
     }
 
     /// The steps of every distributed reduction: the entry vote (with `check`,
