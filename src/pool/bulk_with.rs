@@ -308,16 +308,7 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
-        let a = ArrayArg::of(x);
-        let k = kernels::<ForEachBody<E, T, F>>();
-        self.run(
-            JobKind::InPlace,
-            k,
-            vec![spec(a, Role::Chunked)],
-            a.len,
-            a.elem_size,
-            true,
-        )
+        self.in_place(x, kernels::<ForEachBody<E, T, F>>())
     }
 
     /// `f(p, &mut x[chunk])` for each chunk, in place.
@@ -331,8 +322,12 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
+        self.in_place(x, kernels::<ChunkMutBody<E, T, F>>())
+    }
+
+    /// Runs the in-place kernels `k` over the chunks of `x`.
+    fn in_place<T: Pod>(self, x: &mut SharedArray<T>, k: Kernels) -> Result<()> {
         let a = ArrayArg::of(x);
-        let k = kernels::<ChunkMutBody<E, T, F>>();
         self.run(
             JobKind::InPlace,
             k,
