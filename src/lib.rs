@@ -133,6 +133,8 @@ pub use progress::Progress;
 #[cfg(not(loom))]
 pub use result::{AsyncResult, Callbacks};
 #[cfg(not(loom))]
+pub use shm::recycle as array_cache;
+#[cfg(not(loom))]
 pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
 #[cfg(not(loom))]
 pub use simd::Simd;

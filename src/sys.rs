@@ -494,6 +494,18 @@ pub(crate) fn unblock_all_signals() {
     }
 }
 
+/// Physical memory, in bytes (`sysinfo`); `None` if it cannot be read.
+pub(crate) fn physical_memory() -> Option<u64> {
+    // SAFETY: `info` is a valid, zeroed sysinfo struct for the duration of the call.
+    unsafe {
+        let mut info: libc::sysinfo = std::mem::zeroed();
+        if libc::sysinfo(&mut info) != 0 {
+            return None;
+        }
+        Some((info.totalram as u64).saturating_mul(u64::from(info.mem_unit.max(1))))
+    }
+}
+
 /// Physical memory plus swap, in bytes (`sysinfo`); `None` if it cannot be read.
 pub(crate) fn memory_and_swap() -> Option<u64> {
     // SAFETY: `info` is a valid, zeroed sysinfo struct for the duration of the call.

@@ -27,14 +27,21 @@ use serde::{Deserialize, Serialize};
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextRef {
-    /// The segment's id.
+    /// The segment's id: which mapping holds the bytes.
     pub(crate) id: u64,
+    /// The segment's tenant (`Segment::tenant`): which contents. A segment's id
+    /// outlives its contents when the array cache reuses it, so decoded contexts
+    /// are keyed by both.
+    pub(crate) tenant: u64,
     /// Bytes of the encoded context at the start of the segment's data.
     pub(crate) len: u64,
 }
 
 /// Finds the data of a mapped segment: its address and length.
 pub(crate) type Resolver<'a> = dyn FnMut(u64) -> Option<(*const u8, usize)> + 'a;
+
+/// What a decoded context is kept under: its segment's id and tenant.
+type ContextKey = (u64, u64);
 
 /// Decoded contexts a worker keeps.
 const KEPT: usize = 2;
@@ -43,7 +50,7 @@ thread_local! {
     /// The resolver of the task running on this thread, while [`scope`] runs.
     static RESOLVER: Cell<Option<NonNull<Resolver<'static>>>> = const { Cell::new(None) };
     /// Decoded contexts, most recent last.
-    static DECODED: RefCell<Vec<(u64, Rc<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+    static DECODED: RefCell<Vec<(ContextKey, Rc<dyn Any>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `body` (a task's trampoline) with `resolver` available to [`with`].
@@ -75,7 +82,7 @@ pub(crate) fn with<C: DeserializeOwned + 'static, T>(r: ContextRef, f: impl FnOn
     let cached = DECODED.with(|d| {
         d.borrow()
             .iter()
-            .find(|(id, _)| *id == r.id)
+            .find(|(key, _)| *key == (r.id, r.tenant))
             .map(|(_, v)| Rc::clone(v))
     });
     let value = match cached {
@@ -87,7 +94,7 @@ pub(crate) fn with<C: DeserializeOwned + 'static, T>(r: ContextRef, f: impl FnOn
                 if d.len() >= KEPT {
                     d.remove(0);
                 }
-                d.push((r.id, Rc::clone(&decoded)));
+                d.push(((r.id, r.tenant), Rc::clone(&decoded)));
             });
             decoded
         }

@@ -202,6 +202,9 @@ fn a_file_size_limit_gives_typed_errors_not_sigxfsz() {
 #[test]
 fn dropped_arrays_are_unmapped_while_the_pool_stays_busy() {
     const ARRAY: usize = 16 << 20;
+    // About dropped arrays that are released: the array cache, which keeps
+    // them mapped for reuse, is off in this binary from here on.
+    shmpool::array_cache::set_limit(0);
     let pool = Pool::new(2).unwrap();
     // A steady stream of short tasks, always hundreds queued, so that no worker
     // ever finds the ring empty and goes idle.

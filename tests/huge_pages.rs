@@ -43,6 +43,12 @@ impl Smap {
     }
 }
 
+/// Turns the array cache off for this binary: its tests are about the pages of
+/// fresh memory, and a reused array has the pages its first tenant was given.
+fn only_fresh_memory() {
+    shmpool::array_cache::set_limit(0);
+}
+
 fn smaps(pid: i32) -> Vec<Smap> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("read smaps");
     let mut maps: Vec<Smap> = Vec::new();
@@ -110,6 +116,7 @@ fn check_sqrt(xs: &SharedArray<f64>, ys: &SharedArray<f64>) {
 /// workers: after `map_into`, the parent has one page of the output mapped and the
 /// workers between them have all of it.
 fn a_fresh_output_is_faulted_in_by_the_workers_not_the_parent(method: StartMethod) {
+    only_fresh_memory();
     let pool = common::pool(method);
     let len = 1 << 19; // 4 MiB of f64
     let data = (len * 8) as u64;
@@ -284,6 +291,7 @@ fn map_in_every_start_method(xs: &SharedArray<f64>, pages: Pages, expect: PageKi
 /// hugetlbfs pages and switches shmem THP), and skips with the reason otherwise.
 #[test]
 fn huge_pages_where_the_system_allows() {
+    only_fresh_memory();
     let settings = match Settings::take() {
         Ok(s) => s,
         Err(why) => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::error::{Error, Result};
-use crate::shm::{PageKind, Pages, Segment};
+use crate::shm::{Contents, PageKind, Pages, Segment};
 
 mod files;
 mod named;
@@ -70,7 +70,9 @@ impl<T: Pod> SharedArray<T> {
     /// touches only the page that holds the segment's 128-byte header. The memory
     /// reads as zeros without being written, so an output array made here is
     /// faulted in by the workers that write its chunks, in parallel, and never by
-    /// the parent.
+    /// the parent. When it takes over the memory of a dropped array of the same
+    /// byte length instead ([`array_cache`](crate::array_cache)), whose pages the
+    /// workers have mapped already, it zeroes that memory in the calling thread.
     ///
     /// Arrays of at least [`HUGE_PAGE_THRESHOLD`](crate::HUGE_PAGE_THRESHOLD) bytes
     /// get huge pages where the system offers them ([`Pages::Auto`]); see
@@ -125,12 +127,43 @@ impl<T: Pod> SharedArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn zeroed_with_pages(len: usize, pages: Pages) -> Result<Self> {
+        Self::new_memfd(len, pages, Contents::Zeros)
+    }
+
+    /// An array of `len` elements whose values are unspecified, for an output that
+    /// a call overwrites whole: numpy's `np.empty`.
+    ///
+    /// The memory of a dropped array of the same byte length may be reused
+    /// ([`array_cache`](crate::array_cache)) without being zeroed first: the values
+    /// are then what that array held, else zeros. Every bit pattern is a valid
+    /// `T` (it is [`Pod`]), so reading them is safe, but they mean nothing.
+    /// [`SharedArray::zeroed`] zeroes reused memory, which costs a pass over it.
+    ///
+    /// # Errors
+    /// As for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64, 4.0, 9.0])?;
+    /// let mut ys = shmpool::SharedArray::for_overwrite(xs.len())?;
+    /// pool.map_into(&xs, &mut ys, |x: f64| x.sqrt())?;
+    /// assert_eq!(&ys[..], &[1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn for_overwrite(len: usize) -> Result<Self> {
+        Self::new_memfd(len, Pages::Auto, Contents::Unspecified)
+    }
+
+    fn new_memfd(len: usize, pages: Pages, contents: Contents) -> Result<Self> {
         let () = Self::NOT_ZERO_SIZED;
         let segment = Segment::new_memfd(
             len,
             std::mem::size_of::<T>(),
             std::mem::align_of::<T>(),
             pages,
+            contents,
         )?;
         Ok(Self::from_segment(segment, len, vec![len]))
     }
@@ -215,7 +248,7 @@ impl<T: Pod> SharedArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn from_slice(values: &[T]) -> Result<Self> {
-        let mut a = Self::zeroed(values.len())?;
+        let mut a = Self::for_overwrite(values.len())?;
         a.as_mut_slice().copy_from_slice(values);
         Ok(a)
     }
@@ -250,7 +283,7 @@ impl<T: Pod> SharedArray<T> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn filled(len: usize, value: T) -> Result<Self> {
-        let mut a = Self::zeroed(len)?;
+        let mut a = Self::for_overwrite(len)?;
         a.as_mut_slice().fill(value);
         Ok(a)
     }
@@ -272,7 +305,7 @@ impl<T: Pod> SharedArray<T> {
         let iter = iter.into_iter();
         match iter.size_hint() {
             (lo, Some(hi)) if lo == hi => {
-                let mut a = Self::zeroed(lo)?;
+                let mut a = Self::for_overwrite(lo)?;
                 let mut n = 0;
                 for (slot, v) in a.as_mut_slice().iter_mut().zip(iter) {
                     *slot = v;
@@ -436,6 +469,15 @@ impl<T: Pod> SharedArray<T> {
     /// ```
     pub fn try_clone(&self) -> Result<Self> {
         Self::from_slice(self.as_slice())?.reshape(&self.shape)
+    }
+
+    /// This array's memory is released when it is dropped, never kept by the array
+    /// cache: for memory whose size rarely repeats (a task context's bytes).
+    pub(crate) fn never_kept(mut self) -> Self {
+        if let Some(segment) = Arc::get_mut(&mut self.segment) {
+            crate::shm::recycle::Kept::forbid_recycling(segment);
+        }
+        self
     }
 
     pub(crate) fn segment(&self) -> &Arc<Segment> {

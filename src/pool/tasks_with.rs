@@ -90,12 +90,14 @@ where
 fn ship<C: Serialize>(inner: &Arc<PoolInner>, context: &C) -> Result<Shipment> {
     inner.check_open()?;
     let encoded = crate::task::encode(context, CodecRole::Argument)?;
-    // A segment is never empty: a zero-sized context still gets one byte.
-    let mut bytes = SharedArray::<u8>::zeroed(encoded.len().max(1))?;
+    // A segment is never empty: a zero-sized context still gets one byte. Contexts
+    // vary in size from call to call, so the array cache does not keep theirs.
+    let mut bytes = SharedArray::<u8>::zeroed(encoded.len().max(1))?.never_kept();
     bytes[..encoded.len()].copy_from_slice(&encoded);
     inner.ship_for_job(&[bytes.segment()])?;
     let reference = ContextRef {
         id: bytes.segment().id(),
+        tenant: bytes.segment().tenant(),
         len: encoded.len() as u64,
     };
     Ok(Shipment {

@@ -2,10 +2,12 @@
 //!
 //! Workers cache their mappings of array segments, because mapping (and faulting in)
 //! a large array on every job would cost more than the job. A cached mapping keeps
-//! the memory alive, so workers must drop it when the parent drops the array. The
+//! the memory alive, so workers must drop it when the parent releases the segment:
+//! when its array is dropped and the array cache (`recycle.rs`) does not keep it,
+//! or when the cache lets it go. A kept segment's word stays alive. The
 //! parent process keeps one small shared segment of 64-bit words: when an array is
-//! first shipped to a pool it gets a word, which holds the array's segment id while
-//! the array lives and 0 after. Workers check the words of their cached mappings
+//! first shipped to a pool it gets a word, which holds the array's segment id until
+//! the segment is released and 0 after. Workers check the words of their cached mappings
 //! whenever they go idle, and unmap the dead ones. A word is reused for a later array
 //! with a different id, which the worker also notices.
 //!

@@ -1,5 +1,6 @@
-//! Shared memory: owned mappings, data segments, the liveness table, and the registry
-//! of pools whose idle workers a dropped segment wakes.
+//! Shared memory: owned mappings, data segments, the cache that recycles dropped
+//! ones, the liveness table, and the registry of pools whose idle workers a dropped
+//! segment wakes.
 
 pub(crate) mod arena;
 pub(crate) mod liveness;
@@ -7,10 +8,11 @@ pub(crate) mod mapping;
 pub(crate) mod named;
 pub(crate) mod page_kind;
 pub(crate) mod pages;
+pub mod recycle;
 pub(crate) mod registry;
 pub(crate) mod segment;
 
 pub(crate) use mapping::Mapping;
 pub use page_kind::PageKind;
 pub use pages::{HUGE_PAGE_THRESHOLD, Pages};
-pub(crate) use segment::{Segment, ShipInfo, WorkerMapping};
+pub(crate) use segment::{Contents, Segment, ShipInfo, WorkerMapping};

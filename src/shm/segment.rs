@@ -7,6 +7,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
@@ -51,6 +52,7 @@ const SEGMENT_MAP: MapOptions = MapOptions {
 };
 
 static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
+static NEXT_TENANT: StdAtomicU64 = StdAtomicU64::new(1);
 
 /// The memory behind a segment.
 #[derive(Debug)]
@@ -81,8 +83,9 @@ impl Backing {
 #[derive(Debug)]
 pub(crate) struct Segment {
     id: u64,
-    fd: OwnedFd,
-    map: Backing,
+    /// The file and its mapping: taken out only in `drop`, which either hands them
+    /// to the array cache as a new `Segment` or releases them.
+    storage: ManuallyDrop<Storage>,
     data_off: usize,
     data_bytes: usize,
     /// The pages that back it.
@@ -90,6 +93,29 @@ pub(crate) struct Segment {
     live: OnceLock<u32>,
     /// For a named segment this process created: the name to unlink on drop.
     unlink: Option<String>,
+    /// Which array holds the segment now: a process-unique number given when it is
+    /// made and again each time an array takes it over from the array cache. The
+    /// `id` names the memory (mappings, shipping, liveness) for as long as it
+    /// lives, through every reuse; anything derived from the *contents* (a
+    /// worker's decoded task context) must be keyed by the tenant as well.
+    tenant: u64,
+    /// A memfd segment made by [`Segment::new_memfd`], which the array cache
+    /// (`shm/recycle.rs`) may keep when it is dropped; false for every other
+    /// segment, and for one the cache released.
+    recyclable: bool,
+}
+
+/// A segment's file and mapping.
+#[derive(Debug)]
+struct Storage {
+    fd: OwnedFd,
+    map: Backing,
+}
+
+impl Storage {
+    fn new(fd: OwnedFd, map: Backing) -> ManuallyDrop<Storage> {
+        ManuallyDrop::new(Storage { fd, map })
+    }
 }
 
 /// What a worker needs to map a segment: sent with the descriptor.
@@ -153,11 +179,16 @@ impl ShipInfo {
 }
 
 impl Segment {
-    /// A new zero-filled memfd segment for `len` elements of the given size and
-    /// alignment, backed by the pages `pages` asks for (`shm/pages.rs` has the
-    /// policy). Only the page holding the header is touched here: every other page
-    /// is faulted in by whoever first writes it (for an output array, the worker
-    /// that computes its chunk).
+    /// A memfd segment for `len` elements of the given size and alignment, backed by
+    /// the pages `pages` asks for (`shm/pages.rs` has the policy), holding
+    /// `contents`.
+    ///
+    /// The segment of a dropped array with the same bytes of data, on the kind of
+    /// page a new one would get, is taken from the array cache (`shm/recycle.rs`)
+    /// when there is one, with a new tenant, and zeroed if `contents` asks for
+    /// zeros. Otherwise the segment is new and reads as zeros: only the page holding
+    /// the header is touched here, and every other page is faulted in by whoever
+    /// first writes it (for an output array, the worker that computes its chunk).
     ///
     /// # Errors
     /// [`Error::HugePagesUnavailable`] when huge pages were asked for explicitly
@@ -169,13 +200,13 @@ impl Segment {
         elem_size: usize,
         elem_align: usize,
         pages: Pages,
+        contents: Contents,
     ) -> crate::Result<Self> {
         let data_bytes = len
             .checked_mul(elem_size)
             .filter(|b| *b <= isize::MAX as usize - DATA_OFFSET - sys_pages::huge_page_size())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))
             .map_err(Error::io("creating a shared array"))?;
-        let id = NEXT_ID.fetch_add(1, StdOrdering::Relaxed);
         let total = DATA_OFFSET + data_bytes;
         let env_allows = pages != Pages::Auto || pages::env_allows_huge();
         let offer = match pages {
@@ -183,6 +214,20 @@ impl Segment {
             Pages::Auto if !env_allows || data_bytes < pages::HUGE_PAGE_THRESHOLD => Offer::NONE,
             _ => Offer::now(),
         };
+        // The memory of a dropped array, of the kind a new one would get now.
+        let preferred = offer.candidates(pages, data_bytes, total, env_allows)[0];
+        if let Some(kept) = super::recycle::take(data_bytes, preferred) {
+            let kept: Box<dyn std::any::Any> = kept;
+            let mut segment = *kept
+                .downcast::<Segment>()
+                .expect("the array cache holds segments only");
+            segment.tenant = NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed);
+            if contents == Contents::Zeros {
+                segment.zero_data();
+            }
+            return Ok(segment);
+        }
+        let id = NEXT_ID.fetch_add(1, StdOrdering::Relaxed);
         if let Pages::HugeTlb | Pages::TransparentHuge = pages {
             let kind = offer.candidates(pages, data_bytes, total, true)[0];
             if let Some(reason) = offer.refusal(kind, total) {
@@ -215,13 +260,14 @@ impl Segment {
             unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
             return Ok(Segment {
                 id,
-                fd,
-                map: Backing::Shared(map),
+                storage: Storage::new(fd, Backing::Shared(map)),
                 data_off: DATA_OFFSET,
                 data_bytes,
                 pages: kind,
                 live: OnceLock::new(),
                 unlink: None,
+                tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+                recyclable: true,
             });
         }
         match refused {
@@ -246,13 +292,14 @@ impl Segment {
         assert!(data_off + data_bytes <= map.len());
         Segment {
             id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
-            fd,
-            map: Backing::Shared(map),
+            storage: Storage::new(fd, Backing::Shared(map)),
             data_off,
             data_bytes,
             pages: PageKind::Base,
             live: OnceLock::new(),
             unlink,
+            tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+            recyclable: false,
         }
     }
 
@@ -266,13 +313,14 @@ impl Segment {
         assert!(data_off + data_bytes <= map.len());
         Segment {
             id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
-            fd,
-            map: Backing::File(map),
+            storage: Storage::new(fd, Backing::File(map)),
             data_off,
             data_bytes,
             pages: PageKind::Base,
             live: OnceLock::new(),
             unlink: None,
+            tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+            recyclable: false,
         }
     }
 
@@ -292,7 +340,7 @@ impl Segment {
     /// of its mapping, where its header is. `None` for every other segment,
     /// including named segments opened from another process's name.
     pub(crate) fn owned_named_header(&self) -> Option<*mut u8> {
-        self.unlink.as_ref().map(|_| self.map.ptr())
+        self.unlink.as_ref().map(|_| self.storage.map.ptr())
     }
 
     /// The process-unique id.
@@ -303,12 +351,12 @@ impl Segment {
     /// Pointer to element 0.
     pub(crate) fn data_ptr(&self) -> *mut u8 {
         // SAFETY: data_off <= map.len() by construction.
-        unsafe { self.map.ptr().add(self.data_off) }
+        unsafe { self.storage.map.ptr().add(self.data_off) }
     }
 
     /// The descriptor, for shipping to workers.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.storage.fd.as_fd()
     }
 
     /// What a worker needs to map this segment, registering a liveness word on first
@@ -328,7 +376,7 @@ impl Segment {
         Ok(ShipInfo {
             id: self.id,
             live: u64::from(live),
-            map_len: self.map.len() as u64,
+            map_len: self.storage.map.len() as u64,
             data_off: self.data_off as u64,
             data_bytes: self.data_bytes as u64,
             page_kind: self.pages.code(),
@@ -336,8 +384,81 @@ impl Segment {
     }
 }
 
+/// What the elements of a new memfd segment must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Contents {
+    /// Zeros.
+    Zeros,
+    /// Anything: the caller overwrites every element before anyone reads one. A
+    /// fresh segment reads as zeros; a recycled one holds what its last array
+    /// left.
+    Unspecified,
+}
+
+impl Segment {
+    /// Zeroes the elements of a segment taken from the array cache. The parent's
+    /// mapping may lack the pages (the workers wrote them): mapping them with
+    /// `MADV_POPULATE_READ` first costs one fault per 16 pages (the kernel maps the
+    /// neighbours of a read fault), where a write would take one per page.
+    fn zero_data(&self) {
+        let start = self.storage.map.ptr();
+        let len = self.data_off + self.data_bytes;
+        // SAFETY: the whole mapping, which this segment owns; the advice maps pages
+        // and changes no contents. A refusal (a kernel before 5.14) only leaves the
+        // write below to fault them in.
+        let _ = unsafe {
+            sys_pages::populate_read(std::ptr::NonNull::new(start).expect("mapped"), len)
+        };
+        // SAFETY: `data_ptr()..+data_bytes` lies inside the mapping. The segment
+        // came from the array cache, so no array refers to it and no worker writes
+        // it (`shm/recycle.rs`): nobody else accesses the range during the write.
+        unsafe { self.data_ptr().write_bytes(0, self.data_bytes) };
+    }
+
+    /// Which array holds the segment now (see the field).
+    pub(crate) fn tenant(&self) -> u64 {
+        self.tenant
+    }
+}
+
+impl super::recycle::Kept for Segment {
+    fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    fn page_kind(&self) -> PageKind {
+        self.pages
+    }
+
+    fn forbid_recycling(&mut self) {
+        self.recyclable = false;
+    }
+}
+
 impl Drop for Segment {
     fn drop(&mut self) {
+        // SAFETY: `storage` is taken exactly once, here; `self` is not used after
+        // its drop, and no other code takes it.
+        let storage = unsafe { ManuallyDrop::take(&mut self.storage) };
+        if self.recyclable {
+            // The array cache keeps the file, the mapping, the id and the liveness
+            // word together; workers keep their mappings of it.
+            let kept = Segment {
+                id: self.id,
+                storage: ManuallyDrop::new(storage),
+                data_off: self.data_off,
+                data_bytes: self.data_bytes,
+                pages: self.pages,
+                live: self.live.take().map_or_else(OnceLock::new, OnceLock::from),
+                unlink: None,
+                tenant: self.tenant,
+                recyclable: true,
+            };
+            if let Some(mut refused) = super::recycle::offer(Box::new(kept)) {
+                refused.forbid_recycling();
+            }
+            return;
+        }
         if let Some(name) = &self.unlink {
             let _ = sys::shm_unlink(name);
         }
@@ -349,6 +470,7 @@ impl Drop for Segment {
             // now so the memory is freed promptly.
             super::registry::wake_idle_workers();
         }
+        drop(storage);
     }
 }
 
@@ -481,7 +603,7 @@ mod tests {
 
     #[test]
     fn a_worker_checks_an_array_segment_against_its_header() {
-        let seg = Segment::new_memfd(1000, 8, 8, Pages::Auto).unwrap();
+        let seg = Segment::new_memfd(1000, 8, 8, Pages::Auto, Contents::Zeros).unwrap();
         let info = ShipInfo {
             id: seg.id(),
             live: 0,

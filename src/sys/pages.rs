@@ -180,6 +180,18 @@ pub(crate) unsafe fn populate_write(ptr: NonNull<u8>, len: usize) -> io::Result<
     Ok(())
 }
 
+/// Maps the pages of `ptr..ptr+len` that are already in the file, as read faults
+/// would, without touching them (`MADV_POPULATE_READ`, Linux 5.14). For a shared
+/// mapping of shared memory the entries it makes are writable.
+///
+/// # Safety
+/// `ptr..ptr+len` must lie inside a mapping this process made.
+pub(crate) unsafe fn populate_read(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY: Delegated to the caller.
+    unsafe { rustix::mm::madvise(ptr.as_ptr().cast(), len, Advice::LinuxPopulateRead)? };
+    Ok(())
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

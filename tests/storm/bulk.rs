@@ -109,7 +109,14 @@ impl Planted {
 
 impl Round<'_> {
     fn plant(&mut self, cx: Cx) -> Planted {
-        let len = self.rng.range(1000..100_000) as usize;
+        // Half the maps use one of a few lengths, so that their arrays often take
+        // over the memory of an earlier map's arrays (the array cache), whose
+        // workers may have been killed inside it.
+        let len = if self.rng.chance(50) {
+            self.rng.pick(&[4096u64, 30_000, 65_536]) as usize
+        } else {
+            self.rng.range(1000..100_000) as usize
+        };
         let chunk_len = self.rng.range(100..5000) as usize;
         let retries = self.rng.pick(&[0u32, 0, 1, 2]);
         let nonce = self.rng.below(1 << 29);

@@ -111,7 +111,10 @@ pub fn storm(method: StartMethod) {
         })
     });
     match result {
-        Ok(summary) => eprintln!("{header}: {summary}"),
+        Ok(summary) => eprintln!(
+            "{header}: {summary}; array cache: {:?}",
+            shmpool::array_cache::stats()
+        ),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()

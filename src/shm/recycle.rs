@@ -1,0 +1,282 @@
+//! The array cache: the memory of dropped arrays, kept for the next array of the
+//! same size.
+//!
+//! A fresh array's memory is faulted in page by page on its first write. With base
+//! 4 KiB pages that costs the kernel (and, in a VM, the host) a few microseconds per
+//! page, four to five times the cost of the write itself (`docs/BENCHMARKS.md`,
+//! first touch). So when an array made by [`SharedArray::zeroed`],
+//! [`SharedArray::for_overwrite`] or their siblings is dropped, its memory is kept
+//! here, still mapped in the workers that wrote it. The next such array of exactly
+//! the same byte length (any element type), on the kind of page it would get new,
+//! takes it over, and the workers that write it find their pages mapped already.
+//! `zeroed` zeroes reused memory; `for_overwrite` does not.
+//!
+//! The cache is bounded: at most [`MAX_SEGMENTS`] arrays and [`limit`] bytes (an
+//! eighth of physical memory, at most 4 GiB, by default); the least recently
+//! dropped go first. [`set_limit`] or the `SHMPOOL_ARRAY_CACHE` environment
+//! variable sets the limit, and `0` turns the cache off. [`trim`] gives everything
+//! back. Named segments and `.npy` files are never kept.
+//!
+//! [`SharedArray::zeroed`]: crate::SharedArray::zeroed
+//! [`SharedArray::for_overwrite`]: crate::SharedArray::for_overwrite
+
+// How it works. A dropped segment is kept whole: its file, the parent's mapping, its
+// id and its liveness word, which stays alive, so workers keep their mappings. An
+// array that takes it over gives it a new tenant number (`Segment::tenant`), which
+// is what anything derived from a segment's contents is keyed by. A released
+// segment (evicted, trimmed, or over the limit when dropped) is retired as a
+// dropped one always was: its liveness word goes to 0 and the workers unmap it.
+//
+// Only the process that made the cache uses it: a forked child (a worker, a user's
+// `fork`) has none of the parent's segment mappings, which are `MADV_DONTFORK`,
+// and must not take a segment from the copy of the cache it inherited, nor wait on
+// a lock another thread held at the fork.
+//
+// Safety of reuse: a segment reaches the cache only when its last `Arc` is
+// dropped, after every bulk call that used it returned; a bulk call returns only
+// once no worker is inside its job (`docs/PROTOCOL.md` §7), so no worker writes a
+// segment once it is here. Task contexts, which workers only read, are not kept.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use std::any::Any;
+
+use super::page_kind::PageKind;
+use crate::sys;
+
+/// What the cache holds: an array segment (`shm/segment.rs`, which hands its
+/// segments here from its `Drop` and takes them back as `Box<dyn Any>`). The cache
+/// needs only its size and page kind, and a way to make its next drop final.
+pub(crate) trait Kept: Any + Send {
+    /// Bytes of element data: what an array must need to take it over.
+    fn data_bytes(&self) -> usize;
+    /// Its pages: what an array must ask for to take it over.
+    fn page_kind(&self) -> PageKind;
+    /// Makes its drop release it, instead of offering it here again.
+    fn forbid_recycling(&mut self);
+}
+
+/// The most segments the cache holds, whatever their size.
+pub const MAX_SEGMENTS: usize = 16;
+
+/// The environment variable that sets the byte limit: a number of bytes with an
+/// optional `K`, `M` or `G` suffix (powers of 1024), or `0` to turn recycling off.
+pub const ENV_VAR: &str = "SHMPOOL_ARRAY_CACHE";
+
+/// The default byte limit: an eighth of physical memory, at most 4 GiB.
+fn default_limit() -> u64 {
+    (sys::physical_memory().unwrap_or(0) / 8).min(4 << 30)
+}
+
+/// What the cache holds and has done, from [`stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Segments held now.
+    pub segments: usize,
+    /// Bytes of element data held now.
+    pub bytes: u64,
+    /// The byte limit in force.
+    pub limit: u64,
+    /// Arrays that took over a held segment, since the process started.
+    pub reused: u64,
+    /// Dropped segments the cache took, since the process started.
+    pub kept: u64,
+    /// Held segments it released (evicted, trimmed), since the process started.
+    pub released: u64,
+}
+
+struct Cache {
+    /// Most recently dropped first.
+    held: VecDeque<Box<dyn Kept>>,
+    bytes: u64,
+    /// `None` until first read from the environment.
+    limit: Option<u64>,
+    reused: u64,
+    kept: u64,
+    released: u64,
+}
+
+static CACHE: Mutex<Cache> = Mutex::new(Cache {
+    held: VecDeque::new(),
+    bytes: 0,
+    limit: None,
+    reused: 0,
+    kept: 0,
+    released: 0,
+});
+
+/// The process that owns [`CACHE`]: the first to use it. 0 before that.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// Locks the cache, or `None` in a process that does not own it (a forked child).
+fn lock() -> Option<std::sync::MutexGuard<'static, Cache>> {
+    let me = std::process::id();
+    let owner = match OWNER.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => me,
+        Err(owner) => owner,
+    };
+    (owner == me).then(|| CACHE.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+impl Cache {
+    fn limit(&mut self) -> u64 {
+        *self
+            .limit
+            .get_or_insert_with(|| match std::env::var(ENV_VAR) {
+                Ok(v) => parse_bytes(&v).unwrap_or_else(|| {
+                    tracing::warn!(value = %v, "{ENV_VAR} is not a byte count; using the default");
+                    default_limit()
+                }),
+                Err(_) => default_limit(),
+            })
+    }
+
+    /// Removes the least recently dropped segments until both bounds hold,
+    /// returning them (to be dropped outside the lock).
+    fn evict_to(&mut self, bytes: u64, segments: usize) -> Vec<Box<dyn Kept>> {
+        let mut out = Vec::new();
+        while self.bytes > bytes || self.held.len() > segments {
+            let Some(segment) = self.held.pop_back() else {
+                break;
+            };
+            self.bytes -= segment.data_bytes() as u64;
+            self.released += 1;
+            out.push(segment);
+        }
+        out
+    }
+}
+
+/// Releases `segments` for good: each is retired as a dropped segment is.
+fn release(segments: Vec<Box<dyn Kept>>) {
+    for mut segment in segments {
+        segment.forbid_recycling();
+        drop(segment);
+    }
+}
+
+/// Offers a dropped segment. `None` when the cache kept it; otherwise it is handed
+/// back, to be released.
+pub(crate) fn offer(segment: Box<dyn Kept>) -> Option<Box<dyn Kept>> {
+    let Some(mut cache) = lock() else {
+        return Some(segment);
+    };
+    let limit = cache.limit();
+    let bytes = segment.data_bytes() as u64;
+    if bytes > limit {
+        return Some(segment);
+    }
+    cache.bytes += bytes;
+    cache.kept += 1;
+    cache.held.push_front(segment);
+    let evicted = cache.evict_to(limit, MAX_SEGMENTS);
+    drop(cache);
+    release(evicted);
+    None
+}
+
+/// A held segment of exactly `data_bytes` bytes of element data on `kind` pages,
+/// if there is one. Its contents are whatever its last array left.
+pub(crate) fn take(data_bytes: usize, kind: PageKind) -> Option<Box<dyn Kept>> {
+    let mut cache = lock()?;
+    let at = cache
+        .held
+        .iter()
+        .position(|s| s.data_bytes() == data_bytes && s.page_kind() == kind)?;
+    let segment = cache.held.remove(at).expect("the position found");
+    cache.bytes -= data_bytes as u64;
+    cache.reused += 1;
+    Some(segment)
+}
+
+/// The byte limit of the array cache: the most element data that dropped arrays
+/// may keep for reuse. By default an eighth of physical memory, at most 4 GiB, or
+/// what `SHMPOOL_ARRAY_CACHE` says.
+pub fn limit() -> u64 {
+    lock().map_or(0, |mut c| c.limit())
+}
+
+/// Sets the byte limit of the array cache, releasing what no longer fits; `0`
+/// turns recycling off and releases everything.
+///
+/// # Examples
+///
+/// ```
+/// shmpool::array_cache::set_limit(256 << 20);
+/// assert_eq!(shmpool::array_cache::limit(), 256 << 20);
+/// ```
+pub fn set_limit(bytes: u64) {
+    let Some(mut cache) = lock() else { return };
+    cache.limit = Some(bytes);
+    let evicted = cache.evict_to(bytes, MAX_SEGMENTS);
+    drop(cache);
+    release(evicted);
+}
+
+/// Releases every segment the array cache holds: their memory goes back to the
+/// system once the workers that mapped them notice (when they next go idle, or
+/// between tasks).
+///
+/// # Examples
+///
+/// ```
+/// drop(shmpool::SharedArray::<f64>::zeroed(1 << 16)?);
+/// shmpool::array_cache::trim();
+/// assert_eq!(shmpool::array_cache::stats().segments, 0);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
+pub fn trim() {
+    let Some(mut cache) = lock() else { return };
+    let evicted = cache.evict_to(0, 0);
+    drop(cache);
+    release(evicted);
+}
+
+/// What the array cache holds now and has done.
+pub fn stats() -> CacheStats {
+    let Some(mut cache) = lock() else {
+        return CacheStats::default();
+    };
+    CacheStats {
+        segments: cache.held.len(),
+        bytes: cache.bytes,
+        limit: cache.limit(),
+        reused: cache.reused,
+        kept: cache.kept,
+        released: cache.released,
+    }
+}
+
+/// Parses `1234`, `64K`, `512M`, `2G` (powers of 1024; case and a trailing `B`
+/// ignored).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_uppercase();
+    let s = s.strip_suffix('B').unwrap_or(&s);
+    let (digits, shift) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 10),
+        'M' => (&s[..s.len() - 1], 20),
+        'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_parse_with_binary_suffixes() {
+        assert_eq!(parse_bytes("0"), Some(0));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("64k"), Some(64 << 10));
+        assert_eq!(parse_bytes("512M"), Some(512 << 20));
+        assert_eq!(parse_bytes(" 2GB "), Some(2 << 30));
+        assert_eq!(parse_bytes("two"), None);
+        assert_eq!(parse_bytes("G"), None);
+        assert_eq!(parse_bytes("99999999999G"), None);
+    }
+}
