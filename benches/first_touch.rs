@@ -1,19 +1,26 @@
-//! First touch: `map_into` into a fresh `zeroed` output (cold) against the same
-//! map into an output written before (warm), per page kind.
+//! First touch: `map_into` into a new output (cold, or on reused memory) against
+//! the same map into an output written before (warm), per page kind.
 //!
 //! ```text
 //! cargo bench --bench first_touch
-//! cargo bench --bench first_touch -- first_touch/cold   # one half
+//! cargo bench --bench first_touch -- first_touch/cold   # one row
 //! ```
 //!
-//! * `first_touch/<cold|warm>/<pages>/2^24` and `2^27`: `y[i] = x[i].sqrt()` over
+//! * `first_touch/<row>/<pages>/2^24` and `2^27`: `y[i] = x[i].sqrt()` over
 //!   2^24 f64 (128 MiB each way) and 2^27 f64 (1 GiB each way), 2 worker processes.
-//!   - `cold`: every timed call writes a fresh `SharedArray::zeroed_with_pages`
-//!     output, whose pages the workers fault in (and the kernel zeroes) as they
-//!     write their chunks. Creating the array, and dropping it afterwards, are not
-//!     timed; after each drop the bench waits until the workers have let go of the
-//!     old array's memory, so that freeing it does not run inside the next call.
 //!   - `warm`: the same output every time, its pages mapped in the workers already.
+//!   - `cold`: every timed call writes a fresh `SharedArray::zeroed_with_pages`
+//!     output with the array cache off, so its memory is new from the system and
+//!     the workers fault its pages in (and the kernel zeroes them) as they write
+//!     their chunks. Creating the array, and dropping it afterwards, are not timed;
+//!     after each drop the bench waits until the workers have let go of the old
+//!     array's memory, so that freeing it does not run inside the next call.
+//!   - `reused`: the same, with the array cache on: each new output takes over the
+//!     memory of the one dropped just before (asserted), already mapped in the
+//!     workers. Creating it (which zeroes it) is not timed.
+//!   - `reused_with_zeroing`: the same, timing the creation too.
+//!   - `reused_for_overwrite`: `SharedArray::for_overwrite` and the call, both
+//!     timed: reused memory is not zeroed. Only for the kind `Pages::Auto` gives.
 //! * `<pages>` is each kind of page the machine offers now: `base` always,
 //!   `transparent_huge` when shmem THP is `advise`, `within_size` or `always`,
 //!   `hugetlb` when enough hugetlbfs pages are free (2^27 needs 1,026 pages of
@@ -28,7 +35,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use shmpool::{PageKind, Pages, Pool, SharedArray};
+use shmpool::{PageKind, Pages, Pool, SharedArray, array_cache};
 
 /// Worker processes.
 const WORKERS: usize = 2;
@@ -107,6 +114,9 @@ fn first_touch(c: &mut Criterion) {
             drop(warm);
             settle(len);
 
+            // Cold: memory the system has just handed out (the array cache off).
+            let limit = array_cache::limit();
+            array_cache::set_limit(0);
             let mut ys = fresh(len, pages).expect("cold output");
             sqrt_map(&pool, &xs, &mut ys);
             check(&xs, &ys);
@@ -117,15 +127,62 @@ fn first_touch(c: &mut Criterion) {
                     let mut timed = Duration::ZERO;
                     for _ in 0..iters {
                         let mut ys = fresh(len, pages).expect("cold output");
-                        let t = Instant::now();
+                        let start = Instant::now();
                         sqrt_map(&pool, &xs, &mut ys);
-                        timed += t.elapsed();
+                        timed += start.elapsed();
                         drop(ys);
                         settle(len);
                     }
                     timed
                 })
             });
+
+            // Reused: the output is a fresh `zeroed` array again, whose memory is
+            // the array dropped just before (the array cache on).
+            array_cache::set_limit(limit.max(2 * len as u64 * 8));
+            let mut ys = fresh(len, pages).expect("output");
+            sqrt_map(&pool, &xs, &mut ys);
+            drop(ys);
+            // `Some(pages)`: a `zeroed_with_pages` output; `None`: `for_overwrite`.
+            let (pool, xs) = (&pool, &xs);
+            let reused = |make: Option<Pages>, timed_creation: bool| {
+                move |b: &mut criterion::Bencher<'_>| {
+                    b.iter_custom(|iters| {
+                        let before = array_cache::stats().reused;
+                        let mut timed = Duration::ZERO;
+                        for _ in 0..iters {
+                            let start = Instant::now();
+                            let mut ys = match make {
+                                Some(pages) => fresh(len, pages).expect("output"),
+                                None => SharedArray::for_overwrite(len).expect("output"),
+                            };
+                            let call = Instant::now();
+                            sqrt_map(pool, xs, &mut ys);
+                            timed += if timed_creation { start } else { call }.elapsed();
+                        }
+                        let reused = array_cache::stats().reused - before;
+                        assert_eq!(reused, iters, "an output did not reuse memory");
+                        timed
+                    })
+                }
+            };
+            group.bench_function(BenchmarkId::new("reused", &id), reused(Some(pages), false));
+            group.bench_function(
+                BenchmarkId::new("reused_with_zeroing", &id),
+                reused(Some(pages), true),
+            );
+            // `for_overwrite` asks for `Pages::Auto`: measured where that is this kind.
+            let auto = SharedArray::<f64>::for_overwrite(len).expect("output");
+            if auto.page_kind() == xs.page_kind() {
+                drop(auto);
+                group.bench_function(
+                    BenchmarkId::new("reused_for_overwrite", &id),
+                    reused(None, true),
+                );
+            }
+            array_cache::set_limit(limit);
+            array_cache::trim();
+            settle(len);
         }
     }
     group.finish();

@@ -103,6 +103,8 @@ pub(crate) struct Segment {
     /// (`shm/recycle.rs`) may keep when it is dropped; false for every other
     /// segment, and for one the cache released.
     recyclable: bool,
+    /// Every page of the parent's mapping has been mapped (`Segment::zero_data`).
+    parent_mapped: bool,
 }
 
 /// A segment's file and mapping.
@@ -268,6 +270,7 @@ impl Segment {
                 unlink: None,
                 tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
                 recyclable: true,
+                parent_mapped: false,
             });
         }
         match refused {
@@ -300,6 +303,7 @@ impl Segment {
             unlink,
             tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
             recyclable: false,
+            parent_mapped: false,
         }
     }
 
@@ -321,6 +325,7 @@ impl Segment {
             unlink: None,
             tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
             recyclable: false,
+            parent_mapped: false,
         }
     }
 
@@ -396,19 +401,24 @@ pub(crate) enum Contents {
 }
 
 impl Segment {
-    /// Zeroes the elements of a segment taken from the array cache. The parent's
-    /// mapping may lack the pages (the workers wrote them): mapping them with
-    /// `MADV_POPULATE_READ` first costs one fault per 16 pages (the kernel maps the
-    /// neighbours of a read fault), where a write would take one per page.
-    fn zero_data(&self) {
-        let start = self.storage.map.ptr();
-        let len = self.data_off + self.data_bytes;
-        // SAFETY: the whole mapping, which this segment owns; the advice maps pages
-        // and changes no contents. A refusal (a kernel before 5.14) only leaves the
-        // write below to fault them in.
-        let _ = unsafe {
-            sys_pages::populate_read(std::ptr::NonNull::new(start).expect("mapped"), len)
-        };
+    /// Zeroes the elements of a segment taken from the array cache. The first time,
+    /// the parent's mapping may lack the pages (the workers wrote them): mapping
+    /// them with `MADV_POPULATE_READ` first costs one fault per 16 pages (the kernel
+    /// maps the neighbours of a read fault), where a write would take one per page.
+    /// The entries stay, so later zeroings skip it (it walks every page even when
+    /// all are mapped: 60-90 ms per GiB here, twice the write itself).
+    fn zero_data(&mut self) {
+        if !self.parent_mapped {
+            let start = self.storage.map.ptr();
+            let len = self.data_off + self.data_bytes;
+            // SAFETY: the whole mapping, which this segment owns; the advice maps
+            // pages and changes no contents. A refusal (a kernel before 5.14) only
+            // leaves the write below to fault them in.
+            let _ = unsafe {
+                sys_pages::populate_read(std::ptr::NonNull::new(start).expect("mapped"), len)
+            };
+            self.parent_mapped = true;
+        }
         // SAFETY: `data_ptr()..+data_bytes` lies inside the mapping. The segment
         // came from the array cache, so no array refers to it and no worker writes
         // it (`shm/recycle.rs`): nobody else accesses the range during the write.
@@ -453,6 +463,7 @@ impl Drop for Segment {
                 unlink: None,
                 tenant: self.tenant,
                 recyclable: true,
+                parent_mapped: self.parent_mapped,
             };
             if let Some(mut refused) = super::recycle::offer(Box::new(kept)) {
                 refused.forbid_recycling();
