@@ -46,3 +46,36 @@ fn streamed_outputs_equal_plain_ones_at_every_level() {
         assert_eq!(wrong, None, "{level}: first wrong axpy element");
     }
 }
+
+/// Two-byte elements, streamed 16 or 32 bytes at a time after a plain prefix that
+/// reaches the store width's alignment from an odd element.
+#[test]
+fn streamed_narrow_elements_equal_plain_ones_at_every_level() {
+    let n = (65usize << 20) / 2 + 11;
+    let x = SharedArray::try_from_iter((0..n).map(|i| (i % 65_521) as u16)).expect("x");
+    for level in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
+        if !level.is_supported() {
+            continue;
+        }
+        let pool = Pool::builder()
+            .processes(2)
+            .simd(level)
+            .build()
+            .expect("pool");
+        let mut y = SharedArray::filled(n, u16::MAX).expect("y");
+        pool.bulk()
+            .range(7..n - 3)
+            .chunk_len(77_777)
+            .map_into(&x, &mut y, |v: u16| v.wrapping_mul(3) ^ 0x5a5a)
+            .expect("range map");
+        let wrong = (0..n).find(|&i| {
+            let want = if (7..n - 3).contains(&i) {
+                x[i].wrapping_mul(3) ^ 0x5a5a
+            } else {
+                u16::MAX
+            };
+            y[i] != want
+        });
+        assert_eq!(wrong, None, "{level}: first wrong element");
+    }
+}

@@ -23,6 +23,7 @@ use bytemuck::Pod;
 
 use super::dispatch::KernelBody;
 use super::{ChunkCall, Grid, GridMut, Inputs, KernelEnv, Outputs, conjure};
+use crate::simd::Simd;
 
 macro_rules! body {
     ($(#[$m:meta])* $name:ident<$($p:ident),*>) => {
@@ -44,7 +45,7 @@ where
     F: Fn(&E::Arg, I::Item) -> O::Item,
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let (start, n) = (call.start, call.len);
         // SAFETY: the operands are the inputs then the outputs (this body's contract),
         // valid for the chunk's range, the outputs' range ours alone (`BulkKernel`).
@@ -80,7 +81,7 @@ where
     F: for<'a> Fn(&E::Arg, I::Slices<'a>, O::Slices<'a>),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let (start, n) = (call.start, call.len);
         // SAFETY: as in `MapBody`.
         let (ins, outs) = unsafe {
@@ -107,7 +108,7 @@ where
     F: Fn(&E::Arg, &mut T),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         // SAFETY: operand 0 is the array, its chunk range ours alone (`BulkKernel`).
         let xs = unsafe {
             std::slice::from_raw_parts_mut(
@@ -139,7 +140,7 @@ where
     F: Fn(&E::Arg, &mut [T]),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         // SAFETY: as in `ForEachBody`.
         let xs = unsafe {
             std::slice::from_raw_parts_mut(
@@ -168,7 +169,7 @@ where
     C: Fn(A, A) -> A,
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let n = call.len;
         // SAFETY: the operands are the inputs, the partials (one `A` per chunk) and
         // the identity (one `A`), this body's contract; the chunk's slot is ours alone.
@@ -210,7 +211,7 @@ where
     F: for<'a> Fn(&E::Arg, usize, &mut [A], I::Slices<'a>),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let partials = &call.operands[I::COUNT];
         let identity = &call.operands[I::COUNT + 1];
         let width = identity.extent;
@@ -250,7 +251,7 @@ where
     F: for<'a> Fn(&E::Arg, Range<usize>, I::Slices<'a>, O::Slices<'a>),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let whole = call.operands[0].extent;
         // SAFETY: the inputs are whole (`extent` elements from element 0, nobody
         // writes them) and the outputs chunked, this body's contract.
@@ -280,7 +281,7 @@ where
     F: Fn(&E::Arg, &[T], &mut [U]),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let (x, y) = (&call.operands[0], &call.operands[1]);
         let (in_cols, out_cols) = (
             x.elem_size / size_of::<T>().max(1),
@@ -332,7 +333,7 @@ where
     F: for<'a> Fn(&E::Arg, Range<usize>, Grid<'a, T>, GridMut<'a, U>),
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
         let (x, y) = (&call.operands[0], &call.operands[1]);
         let (in_cols, out_cols) = (
             x.elem_size / size_of::<T>().max(1),
@@ -381,7 +382,7 @@ where
     F: Fn(&E::Arg, I::Item) -> O::Item,
 {
     #[inline(always)]
-    unsafe fn run(call: &ChunkCall) {
+    unsafe fn run(call: &ChunkCall, level: Simd) {
         let (start, n) = (call.start, call.len);
         // SAFETY: the operands are the inputs, then one output (the engine uses this
         // body only when `O::COUNT` is 1, whose item is the output's element type),
@@ -398,7 +399,7 @@ where
         // passed to the closure is below `n`, the slices' length.
         unsafe {
             E::with_arg(call, |p| {
-                super::stream::map_streaming(n, out, |i| f(p, I::get(ins, i)))
+                super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i)))
             })
         }
     }

@@ -18,11 +18,12 @@ use crate::simd::Simd;
 
 /// A kernel body: what one chunk call does, independent of the instruction set.
 pub(crate) trait KernelBody {
-    /// Runs one chunk.
+    /// Runs one chunk, in the entry point of `level` (a constant there, since the
+    /// body is inlined into it: a branch on it costs nothing).
     ///
     /// # Safety
-    /// See [`BulkKernel`].
-    unsafe fn run(call: &ChunkCall);
+    /// See [`BulkKernel`]; the CPU supports `level`.
+    unsafe fn run(call: &ChunkCall, level: Simd);
 }
 
 /// A kernel's entry points, one per level.
@@ -85,8 +86,8 @@ pub(crate) fn kernels<K: KernelBody>() -> Kernels {
 /// # Safety
 /// See [`BulkKernel`].
 unsafe fn baseline_entry<K: KernelBody>(call: &ChunkCall) {
-    // SAFETY: delegated to the caller.
-    unsafe { K::run(call) }
+    // SAFETY: delegated to the caller; every CPU has the baseline.
+    unsafe { K::run(call, Simd::Baseline) }
 }
 
 /// # Safety
@@ -95,8 +96,8 @@ unsafe fn baseline_entry<K: KernelBody>(call: &ChunkCall) {
 #[cfg(all(target_arch = "x86_64", not(shmpool_baseline_only)))]
 #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,movbe,f16c,popcnt")]
 unsafe fn avx2_entry<K: KernelBody>(call: &ChunkCall) {
-    // SAFETY: delegated to the caller.
-    unsafe { K::run(call) }
+    // SAFETY: delegated to the caller, who checked the level.
+    unsafe { K::run(call, Simd::Avx2) }
 }
 
 /// # Safety
@@ -106,8 +107,8 @@ unsafe fn avx2_entry<K: KernelBody>(call: &ChunkCall) {
     enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,movbe,f16c,popcnt"
 )]
 unsafe fn avx512_entry<K: KernelBody>(call: &ChunkCall) {
-    // SAFETY: delegated to the caller.
-    unsafe { K::run(call) }
+    // SAFETY: delegated to the caller, who checked the level.
+    unsafe { K::run(call, Simd::Avx512) }
 }
 
 #[cfg(test)]
