@@ -19,6 +19,7 @@ use rustix::net::{
 };
 use rustix::thread::futex;
 
+pub(crate) mod cgroup;
 mod memory;
 pub(crate) mod pages;
 pub(crate) use memory::{

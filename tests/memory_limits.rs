@@ -466,3 +466,52 @@ fn an_oom_killed_worker_is_reported_as_out_of_memory(method: StartMethod) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// In a memory cgroup of 512 MiB, the array cache keeps at most an eighth of it by
+/// default (not an eighth of the machine's memory): a dropped array larger than
+/// that is released, a smaller one kept.
+#[test]
+fn in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit() {
+    const LIMIT: u64 = 512 << 20;
+    if let Some(procs) = std::env::var_os(CHILD) {
+        // In the child, which has not used the cache yet: join the cgroup first.
+        std::fs::write(&procs, std::process::id().to_string()).expect("join the cgroup");
+        assert_eq!(shmpool::array_cache::limit(), LIMIT / 8);
+        let before = shmpool::array_cache::stats();
+        drop(ok(SharedArray::<u8>::filled(100 << 20, 1), "100 MiB"));
+        assert_eq!(
+            shmpool::array_cache::stats().kept,
+            before.kept,
+            "kept 100 MiB"
+        );
+        drop(ok(SharedArray::<u8>::filled(32 << 20, 1), "32 MiB"));
+        assert_eq!(shmpool::array_cache::stats().kept, before.kept + 1);
+        return;
+    }
+    let cgroup = match MemoryCgroup::create(&format!("shmpool-cache-{}", std::process::id()), LIMIT)
+    {
+        Ok(c) => c,
+        // SAFETY: geteuid has no preconditions.
+        Err(why) if std::env::var_os("CI").is_some() && unsafe { libc::geteuid() } == 0 => {
+            panic!("CI, as root: a memory cgroup must be possible: {why}")
+        }
+        Err(why) => {
+            println!("skipped: cannot create a memory cgroup: {why}");
+            return;
+        }
+    };
+    let procs = cgroup.dir.join("cgroup.procs");
+    let out = rerun_self_with(
+        "in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit",
+        &[(CHILD, procs.to_str().unwrap()), ("RUST_BACKTRACE", "0")],
+        BODY,
+    );
+    drop(cgroup);
+    assert!(
+        out.status.success(),
+        "the child failed ({:?}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -23,8 +23,10 @@
 //! [`GRACE`] (another process of the cgroup was killed) is forgotten, so it cannot
 //! turn a later `kill -9` into an OOM kill.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use crate::sys::cgroup;
 
 /// How long a rise of the count waits for a worker's death to claim it.
 const GRACE: Duration = Duration::from_secs(5);
@@ -68,67 +70,17 @@ fn oom_kill_count(text: &str) -> Option<u64> {
 /// The count files of this process's cgroups, most precise first: v2's
 /// `memory.events.local` and `memory.events`, then v1's `memory.oom_control`.
 fn cgroup_candidates(cgroups: &str, mountinfo: &str) -> Vec<PathBuf> {
-    let mut v2 = None;
-    let mut v1 = None;
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        if id == "0" && controllers.is_empty() {
-            v2 = Some(path);
-        } else if controllers.split(',').any(|c| c == "memory") {
-            v1 = Some(path);
-        }
-    }
     let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        // id parent major:minor root mountpoint options [optional...] - type source super
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fields: Vec<&str> = left.split(' ').collect();
-        let mut rest = right.split(' ');
-        let (Some(fstype), Some(_source), Some(superopts)) =
-            (rest.next(), rest.next(), rest.next())
-        else {
-            continue;
-        };
-        let (Some(root), Some(mountpoint)) = (fields.get(3), fields.get(4)) else {
-            continue;
-        };
-        let dir = match fstype {
-            "cgroup2" => v2.and_then(|p| inside(mountpoint, root, p)),
-            "cgroup" if superopts.split(',').any(|o| o == "memory") => {
-                v1.and_then(|p| inside(mountpoint, root, p))
+    for cgroup in cgroup::parse(cgroups, mountinfo) {
+        match cgroup.version {
+            cgroup::Version::V2 => {
+                out.push(cgroup.dir.join("memory.events.local"));
+                out.push(cgroup.dir.join("memory.events"));
             }
-            _ => None,
-        };
-        let Some(dir) = dir else { continue };
-        if fstype == "cgroup2" {
-            out.insert(0, dir.join("memory.events"));
-            out.insert(0, dir.join("memory.events.local"));
-        } else {
-            out.push(dir.join("memory.oom_control"));
+            cgroup::Version::V1 => out.push(cgroup.dir.join("memory.oom_control")),
         }
     }
     out
-}
-
-/// Where cgroup `path` (as `/proc/self/cgroup` names it) is, under a mount of the
-/// hierarchy's `root` at `mountpoint`; `None` if the mount does not show it.
-fn inside(mountpoint: &str, root: &str, path: &str) -> Option<PathBuf> {
-    let rest = if root == "/" {
-        path
-    } else {
-        let rest = path.strip_prefix(root)?;
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            return None;
-        }
-        rest
-    };
-    Some(Path::new(mountpoint).join(rest.trim_start_matches('/')))
 }
 
 /// The collector's account of OOM kills.

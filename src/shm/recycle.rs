@@ -12,7 +12,8 @@
 //! `zeroed` zeroes reused memory; `for_overwrite` does not.
 //!
 //! The cache is bounded: at most [`MAX_SEGMENTS`] arrays and [`limit`] bytes (an
-//! eighth of physical memory, at most 4 GiB, by default); the least recently
+//! eighth of physical memory or of the process's cgroup memory limit, whichever is
+//! lower, at most 4 GiB, by default); the least recently
 //! dropped go first. [`set_limit`] or the `SHMPOOL_ARRAY_CACHE` environment
 //! variable sets the limit, and `0` turns the cache off. [`trim`] gives everything
 //! back. Named segments and `.npy` files are never kept.
@@ -65,9 +66,13 @@ pub const MAX_SEGMENTS: usize = 16;
 /// optional `K`, `M` or `G` suffix (powers of 1024), or `0` to turn recycling off.
 pub const ENV_VAR: &str = "SHMPOOL_ARRAY_CACHE";
 
-/// The default byte limit: an eighth of physical memory, at most 4 GiB.
+/// The default byte limit: an eighth of the memory this process may use (physical
+/// memory, or its cgroups' limit if lower: in a container, kept arrays must not
+/// crowd out the next allocation), at most 4 GiB.
 fn default_limit() -> u64 {
-    (sys::physical_memory().unwrap_or(0) / 8).min(4 << 30)
+    let memory = sys::physical_memory().unwrap_or(0);
+    let memory = sys::cgroup::memory_limit().map_or(memory, |limit| limit.min(memory));
+    (memory / 8).min(4 << 30)
 }
 
 /// What the cache holds and has done, from [`stats`].
@@ -193,8 +198,9 @@ pub(crate) fn take(data_bytes: usize, kind: PageKind) -> Option<Box<dyn Kept>> {
 }
 
 /// The byte limit of the array cache: the most element data that dropped arrays
-/// may keep for reuse. By default an eighth of physical memory, at most 4 GiB, or
-/// what `SHMPOOL_ARRAY_CACHE` says.
+/// may keep for reuse. By default an eighth of physical memory or of the cgroup
+/// memory limit, whichever is lower, at most 4 GiB; or what `SHMPOOL_ARRAY_CACHE`
+/// says.
 pub fn limit() -> u64 {
     lock().map_or(0, |mut c| c.limit())
 }
