@@ -11,6 +11,12 @@
 //! - `seq`: a plain loop on this thread;
 //! - `rayon`: the idiomatic rayon code (`par_iter().sum()`, `fold`/`reduce`,
 //!   `par_chunks_mut`) on a 2-thread pool, built with this crate's flags;
+//! - `rayon_avx2` (axpy, sum, dot, stencil): the same rayon code over blocks, each
+//!   run by a loop compiled with `#[target_feature(enable = "avx2,fma")]`; skipped
+//!   where the CPU lacks them;
+//! - `limit` (axpy, sum, dot, stencil): the same loads and stores on the 2-thread
+//!   pool with integer work only (a wrapping sum or an exclusive or of the bits,
+//!   a copy for the stencil), compiled for AVX2: what memory allows;
 //! - `shmpool/<level>`: shmpool on a 2-process pool forced to each SIMD level the
 //!   CPU supports (`baseline`, `avx2`, `avx512`).
 //!
@@ -32,6 +38,104 @@ const WORKERS: usize = 2;
 const LEN: usize = 1 << 24;
 const SIDE: usize = 4096;
 const BINS: usize = 256;
+/// Elements per block of the `rayon_avx2` and `limit` rows.
+const BLOCK: usize = 1 << 14;
+
+/// Loops compiled for AVX2 and FMA, for the `rayon_avx2` and `limit` rows.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    /// Whether this CPU can run them.
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn axpy(a: f64, x: &[f64], y: &[f64], out: &mut [f64]) {
+        for ((o, x), y) in out.iter_mut().zip(x).zip(y) {
+            *o = a * x + y;
+        }
+    }
+
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sum(x: &[f64]) -> f64 {
+        x.iter().sum()
+    }
+
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot(x: &[f64], y: &[f64]) -> f64 {
+        x.iter().zip(y).map(|(a, b)| a * b).sum()
+    }
+
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn laplace_row(up: &[f64], mid: &[f64], down: &[f64], out: &mut [f64]) {
+        super::laplace_row(up, mid, down, out)
+    }
+
+    /// The bits of `x`, summed with wrapping: a read at memory's pace.
+    ///
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn read(x: &[u64]) -> u64 {
+        x.iter().fold(0u64, |s, v| s.wrapping_add(*v))
+    }
+
+    /// The bits of `x` and `y` combined: two reads at memory's pace.
+    ///
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn read2(x: &[u64], y: &[u64]) -> u64 {
+        x.iter()
+            .zip(y)
+            .fold(0u64, |s, (a, b)| s.wrapping_add(a ^ b))
+    }
+
+    /// `out = x ^ y` on the bits: two reads and a write at memory's pace.
+    ///
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn xor(x: &[u64], y: &[u64], out: &mut [u64]) {
+        for ((o, a), b) in out.iter_mut().zip(x).zip(y) {
+            *o = a ^ b;
+        }
+    }
+
+    /// `out = x`: a read and a write at memory's pace.
+    ///
+    /// # Safety
+    /// As for [`axpy`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn copy(x: &[u64], out: &mut [u64]) {
+        out.copy_from_slice(x)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub fn available() -> bool {
+        false
+    }
+}
+
+/// `f64`s as their bits.
+fn bits(x: &[f64]) -> &[u64] {
+    shmpool::bytemuck::cast_slice(x)
+}
+
+/// `f64`s as their bits, writable.
+fn bits_mut(x: &mut [f64]) -> &mut [u64] {
+    shmpool::bytemuck::cast_slice_mut(x)
+}
 
 struct Setup {
     pools: Vec<(Simd, Pool)>,
@@ -113,6 +217,40 @@ fn axpy(c: &mut Criterion) {
             })
         })
     });
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        let rayon_avx2 = |out: &mut SharedArray<f64>| {
+            s.threads.install(|| {
+                out.par_chunks_mut(BLOCK)
+                    .zip(x.par_chunks(BLOCK).zip(y.par_chunks(BLOCK)))
+                    // SAFETY: AVX2 and FMA were detected.
+                    .for_each(|(o, (x, y))| unsafe { avx2::axpy(a, x, y, o) })
+            })
+        };
+        out.fill(0.0);
+        rayon_avx2(&mut out);
+        assert!(out[..] == reference[..], "rayon axpy over AVX2");
+        group.bench_function(BenchmarkId::new("rayon_avx2", "2^24"), |b| {
+            b.iter(|| rayon_avx2(&mut out))
+        });
+        let limit = |out: &mut SharedArray<f64>| {
+            s.threads.install(|| {
+                bits_mut(out)
+                    .par_chunks_mut(BLOCK)
+                    .zip(bits(&x).par_chunks(BLOCK).zip(bits(&y).par_chunks(BLOCK)))
+                    // SAFETY: AVX2 and FMA were detected.
+                    .for_each(|(o, (x, y))| unsafe { avx2::xor(x, y, o) })
+            })
+        };
+        limit(&mut out);
+        assert!(
+            (0..LEN).all(|i| out[i].to_bits() == x[i].to_bits() ^ y[i].to_bits()),
+            "limit axpy"
+        );
+        group.bench_function(BenchmarkId::new("limit", "2^24"), |b| {
+            b.iter(|| limit(&mut out))
+        });
+    }
     for (level, pool) in &s.pools {
         let run = |out: &mut SharedArray<f64>| {
             pool.bulk()
@@ -148,6 +286,35 @@ fn sum_and_dot(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("rayon", "2^24"), |b| {
         b.iter(|| black_box(s.threads.install(|| x.par_iter().sum::<f64>())))
     });
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        let rayon_avx2 = || {
+            s.threads.install(|| {
+                x.par_chunks(BLOCK)
+                    // SAFETY: AVX2 and FMA were detected.
+                    .map(|c| unsafe { avx2::sum(c) })
+                    .sum::<f64>()
+            })
+        };
+        assert!(close(rayon_avx2(), sum_ref), "rayon sum over AVX2");
+        group.bench_function(BenchmarkId::new("rayon_avx2", "2^24"), |b| {
+            b.iter(|| black_box(rayon_avx2()))
+        });
+        let limit = || {
+            s.threads.install(|| {
+                bits(&x)
+                    .par_chunks(BLOCK)
+                    // SAFETY: AVX2 and FMA were detected.
+                    .map(|c| unsafe { avx2::read(c) })
+                    .reduce(|| 0, u64::wrapping_add)
+            })
+        };
+        let want = bits(&x).iter().fold(0u64, |s, v| s.wrapping_add(*v));
+        assert_eq!(limit(), want, "limit sum");
+        group.bench_function(BenchmarkId::new("limit", "2^24"), |b| {
+            b.iter(|| black_box(limit()))
+        });
+    }
     for (level, pool) in &s.pools {
         assert!(
             close(pool.bulk().sum(&x).expect("sum"), sum_ref),
@@ -176,6 +343,40 @@ fn sum_and_dot(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("rayon", "2^24"), |b| {
         b.iter(|| black_box(rayon_dot()))
     });
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        let rayon_avx2 = || {
+            s.threads.install(|| {
+                x.par_chunks(BLOCK)
+                    .zip(y.par_chunks(BLOCK))
+                    // SAFETY: AVX2 and FMA were detected.
+                    .map(|(a, b)| unsafe { avx2::dot(a, b) })
+                    .sum::<f64>()
+            })
+        };
+        assert!(close(rayon_avx2(), dot_ref), "rayon dot over AVX2");
+        group.bench_function(BenchmarkId::new("rayon_avx2", "2^24"), |b| {
+            b.iter(|| black_box(rayon_avx2()))
+        });
+        let limit = || {
+            s.threads.install(|| {
+                bits(&x)
+                    .par_chunks(BLOCK)
+                    .zip(bits(&y).par_chunks(BLOCK))
+                    // SAFETY: AVX2 and FMA were detected.
+                    .map(|(a, b)| unsafe { avx2::read2(a, b) })
+                    .reduce(|| 0, u64::wrapping_add)
+            })
+        };
+        let want = bits(&x)
+            .iter()
+            .zip(bits(&y))
+            .fold(0u64, |s, (a, b)| s.wrapping_add(a ^ b));
+        assert_eq!(limit(), want, "limit dot");
+        group.bench_function(BenchmarkId::new("limit", "2^24"), |b| {
+            b.iter(|| black_box(limit()))
+        });
+    }
     for (level, pool) in &s.pools {
         assert!(
             close(pool.bulk().dot(&x, &y).expect("dot"), dot_ref),
@@ -314,6 +515,46 @@ fn stencil_and_rows(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("rayon", "4096^2"), |b| {
         b.iter(|| rayon_step(&mut y))
     });
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        let rayon_avx2 = |y: &mut SharedArray<f64>| {
+            s.threads.install(|| {
+                y.par_chunks_mut(SIDE).enumerate().for_each(|(r, out)| {
+                    if r > 0 && r + 1 < SIDE {
+                        // SAFETY: AVX2 and FMA were detected.
+                        unsafe {
+                            avx2::laplace_row(
+                                &x[(r - 1) * SIDE..r * SIDE],
+                                &x[r * SIDE..(r + 1) * SIDE],
+                                &x[(r + 1) * SIDE..(r + 2) * SIDE],
+                                out,
+                            )
+                        }
+                    }
+                })
+            })
+        };
+        y.fill(0.0);
+        rayon_avx2(&mut y);
+        assert!(y[..] == reference[..], "rayon stencil over AVX2");
+        group.bench_function(BenchmarkId::new("rayon_avx2", "4096^2"), |b| {
+            b.iter(|| rayon_avx2(&mut y))
+        });
+        let limit = |y: &mut SharedArray<f64>| {
+            s.threads.install(|| {
+                bits_mut(y)
+                    .par_chunks_mut(BLOCK)
+                    .zip(bits(&x).par_chunks(BLOCK))
+                    // SAFETY: AVX2 and FMA were detected.
+                    .for_each(|(o, x)| unsafe { avx2::copy(x, o) })
+            })
+        };
+        limit(&mut y);
+        assert!(y[..] == x[..], "limit stencil");
+        group.bench_function(BenchmarkId::new("limit", "4096^2"), |b| {
+            b.iter(|| limit(&mut y))
+        });
+    }
     for (level, pool) in &s.pools {
         let step = |y: &mut SharedArray<f64>| {
             pool.bulk()
