@@ -436,10 +436,19 @@ fn an_oom_killed_worker_is_reported_as_out_of_memory(method: StartMethod) {
         assert_eq!(ok(pool.apply(|| 7u8, ()), "a task after"), 7);
         return;
     }
-    let cgroup = match MemoryCgroup::create(
+    run_child_in_cgroup(
         &format!("shmpool-oom-{}-{method:?}", std::process::id()),
         256 << 20,
-    ) {
+        &test_name("an_oom_killed_worker_is_reported_as_out_of_memory", method),
+    );
+}
+
+/// Runs this binary's test `name` in a child process placed in a new memory
+/// cgroup of `bytes` (the child joins it through the path in [`CHILD`]), and checks
+/// that the child passed. Skips (says so) where no cgroup can be made, except as
+/// root in CI, where it must be possible.
+fn run_child_in_cgroup(cgroup_name: &str, bytes: u64, name: &str) {
+    let cgroup = match MemoryCgroup::create(cgroup_name, bytes) {
         Ok(c) => c,
         // SAFETY: geteuid has no preconditions.
         Err(why) if std::env::var_os("CI").is_some() && unsafe { libc::geteuid() } == 0 => {
@@ -451,9 +460,8 @@ fn an_oom_killed_worker_is_reported_as_out_of_memory(method: StartMethod) {
         }
     };
     let procs = cgroup.dir.join("cgroup.procs");
-    let name = test_name("an_oom_killed_worker_is_reported_as_out_of_memory", method);
     let out = rerun_self_with(
-        &name,
+        name,
         &[(CHILD, procs.to_str().unwrap()), ("RUST_BACKTRACE", "0")],
         BODY,
     );
@@ -488,30 +496,9 @@ fn in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit() {
         assert_eq!(shmpool::array_cache::stats().kept, before.kept + 1);
         return;
     }
-    let cgroup = match MemoryCgroup::create(&format!("shmpool-cache-{}", std::process::id()), LIMIT)
-    {
-        Ok(c) => c,
-        // SAFETY: geteuid has no preconditions.
-        Err(why) if std::env::var_os("CI").is_some() && unsafe { libc::geteuid() } == 0 => {
-            panic!("CI, as root: a memory cgroup must be possible: {why}")
-        }
-        Err(why) => {
-            println!("skipped: cannot create a memory cgroup: {why}");
-            return;
-        }
-    };
-    let procs = cgroup.dir.join("cgroup.procs");
-    let out = rerun_self_with(
+    run_child_in_cgroup(
+        &format!("shmpool-cache-{}", std::process::id()),
+        LIMIT,
         "in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit",
-        &[(CHILD, procs.to_str().unwrap()), ("RUST_BACKTRACE", "0")],
-        BODY,
-    );
-    drop(cgroup);
-    assert!(
-        out.status.success(),
-        "the child failed ({:?}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }

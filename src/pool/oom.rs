@@ -155,15 +155,9 @@ impl OomWatch {
 mod tests {
     use super::*;
 
-    const HYBRID_CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
-    const HYBRID_MOUNTS: &str = "\
-30 25 0:26 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-31 25 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-40 25 0:35 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-
     #[test]
     fn cgroup_count_files_are_found_most_precise_first() {
+        use crate::sys::cgroup::tests::{HYBRID_CGROUP, HYBRID_MOUNTS};
         assert_eq!(
             cgroup_candidates(HYBRID_CGROUP, HYBRID_MOUNTS),
             [
@@ -171,23 +165,6 @@ mod tests {
                 PathBuf::from("/sys/fs/cgroup/unified/memory.events"),
                 PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/memory.oom_control"),
             ]
-        );
-        // A v2-only container whose cgroup namespace root is the mount's root.
-        let v2 = cgroup_candidates(
-            "0::/job/7\n",
-            "50 40 0:30 /job /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
-        );
-        assert_eq!(
-            v2,
-            [
-                PathBuf::from("/sys/fs/cgroup/7/memory.events.local"),
-                PathBuf::from("/sys/fs/cgroup/7/memory.events"),
-            ]
-        );
-        // A mount of another part of the hierarchy does not show our cgroup.
-        assert!(
-            cgroup_candidates("0::/a\n", "50 40 0:30 /ab /mnt rw - cgroup2 cgroup2 rw\n")
-                .is_empty()
         );
     }
 

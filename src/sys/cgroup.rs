@@ -137,11 +137,14 @@ fn inside(mountpoint: &str, root: &str, path: &str) -> Option<PathBuf> {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const HYBRID_CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
-    const HYBRID_MOUNTS: &str = "\
+    /// A hybrid v1 and v2 machine's `/proc/self/cgroup` and mounts (also used by
+    /// `pool/oom.rs`'s tests).
+    pub(crate) const HYBRID_CGROUP: &str =
+        "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+    pub(crate) const HYBRID_MOUNTS: &str = "\
 30 25 0:26 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 31 25 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 40 25 0:35 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
