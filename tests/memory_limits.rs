@@ -502,3 +502,27 @@ fn in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit() {
         "in_a_memory_cgroup_the_array_cache_keeps_an_eighth_of_its_limit",
     );
 }
+
+/// A worker's result arena goes with the worker: one that retired after returning
+/// 32 MiB (its arena grew to hold it) leaves nothing behind, though its replacement
+/// started in another slot while it was still exiting.
+#[test]
+fn a_dead_workers_result_arena_is_released_with_it() {
+    let pool = ok(
+        Pool::builder().processes(1).max_tasks_per_child(1).build(),
+        "pool",
+    );
+    let base = pool.stats().shared_memory_bytes;
+    let big = ok(pool.apply(|| vec![7u8; 32 << 20], ()), "a 32 MiB result");
+    assert!(big.len() == 32 << 20 && big.iter().all(|&b| b == 7));
+    let settled = wait_until(Duration::from_secs(10), || {
+        pool.stats().shared_memory_bytes <= base + MIB as u64
+    });
+    assert!(
+        settled,
+        "the pool holds {} bytes of shared memory, {} at the start",
+        pool.stats().shared_memory_bytes,
+        base
+    );
+    assert_eq!(ok(pool.apply(|| 5u8, ()), "the replacement answers"), 5);
+}

@@ -366,7 +366,7 @@ impl Collector {
         s.bulk_job.store(NO_JOB, Ordering::SeqCst);
         s.current_task.store(0, Ordering::Relaxed);
         s.deadline_ns.store(0, Ordering::Relaxed);
-        inner.drop_channel(slot);
+        inner.forget_worker(slot);
         // Exited → Empty: the transition's Release (SYNC G1) publishes the reset above.
         // Only this thread releases or starts a slot, so it cannot fail.
         let released = s.lifecycle.release(generation);

@@ -317,7 +317,8 @@ impl PoolInner {
     ) {
         // A record is read only with its own process's arena. The collector drains a
         // slot before its next process can start (`on_exit`, then `Exited → Empty`),
-        // and the reader is replaced only at that start, so a mismatch means a broken
+        // drops the dead process's reader after that drain, and installs a new one
+        // only at that start, so a missing or mismatched reader means a broken
         // invariant: refuse the payload rather than read another process's memory.
         let reader = reader
             .filter(|(generation, _)| *generation == record.generation)

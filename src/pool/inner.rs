@@ -500,9 +500,14 @@ impl PoolInner {
         .map_err(Error::io("asking the fork server for a worker"))
     }
 
-    /// Forgets the channel of a worker that exited.
-    pub(crate) fn drop_channel(&self, slot: usize) {
+    /// Forgets a worker that exited: its channel, and its result arena. The collector
+    /// drained the slot's completion ring first and the process is gone, so nothing
+    /// is left to read there; the arena's memory (up to 16 MiB when idle) goes back
+    /// now, not when the slot is next used, and `Stats::shared_memory_bytes` counts
+    /// the arenas of live workers only.
+    pub(crate) fn forget_worker(&self, slot: usize) {
         lock(&self.shipping).channels[slot] = None;
+        lock(&self.readers)[slot] = None;
     }
 
     /// Sends `segments` to every worker that does not have them yet, and keeps them
