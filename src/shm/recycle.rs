@@ -163,24 +163,25 @@ fn release(segments: Vec<Box<dyn Kept>>) {
     }
 }
 
-/// Offers a dropped segment. `None` when the cache kept it; otherwise it is handed
-/// back, to be released.
-pub(crate) fn offer(segment: Box<dyn Kept>) -> Option<Box<dyn Kept>> {
-    let Some(mut cache) = lock() else {
-        return Some(segment);
-    };
-    let limit = cache.limit();
+/// Offers a dropped segment: the cache keeps it, or releases it (over the limit, or
+/// in a process that does not own the cache).
+pub(crate) fn offer(segment: Box<dyn Kept>) {
     let bytes = segment.data_bytes() as u64;
-    if bytes > limit {
-        return Some(segment);
-    }
-    cache.bytes += bytes;
-    cache.kept += 1;
-    cache.held.push_front(segment);
-    let evicted = cache.evict_to(limit, MAX_SEGMENTS);
-    drop(cache);
-    release(evicted);
-    None
+    let released = match lock() {
+        Some(mut cache) => {
+            let limit = cache.limit();
+            if bytes <= limit {
+                cache.bytes += bytes;
+                cache.kept += 1;
+                cache.held.push_front(segment);
+                cache.evict_to(limit, MAX_SEGMENTS)
+            } else {
+                vec![segment]
+            }
+        }
+        None => vec![segment],
+    };
+    release(released);
 }
 
 /// A held segment of exactly `data_bytes` bytes of element data on `kind` pages,

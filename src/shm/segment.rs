@@ -54,6 +54,11 @@ const SEGMENT_MAP: MapOptions = MapOptions {
 static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
 static NEXT_TENANT: StdAtomicU64 = StdAtomicU64::new(1);
 
+/// A process-unique tenant number (`Segment::tenant`).
+fn new_tenant() -> u64 {
+    NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed)
+}
+
 /// The memory behind a segment.
 #[derive(Debug)]
 enum Backing {
@@ -223,7 +228,7 @@ impl Segment {
             let mut segment = *kept
                 .downcast::<Segment>()
                 .expect("the array cache holds segments only");
-            segment.tenant = NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed);
+            segment.tenant = new_tenant();
             if contents == Contents::Zeros {
                 segment.zero_data();
             }
@@ -231,9 +236,12 @@ impl Segment {
         }
         let id = NEXT_ID.fetch_add(1, StdOrdering::Relaxed);
         if let Pages::HugeTlb | Pages::TransparentHuge = pages {
-            let kind = offer.candidates(pages, data_bytes, total, true)[0];
-            if let Some(reason) = offer.refusal(kind, total) {
-                return Err(Error::HugePagesUnavailable { kind, reason });
+            // An explicit kind is the only candidate.
+            if let Some(reason) = offer.refusal(preferred, total) {
+                return Err(Error::HugePagesUnavailable {
+                    kind: preferred,
+                    reason,
+                });
             }
         }
         let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
@@ -268,7 +276,7 @@ impl Segment {
                 pages: kind,
                 live: OnceLock::new(),
                 unlink: None,
-                tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+                tenant: new_tenant(),
                 recyclable: true,
                 parent_mapped: false,
             });
@@ -301,7 +309,7 @@ impl Segment {
             pages: PageKind::Base,
             live: OnceLock::new(),
             unlink,
-            tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+            tenant: new_tenant(),
             recyclable: false,
             parent_mapped: false,
         }
@@ -323,7 +331,7 @@ impl Segment {
             pages: PageKind::Base,
             live: OnceLock::new(),
             unlink: None,
-            tenant: NEXT_TENANT.fetch_add(1, StdOrdering::Relaxed),
+            tenant: new_tenant(),
             recyclable: false,
             parent_mapped: false,
         }
@@ -459,15 +467,13 @@ impl Drop for Segment {
                 data_off: self.data_off,
                 data_bytes: self.data_bytes,
                 pages: self.pages,
-                live: self.live.take().map_or_else(OnceLock::new, OnceLock::from),
+                live: std::mem::take(&mut self.live),
                 unlink: None,
                 tenant: self.tenant,
                 recyclable: true,
                 parent_mapped: self.parent_mapped,
             };
-            if let Some(mut refused) = super::recycle::offer(Box::new(kept)) {
-                refused.forbid_recycling();
-            }
+            super::recycle::offer(Box::new(kept));
             return;
         }
         if let Some(name) = &self.unlink {
