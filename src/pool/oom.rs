@@ -43,9 +43,7 @@ pub(crate) struct Source {
 impl Source {
     /// The most precise count this process can read, if any.
     pub(crate) fn find() -> Option<Source> {
-        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let candidates = cgroup_candidates(&cgroups, &mounts)
+        let candidates = cgroup_candidates(&cgroup::own())
             .into_iter()
             .chain([PathBuf::from("/proc/vmstat")]);
         candidates
@@ -69,9 +67,9 @@ fn oom_kill_count(text: &str) -> Option<u64> {
 
 /// The count files of this process's cgroups, most precise first: v2's
 /// `memory.events.local` and `memory.events`, then v1's `memory.oom_control`.
-fn cgroup_candidates(cgroups: &str, mountinfo: &str) -> Vec<PathBuf> {
+fn cgroup_candidates(cgroups: &[cgroup::MemoryCgroup]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for cgroup in cgroup::parse(cgroups, mountinfo) {
+    for cgroup in cgroups {
         match cgroup.version {
             cgroup::Version::V2 => {
                 out.push(cgroup.dir.join("memory.events.local"));
@@ -159,7 +157,7 @@ mod tests {
     fn cgroup_count_files_are_found_most_precise_first() {
         use crate::sys::cgroup::tests::{HYBRID_CGROUP, HYBRID_MOUNTS};
         assert_eq!(
-            cgroup_candidates(HYBRID_CGROUP, HYBRID_MOUNTS),
+            cgroup_candidates(&cgroup::parse(HYBRID_CGROUP, HYBRID_MOUNTS)),
             [
                 PathBuf::from("/sys/fs/cgroup/unified/memory.events.local"),
                 PathBuf::from("/sys/fs/cgroup/unified/memory.events"),
