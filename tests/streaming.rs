@@ -4,21 +4,29 @@
 
 use shmpool::{Pool, SharedArray, Simd};
 
+/// A pool of two workers at each SIMD level this CPU supports.
+fn pools_at_every_level() -> Vec<(Simd, Pool)> {
+    [Simd::Baseline, Simd::Avx2, Simd::Avx512]
+        .into_iter()
+        .filter(|level| level.is_supported())
+        .map(|level| {
+            let pool = Pool::builder()
+                .processes(2)
+                .simd(level)
+                .build()
+                .expect("pool");
+            (level, pool)
+        })
+        .collect()
+}
+
 #[test]
 fn streamed_outputs_equal_plain_ones_at_every_level() {
     // 67 MiB of f64 output: above the streaming threshold.
     let n = (67usize << 20) / 8 + 37;
     let x = SharedArray::try_from_iter((0..n).map(|i| (i as f64).mul_add(0.37, -5.0))).expect("x");
     let want: Vec<u64> = x.iter().map(|v| (v.abs().sqrt() * 1.5).to_bits()).collect();
-    for level in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
-        if !level.is_supported() {
-            continue;
-        }
-        let pool = Pool::builder()
-            .processes(2)
-            .simd(level)
-            .build()
-            .expect("pool");
+    for (level, pool) in pools_at_every_level() {
         let mut y = SharedArray::filled(n, f64::NAN).expect("y");
         pool.map_into(&x, &mut y, |v: f64| v.abs().sqrt() * 1.5)
             .expect("map_into");
@@ -53,15 +61,7 @@ fn streamed_outputs_equal_plain_ones_at_every_level() {
 fn streamed_narrow_elements_equal_plain_ones_at_every_level() {
     let n = (65usize << 20) / 2 + 11;
     let x = SharedArray::try_from_iter((0..n).map(|i| (i % 65_521) as u16)).expect("x");
-    for level in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
-        if !level.is_supported() {
-            continue;
-        }
-        let pool = Pool::builder()
-            .processes(2)
-            .simd(level)
-            .build()
-            .expect("pool");
+    for (level, pool) in pools_at_every_level() {
         let mut y = SharedArray::filled(n, u16::MAX).expect("y");
         pool.bulk()
             .range(7..n - 3)
