@@ -56,9 +56,13 @@ pub struct WorkerStats {
     pub slot: usize,
     /// The current process in the slot, if one is running.
     pub pid: Option<i32>,
-    /// Generic tasks completed by every process that ran in this slot.
+    /// Generic tasks completed by every process that ran in this slot. A task is
+    /// counted before its result is published, so once a task's result has been
+    /// received, it is included here. (A process killed between the two counts a
+    /// task whose result was lost.)
     pub tasks_done: u64,
-    /// Bulk-map chunks completed by every process that ran in this slot.
+    /// Bulk-map chunks completed by every process that ran in this slot, counted
+    /// in the same way: once a bulk call has returned, its chunks are included.
     pub chunks_done: u64,
     /// The current process's resident private memory in bytes: `resident − shared`
     /// of `/proc/PID/statm`, its anonymous pages (heap, stacks). Under

@@ -77,12 +77,15 @@ impl Worker {
                 }
             }
         };
+        // Counted before the completion push, whose Release (SYNC S2) publishes the
+        // count with the result: whoever has received a task's result sees it counted
+        // in `Pool::stats` (the bulk path counts a chunk before completing it too).
+        slot.tasks_done.fetch_add(1, Ordering::Relaxed);
         self.complete(record.id, outcome, &out)?;
         // SYNC(W9): Release — after the completion push (SYNC S2). `current_task` is read only
         // by the collector after our death, through SYNC F1 (its loads in `on_exit`, SYNC W11),
         // so Release is margin. A death before this store is safe: completions drain first.
         slot.current_task.store(0, Ordering::Release);
-        slot.tasks_done.fetch_add(1, Ordering::Relaxed);
         // Keep the allocation for the next task, unless a huge result inflated it.
         if out.capacity() <= 16 << 20 {
             self.out = out;
