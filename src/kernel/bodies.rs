@@ -58,13 +58,11 @@ where
         // SAFETY: F is zero-sized (checked where the job is built).
         let f: F = unsafe { conjure() };
         // SAFETY: the parameter block and context operands are valid (`BulkKernel`).
-        unsafe {
-            E::with_arg(call, |p| {
-                for i in 0..n {
-                    // SAFETY: every slice holds `n` elements.
-                    O::put(&mut outs, i, f(p, I::get(ins, i)));
-                }
-            })
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        for i in 0..n {
+            // SAFETY: every slice holds `n` elements.
+            unsafe { O::put(&mut outs, i, f(p, I::get(ins, i))) };
         }
     }
 }
@@ -93,7 +91,7 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        unsafe { E::with_arg(call, |p| f(p, ins, outs)) }
+        f(&*unsafe { E::arg(call) }, ins, outs)
     }
 }
 
@@ -119,12 +117,9 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        unsafe {
-            E::with_arg(call, |p| {
-                for x in xs {
-                    f(p, x);
-                }
-            })
+        let held = unsafe { E::arg(call) };
+        for x in xs {
+            f(&*held, x);
         }
     }
 }
@@ -151,7 +146,7 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        unsafe { E::with_arg(call, |p| f(p, xs)) }
+        f(&*unsafe { E::arg(call) }, xs)
     }
 }
 
@@ -183,16 +178,13 @@ where
         // SAFETY: as in `MapBody`; both kernels are zero-sized.
         let (f, combine): (F, C) = unsafe { (conjure(), conjure()) };
         // SAFETY: as in `MapBody`.
-        let acc = unsafe {
-            E::with_arg(call, |p| {
-                let mut acc = identity;
-                for i in 0..n {
-                    // SAFETY: the slices hold `n` elements.
-                    acc = combine(acc, f(p, I::get(ins, i)));
-                }
-                acc
-            })
-        };
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        let mut acc = identity;
+        for i in 0..n {
+            // SAFETY: the slices hold `n` elements.
+            acc = combine(acc, f(p, unsafe { I::get(ins, i) }));
+        }
         // SAFETY: the slot is this chunk's alone (see above).
         unsafe { slot.write(acc) };
     }
@@ -234,7 +226,7 @@ where
         let f: F = unsafe { conjure() };
         let start = call.origin + call.start;
         // SAFETY: as in `MapBody`.
-        unsafe { E::with_arg(call, |p| f(p, start, slot, ins)) }
+        f(&*unsafe { E::arg(call) }, start, slot, ins)
     }
 }
 
@@ -265,7 +257,12 @@ where
         let f: F = unsafe { conjure() };
         let start = call.origin + call.start;
         // SAFETY: as in `MapBody`.
-        unsafe { E::with_arg(call, |p| f(p, start..start + call.len, ins, outs)) }
+        f(
+            &*unsafe { E::arg(call) },
+            start..start + call.len,
+            ins,
+            outs,
+        )
     }
 }
 
@@ -304,19 +301,16 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        unsafe {
-            E::with_arg(call, |p| {
-                if in_cols == 0 || out_cols == 0 {
-                    for _ in 0..call.len {
-                        f(p, &[], &mut []);
-                    }
-                    return;
-                }
-                for (row_in, row_out) in xs.chunks_exact(in_cols).zip(ys.chunks_exact_mut(out_cols))
-                {
-                    f(p, row_in, row_out);
-                }
-            })
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        if in_cols == 0 || out_cols == 0 {
+            for _ in 0..call.len {
+                f(p, &[], &mut []);
+            }
+            return;
+        }
+        for (row_in, row_out) in xs.chunks_exact(in_cols).zip(ys.chunks_exact_mut(out_cols)) {
+            f(p, row_in, row_out);
         }
     }
 }
@@ -354,16 +348,13 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        unsafe {
-            E::with_arg(call, |p| {
-                f(
-                    p,
-                    first..first + call.len,
-                    Grid::new(xs, in_cols),
-                    GridMut::new(ys, first, out_cols),
-                )
-            })
-        }
+        let held = unsafe { E::arg(call) };
+        f(
+            &*held,
+            first..first + call.len,
+            Grid::new(xs, in_cols),
+            GridMut::new(ys, first, out_cols),
+        )
     }
 }
 
@@ -398,9 +389,8 @@ where
         // SAFETY: as in `MapBody`; `out` holds `n` writable elements, and every index
         // passed to the closure is below `n`, the slices' length.
         unsafe {
-            E::with_arg(call, |p| {
-                super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i)))
-            })
+            let p: &E::Arg = &E::arg(call);
+            super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i)))
         }
     }
 }

@@ -27,13 +27,21 @@ pub trait KernelEnv: sealed::Sealed + 'static {
     type Params: Pod;
     /// What the kernel receives a reference to.
     type Arg;
-    /// Calls `body` with the chunk's argument.
+    /// What holds the chunk's argument during the call.
+    #[doc(hidden)]
+    type Held<'c>: Deref<Target = Self::Arg>;
+    /// The chunk's argument.
+    ///
+    /// Returned, not handed to a closure: a kernel body runs inside three entry
+    /// points (one per SIMD level), and a closure of the body's would be one function
+    /// shared by all three, compiled once at the baseline whenever it is too big to
+    /// inline into them, and the user's kernel with it (`dispatch.rs`).
     ///
     /// # Safety
     /// `call.params` points to a `Self::Params` aligned for it, valid during the
     /// call, and the context operands are what `Env` says (see `BulkKernel`).
     #[doc(hidden)]
-    unsafe fn with_arg<R>(call: &ChunkCall, body: impl FnOnce(&Self::Arg) -> R) -> R;
+    unsafe fn arg(call: &ChunkCall) -> Self::Held<'_>;
 }
 
 /// Kernels receive `&P`.
@@ -48,11 +56,12 @@ impl<P: Pod> sealed::Sealed for Params<P> {}
 impl<P: Pod> KernelEnv for Params<P> {
     type Params = P;
     type Arg = P;
+    type Held<'c> = &'c P;
     #[inline(always)]
-    unsafe fn with_arg<R>(call: &ChunkCall, body: impl FnOnce(&P) -> R) -> R {
+    unsafe fn arg(call: &ChunkCall) -> &P {
         // SAFETY: by the caller's guarantee the block holds an aligned `P`, and the
         // parent does not rewrite it while a chunk is held.
-        body(unsafe { &*call.params.cast::<P>() })
+        unsafe { &*call.params.cast::<P>() }
     }
 }
 
@@ -60,16 +69,29 @@ impl<P: Pod> sealed::Sealed for ParamsAndArrays<P> {}
 impl<P: Pod> KernelEnv for ParamsAndArrays<P> {
     type Params = P;
     type Arg = Env<P>;
+    type Held<'c> = Holding<Env<P>>;
     #[inline(always)]
-    unsafe fn with_arg<R>(call: &ChunkCall, body: impl FnOnce(&Env<P>) -> R) -> R {
+    unsafe fn arg(call: &ChunkCall) -> Holding<Env<P>> {
         let first = call.operand_count - call.context_count;
-        let env = Env {
+        Holding(Env {
             params: call.params.cast::<P>(),
             arrays: call.operands,
             first,
             count: call.context_count,
-        };
-        body(&env)
+        })
+    }
+}
+
+/// An argument held by value for a chunk call (see [`KernelEnv::arg`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Holding<T>(T);
+
+impl<T> Deref for Holding<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
