@@ -220,8 +220,13 @@ impl<'c> DistBulk<'c> {
         C: Fn(A, A) -> A + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .map_reduce(inputs, identity, move |_: &(), v| map(v), combine)
+        self.with(()).map_reduce(
+            inputs,
+            identity,
+            #[inline(always)]
+            move |_: &(), v| map(v),
+            combine,
+        )
     }
 
     /// A reduction whose kernel folds a whole chunk at a time into an accumulator
@@ -262,6 +267,7 @@ impl<'c> DistBulk<'c> {
         self.with(()).fold_reduce(
             inputs,
             identity,
+            #[inline(always)]
             move |_: &(), acc: &mut A, xs| fold(acc, xs),
             combine,
         )

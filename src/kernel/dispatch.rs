@@ -7,6 +7,15 @@
 //! (a baseline build plus AVX2 and AVX-512 variants), done by monomorphization: the
 //! user writes plain Rust and needs no `unsafe` and no compiler flags.
 //!
+//! Whatever is not inlined is one function shared by the three entry points and
+//! compiled once, for the baseline. So nothing of shmpool's stands between an entry
+//! point and the user's kernel as a function of its own: the bodies take their
+//! argument from `KernelEnv::arg` rather than through a closure, and every kernel
+//! shmpool builds (the forms without parameters, which wrap the user's kernel, and
+//! the built-in reductions) is an `#[inline(always)]` closure. The compiler inlines
+//! the user's kernel itself when it is small, as a per-element kernel is; a kernel
+//! with loops of its own needs `#[inline(always)]` (see [`Simd`]).
+//!
 //! Plain arithmetic gives the same bits at every level: Rust never contracts
 //! `a * b + c` into a fused multiply-add by itself, and IEEE-754 operations are
 //! exact-rounded on every level. A kernel that calls `mul_add` gets a hardware FMA at

@@ -459,7 +459,12 @@ impl<'p> BulkMap<'p> {
         F: Fn(T) -> U + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(()).map_into(x, y, move |_: &(), v: T| f(v))
+        self.with(()).map_into(
+            x,
+            y,
+            #[inline(always)]
+            move |_: &(), v: T| f(v),
+        )
     }
 
     /// See [`Pool::zip_map_into`].
@@ -473,8 +478,12 @@ impl<'p> BulkMap<'p> {
         F: Fn(I::Item) -> O::Item + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .zip_map_into(inputs, outputs, move |_: &(), v| f(v))
+        self.with(()).zip_map_into(
+            inputs,
+            outputs,
+            #[inline(always)]
+            move |_: &(), v| f(v),
+        )
     }
 
     /// See [`Pool::map_array`].
@@ -498,7 +507,11 @@ impl<'p> BulkMap<'p> {
         F: Fn(T) -> U + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(()).map_array(x, move |_: &(), v: T| f(v))
+        self.with(()).map_array(
+            x,
+            #[inline(always)]
+            move |_: &(), v: T| f(v),
+        )
     }
 
     /// See [`Pool::map_chunks_into`].
@@ -545,8 +558,12 @@ impl<'p> BulkMap<'p> {
         F: for<'a> Fn(I::Slices<'a>, O::Slices<'a>) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .zip_map_chunks_into(inputs, outputs, move |_: &(), xs, ys| f(xs, ys))
+        self.with(()).zip_map_chunks_into(
+            inputs,
+            outputs,
+            #[inline(always)]
+            move |_: &(), xs, ys| f(xs, ys),
+        )
     }
 
     /// See [`Pool::for_each_mut`].
@@ -569,7 +586,11 @@ impl<'p> BulkMap<'p> {
         F: Fn(&mut T) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(()).for_each_mut(x, move |_: &(), v: &mut T| f(v))
+        self.with(()).for_each_mut(
+            x,
+            #[inline(always)]
+            move |_: &(), v: &mut T| f(v),
+        )
     }
 
     /// See [`Pool::for_each_chunk_mut`].
@@ -595,8 +616,11 @@ impl<'p> BulkMap<'p> {
         F: Fn(&mut [T]) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .for_each_chunk_mut(x, move |_: &(), c: &mut [T]| f(c))
+        self.with(()).for_each_chunk_mut(
+            x,
+            #[inline(always)]
+            move |_: &(), c: &mut [T]| f(c),
+        )
     }
 
     /// See [`BulkWith::map_indexed_into`], with a kernel that takes no parameters:
@@ -629,8 +653,12 @@ impl<'p> BulkMap<'p> {
         F: for<'a> Fn(Range<usize>, I::Slices<'a>, O::Slices<'a>) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .map_indexed_into(inputs, outputs, move |_: &(), r, xs, ys| f(r, xs, ys))
+        self.with(()).map_indexed_into(
+            inputs,
+            outputs,
+            #[inline(always)]
+            move |_: &(), r, xs, ys| f(r, xs, ys),
+        )
     }
 
     /// See [`BulkWith::map_rows_into`], with a kernel that takes no parameters:
@@ -650,8 +678,12 @@ impl<'p> BulkMap<'p> {
         F: Fn(&[T], &mut [U]) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .map_rows_into(x, y, move |_: &(), row: &[T], out: &mut [U]| f(row, out))
+        self.with(()).map_rows_into(
+            x,
+            y,
+            #[inline(always)]
+            move |_: &(), row: &[T], out: &mut [U]| f(row, out),
+        )
     }
 
     /// See [`BulkWith::stencil_rows_into`], with a kernel that takes no parameters:
@@ -671,8 +703,12 @@ impl<'p> BulkMap<'p> {
         F: for<'a> Fn(Range<usize>, Grid<'a, T>, GridMut<'a, U>) + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .stencil_rows_into(x, y, move |_: &(), rows, xg, yg| f(rows, xg, yg))
+        self.with(()).stencil_rows_into(
+            x,
+            y,
+            #[inline(always)]
+            move |_: &(), rows, xg, yg| f(rows, xg, yg),
+        )
     }
 
     /// See [`BulkWith::map_into_async`], with a kernel that takes no parameters:
@@ -702,6 +738,11 @@ impl<'p> BulkMap<'p> {
         F: Fn(T) -> U + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(()).map_into_async(x, y, move |_: &(), v: T| f(v))
+        self.with(()).map_into_async(
+            x,
+            y,
+            #[inline(always)]
+            move |_: &(), v: T| f(v),
+        )
     }
 }

@@ -121,9 +121,10 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let ins = inputs.arrays();
-        let k = fold_kernels::<E, I, A, _>(move |p: &E::Arg, _: usize, acc: &mut [A], xs| {
-            fold(p, &mut acc[0], xs)
-        });
+        let k = fold_kernels::<E, I, A, _>(
+            #[inline(always)]
+            move |p: &E::Arg, _: usize, acc: &mut [A], xs| fold(p, &mut acc[0], xs),
+        );
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
         Ok(
             tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
@@ -265,8 +266,13 @@ impl BulkMap<'_> {
         C: Fn(A, A) -> A + Copy,
     {
         let () = AssertZeroSized::<F>::OK;
-        self.with(())
-            .map_reduce(inputs, identity, move |_: &(), v| map(v), combine)
+        self.with(()).map_reduce(
+            inputs,
+            identity,
+            #[inline(always)]
+            move |_: &(), v| map(v),
+            combine,
+        )
     }
 
     /// See [`BulkWith::fold_reduce`], with a kernel that takes no parameters.
@@ -284,6 +290,7 @@ impl BulkMap<'_> {
         self.with(()).fold_reduce(
             inputs,
             identity,
+            #[inline(always)]
             move |_: &(), acc: &mut A, xs| fold(acc, xs),
             combine,
         )

@@ -18,20 +18,23 @@ use crate::pool::bulk::BulkMap;
 /// Lanes of the in-chunk sums.
 const LANES: usize = 16;
 
-/// `Σ f(i)` over `n` elements in `LANES` lanes, lanes added pairwise.
+/// `Σ term(xs[i], ys[i])` over the elements of `xs` in `LANES` lanes, element `i`
+/// going to lane `i % LANES`, the lanes then added pairwise. `ys` holds at least as
+/// many elements as `xs`. The lanes are walked in whole blocks of `LANES`, with no
+/// index to check, so the loop vectorizes at every SIMD level.
 #[inline(always)]
-fn lane_sum<T: Number>(n: usize, f: impl Fn(usize) -> T) -> T {
+fn lane_sum<T: Number>(xs: &[T], ys: &[T], term: impl Fn(T, T) -> T) -> T {
+    let ys = &ys[..xs.len()];
+    let (x_blocks, y_blocks) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (x_tail, y_tail) = (x_blocks.remainder(), y_blocks.remainder());
     let mut lanes = [T::ZERO; LANES];
-    let whole = n / LANES * LANES;
-    let mut i = 0;
-    while i < whole {
-        for (j, lane) in lanes.iter_mut().enumerate() {
-            *lane = lane.add(f(i + j));
+    for (x, y) in x_blocks.zip(y_blocks) {
+        for ((lane, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane = lane.add(term(x, y));
         }
-        i += LANES;
     }
-    for (j, lane) in lanes.iter_mut().enumerate().take(n - whole) {
-        *lane = lane.add(f(whole + j));
+    for ((lane, &x), &y) in lanes.iter_mut().zip(x_tail).zip(y_tail) {
+        *lane = lane.add(term(x, y));
     }
     let mut width = LANES;
     while width > 1 {
@@ -114,8 +117,9 @@ impl BulkMap<'_> {
     /// ```
     pub fn sum<T: Number>(self, x: &SharedArray<T>) -> Result<T> {
         let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            #[inline(always)]
             |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
-                acc[0] = acc[0].add(lane_sum(xs.len(), |i| xs[i]));
+                acc[0] = acc[0].add(lane_sum(xs, xs, |x, _| x));
             },
         );
         let mut slots =
@@ -148,9 +152,9 @@ impl BulkMap<'_> {
             });
         }
         let k = fold_kernels::<Params<()>, (&SharedArray<T>, &SharedArray<T>), T, _>(
+            #[inline(always)]
             |_: &(), _: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
-                let ys = &ys[..xs.len()];
-                acc[0] = acc[0].add(lane_sum(xs.len(), |i| xs[i].mul(ys[i])));
+                acc[0] = acc[0].add(lane_sum(xs, ys, |x, y| x.mul(y)));
             },
         );
         let ins = [ArrayArg::of(a), ArrayArg::of(b)];
@@ -177,6 +181,7 @@ impl BulkMap<'_> {
     /// ```
     pub fn min<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
         let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            #[inline(always)]
             |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
                 let m = lane_extreme(xs, T::MIN_IDENTITY, less);
                 if less(m, acc[0]) {
@@ -194,6 +199,7 @@ impl BulkMap<'_> {
     /// As for [`crate::Pool::map_into`].
     pub fn max<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
         let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+            #[inline(always)]
             |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
                 let m = lane_extreme(xs, T::MAX_IDENTITY, greater);
                 if greater(m, acc[0]) {
@@ -240,6 +246,7 @@ impl BulkMap<'_> {
     /// ```
     pub fn argmin<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
         let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+            #[inline(always)]
             |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, less)) as u64;
             },
@@ -254,6 +261,7 @@ impl BulkMap<'_> {
     /// As for [`crate::Pool::map_into`].
     pub fn argmax<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
         let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+            #[inline(always)]
             |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, greater)) as u64;
             },
@@ -322,6 +330,7 @@ impl BulkMap<'_> {
             bins: bins as u64,
         };
         let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
+            #[inline(always)]
             |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| {
                 let last = h.bins as usize - 1;
                 if last < SMALL_BINS {
