@@ -561,6 +561,9 @@ fn stencil_and_rows(c: &mut Criterion) {
                 .stencil_rows_into(
                     &x,
                     y,
+                    // A kernel with loops of its own: inlined into each level's entry
+                    // point only when asked to (docs/USER_GUIDE.md, "SIMD levels").
+                    #[inline(always)]
                     |rows: Range<usize>, x: Grid<f64>, mut y: GridMut<f64>| {
                         for r in rows.filter(|&r| r > 0 && r + 1 < x.rows()) {
                             laplace_row(x.row(r - 1), x.row(r), x.row(r + 1), y.row_mut(r));

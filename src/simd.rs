@@ -19,6 +19,40 @@ use std::fmt;
 /// assert_eq!(pool.stats().simd, Simd::Baseline);
 /// # Ok::<(), shmpool::Error>(())
 /// ```
+///
+/// # Kernels with loops of their own
+///
+/// A kernel runs at the chosen level only where the compiler inlines it into that
+/// level's entry point. It always does for a per-element kernel (`map_into`,
+/// `zip_map_into`, `for_each_mut`), whose loop is shmpool's. A kernel that loops
+/// itself (`map_chunks_into`, `map_rows_into`, `stencil_rows_into`,
+/// `map_indexed_into`, `fold_reduce`) can be too big for the compiler's taste, and
+/// then runs compiled for the baseline at every level. Mark it `#[inline(always)]`:
+/// on a closure in argument position, which stable Rust accepts, or on a `fn`.
+///
+/// ```
+/// use shmpool::{Grid, GridMut, Pool, SharedArray};
+///
+/// let pool = Pool::new(2)?;
+/// let x = SharedArray::from_slice(&[1.0f64; 64])?.reshape(&[8, 8])?;
+/// let mut y = SharedArray::<f64>::zeroed(64)?.reshape(&[8, 8])?;
+/// pool.bulk().stencil_rows_into(
+///     &x,
+///     &mut y,
+///     #[inline(always)]
+///     |rows, x: Grid<f64>, mut y: GridMut<f64>| {
+///         for r in rows.filter(|&r| r > 0 && r + 1 < x.rows()) {
+///             let (up, mid, down) = (x.row(r - 1), x.row(r), x.row(r + 1));
+///             let out = y.row_mut(r);
+///             for c in 1..x.cols() - 1 {
+///                 out[c] = 0.25 * (up[c] + down[c] + mid[c - 1] + mid[c + 1]);
+///             }
+///         }
+///     },
+/// )?;
+/// assert_eq!(y[9], 1.0);
+/// # Ok::<(), shmpool::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Simd {
     /// The highest level the CPU supports.
