@@ -91,7 +91,9 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        f(&*unsafe { E::arg(call) }, ins, outs)
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        f(p, ins, outs)
     }
 }
 
@@ -118,8 +120,9 @@ where
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
         for x in xs {
-            f(&*held, x);
+            f(p, x);
         }
     }
 }
@@ -146,7 +149,9 @@ where
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
-        f(&*unsafe { E::arg(call) }, xs)
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        f(p, xs)
     }
 }
 
@@ -226,7 +231,9 @@ where
         let f: F = unsafe { conjure() };
         let start = call.origin + call.start;
         // SAFETY: as in `MapBody`.
-        f(&*unsafe { E::arg(call) }, start, slot, ins)
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        f(p, start, slot, ins)
     }
 }
 
@@ -257,12 +264,9 @@ where
         let f: F = unsafe { conjure() };
         let start = call.origin + call.start;
         // SAFETY: as in `MapBody`.
-        f(
-            &*unsafe { E::arg(call) },
-            start..start + call.len,
-            ins,
-            outs,
-        )
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        f(p, start..start + call.len, ins, outs)
     }
 }
 
@@ -349,8 +353,9 @@ where
         let f: F = unsafe { conjure() };
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
         f(
-            &*held,
+            p,
             first..first + call.len,
             Grid::new(xs, in_cols),
             GridMut::new(ys, first, out_cols),
@@ -386,11 +391,11 @@ where
         };
         // SAFETY: as in `MapBody`.
         let f: F = unsafe { conjure() };
+        // SAFETY: as in `MapBody`.
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
         // SAFETY: as in `MapBody`; `out` holds `n` writable elements, and every index
         // passed to the closure is below `n`, the slices' length.
-        unsafe {
-            let p: &E::Arg = &E::arg(call);
-            super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i)))
-        }
+        unsafe { super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i))) }
     }
 }
