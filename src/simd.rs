@@ -23,11 +23,11 @@ use std::fmt;
 /// # Kernels with loops of their own
 ///
 /// A kernel runs at the chosen level only where the compiler inlines it into that
-/// level's entry point. It always does for a per-element kernel (`map_into`,
+/// level's entry point. It does for a small per-element kernel (`map_into`,
 /// `zip_map_into`, `for_each_mut`), whose loop is shmpool's. A kernel that loops
 /// itself (`map_chunks_into`, `map_rows_into`, `stencil_rows_into`,
-/// `map_indexed_into`, `fold_reduce`) can be too big for the compiler's taste, and
-/// then runs compiled for the baseline at every level. Mark it `#[inline(always)]`:
+/// `map_indexed_into`, `fold_reduce`), or a large per-element one, can be too big
+/// for the compiler's taste, and then runs compiled for the baseline at every level. Mark it `#[inline(always)]`:
 /// on a closure in argument position, which stable Rust accepts, or on a `fn`.
 ///
 /// ```

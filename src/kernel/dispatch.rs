@@ -13,8 +13,8 @@
 //! argument from `KernelEnv::arg` rather than through a closure, and every kernel
 //! shmpool builds (the forms without parameters, which wrap the user's kernel, and
 //! the built-in reductions) is an `#[inline(always)]` closure. The compiler inlines
-//! the user's kernel itself when it is small, as a per-element kernel is; a kernel
-//! with loops of its own needs `#[inline(always)]` (see [`Simd`]).
+//! the user's kernel itself when it is small, as a per-element kernel usually is; a
+//! kernel with loops of its own needs `#[inline(always)]` (see [`Simd`]).
 //!
 //! Plain arithmetic gives the same bits at every level: Rust never contracts
 //! `a * b + c` into a fused multiply-add by itself, and IEEE-754 operations are
