@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod kinds;
 
-pub use kinds::{CodecDirection, CodecRole, DeathCause, Work};
+pub use kinds::{CodecDirection, CodecRole, DeathCause, PoolKill, Work};
 
 /// The result type of every fallible shmpool call.
 ///

@@ -25,7 +25,7 @@
 
 use crate::ring::mpmc::{MpmcHeader, MpmcRing, MpmcSlot};
 use crate::ring::spsc::{SpscHeader, SpscRing};
-use crate::slot::Lifecycle;
+use crate::slot::WorkerSlot;
 use crate::sync::{AtomicU32, AtomicU64, Cell, Ordering, Padded};
 use crate::wake::EventCount;
 
@@ -43,8 +43,8 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// lifecycle word, completions carry their writer's generation, and the result
 /// arena's release counter lives in the arena. 4: the header carries the memory
 /// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
-/// slot its `memory_limit_hit` flag.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+/// slot its `memory_limit_hit` flag. 6: a slot has its kill hold (`slot/record.rs`).
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
@@ -188,46 +188,6 @@ pub(crate) struct CompletionRecord {
     pub id: u64,
     /// Serialized result or report.
     pub payload: Payload,
-}
-
-/// `WorkerSlot::bulk_job` when the worker is not inside a bulk job.
-pub(crate) const NO_JOB: u64 = u64::MAX;
-
-/// `WorkerSlot::bulk_chunk` before the worker's first claim in its job: names no chunk.
-pub(crate) const NO_CHUNK: u64 = u64::MAX;
-
-/// Per-worker state shared by the worker, the parent and the fork server.
-#[repr(C, align(128))]
-#[derive(Debug)]
-pub(crate) struct WorkerSlot {
-    /// The slot's state and the generation of its process: written only through
-    /// the transitions of [`crate::slot::Lifecycle`].
-    pub lifecycle: Lifecycle,
-    /// The process id (written by the fork server at fork, and by the worker).
-    pub pid: AtomicU32,
-    /// How the process ended ([`crate::sys::ExitStatus::encode`]), once `Exited`.
-    pub exit_status: AtomicU32,
-    /// The task id being run, or 0.
-    pub current_task: AtomicU64,
-    /// The bulk job (index << 32 | generation) the worker is inside, or [`NO_JOB`].
-    pub bulk_job: AtomicU64,
-    /// The chunk index the worker is claiming or running in `bulk_job`, or
-    /// [`NO_CHUNK`] before its first claim there.
-    pub bulk_chunk: AtomicU64,
-    /// When the current task or chunk started (`CLOCK_MONOTONIC` ns), or 0.
-    pub started_ns: AtomicU64,
-    /// When the current task or chunk must be finished, or 0 for never.
-    pub deadline_ns: AtomicU64,
-    /// Tasks completed by this slot's processes (all generations).
-    pub tasks_done: AtomicU64,
-    /// Chunks completed by this slot's processes (all generations).
-    pub chunks_done: AtomicU64,
-    /// 1 while the worker is registered as a sleeper on `submit_ready`.
-    pub asleep: AtomicU32,
-    /// Set to 1 by the worker's SIGABRT handler when the process aborts with `errno`
-    /// at `ENOMEM`: an allocation failed under `worker_memory_limit`. Reset by the
-    /// collector when it starts a new process in the slot.
-    pub memory_limit_hit: AtomicU32,
 }
 
 /// The segment an array operand lives in, as a job names it.
@@ -394,7 +354,8 @@ pub(crate) struct JobEntry {
 pub(crate) const ERROR_MSG_BYTES: usize = 480;
 
 // SAFETY: all of these are #[repr(C)], hold only integers, atomics and byte arrays,
-// and are valid when zeroed.
+// and are valid when zeroed. (`WorkerSlot` is defined in `slot/mod.rs`, whose fields
+// are all atomics.)
 unsafe impl ShmSafe for WorkerSlot {}
 // SAFETY: as above.
 unsafe impl ShmSafe for JobEntry {}

@@ -78,7 +78,7 @@ pub use cluster::{
     LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
 };
 #[cfg(not(loom))]
-pub use error::{CodecDirection, CodecRole, DeathCause, Error, Result, Work};
+pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
 /// The parts of the MPI bindings (rsmpi) that your own MPI calls on
 /// [`Cluster::world`] need, from the version shmpool is built on.
 ///

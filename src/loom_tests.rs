@@ -329,3 +329,45 @@ fn ring_and_wake_up_together_deliver_every_record() {
         assert_eq!(got, [1, 2]);
     });
 }
+
+/// The kill hold (`slot/record.rs`, `docs/PROTOCOL.md` §5c): the collector raises
+/// the hold and reads what the worker runs, while the worker ends its task and moves
+/// on to the next. If the collector reads the old task (and so would kill for it),
+/// the worker has not passed the end of that task, and does not until the hold is
+/// let go: a kill decided under the hold can land only on its target, never on the
+/// next task. Without either SeqCst fence (K1, K2) loom finds the interleaving in
+/// which the collector reads the old task while the worker has moved on.
+#[test]
+fn kill_hold_keeps_a_worker_on_the_work_a_kill_is_decided_for() {
+    use crate::slot::WorkerSlot;
+    use loom::sync::atomic::AtomicBool;
+
+    loom::model(|| {
+        let (slot, generation) = WorkerSlot::new_ready();
+        let slot = Arc::new(slot);
+        let moved_on = Arc::new(AtomicBool::new(false));
+        slot.take_task(7);
+        let worker = {
+            let (slot, moved_on) = (Arc::clone(&slot), Arc::clone(&moved_on));
+            thread::spawn(move || {
+                slot.leave_task();
+                moved_on.store(true, Ordering::SeqCst);
+                slot.take_task(8);
+            })
+        };
+        let hold = slot.hold(generation).expect("the process is live");
+        if hold.record().task == Some(7) {
+            // The kill would be sent now: the worker is still on task 7, or waiting
+            // at its end, and stays there while the hold is raised.
+            thread::yield_now();
+            assert!(
+                !moved_on.load(Ordering::SeqCst),
+                "the worker left a task held for its kill"
+            );
+            assert_eq!(hold.record().task, Some(7));
+        }
+        hold.release();
+        worker.join().unwrap();
+        assert_eq!(slot.assignment_hint().task, Some(8));
+    });
+}

@@ -15,6 +15,8 @@ use tracing::{Event, Metadata, Subscriber};
 struct Recorder;
 
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Every event at WARN or ERROR: (level, message).
+static LOUD: Mutex<Vec<(tracing::Level, String)>> = Mutex::new(Vec::new());
 static NEXT_SPAN: AtomicU64 = AtomicU64::new(1);
 
 struct Message(String);
@@ -42,6 +44,10 @@ impl Subscriber for Recorder {
     fn event(&self, event: &Event<'_>) {
         let mut m = Message(String::new());
         event.record(&mut m);
+        let level = *event.metadata().level();
+        if level <= tracing::Level::WARN {
+            LOUD.lock().unwrap().push((level, m.0.clone()));
+        }
         SEEN.lock().unwrap().push(format!("event {}", m.0));
     }
     fn enter(&self, _: &Id) {}
@@ -119,4 +125,62 @@ fn spans_events_and_stats() {
         assert!(Instant::now() < deadline, "{:?}", pool.stats());
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The worker killed from outside was worth a warning; nothing after it is.
+    LOUD.lock().unwrap().clear();
+    drop(pool);
+    normal_use_and_drop_log_nothing_at_warn();
+}
+
+/// A pool used normally and then dropped logs nothing at WARN or above, under every
+/// start method: the kills that `terminate` and the drop order are the pool's own
+/// (issue 22, defect 5). Nor does one whose cancels (both modes) killed workers.
+fn normal_use_and_drop_log_nothing_at_warn() {
+    for method in [
+        shmpool::StartMethod::Fork,
+        shmpool::StartMethod::ForkServer,
+        shmpool::StartMethod::Spawn,
+    ] {
+        let pool = Pool::builder()
+            .processes(2)
+            .start_method(method)
+            .build()
+            .unwrap();
+        let xs = SharedArray::filled(10_000, 1.5f64).unwrap();
+        let mut ys = SharedArray::zeroed(10_000).unwrap();
+        pool.bulk()
+            .chunk_len(100)
+            .map_into(&xs, &mut ys, |v: f64| v * 2.0)
+            .unwrap();
+        assert!(ys.iter().all(|&y| y == 3.0));
+        assert_eq!(pool.map(|x: u32| x + 1, 0..100u32).unwrap()[99], 100);
+        // A cancelled running task (Kill): the pool kills its worker, on purpose.
+        let slow = pool
+            .apply_async(
+                || {
+                    std::thread::sleep(Duration::from_secs(5));
+                    1u8
+                },
+                (),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        slow.cancel();
+        assert!(matches!(slow.get(), Err(Error::Cancelled { .. })));
+        drop(pool);
+        let loud = LOUD.lock().unwrap().clone();
+        assert!(
+            loud.is_empty(),
+            "{method:?}: logged at WARN or above: {loud:?}"
+        );
+    }
+    // Terminate, then drop.
+    let pool = Pool::new(2).unwrap();
+    pool.terminate();
+    pool.join().unwrap();
+    drop(pool);
+    let loud = LOUD.lock().unwrap().clone();
+    assert!(
+        loud.is_empty(),
+        "terminate: logged at WARN or above: {loud:?}"
+    );
 }

@@ -94,7 +94,7 @@ impl fmt::Display for CodecRole {
 /// # Examples
 ///
 /// ```
-/// use shmpool::{DeathCause, Error, Pool};
+/// use shmpool::{DeathCause, Error, Pool, PoolKill};
 ///
 /// let pool = Pool::new(1)?;
 /// match pool.apply(|| -> u8 { std::process::exit(3) }, ()) {
@@ -102,12 +102,16 @@ impl fmt::Display for CodecRole {
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// assert_eq!(DeathCause::Signal(11).to_string(), "was killed by SIGSEGV");
-/// // A SIGKILL the pool did not send itself (it sends them only for timeouts and
-/// // `terminate`, which have errors of their own), and the OOM killer's count did
-/// // not rise:
+/// // A SIGKILL the pool did not order, while the kernel's OOM-kill count did not rise:
 /// assert_eq!(
 ///     DeathCause::Signal(9).to_string(),
-///     "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)"
+///     "was killed by SIGKILL from outside the pool (another process, or an OOM kill \
+///      the kernel did not count)"
+/// );
+/// // One the pool ordered itself says why:
+/// assert_eq!(
+///     DeathCause::KilledByPool(PoolKill::Cancelled).to_string(),
+///     "was killed by the pool: its work was cancelled"
 /// );
 /// assert_eq!(
 ///     DeathCause::MemoryLimit { limit: 64 << 20 }.to_string(),
@@ -134,13 +138,48 @@ pub enum DeathCause {
     /// pool's memory cgroup (or, without one, of the whole system) rose when the
     /// worker died.
     OutOfMemory,
+    /// Killed (SIGKILL) by the pool itself, for the reason given. The work the kill
+    /// was for gets its own error ([`Error::Timeout`](crate::Error::Timeout),
+    /// [`Error::Cancelled`](crate::Error::Cancelled), a cancelled map's
+    /// [`Error::MapCancelled`](crate::Error::MapCancelled), or the pool's end); this
+    /// cause shows in the pool's logs, and in the error of any chunk that such a
+    /// death lost.
+    KilledByPool(PoolKill),
+}
+
+/// Why the pool killed one of its own workers ([`DeathCause::KilledByPool`]).
+///
+/// A kill is decided while the worker is held on the work it was decided for (it
+/// cannot move on until the pool lets go or kills it), so it never lands on other
+/// work (`docs/FAULTS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolKill {
+    /// Its task or chunk ran past its time limit (`task_timeout`, `chunk_timeout`).
+    Timeout,
+    /// Its task or bulk job was cancelled in [`CancelMode::Kill`](crate::CancelMode::Kill).
+    Cancelled,
+    /// The pool stopped: [`Pool::terminate`](crate::Pool::terminate), a dropped
+    /// pool, or a pool that could not keep its workers.
+    Stopped,
+}
+
+impl fmt::Display for PoolKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PoolKill::Timeout => "its work ran past its time limit",
+            PoolKill::Cancelled => "its work was cancelled",
+            PoolKill::Stopped => "the pool stopped",
+        })
+    }
 }
 
 impl fmt::Display for DeathCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             DeathCause::Signal(libc::SIGKILL) => f.write_str(
-                "was killed by SIGKILL (perhaps the kernel's OOM killer, or another process)",
+                "was killed by SIGKILL from outside the pool (another process, or an OOM \
+                 kill the kernel did not count)",
             ),
             DeathCause::Signal(s) => write!(f, "was killed by {}", signal_name(s)),
             DeathCause::Exit(c) => write!(f, "exited with code {c}"),
@@ -153,6 +192,7 @@ impl fmt::Display for DeathCause {
                 human_bytes(limit)
             ),
             DeathCause::OutOfMemory => f.write_str("was killed by the kernel's OOM killer"),
+            DeathCause::KilledByPool(why) => write!(f, "was killed by the pool: {why}"),
         }
     }
 }

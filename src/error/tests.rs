@@ -73,8 +73,17 @@ fn memory_deaths_say_which_memory_ran_out() {
     );
     assert_eq!(
         died(DeathCause::Signal(libc::SIGKILL)).to_string(),
-        "worker 0 (pid 7) was killed by SIGKILL (perhaps the kernel's OOM killer, or another \
-         process) while running task 3"
+        "worker 0 (pid 7) was killed by SIGKILL from outside the pool (another process, or \
+         an OOM kill the kernel did not count) while running task 3"
+    );
+    assert_eq!(
+        died(DeathCause::KilledByPool(PoolKill::Timeout)).to_string(),
+        "worker 0 (pid 7) was killed by the pool: its work ran past its time limit while \
+         running task 3"
+    );
+    assert_eq!(
+        died(DeathCause::KilledByPool(PoolKill::Stopped)).to_string(),
+        "worker 0 (pid 7) was killed by the pool: the pool stopped while running task 3"
     );
 }
 
@@ -116,9 +125,9 @@ fn chunks_lost_counts_and_lists_each_chunk() {
     };
     assert_eq!(
         e.to_string(),
-        "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL (perhaps the \
-         kernel's OOM killer, or another process) while running chunk 0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) \
-         was killed"
+        "2 chunks were not computed: worker 1 (pid 42) was killed by SIGKILL from outside the \
+         pool (another process, or an OOM kill the kernel did not count) while running chunk \
+         0..10; chunk 10..20 ran past its 1s time limit; worker 0 (pid 7) was killed"
     );
     assert_eq!(e.failed_ranges(), [0..10, 10..20]);
     let one = Error::ChunksLost {

@@ -23,8 +23,9 @@ use crate::sync::Ordering;
 /// How a worker died inside a bulk job.
 #[derive(Debug, Clone)]
 pub(crate) struct Death {
-    /// The chunk it was claiming or running.
-    pub chunk: u64,
+    /// The chunk it was claiming or running, if any (none: it died between chunks,
+    /// or before its first claim).
+    pub chunk: Option<u64>,
     /// Slot number.
     pub worker: usize,
     /// Process id.
@@ -194,12 +195,14 @@ impl Ledger {
                 // The lock proves the entry is still this job's: it is republished
                 // only after `release`, which takes the lock.
                 let shared = ctrl.job(index);
-                if entry.stop_on_death
-                    && entry.stopped_by.is_none()
-                    && protocol::may_have_held(shared, ctrl.bitmap(index), death.chunk)
-                    && protocol::stop_after_death(shared)
-                {
-                    entry.stopped_by = Some(death.chunk);
+                if let Some(chunk) = death.chunk.filter(|&c| {
+                    entry.stop_on_death
+                        && entry.stopped_by.is_none()
+                        && protocol::may_have_held(shared, ctrl.bitmap(index), c)
+                }) {
+                    if protocol::stop_after_death(shared) {
+                        entry.stopped_by = Some(chunk);
+                    }
                 }
                 entry.deaths.push(death);
                 entry.suspect = true;
@@ -331,7 +334,7 @@ impl Ledger {
             let range = span.chunk(chunk);
             // The last death recorded on the chunk is the worker that held it (an
             // earlier one could only have died claiming it).
-            let death = entry.deaths.iter().rev().find(|d| d.chunk == chunk);
+            let death = entry.deaths.iter().rev().find(|d| d.chunk == Some(chunk));
             let error = match (death, &after) {
                 (Some(d), _) => d.error(range.clone()),
                 (None, Some(after)) => Error::ChunkSkipped {

@@ -25,7 +25,8 @@
 
 use std::ops::Range;
 
-use crate::layout::{ERROR_MSG_BYTES, JobEntry, JobKind, MAX_OPERANDS, PARAMS_BYTES, WorkerSlot};
+use crate::layout::{ERROR_MSG_BYTES, JobEntry, JobKind, MAX_OPERANDS, PARAMS_BYTES};
+use crate::slot::WorkerSlot;
 use crate::sync::{AtomicU64, Ordering};
 use crate::wake::{Backoff, EventCount};
 
@@ -265,7 +266,7 @@ impl Joined<'_> {
                 self.skip_rest(current, index);
                 continue;
             }
-            slot.bulk_chunk.store(index, Ordering::Relaxed);
+            slot.claiming_chunk(index);
             // SYNC(B3): AcqRel — the claim. Release: our `bulk_job` (SYNC W2) and descriptor reads
             // are ordered before it; pairs with the collector's cursor load (SYNC B9), so a
             // quiescence check that sees this claim sees us inside the job. Acquire: continues the

@@ -8,7 +8,7 @@
 //! and finishes bulk jobs abandoned by dead workers. On `close` it lets the workers
 //! drain and exit; on `terminate` it makes sure every process is gone.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering as StdOrdering;
 use std::thread::JoinHandle;
@@ -16,13 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::StartMethod;
 use super::inner::{PoolInner, PoolState, ServerLink, lock};
-use super::pending::KillRequest;
-use crate::error::{DeathCause, Error, Result};
+use super::kill::{Order, Orders, Reason, Target};
+use crate::error::{DeathCause, Error, PoolKill, Result, Work};
 use crate::job::ledger::Death;
-use crate::job::protocol;
-use crate::layout::{NO_JOB, RecordKind};
-use crate::slot::{Phase, SlotState};
-use crate::sync::Ordering;
+use crate::layout::RecordKind;
+use crate::slot::{DeadProcess, Released, SlotState};
 use crate::sys::{self, ExitStatus};
 use crate::worker::entry;
 use crate::worker::exit_code;
@@ -128,84 +126,57 @@ fn shutdown_server(inner: &PoolInner) {
 
 struct Collector {
     inner: Arc<PoolInner>,
-    /// Per slot: the process the collector killed for running past its limit.
-    killed: Vec<Option<Killed>>,
+    /// The kills this collector ordered, per slot (`kill.rs`).
+    orders: Orders,
     /// Consecutive deaths of workers that never became ready.
     early_deaths: u32,
     /// After workers died while starting: no new worker starts before this.
     start_not_before: Option<Instant>,
-    /// Cancelled running tasks whose workers are still to be killed.
-    cancel_kills: Vec<KillRequest>,
     /// When `terminate` was first noticed.
     terminating_since: Option<Instant>,
     /// The kernel's count of OOM kills, to tell them from other SIGKILLs.
     oom: super::oom::OomWatch,
 }
 
-/// Why the collector killed a worker.
-#[derive(Clone, Copy, Debug)]
-enum KillReason {
-    /// Its task ran past this time limit.
-    Timeout(Duration),
-    /// It was running (or had claimed) this task, which was cancelled.
-    Cancelled(u64),
-    /// It held a chunk of a bulk job that was cancelled.
-    ChunkCancelled,
-}
-
-/// A process the collector killed: for running past its time limit, or for a
-/// cancelled task.
-struct Killed {
-    /// Its generation in the slot.
-    generation: u32,
-    /// Why.
-    reason: KillReason,
-    /// Its pidfd: readable once it is dead, even while the fork server (which reaps
-    /// it) is stopped.
-    pidfd: OwnedFd,
-}
-
 impl Collector {
     fn new(inner: Arc<PoolInner>) -> Self {
         let slots = inner.ctrl.dims().slots as usize;
+        let orders = Orders::new(slots, inner.kill_decision_delay);
         Collector {
             inner,
-            killed: (0..slots).map(|_| None).collect(),
+            orders,
             early_deaths: 0,
             start_not_before: None,
-            cancel_kills: Vec::new(),
             terminating_since: None,
             oom: super::oom::OomWatch::new(),
         }
     }
 
     fn slots(&self) -> usize {
-        self.killed.len()
+        self.inner.ctrl.dims().slots as usize
     }
 
     fn run(mut self) {
         loop {
             let mut progress = self.inner.drain() > 0;
-            self.notice_killed_deaths();
+            self.orders.notice_deaths(self.inner.ctrl);
             self.oom.tick();
+            let inner = Arc::clone(&self.inner);
             for slot in 0..self.slots() {
-                let phase = self.inner.ctrl.slot(slot).lifecycle.load();
-                if phase.state == SlotState::Exited {
-                    self.on_exit(slot, phase);
+                if let Some(dead) = inner.ctrl.slot(slot).exited() {
+                    self.on_exit(slot, dead);
                     progress = true;
                 }
             }
             self.inner.feed();
-            let cancels = self.kill_cancelled();
-            self.kill_cancelled_chunks();
+            self.kill_cancelled();
             self.inner.wake_bulk_futures(false);
             let next_start = self.top_up();
             let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let suspects =
-                self.resolve_suspects() | cancels | self.killed.iter().any(Option::is_some);
+            let suspects = self.resolve_suspects() | self.orders.any();
             if self.server_is_gone() {
                 self.on_server_death();
                 progress = true;
@@ -233,7 +204,7 @@ impl Collector {
         let pending = || {
             // The phase loads (SYNC G2) only decide whether to sleep; `run` re-reads.
             (0..self.slots()).any(|i| {
-                ctrl.slot(i).lifecycle.load().state == SlotState::Exited
+                ctrl.slot(i).phase().state == SlotState::Exited
                     || ctrl.completion_ring(i).has_records()
             }) || self.can_start_now()
         };
@@ -244,45 +215,28 @@ impl Collector {
         ev.finish(ticket);
     }
 
-    /// Handles the end of process `generation` in `slot` (the slot is `Exited`), then
-    /// empties the slot. Everything a death means is decided here, once.
-    fn on_exit(&mut self, slot: usize, phase: Phase) {
-        let generation = phase.generation;
-        let was_ready = phase.was_ready;
+    /// Handles the end of a process of `slot` (the slot is `Exited`), then empties
+    /// the slot. Everything a death means is decided here, once: the dead process's
+    /// record is compared with the kill the pool ordered, if any (`kill.rs`), so the
+    /// work a kill targeted gets its own outcome and nothing else is blamed.
+    fn on_exit(&mut self, slot: usize, dead: DeadProcess<'_>) {
         let inner = Arc::clone(&self.inner);
         let inner = &*inner;
-        let s = inner.ctrl.slot(slot);
-        let status = ExitStatus::decode(s.exit_status.load(Ordering::Relaxed));
-        let pid = s.pid.load(Ordering::Relaxed) as i32;
-        let killed = match self.killed[slot].take() {
-            Some(k) if k.generation == generation => Some(k.reason),
-            other => {
-                self.killed[slot] = other;
-                None
-            }
-        };
-        let timeout = match killed {
-            Some(KillReason::Timeout(limit)) => Some(limit),
-            _ => None,
-        };
-        let cancelled = match killed {
-            Some(KillReason::Cancelled(task)) => Some(task),
-            _ => None,
-        };
-        let cause = self.cause_of(slot, status, killed.is_some());
+        let order = self.orders.take(slot, dead.generation);
+        let stopped = inner.state() == PoolState::Terminated;
+        let cause = self.cause_of(&dead, order.as_ref(), stopped);
+        // A pid the slot never got reads as 0 in errors, as the kernel would print it.
+        let pid = dead.pid.unwrap_or(0);
         // Everything done about this exit (delivery, requeue, failed tasks, the
         // replacement's scheduling) happens inside this span.
         let _span = tracing::info_span!("shmpool.worker.exit", worker = slot, pid, cause = %cause)
             .entered();
-        // SYNC(W11): SeqCst — the dead worker's last `current_task` (SYNC W3/W9) and `bulk_job`
-        // (SYNC W2) stores are visible through SYNC F1 (read in `run`, after the reap); SeqCst
-        // is more than needed. Here only for the log line.
-        let busy = s.current_task.load(Ordering::SeqCst) != 0
-            || s.bulk_job.load(Ordering::SeqCst) != NO_JOB;
-        if busy || status != ExitStatus::Code(0) {
-            tracing::warn!(worker = slot, pid, cause = %cause, timed_out = timeout.is_some(), cancelled, busy, "worker died");
+        let busy = dead.ran.task.is_some() || dead.ran.job.is_some();
+        if order.is_some() || stopped || !(busy || dead.status != ExitStatus::Code(0)) {
+            // Killed by the pool's own order, or as it stops, or a clean exit.
+            tracing::debug!(worker = slot, pid, cause = %cause, busy, "worker exited");
         } else {
-            tracing::debug!(worker = slot, pid, "worker exited");
+            tracing::warn!(worker = slot, pid, cause = %cause, busy, "worker died");
         }
 
         // Everything the worker reported before it died is delivered first.
@@ -303,47 +257,56 @@ impl Collector {
                 Some(RecordKind::JoinBulk) | None => {}
             }
         }
-        // The task it was running, if it did not report it.
-        // SYNC(W11): SeqCst — as above; read after the drain, so a task the worker reported
-        // is no longer pending and `fail_task` ignores it.
-        let task = s.current_task.load(Ordering::SeqCst);
-        if task != 0 && cancelled.is_some_and(|c| c != task) && !requeued.contains(&task) {
-            // Killed to cancel a task it had finished by the time the signal landed:
-            // the task it was running then is not at fault, and runs again.
-            tracing::info!(
-                task,
-                worker = slot,
-                "requeueing a task hit by another's cancel"
-            );
-            inner.requeue_task(task);
-        } else if task != 0 && !requeued.contains(&task) {
-            let work = crate::error::Work::Task(task);
-            let error = if inner.state() == PoolState::Terminated {
-                inner.broken_or_terminated()
-            } else {
-                match timeout {
-                    Some(limit) => Error::Timeout {
+        // The task it was running, if it did not report it (a reported one is no
+        // longer pending: the drain above delivered it).
+        if let Some(task) = dead.ran.task.filter(|t| !requeued.contains(t)) {
+            let work = Work::Task(task);
+            let error = match &order {
+                _ if stopped => Some(inner.broken_or_terminated()),
+                Some(o) if o.target.names_task(task) => Some(match o.reason {
+                    Reason::Timeout(limit) => Error::Timeout {
                         worker: slot,
                         pid,
                         limit,
                         work,
                     },
-                    None => Error::WorkerDied {
-                        worker: slot,
-                        pid,
-                        cause,
-                        work,
-                    },
+                    // Answered `Cancelled` by the cancel already: discarded.
+                    Reason::Cancelled => Error::Cancelled { work },
+                }),
+                // Killed for other work: the kill hold keeps a worker on the work its
+                // kill was decided for, so this does not happen; were it to, the task
+                // was not at fault and runs again.
+                Some(o) => {
+                    tracing::error!(task, worker = slot, target = ?o.target, "a kill landed on work it did not target; requeueing the task");
+                    None
                 }
+                None => Some(Error::WorkerDied {
+                    worker: slot,
+                    pid,
+                    cause,
+                    work,
+                }),
             };
-            inner.task_died(task, error);
+            match error {
+                Some(error) => inner.task_died(task, error),
+                None => inner.requeue_task(task),
+            }
         }
 
-        // SYNC(W11): SeqCst — as above (the worker's SYNC W2 store, seen through SYNC F1).
-        let job = s.bulk_job.load(Ordering::SeqCst);
-        if job != NO_JOB {
+        if let Some(job) = dead.ran.job {
+            let timeout = match &order {
+                Some(o) if o.target.names_job(job) => match o.reason {
+                    Reason::Timeout(limit) => Some(limit),
+                    Reason::Cancelled => None,
+                },
+                Some(o) => {
+                    tracing::error!(worker = slot, target = ?o.target, job, "a kill landed in a bulk job it did not target");
+                    None
+                }
+                None => None,
+            };
             let death = Death {
-                chunk: s.bulk_chunk.load(Ordering::Relaxed),
+                chunk: dead.ran.chunk,
                 worker: slot,
                 pid,
                 cause,
@@ -355,22 +318,19 @@ impl Collector {
             inner.jobs.record_death(inner.ctrl, job, death);
         }
         // The worker died registered as a sleeper: remove the registration.
-        // SYNC(W10): SeqCst — pairs with the dead worker's SeqCst stores of `asleep`, visible
-        // through SYNC F1: set means its registration (SYNC E1) is still counted.
-        if s.asleep.load(Ordering::SeqCst) == 1 {
+        if dead.asleep {
             inner.ctrl.header().submit_ready.forget_dead_sleeper();
         }
-        // SYNC(W12): SeqCst — leaves the job for the dead worker, as its own clearing store
-        // (SYNC W2) would have; the quiescence check skips this slot until it is live again
-        // (SYNC G2), so Relaxed would do.
-        s.bulk_job.store(NO_JOB, Ordering::SeqCst);
-        s.current_task.store(0, Ordering::Relaxed);
-        s.deadline_ns.store(0, Ordering::Relaxed);
         inner.forget_worker(slot);
-        // Exited → Empty: the transition's Release (SYNC G1) publishes the reset above.
-        // Only this thread releases or starts a slot, so it cannot fail.
-        let released = s.lifecycle.release(generation);
-        debug_assert!(released, "slot {slot} changed while its death was handled");
+        let (generation, was_ready, status) = (dead.generation, dead.was_ready, dead.status);
+        // Exited → Empty, the per-process words reset. Only this thread releases or
+        // starts a slot, so it cannot have moved.
+        let released = dead.release();
+        debug_assert_eq!(
+            released,
+            Released::Empty,
+            "slot {slot} moved while its death was handled"
+        );
         tracing::debug!(worker = slot, generation, "slot empty");
 
         if was_ready {
@@ -398,28 +358,30 @@ impl Collector {
         }
     }
 
-    /// What a worker's exit status means. A SIGABRT after an allocation failed under
-    /// `worker_memory_limit` is `MemoryLimit`; a SIGKILL the collector did not send
-    /// (for a timeout, or on `terminate` and the fork server's death, when the pool
-    /// is terminated) is `OutOfMemory` when the kernel counted an OOM kill for it.
-    fn cause_of(&mut self, slot: usize, status: ExitStatus, timed_out: bool) -> DeathCause {
+    /// What a worker's exit status means. A SIGKILL the pool ordered (a kill order
+    /// of `kill.rs`, or the kill of every worker when the pool stops) is
+    /// `KilledByPool`; a SIGABRT after an allocation failed under
+    /// `worker_memory_limit` is `MemoryLimit`; any other SIGKILL is `OutOfMemory` when
+    /// the kernel counted an OOM kill for it.
+    fn cause_of(
+        &mut self,
+        dead: &DeadProcess<'_>,
+        order: Option<&Order>,
+        stopped: bool,
+    ) -> DeathCause {
         let limit = self.inner.ctrl.header().worker_memory_limit;
-        let s = self.inner.ctrl.slot(slot);
-        match status {
+        match dead.status {
+            ExitStatus::Signal(libc::SIGKILL) if order.is_some() => {
+                DeathCause::KilledByPool(order.map_or(PoolKill::Stopped, |o| o.reason.cause()))
+            }
+            ExitStatus::Signal(libc::SIGKILL) if stopped => {
+                DeathCause::KilledByPool(PoolKill::Stopped)
+            }
             ExitStatus::Code(c) => DeathCause::Exit(c),
-            // SYNC(W13): Acquire — pairs with the Release store of the worker's SIGABRT
-            // handler (`sys::memory`); the death, seen through SYNC F1/G2, orders it
-            // already. Reset when the slot gets its next process (`start_worker`).
-            ExitStatus::Signal(libc::SIGABRT)
-                if limit != 0 && s.memory_limit_hit.load(Ordering::Acquire) != 0 =>
-            {
+            ExitStatus::Signal(libc::SIGABRT) if limit != 0 && dead.memory_limit_hit => {
                 DeathCause::MemoryLimit { limit }
             }
-            ExitStatus::Signal(libc::SIGKILL)
-                if !timed_out
-                    && self.inner.state() != PoolState::Terminated
-                    && self.oom.explains_a_kill() =>
-            {
+            ExitStatus::Signal(libc::SIGKILL) if self.oom.explains_a_kill() => {
                 DeathCause::OutOfMemory
             }
             ExitStatus::Signal(sig) => DeathCause::Signal(sig),
@@ -434,7 +396,7 @@ impl Collector {
         let ctrl = self.inner.ctrl;
         // The phase loads (SYNC G2) only count.
         let serving = (0..self.slots())
-            .filter(|&i| ctrl.slot(i).lifecycle.load().state.is_serving())
+            .filter(|&i| ctrl.slot(i).phase().state.is_serving())
             .count();
         let wanted = match self.inner.state() {
             PoolState::Running => self.inner.processes,
@@ -472,7 +434,7 @@ impl Collector {
             if missing == 0 {
                 break;
             }
-            if inner.ctrl.slot(slot).lifecycle.load().state != SlotState::Empty {
+            if inner.ctrl.slot(slot).phase().state != SlotState::Empty {
                 continue;
             }
             let _span = tracing::info_span!("shmpool.worker.respawn", worker = slot).entered();
@@ -501,172 +463,74 @@ impl Collector {
         self.inner.jobs.any_running(ctrl)
     }
 
-    /// Kills workers past their deadline; returns the time to the nearest deadline.
+    /// Kills workers whose task or chunk is past its deadline; returns the time to
+    /// the nearest deadline.
     ///
-    /// The collector kills through a pidfd of its own, not through the fork server,
-    /// so a stopped or busy server cannot delay a timeout, and it watches the pidfd
-    /// for the death (`notice_killed_deaths`).
+    /// The collector kills through a pidfd of its own (`kill.rs`), not through the
+    /// fork server, so a stopped or busy server cannot delay a timeout, and it
+    /// watches the pidfd for the death. The deadline is checked again under the kill
+    /// hold: a task or chunk that ended meanwhile is not killed, nor is the work its
+    /// worker moved on to.
     fn enforce_deadlines(&mut self) -> Option<Duration> {
         let now = sys::monotonic_ns();
+        let ctrl = self.inner.ctrl;
         let mut nearest: Option<u64> = None;
         for slot in 0..self.slots() {
-            let s = self.inner.ctrl.slot(slot);
-            let deadline = s.deadline_ns.load(Ordering::Relaxed);
-            if deadline == 0 || self.killed[slot].is_some() {
+            let s = ctrl.slot(slot);
+            if self.orders.is_ordered(slot) || !s.phase().state.is_live() {
                 continue;
             }
-            let phase = s.lifecycle.load();
-            if !phase.state.is_live() {
+            let Some(clock) = s.assignment_hint().clock else {
+                continue;
+            };
+            if now < clock.deadline_ns {
+                let left = clock.deadline_ns - now;
+                nearest = Some(nearest.map_or(left, |n| n.min(left)));
                 continue;
             }
-            if now < deadline {
-                nearest = Some(nearest.map_or(deadline - now, |n: u64| n.min(deadline - now)));
-                continue;
-            }
-            let started = s.started_ns.load(Ordering::Relaxed);
-            let limit = Duration::from_nanos(deadline.saturating_sub(started));
-            self.kill(slot, phase, KillReason::Timeout(limit));
+            self.orders.order(ctrl, slot, |hold| {
+                let ran = hold.record();
+                let clock = ran.clock.filter(|c| sys::monotonic_ns() >= c.deadline_ns)?;
+                let limit =
+                    Duration::from_nanos(clock.deadline_ns.saturating_sub(clock.started_ns));
+                let target = match (ran.job, ran.chunk, ran.task) {
+                    (Some(job), Some(chunk), _) => Target::Chunk { job, chunk },
+                    (None, _, Some(id)) => Target::Task { id, pos: None },
+                    _ => return None,
+                };
+                Some((target, Reason::Timeout(limit)))
+            });
         }
         nearest.map(|ns| {
             Duration::from_nanos(ns).clamp(Duration::from_micros(200), Duration::from_millis(250))
         })
     }
 
-    /// Kills the process of `phase` in `slot` through a pidfd of our own, and
-    /// remembers why, for `on_exit`. Does nothing if that process is gone already
-    /// (its exit is on its way).
-    fn kill(&mut self, slot: usize, phase: Phase, reason: KillReason) {
-        let s = self.inner.ctrl.slot(slot);
-        let pid = s.pid.load(Ordering::Relaxed) as i32;
-        let Ok(pidfd) = sys::pidfd_open(pid) else {
-            return;
-        };
-        // The fork server reaps a worker before it reports it `Exited`, so a
-        // process still live in the same generation after the open was not
-        // reaped before it, and the pidfd is that worker's (only a pid reused
-        // within the server's reap-and-report window could escape this check).
-        if s.lifecycle.load() != phase {
-            return;
-        }
-        match reason {
-            KillReason::Timeout(limit) => {
-                tracing::warn!(worker = slot, pid, limit = ?limit, "killing a worker past its time limit");
-            }
-            KillReason::ChunkCancelled => {
-                tracing::info!(
-                    worker = slot,
-                    pid,
-                    "killing a worker inside a cancelled bulk job"
-                );
-            }
-            KillReason::Cancelled(task) => {
-                tracing::info!(
-                    worker = slot,
-                    pid,
-                    task,
-                    "killing the worker of a cancelled task"
-                );
-            }
-        }
-        let _ = sys::pidfd_kill(pidfd.as_fd());
-        self.killed[slot] = Some(Killed {
-            generation: phase.generation,
-            reason,
-            pidfd,
-        });
-    }
-
-    /// Kills the workers of cancelled running tasks (`CancelMode::Kill`). A task's
-    /// worker is the consumer that claimed its ring record, while the claim holds;
-    /// once the record is released, the worker whose `current_task` names it (the
-    /// worker stores it before it releases the claim, SYNC W3, and the release is
-    /// seen through SYNC M9). No such worker: the task finished (or its worker died)
-    /// meanwhile, and there is nothing to kill. Returns whether requests wait for a
-    /// worker already being killed.
-    fn kill_cancelled(&mut self) -> bool {
-        self.cancel_kills.extend(self.inner.tasks.take_kills());
-        if self.cancel_kills.is_empty() {
-            return false;
-        }
-        let requests = std::mem::take(&mut self.cancel_kills);
-        let inner = Arc::clone(&self.inner);
-        let ring = inner.ctrl.submit_ring();
-        for request in requests {
-            let holder = match ring.claimant(request.pos) {
-                Some(owner) => Some(usize::from(owner) - 1),
-                None => (0..self.slots()).find(|&i| {
-                    let s = self.inner.ctrl.slot(i);
-                    // SYNC(W11): SeqCst — the worker's SYNC W3 store, visible after the
-                    // release of its claim (SYNC M9 above); a worker that has moved on
-                    // to another task no longer names this one.
-                    s.lifecycle.load().state.is_live()
-                        && s.current_task.load(Ordering::SeqCst) == request.task
-                }),
-            };
-            let Some(slot) = holder.filter(|&i| i < self.slots()) else {
-                continue; // finished or died meanwhile
-            };
-            if self.killed[slot].is_some() {
-                // Being killed already (a timeout, another cancel): its death
-                // handles this task too. Keep the request until then.
-                self.cancel_kills.push(request);
-                continue;
-            }
-            let phase = self.inner.ctrl.slot(slot).lifecycle.load();
-            if phase.state.is_live() {
-                self.kill(slot, phase, KillReason::Cancelled(request.task));
-            }
-        }
-        !self.cancel_kills.is_empty()
-    }
-
-    /// Kills the workers that hold a chunk of a cancelled bulk job: live, inside the
-    /// job (`bulk_job`), with a chunk claimed and not done (the test `record_death`
-    /// uses). A worker between chunks is left alone: the job's cursor is closed, so
-    /// it claims nothing more.
-    fn kill_cancelled_chunks(&mut self) {
-        for packed in self.inner.take_chunk_kills() {
-            let (index, _) = protocol::unpack_job(packed);
-            let ctrl = self.inner.ctrl;
+    /// Kills the workers of cancelled work (`CancelMode::Kill`): of a cancelled
+    /// running task, the worker that claimed its ring record (while the claim holds)
+    /// or whose record names it (the worker records it before it releases the claim,
+    /// SYNC W3, and the release is seen through SYNC M9); of a cancelled bulk job,
+    /// the workers that hold one of its chunks. Each is checked again under the kill
+    /// hold (`kill.rs`): work that ended meanwhile is left alone, and so is whatever
+    /// its worker moved on to.
+    fn kill_cancelled(&mut self) {
+        let requests = self.inner.kill_requests.take();
+        let ctrl = self.inner.ctrl;
+        let ring = ctrl.submit_ring();
+        for target in requests {
             for slot in 0..self.slots() {
                 let s = ctrl.slot(slot);
-                let phase = s.lifecycle.load();
-                // SYNC(W11): SeqCst — the worker's `bulk_job` (SYNC W2), as the
-                // ledger reads it: a worker holding a chunk of the job names it.
-                if !phase.state.is_live() || s.bulk_job.load(Ordering::SeqCst) != packed {
+                let owner = slot as u16 + 1;
+                let claimed = |pos: u64| ring.claimant(pos) == Some(owner);
+                if !s.phase().state.is_live() || !target.is_run_by(claimed, || s.assignment_hint())
+                {
                     continue;
                 }
-                let chunk = s.bulk_chunk.load(Ordering::Relaxed);
-                if protocol::may_have_held(ctrl.job(index), ctrl.bitmap(index), chunk) {
-                    self.kill(slot, phase, KillReason::ChunkCancelled);
-                }
-            }
-        }
-    }
-
-    /// Reports `Exited` for killed workers whose pidfd shows them dead, without
-    /// waiting for the fork server to reap them (it may be stopped). If the server
-    /// reports first, or later, the generation check makes the other report a no-op.
-    fn notice_killed_deaths(&mut self) {
-        for slot in 0..self.slots() {
-            let Some(k) = &self.killed[slot] else {
-                continue;
-            };
-            let s = self.inner.ctrl.slot(slot);
-            let phase = s.lifecycle.load();
-            if phase.generation != k.generation || !phase.state.is_live() {
-                continue; // Reported already; `on_exit` takes it.
-            }
-            if sys::pidfd_exited(k.pidfd.as_fd()) {
-                s.exit_status.store(
-                    ExitStatus::Signal(libc::SIGKILL).encode(),
-                    Ordering::Relaxed,
-                );
-                // The transition (SYNC G1) publishes `exit_status`. The process is
-                // dead, so it makes no more stores: what it wrote is visible to us
-                // after its death, which the pidfd's readiness reported (the kernel's
-                // exit path and poll wake-up order them).
-                s.lifecycle.mark_exited(k.generation);
+                self.orders.order(ctrl, slot, |hold| {
+                    target
+                        .is_run_by(claimed, || hold.record())
+                        .then_some((target, Reason::Cancelled))
+                });
             }
         }
     }
@@ -678,14 +542,8 @@ impl Collector {
         let inner = &*self.inner;
         let ctrl = inner.ctrl;
         let slots = self.slots();
-        let inside = |job: u64| {
-            (0..slots).any(|i| {
-                let s = ctrl.slot(i);
-                // SYNC(W2): SeqCst — the quiescence read of `bulk_job` (see
-                // `Ledger::resolve_abandoned`), after the phase load (SYNC G2).
-                s.lifecycle.load().state.is_live() && s.bulk_job.load(Ordering::SeqCst) == job
-            })
-        };
+        // The quiescence check (see `Ledger::resolve_abandoned`).
+        let inside = |job: u64| (0..slots).any(|i| ctrl.slot(i).runs_job(job));
         let invite = |job: u64| {
             if inner.state() == PoolState::Terminated {
                 return;
@@ -719,20 +577,15 @@ impl Collector {
         lock(&self.inner.server).take();
         for slot in 0..self.slots() {
             let s = self.inner.ctrl.slot(slot);
-            let phase = s.lifecycle.load();
+            let phase = s.phase();
             if phase.state.is_live() {
-                let pid = s.pid.load(Ordering::Relaxed) as i32;
-                if pid > 0 {
+                if let Some(pid) = s.pid() {
                     let _ = sys::kill(pid, libc::SIGKILL);
                 }
-                s.exit_status.store(
-                    ExitStatus::Signal(libc::SIGKILL).encode(),
-                    Ordering::Relaxed,
-                );
                 // SYNC(F2): on behalf of the dead fork server; the transition (SYNC G1)
-                // publishes `exit_status`. Unlike F1 the worker was only sent SIGKILL,
+                // publishes the status. Unlike F1 the worker was only sent SIGKILL,
                 // not reaped, so F1's "every store it made" does not hold here.
-                s.lifecycle.mark_exited(phase.generation);
+                let _ = s.report_exit(phase.generation, ExitStatus::Signal(libc::SIGKILL));
             }
         }
         if self.inner.state() != PoolState::Terminated {
@@ -743,8 +596,7 @@ impl Collector {
     fn should_stop(&mut self) -> bool {
         let inner = &*self.inner;
         let slots = self.slots();
-        let all_empty =
-            || (0..slots).all(|i| inner.ctrl.slot(i).lifecycle.load().state == SlotState::Empty);
+        let all_empty = || (0..slots).all(|i| inner.ctrl.slot(i).phase().state == SlotState::Empty);
         match inner.state() {
             PoolState::Running => false,
             PoolState::Closed => all_empty() && !self.work_remains(),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::callbacks::CallbackRunner;
 use super::inner::{PoolInner, ProcessReader, lock};
+use super::kill::Target;
 use super::pending::{AfterDeath, Pending, TaskCancel};
 use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
@@ -194,7 +195,7 @@ impl PoolInner {
     /// Cancels the tasks `ids` that are still pending (see `PendingTasks::cancel`),
     /// answering each with `Cancelled`; returns how many were.
     pub(crate) fn cancel_tasks(&self, ids: impl Iterator<Item = u64>, mode: CancelMode) -> usize {
-        let cancelled = self.tasks.cancel(ids, mode, self.ctrl.submit_ring());
+        let cancelled = self.tasks.cancel(ids, self.ctrl.submit_ring());
         let mut kills = false;
         for (id, what) in &cancelled {
             let error = Error::Cancelled {
@@ -202,9 +203,15 @@ impl PoolInner {
             };
             match what {
                 TaskCancel::Withdrawn(_) => {}
-                TaskCancel::Running(sink, tag) => {
+                TaskCancel::Running { sink, tag, pos } => {
                     tracing::debug!(task = id, mode = ?mode, "cancelled a running task");
-                    kills |= mode == CancelMode::Kill;
+                    if mode == CancelMode::Kill {
+                        kills = true;
+                        self.kill_requests.push(Target::Task {
+                            id: *id,
+                            pos: Some(*pos),
+                        });
+                    }
                     sink.complete(*tag, Outcome::Failed(error), &self.ctx());
                 }
             }

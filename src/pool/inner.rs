@@ -16,7 +16,7 @@ use super::stats::{ArrayPages, Counters};
 use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
-use crate::layout::{ControlView, Dims, INLINE_BYTES, NO_CHUNK, NO_JOB, Payload, TaskRecord};
+use crate::layout::{ControlView, Dims, INLINE_BYTES, Payload, TaskRecord};
 use crate::shm::arena::{ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::registry::IdleWorkers;
@@ -120,9 +120,8 @@ pub(crate) struct PoolInner {
     /// The fork server, once started.
     pub server: Mutex<Option<ServerLink>>,
     shipping: Mutex<Shipping>,
-    /// Bulk jobs (packed index and generation) whose running chunks a cancel asked
-    /// the collector to kill.
-    chunk_kills: Mutex<Vec<u64>>,
+    /// Kills asked for by cancels, for the collector to order (`kill.rs`).
+    pub kill_requests: super::kill::Requests,
     /// Wakers of awaited bulk jobs (packed index and generation), woken by the
     /// collector when their job finishes.
     bulk_wakers: Mutex<Vec<(u64, std::task::Waker)>>,
@@ -163,6 +162,8 @@ pub(crate) struct PoolInner {
     pub task_retries: u32,
     /// What `cancel()` and dropped futures and imaps do to running tasks.
     pub cancel_mode: CancelMode,
+    /// `PoolBuilder::kill_decision_delay` (tests only).
+    pub kill_decision_delay: Duration,
 }
 
 impl PoolInner {
@@ -229,9 +230,6 @@ impl PoolInner {
                 }
             })
         };
-        for i in 0..slots as usize {
-            ctrl.slot(i).bulk_job.store(NO_JOB, Ordering::Relaxed);
-        }
         let live = Liveness::global().map_err(Error::io("creating the liveness table"))?;
         Ok(PoolInner {
             processes,
@@ -241,7 +239,7 @@ impl PoolInner {
             live,
             state: StdAtomicU32::new(PoolState::Running as u32),
             server: Mutex::new(None),
-            chunk_kills: Mutex::new(Vec::new()),
+            kill_requests: Default::default(),
             bulk_wakers: Mutex::new(Vec::new()),
             reduce_scratch: Default::default(),
             shipping: Mutex::new(Shipping {
@@ -267,6 +265,7 @@ impl PoolInner {
             task_timeout: b.task_timeout,
             task_retries: b.task_retries,
             cancel_mode: b.cancel_mode,
+            kill_decision_delay: b.kill_decision_delay,
         })
     }
 
@@ -358,7 +357,9 @@ impl PoolInner {
     /// Asks the collector to kill the workers holding chunks of bulk job
     /// `index`/`generation` (a bulk cancel in `CancelMode::Kill`).
     pub(crate) fn request_chunk_kills(&self, index: u32, generation: u32) {
-        lock(&self.chunk_kills).push(crate::job::protocol::pack_job(index, generation));
+        let job = crate::job::protocol::pack_job(index, generation);
+        self.kill_requests
+            .push(super::kill::Target::JobChunks { job });
         self.ctrl.header().completions.notify_always(1);
     }
 
@@ -396,11 +397,6 @@ impl PoolInner {
         });
     }
 
-    /// The bulk jobs whose running chunks are to be killed.
-    pub(crate) fn take_chunk_kills(&self) -> Vec<u64> {
-        std::mem::take(&mut *lock(&self.chunk_kills))
-    }
-
     /// `terminate`: kill every worker now (the collector finishes the rest).
     pub(crate) fn terminate(&self) {
         if self.state() != PoolState::Terminated {
@@ -435,31 +431,21 @@ impl PoolInner {
     /// Starts a new worker process in `slot` if the slot is empty; returns whether
     /// it did. Only the collector thread starts workers.
     ///
-    /// The slot is claimed first (`Empty` → `Starting`, [`crate::slot`]), so no
-    /// other process can be given it, and then reset: nothing runs in it until the
-    /// fork server receives the request sent last.
+    /// The slot is claimed and its per-process words reset in one step
+    /// (`Empty` → `Starting`, [`crate::slot`]), so no other process can be given it:
+    /// nothing runs in it until the fork server receives the request sent last.
     pub(crate) fn start_worker(&self, slot: usize) -> Result<bool> {
         let s = self.ctrl.slot(slot);
-        let Some(generation) = s.lifecycle.begin_start() else {
+        let Some(generation) = s.begin_start() else {
             return Ok(false);
         };
         tracing::debug!(worker = slot, generation, "slot starting a worker");
-        s.current_task.store(0, Ordering::Relaxed);
-        s.bulk_job.store(NO_JOB, Ordering::Relaxed);
-        s.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
-        s.deadline_ns.store(0, Ordering::Relaxed);
-        s.started_ns.store(0, Ordering::Relaxed);
-        s.asleep.store(0, Ordering::Relaxed);
-        s.memory_limit_hit.store(0, Ordering::Relaxed);
-        s.exit_status.store(0, Ordering::Relaxed);
-        s.pid.store(0, Ordering::Relaxed);
         let sent = self.send_start(slot, generation);
         if sent.is_err() {
             // No process will ever report: report the failure for it, so the slot
             // goes through `Exited` like any other.
             let failed = sys::ExitStatus::Code(crate::worker::exit_code::SPAWN_FAILED);
-            s.exit_status.store(failed.encode(), Ordering::Relaxed);
-            s.lifecycle.mark_exited(generation);
+            let _ = s.report_exit(generation, failed);
         }
         sent.map(|()| true)
     }
@@ -574,7 +560,7 @@ impl PoolInner {
             }
             // The phase load (SYNC G2) pairs with the worker's Ready transition.
             let ready = (0..self.ctrl.dims().slots as usize)
-                .filter(|&i| self.ctrl.slot(i).lifecycle.load().state == SlotState::Ready)
+                .filter(|&i| self.ctrl.slot(i).phase().state == SlotState::Ready)
                 .count();
             if ready >= self.processes {
                 return Ok(());
@@ -593,7 +579,7 @@ impl PoolInner {
     pub(crate) fn live_workers(&self) -> usize {
         // The phase loads (SYNC G2) only count.
         (0..self.ctrl.dims().slots as usize)
-            .filter(|&i| self.ctrl.slot(i).lifecycle.load().state.is_live())
+            .filter(|&i| self.ctrl.slot(i).phase().state.is_live())
             .count()
     }
 

@@ -11,6 +11,7 @@ mod collector;
 mod dispatch;
 mod imap;
 mod inner;
+mod kill;
 mod oom;
 mod pending;
 mod reduce;
@@ -117,6 +118,7 @@ pub struct PoolBuilder {
     pub(crate) initializer: Option<Initializer>,
     pub(crate) max_queued: Option<usize>,
     pub(crate) cancel_mode: CancelMode,
+    pub(crate) kill_decision_delay: Duration,
 }
 
 /// The initializer as the builder keeps it: a trampoline and its encoded arguments.
@@ -141,6 +143,7 @@ impl Default for PoolBuilder {
             initializer: None,
             max_queued: None,
             cancel_mode: CancelMode::Kill,
+            kill_decision_delay: Duration::ZERO,
         }
     }
 }
@@ -448,6 +451,17 @@ impl PoolBuilder {
         self
     }
 
+    /// For tests of the kill protocol only: the collector sleeps `delay` between
+    /// finding a worker to kill (for a timeout or a cancel) and deciding the kill
+    /// under the kill hold, which widens the window in which the worker may move on
+    /// to other work. A pool with a delay still kills only the work it targets
+    /// (`docs/PROTOCOL.md` §5c); its kills are slower. Not part of the API.
+    #[doc(hidden)]
+    pub fn kill_decision_delay(mut self, delay: Duration) -> Self {
+        self.kill_decision_delay = delay;
+        self
+    }
+
     /// Starts the pool: the fork server and every worker, and waits until each worker
     /// is ready to take work.
     ///
@@ -668,19 +682,15 @@ impl Pool {
         let workers = (0..inner.ctrl.dims().slots as usize)
             .filter_map(|i| {
                 let s = inner.ctrl.slot(i);
-                let phase = s.lifecycle.load();
+                let phase = s.phase();
                 (phase.generation > 0).then(|| {
-                    let pid = phase
-                        .state
-                        .is_live()
-                        .then(|| s.pid.load(Relaxed) as i32)
-                        .filter(|&p| p > 0);
+                    let pid = s.pid().filter(|_| phase.state.is_live());
                     let resident = pid.and_then(crate::sys::resident_of);
                     WorkerStats {
                         slot: i,
                         pid,
-                        tasks_done: s.tasks_done.load(Relaxed),
-                        chunks_done: s.chunks_done.load(Relaxed),
+                        tasks_done: s.tasks_done(),
+                        chunks_done: s.chunks_done(),
                         resident_private: resident.map(|r| r.private),
                         resident_shared: resident.map(|r| r.shared),
                     }

@@ -29,9 +29,9 @@
 //!
 //! Cancelling a task in the ring uses [`MpmcRing::withdraw`], whose compare-and-swap
 //! on the slot's state word races a worker's claim fairly: exactly one wins. A task a
-//! worker won is running (or about to run); the cancel answers it at once and, unless
-//! told to let it finish, leaves a [`KillRequest`] for the collector, which kills the
-//! worker through the same path as a timeout (`collector.rs`).
+//! worker won is running (or about to run); the cancel answers it at once and returns
+//! the task's ring position, so that (unless told to let it finish) the caller can ask
+//! the collector to kill its worker (`pool/kill.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
@@ -39,7 +39,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::sink::Sink;
-use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::layout::TaskRecord;
 use crate::ring::mpmc::MpmcRing;
@@ -103,22 +102,18 @@ enum Place {
     Cancelled,
 }
 
-/// A running task whose worker the collector is to kill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KillRequest {
-    /// The cancelled task.
-    pub task: u64,
-    /// Its position in the submission ring, to find the worker that claimed it.
-    pub pos: u64,
-}
-
 /// What [`PendingTasks::cancel`] did to one task.
 pub(crate) enum TaskCancel {
     /// It had not started: removed. Answer it, free its block.
     Withdrawn(Pending),
-    /// A worker holds it: answer it through this sink and tag (the entry stays, as
-    /// [`Place::Cancelled`], until the worker is done with it).
-    Running(Arc<dyn Sink>, u64),
+    /// A worker holds it: answer it through `sink` and `tag` (the entry stays, as
+    /// [`Place::Cancelled`], until the worker is done with it). `pos` is its record's
+    /// position in the submission ring, where the worker that claimed it is found.
+    Running {
+        sink: Arc<dyn Sink>,
+        tag: u64,
+        pos: u64,
+    },
 }
 
 /// What [`PendingTasks::died`] decided about a task whose worker died.
@@ -155,8 +150,6 @@ struct Table {
     reserved: usize,
     /// `close` came while the backlog held work.
     close_requested: bool,
-    /// Cancelled running tasks whose workers are to be killed.
-    kills: Vec<KillRequest>,
 }
 
 /// The parent's submitted tasks: the table, the backlog, the bound on them.
@@ -360,14 +353,13 @@ impl PendingTasks {
     }
 
     /// Cancels tasks `ids` (those still pending): each withdrawn if it has not
-    /// started, else answered now and, in [`CancelMode::Kill`], its worker to be
-    /// killed. One hold of the mutex for the whole set, queued tasks first: no worker
-    /// is killed (and so none replaced, free to claim) before every queued task of the
-    /// set is out of its reach.
+    /// started, else answered now ([`TaskCancel::Running`] says where its worker is,
+    /// for a kill). One hold of the mutex for the whole set, queued tasks first: no
+    /// worker is killed (and so none replaced, free to claim) before every queued task
+    /// of the set is out of its reach.
     pub(crate) fn cancel(
         &self,
         ids: impl Iterator<Item = u64>,
-        mode: CancelMode,
         ring: MpmcRing<'_, TaskRecord>,
     ) -> Vec<(u64, TaskCancel)> {
         let mut t = self.table();
@@ -397,20 +389,15 @@ impl PendingTasks {
                 continue;
             };
             task.place = Place::Cancelled;
-            let answer = TaskCancel::Running(Arc::clone(&task.sink), task.tag);
+            let answer = TaskCancel::Running {
+                sink: Arc::clone(&task.sink),
+                tag: task.tag,
+                pos,
+            };
             self.answered(&mut t);
-            if mode == CancelMode::Kill {
-                t.kills.push(KillRequest { task: id, pos });
-            }
             done.push((id, answer));
         }
         done
-    }
-
-    /// Takes the kill requests left by cancels.
-    pub(crate) fn take_kills(&self) -> Vec<KillRequest> {
-        let mut t = self.table();
-        std::mem::take(&mut t.kills)
     }
 
     /// Removes every task (the pool stopped); the flag says whether each had been
@@ -418,7 +405,6 @@ impl PendingTasks {
     pub(crate) fn remove_all(&self) -> Vec<(Pending, bool)> {
         let mut t = self.table();
         t.backlog.clear();
-        t.kills.clear();
         t.live = 0;
         self.backlogged.store(0, StdOrdering::Relaxed);
         self.room.notify_all();

@@ -4,8 +4,7 @@ use super::Worker;
 use super::segments::ParentGone;
 use crate::job::protocol::{self as bulk, Joined, Operand};
 use crate::kernel::{ChunkCall, OperandPtr};
-use crate::layout::{MAX_OPERANDS, WorkerSlot};
-use crate::sync::Ordering;
+use crate::layout::MAX_OPERANDS;
 use crate::sys;
 
 /// Claims and runs chunks of job `index`/`generation` until none is left.
@@ -51,7 +50,12 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
     loop {
         let range = joined.range(chunk);
         (call.start, call.len, call.chunk) = (range.start, range.len(), chunk.index as usize);
-        start_clock(slot, joined.desc.chunk_timeout_ns);
+        slot.start_clock(sys::monotonic_ns(), joined.desc.chunk_timeout_ns);
+        if joined.desc.chunk_timeout_ns != 0 {
+            // A new deadline: wake the collector, which sleeps until the nearest one
+            // it knows (a wake costs a system call only while it sleeps).
+            ctrl.header().completions.notify(1);
+        }
         let outcome = crate::unwind::catch(|| {
             // SAFETY: `operands` checked that every array holds its `extent` elements
             // from its offset, and chunk ranges and slots lie within the extents the
@@ -64,29 +68,19 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
             // a chunk (job/protocol.rs).
             unsafe { kernel(&call) }
         });
-        slot.deadline_ns.store(0, Ordering::Relaxed);
-        slot.started_ns.store(0, Ordering::Relaxed);
+        slot.stop_clock();
         if let Err(report) = outcome {
             joined.fail(chunk, &report.to_string());
         }
-        slot.chunks_done.fetch_add(1, Ordering::Relaxed);
+        slot.count_chunk();
         joined.complete(chunk);
+        // Holds no chunk now; waits here while the collector decides a kill (SYNC K2).
+        slot.leave_chunk();
         match joined.claim(slot) {
             Some(c) => chunk = c,
             None => return Ok(()),
         }
     }
-}
-
-fn start_clock(slot: &WorkerSlot, timeout_ns: u64) {
-    let now = sys::monotonic_ns();
-    slot.started_ns.store(now, Ordering::Relaxed);
-    let deadline = if timeout_ns == 0 {
-        0
-    } else {
-        now.saturating_add(timeout_ns)
-    };
-    slot.deadline_ns.store(deadline, Ordering::Relaxed);
 }
 
 /// Resolves the job's arrays to pointers, checking that each segment holds the

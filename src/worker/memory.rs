@@ -7,7 +7,7 @@
 
 use std::io;
 
-use crate::layout::WorkerSlot;
+use crate::slot::WorkerSlot;
 use crate::sys;
 
 /// Puts the worker under its memory limit: `RLIMIT_DATA`'s soft limit becomes
@@ -20,7 +20,7 @@ pub(super) fn apply_limit(slot: &WorkerSlot, bytes: u64) -> io::Result<()> {
     keep_backtraces_off_allocation_failures();
     // SAFETY: the slot is in the control segment, which the worker keeps mapped
     // until its `Drop` has called `stop_recording_aborts`.
-    unsafe { sys::record_allocation_failures(&slot.memory_limit_hit)? };
+    unsafe { sys::record_allocation_failures(slot.memory_limit_flag())? };
     let start = sys::vm_data()?;
     let mut soft = start.saturating_add(bytes);
     if let Some(hard) = sys::data_hard_limit() {

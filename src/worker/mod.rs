@@ -12,7 +12,7 @@ mod task_exec;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use crate::layout::{ControlView, NO_CHUNK, NO_JOB, RecordKind, TaskRecord};
+use crate::layout::{ControlView, RecordKind, TaskRecord};
 use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
@@ -155,7 +155,7 @@ impl Worker {
     fn run(&mut self) -> i32 {
         let ctrl = self.ctrl;
         let slot = ctrl.slot(self.slot_index);
-        slot.pid.store(sys::getpid() as u32, Ordering::Relaxed);
+        slot.record_pid(sys::getpid() as u32);
         if let Err(code) = self.run_initializer() {
             return code;
         }
@@ -163,7 +163,7 @@ impl Worker {
         // with Ready; the parent's loads of the phase (SYNC G2) pair with it. It fails
         // only if this process is no longer the slot's (the collector reported it
         // dead): then it must not take work.
-        if !slot.lifecycle.become_ready(self.generation) {
+        if !slot.become_ready(self.generation) {
             return exit_code::ORPHANED;
         }
         ctrl.header().completions.notify(1);
@@ -240,22 +240,15 @@ impl Worker {
             }
             let ev = &header.submit_ready;
             let ticket = ev.prepare();
-            // The flag is raised after the registration and lowered before it is
-            // withdrawn, so a collector that finds it raised after our death knows the
-            // registration is there to remove (wake.rs, `forget_dead_sleeper`).
-            // SYNC(W10): SeqCst — read only by the collector after our death (SYNC F1 makes it and
-            // the registration, SYNC E1, visible), by its SeqCst load in `on_exit` before
-            // `forget_dead_sleeper` (SYNC E6). Program order and F1 suffice; SeqCst is margin.
-            slot.asleep.store(1, Ordering::SeqCst);
+            // Raised after the registration, lowered before it is withdrawn (SYNC W10).
+            slot.set_asleep(true);
             if let Some(r) = attempt() {
-                // SYNC(W10): lowered before the withdrawal (`finish`), as above.
-                slot.asleep.store(0, Ordering::SeqCst);
+                slot.set_asleep(false);
                 ev.finish(ticket);
                 return r;
             }
             ev.sleep(&ticket, Some(Duration::from_secs(1)));
-            // SYNC(W10): lowered before the withdrawal (`finish`), as above.
-            slot.asleep.store(0, Ordering::SeqCst);
+            slot.set_asleep(false);
             ev.finish(ticket);
             if let Some(r) = attempt() {
                 return r;
@@ -270,10 +263,8 @@ impl Worker {
         let record = claimed.record();
         match RecordKind::decode(record.kind) {
             Some(RecordKind::Task) => {
-                // SYNC(W3): SeqCst — the task is recorded as ours before the ring slot
-                // is released, so after a death the collector finds it in one place or
-                // the other (the claimed slot, or `current_task`).
-                slot.current_task.store(record.id, Ordering::SeqCst);
+                // Recorded as ours before the ring slot is released (SYNC W3).
+                slot.take_task(record.id);
                 claimed.release();
                 header.submit_space.notify(1);
                 let limit = u64::from(header.max_tasks_per_child);
@@ -282,7 +273,7 @@ impl Worker {
                     // Ask for a replacement now, so it starts while this task runs.
                     // SYNC(W6): the transition's Release (SYNC G1) orders `current_task`
                     // (SYNC W3) before Retiring, for the collector's loads (SYNC G2).
-                    slot.lifecycle.begin_retiring(self.generation);
+                    slot.begin_retiring(self.generation);
                     header.completions.notify_always(1);
                 }
                 self.run_task(&record)?;
@@ -324,7 +315,6 @@ impl Worker {
         // (SYNC G2).
         self.ctrl
             .slot(self.slot_index)
-            .lifecycle
             .begin_retiring(self.generation);
         header.completions.notify_always(1);
     }
@@ -333,17 +323,10 @@ impl Worker {
         let ctrl = self.ctrl;
         let slot = ctrl.slot(self.slot_index);
         // No chunk of this job is ours yet: a death before the first claim names none
-        // (rather than the last chunk of the previous job). Relaxed: the collector reads
-        // it only after the death (SYNC F1), or ordered by SYNC W2 below.
-        slot.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
-        // SYNC(W2): SeqCst — the collector's quiescence check reads `bulk_job` of every
-        // live worker after reading the cursor; a worker inside the job is seen.
-        slot.bulk_job.store(
-            crate::job::protocol::pack_job(index, generation),
-            Ordering::SeqCst,
-        );
+        // (rather than the last chunk of the previous job).
+        slot.enter_job(crate::job::protocol::pack_job(index, generation));
         let result = bulk_exec::run(self, index, generation);
-        slot.bulk_job.store(NO_JOB, Ordering::SeqCst);
+        slot.leave_job();
         result
     }
 }

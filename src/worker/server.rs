@@ -19,7 +19,6 @@ use super::exit_code;
 use super::role::{ROLE_VAR_STR, Role, ServerArgs, StartKind, WorkerArgs};
 use crate::layout::ControlView;
 use crate::shm::Mapping;
-use crate::sync::Ordering;
 use crate::sys::{self, ExitStatus, MapOptions, Pid};
 
 /// A request from the parent, 16 bytes on the wire.
@@ -213,9 +212,7 @@ fn spawn(args: &ServerArgs, ctrl: &ControlView, start: Start, children: &mut Vec
             }
         }
         Ok(sys::Forked::Parent(pid)) => {
-            ctrl.slot(slot as usize)
-                .pid
-                .store(pid as u32, Ordering::Relaxed);
+            ctrl.slot(slot as usize).record_forked_pid(pid);
             match sys::pidfd_open(pid) {
                 Ok(pidfd) => children.push(Child {
                     slot,
@@ -261,11 +258,9 @@ fn exec_worker(w: WorkerArgs) -> ! {
 /// nothing; the `exit_status` written here is then either the same status or
 /// overwritten by the slot's next process before its own `Exited` is published.
 fn report_exit(ctrl: &ControlView, slot: u32, generation: u32, status: ExitStatus) {
-    let s = ctrl.slot(slot as usize);
-    s.exit_status.store(status.encode(), Ordering::Relaxed);
-    // The transition (SYNC G1, Release) publishes `exit_status` and, through the
+    // The transition (SYNC G1, Release) publishes the exit status and, through the
     // process's death, every store the dead worker made (SYNC F1).
-    s.lifecycle.mark_exited(generation);
+    let _ = ctrl.slot(slot as usize).report_exit(generation, status);
     ctrl.header().completions.notify(1);
 }
 

@@ -24,11 +24,11 @@ impl Worker {
                 OutcomeCode::Codec
             }
             Ok(args) => {
-                let now = sys::monotonic_ns();
-                slot.started_ns.store(now, Ordering::Relaxed);
+                slot.start_clock(sys::monotonic_ns(), record.timeout_ns);
                 if record.timeout_ns != 0 {
-                    slot.deadline_ns
-                        .store(now.saturating_add(record.timeout_ns), Ordering::Relaxed);
+                    // A new deadline: the collector sleeps until the nearest one it
+                    // knows, so wake it to take this one into account.
+                    ctrl.header().completions.notify(1);
                 }
                 // SAFETY: the offset was produced by `task_offset` in the parent, which
                 // runs the same binary (forked, or re-executed and fingerprint-checked).
@@ -48,8 +48,7 @@ impl Worker {
                         unsafe { f(args, &mut out) }
                     })
                 });
-                slot.deadline_ns.store(0, Ordering::Relaxed);
-                slot.started_ns.store(0, Ordering::Relaxed);
+                slot.stop_clock();
                 match ran {
                     Ok(Ok(())) => OutcomeCode::Ok,
                     Ok(Err(message)) => {
@@ -80,12 +79,11 @@ impl Worker {
         // Counted before the completion push, whose Release (SYNC S2) publishes the
         // count with the result: whoever has received a task's result sees it counted
         // in `Pool::stats` (the bulk path counts a chunk before completing it too).
-        slot.tasks_done.fetch_add(1, Ordering::Relaxed);
+        slot.count_task();
         self.complete(record.id, outcome, &out)?;
-        // SYNC(W9): Release — after the completion push (SYNC S2). `current_task` is read only
-        // by the collector after our death, through SYNC F1 (its loads in `on_exit`, SYNC W11),
-        // so Release is margin. A death before this store is safe: completions drain first.
-        slot.current_task.store(0, Ordering::Release);
+        // After the completion push: a death before this is safe (completions drain
+        // first). Waits here while the collector decides a kill (SYNC K2).
+        slot.leave_task();
         // Keep the allocation for the next task, unless a huge result inflated it.
         if out.capacity() <= 16 << 20 {
             self.out = out;

@@ -1,39 +1,9 @@
-//! A worker slot's life: one typed state machine, one generation per process.
-//!
-//! Every worker process lives in a slot of the control segment. The slot's state and
-//! the generation of the process in it share one atomic word, [`Lifecycle`], and
-//! nothing outside this module can write that word: every change is one of the
-//! transition methods below, a compare-and-swap that names the state (and the
-//! generation) it starts from. A transition from any other state fails and changes
-//! nothing, so a slot can never be given a second process, and a process can never
-//! move a slot that a later process already owns.
-//!
-//! ```text
-//!            begin_start (collector)           become_ready (worker)
-//!   Empty(g) ───────────────────► Starting(g+1) ──────────────► Ready(g+1)
-//!      ▲                               │                          │ begin_retiring
-//!      │ release (collector,           │ mark_exited              ▼ (worker, last task)
-//!      │ after handling the death)     │ (fork server after    Retiring(g+1)
-//!      │                               │  reaping; collector       │
-//!   Exited(g+1) ◄──────────────────────┴───────────────────────────┘
-//!                  mark_exited: from Starting, Ready or Retiring of the same generation
-//! ```
-//!
-//! The generation is the process's identity in shared memory. A worker learns its own
-//! generation with its start request, stamps it on every completion record it pushes
-//! (the parent refuses a record whose generation is not that of the result arena it
-//! holds for the slot), and the fork server names it when it reports an exit, so a
-//! report about an old process can never move a slot that a newer one owns.
-//! Per-process state that must not leak into a successor lives in memory owned by
-//! that process alone (its result arena and the arena's release counter are created
-//! afresh for each process), or is reset by [`Lifecycle::begin_start`]'s caller while
-//! the slot is `Starting` and no process runs in it.
-//!
-//! A "respawn pending" slot is not a state here: a replacement is not tied to the
-//! slot of the process it replaces. The collector keeps the pool topped up to its
-//! size from whatever slots are `Empty` (`pool/collector.rs`, `top_up`), after a
-//! back-off when workers keep dying while starting; that is where "respawn pending"
-//! lives.
+//! The slot's state machine: one atomic word, `generation << 32 | was_ready << 16 |
+//! state`, changed only by the typed transitions below (the diagram is in
+//! `slot/mod.rs`). Each transition is a compare-and-swap that names the state and the
+//! generation it starts from; from any other state it fails and changes nothing, so
+//! a slot can never be given a second process, and a process can never move a slot
+//! that a later process already owns.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -119,8 +89,16 @@ impl Phase {
 pub(crate) struct Lifecycle(AtomicU64);
 
 impl Lifecycle {
+    /// The zero state: `Empty`, generation 0 (as a fresh control segment reads).
+    #[cfg(loom)]
+    pub(super) fn new() -> Self {
+        Lifecycle(AtomicU64::new(0))
+    }
+}
+
+impl Lifecycle {
     /// The current phase.
-    pub(crate) fn load(&self) -> Phase {
+    pub(super) fn load(&self) -> Phase {
         // SYNC(G2): Acquire — pairs with the Release of every transition (SYNC G1): the
         // stores its author made before it (the slot reset, a worker's `pid`, the fork
         // server's `exit_status`, and through process death every store a dead worker
@@ -155,7 +133,7 @@ impl Lifecycle {
 
     /// `Empty(g)` → `Starting(g + 1)`, by the collector: claims the slot for a new
     /// process and returns its generation, or `None` if the slot is not empty.
-    pub(crate) fn begin_start(&self) -> Option<u32> {
+    pub(super) fn begin_start(&self) -> Option<u32> {
         let current = self.load();
         let next = current.generation.wrapping_add(1).max(1);
         let to = |_| Phase {
@@ -168,7 +146,7 @@ impl Lifecycle {
     }
 
     /// `Starting(g)` → `Ready(g)`, by the worker of generation `g` once it is up.
-    pub(crate) fn become_ready(&self, generation: u32) -> bool {
+    pub(super) fn become_ready(&self, generation: u32) -> bool {
         let to = |_| Phase {
             state: SlotState::Ready,
             generation,
@@ -179,7 +157,7 @@ impl Lifecycle {
 
     /// `Ready(g)` → `Retiring(g)`, by the worker of generation `g` as it starts its
     /// last task.
-    pub(crate) fn begin_retiring(&self, generation: u32) -> bool {
+    pub(super) fn begin_retiring(&self, generation: u32) -> bool {
         let to = |_| Phase {
             state: SlotState::Retiring,
             generation,
@@ -193,7 +171,7 @@ impl Lifecycle {
     /// saw die, or whose fork server died. The caller wrote `exit_status` first.
     /// Returns false (and changes nothing) when `g` is no longer the slot's live
     /// process: somebody else reported its end already.
-    pub(crate) fn mark_exited(&self, generation: u32) -> bool {
+    pub(super) fn mark_exited(&self, generation: u32) -> bool {
         let to = |from| Phase {
             state: SlotState::Exited,
             generation,
@@ -209,7 +187,7 @@ impl Lifecycle {
     /// `Exited(g)` → `Empty(g)`, by the collector once it has handled the end of
     /// process `g` (delivered its completions, requeued its claims, failed or
     /// retried its work).
-    pub(crate) fn release(&self, generation: u32) -> bool {
+    pub(super) fn release(&self, generation: u32) -> bool {
         let to = |_| Phase {
             state: SlotState::Empty,
             generation,
