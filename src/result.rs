@@ -483,7 +483,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn cancel(&self) -> CancelOutcome {
-        self.cancel_with(self.pool.cancel_mode)
+        self.cancel_with(self.pool.settings.cancel_mode)
     }
 
     /// Cancels the work: its tasks that have not started are removed without

@@ -13,6 +13,7 @@
 
 use std::ops::Range;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
 
 use super::protocol::{self, pack_job, unpack_job};
@@ -71,6 +72,9 @@ struct Entry {
     suspect: bool,
     /// The pool stopped while the job ran.
     terminated: bool,
+    /// The waker of the future awaiting the job (`BulkFuture`), woken by the
+    /// collector once the job finishes.
+    waker: Option<Waker>,
 }
 
 #[derive(Debug)]
@@ -167,9 +171,55 @@ impl Ledger {
         entry.deaths.clear();
         entry.suspect = false;
         entry.terminated = false;
+        entry.waker = None;
         table.free.push(index);
         drop(table);
         self.freed.notify_one();
+    }
+
+    /// Registers the waker of the future awaiting job `index`/`generation`
+    /// (replacing an older one); nothing if the entry has moved on.
+    pub(crate) fn await_job(&self, index: u32, generation: u32, waker: &Waker) {
+        let mut table = self.lock();
+        if let Some(entry) = table.entries.get_mut(index as usize) {
+            if entry.in_use && entry.generation == generation {
+                match &mut entry.waker {
+                    Some(w) => w.clone_from(waker),
+                    None => entry.waker = Some(waker.clone()),
+                }
+            }
+        }
+    }
+
+    /// Forgets the waker of job `index`/`generation`.
+    pub(crate) fn forget_waiter(&self, index: u32, generation: u32) {
+        let mut table = self.lock();
+        if let Some(entry) = table.entries.get_mut(index as usize) {
+            if entry.generation == generation {
+                entry.waker = None;
+            }
+        }
+    }
+
+    /// Wakes the futures of finished jobs (of every job, with `all`: the collector is
+    /// leaving, and they must see it). The wakers are woken after the table's lock is
+    /// released: a waker may run code that takes it.
+    pub(crate) fn wake_finished(&self, ctrl: ControlView, all: bool) {
+        let wakers: Vec<Waker> = {
+            let mut table = self.lock();
+            table
+                .entries
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, e)| {
+                    e.waker.is_some() && (all || protocol::is_finished(ctrl.job(*i as u32)))
+                })
+                .filter_map(|(_, e)| e.waker.take())
+                .collect()
+        };
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// Reports that a worker died inside job `job` (a packed index and generation,

@@ -3,12 +3,15 @@
 //! * [`protocol`]: the job entry in shared memory and the protocol both sides
 //!   follow: publish, join, claim, done-bits, panics, finish (`docs/PROTOCOL.md`).
 //! * [`ledger`]: the parent's table of entries, the deaths the collector reports
-//!   into it, the finishing of jobs abandoned by dead workers, and the one function
-//!   ([`ledger::Ledger::outcome`]) that decides what a finished job means: every
-//!   chunk not computed, each named with its cause.
+//!   into it, the futures awaiting jobs, the finishing of jobs abandoned by dead
+//!   workers, and the one function ([`ledger::Ledger::outcome`]) that decides what a
+//!   finished job means: every chunk not computed, each named with its cause.
+//! * [`scratch`]: the shared-memory scratch a reduction's partials go to, kept
+//!   between calls.
 //!
-//! The worker's chunk loop (`worker/bulk_exec.rs`) and the public API with its
-//! retry loop (`pool/bulk.rs`) use these; neither keeps job state of its own.
+//! The worker's chunk loop (`worker/bulk_exec.rs`) and the bulk engine with its retry
+//! loop (`pool/bulk_engine.rs`) use these; neither keeps job state of its own.
 
 pub(crate) mod ledger;
 pub(crate) mod protocol;
+pub(crate) mod scratch;

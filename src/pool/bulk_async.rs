@@ -11,7 +11,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::task::{Context, Poll};
 
 use bytemuck::Pod;
@@ -97,7 +96,7 @@ fn result_of(inner: &PoolInner, outcome: Outcome) -> Result<()> {
 
 fn collector_gone(inner: &PoolInner) -> bool {
     // SYNC(C6): Acquire — pairs with SYNC C5, as in the blocking wait.
-    inner.collector_exited.load(StdOrdering::Acquire)
+    inner.life.collector_exited()
 }
 
 impl<T: Pod, U: Pod> Future for BulkFuture<T, U> {
@@ -110,13 +109,13 @@ impl<T: Pod, U: Pod> Future for BulkFuture<T, U> {
                 let inner = Arc::clone(job.inner());
                 let settled = |job: &Published| job.is_finished() || collector_gone(&inner);
                 if !settled(job) {
-                    inner.await_bulk_job(job.index, job.generation, cx.waker());
+                    inner.jobs.await_job(job.index, job.generation, cx.waker());
                     // Checked again after registering: a finish in between woke no one.
                     if !settled(job) {
                         return Poll::Pending;
                     }
                 }
-                inner.forget_bulk_job(job.index, job.generation);
+                inner.jobs.forget_waiter(job.index, job.generation);
                 Some(job.is_finished())
             }
             _ => None,
@@ -138,10 +137,10 @@ impl<T: Pod, U: Pod> Drop for BulkFuture<T, U> {
     fn drop(&mut self) {
         if let State::Running(job) = std::mem::replace(&mut self.state, State::Taken) {
             let inner = Arc::clone(job.inner());
-            inner.forget_bulk_job(job.index, job.generation);
+            inner.jobs.forget_waiter(job.index, job.generation);
             if !job.is_finished() {
                 protocol::stop_by_parent(inner.ctrl.job(job.index), job.generation);
-                if inner.cancel_mode == CancelMode::Kill {
+                if inner.settings.cancel_mode == CancelMode::Kill {
                     inner.request_chunk_kills(job.index, job.generation);
                 }
                 // No worker may be inside the job when the arrays go.

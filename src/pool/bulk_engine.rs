@@ -5,11 +5,11 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::time::Duration;
 
 use super::bulk_cancel::{Active, CancelToken};
-use super::inner::{PoolInner, PoolState};
+use super::inner::PoolInner;
+use super::life::PoolState;
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
@@ -91,7 +91,7 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
         }
     };
     let workers = if op.balance_chunks {
-        inner.processes
+        inner.settings.processes
     } else {
         1
     };
@@ -160,7 +160,7 @@ fn run_rounds(
         op,
         chunk_len: plan.chunk_len,
         first: plan.range.start,
-        kernel: kernel::bulk_offset(op.kernels.at(inner.simd)),
+        kernel: kernel::bulk_offset(op.kernels.at(inner.settings.simd)),
         active,
     };
     // Each range still to compute, with the error that lost it last time.
@@ -190,7 +190,7 @@ fn run_rounds(
                     if stopped {
                         // `terminate` kills the workers, and their deaths stop the
                         // job like any other: the map ends because the pool did.
-                        if inner.state() == PoolState::Terminated {
+                        if inner.life.state() == PoolState::Terminated {
                             return Err(inner.broken_or_terminated());
                         }
                         // A panic, or a death with no retry left, stops the map:
@@ -205,7 +205,7 @@ fn run_rounds(
         if lost.is_empty() {
             return Ok(());
         }
-        if inner.state() == PoolState::Terminated {
+        if inner.life.state() == PoolState::Terminated {
             return Err(inner.broken_or_terminated());
         }
         if retries_left == 0 {
@@ -255,7 +255,7 @@ pub(crate) struct Published {
 impl Drop for Published {
     fn drop(&mut self) {
         let segments: Vec<&Arc<Segment>> = self.segments.iter().collect();
-        self.inner.unship_after_job(&segments);
+        self.inner.shipping.unship_after_job(&segments);
         self.inner.jobs.release(self.index);
     }
 }
@@ -275,15 +275,16 @@ impl Published {
     pub(crate) fn wait(&self) -> bool {
         let inner = &self.inner;
         let job = inner.ctrl.job(self.index);
-        protocol::wait_finished(job, inner.backoff, Duration::from_millis(50), || {
-            // SYNC(C6): Acquire — pairs with SYNC C5: the collector's
-            // `finish_everything` (which finishes or marks terminated every job) is
-            // visible to the checks that follow.
-            inner
-                .collector_exited
-                .load(StdOrdering::Acquire)
-                .then_some(())
-        })
+        protocol::wait_finished(
+            job,
+            inner.settings.backoff,
+            Duration::from_millis(50),
+            || {
+                // The collector's `finish_everything` (which finishes or marks terminated
+                // every job) is visible to the checks that follow (SYNC C6).
+                inner.life.collector_exited().then_some(())
+            },
+        )
         .is_none()
     }
 
@@ -382,7 +383,7 @@ pub(crate) fn publish(
         },
     };
     let shipped: Vec<&Arc<Segment>> = published.segments.iter().collect();
-    inner.ship_for_job(&shipped)?;
+    inner.shipping.ship_for_job(&shipped, &inner.counters)?;
 
     // Retried ranges start on chunk boundaries of the whole operation.
     let first_chunk = (range.start - round.first) / round.chunk_len;

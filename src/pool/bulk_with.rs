@@ -193,9 +193,10 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
-        let started = {
-            let (xa, ya) = (ArrayArg::of(&x), ArrayArg::of(&y));
-            check_lengths(&[xa], &[ya]).and_then(|len| {
+        let started =
+            {
+                let (xa, ya) = (ArrayArg::of(&x), ArrayArg::of(&y));
+                check_lengths(&[xa], &[ya]).and_then(|len| {
                 let k = if len.saturating_mul(size_of::<U>()) >= STREAM_OUTPUT_BYTES {
                     kernels::<
                         StreamMapBody<E, &'static SharedArray<T>, &'static mut SharedArray<U>, F>,
@@ -207,9 +208,9 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
                 let op =
                     self.operation(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)?;
                 let inner = self.pool.arc();
-                bulk_async::start(inner, &op, crate::kernel::bulk_offset(k.at(inner.simd)))
+                bulk_async::start(inner, &op, crate::kernel::bulk_offset(k.at(inner.settings.simd)))
             })
-        };
+            };
         match started {
             Ok(Some(job)) => BulkFuture::running(x, y, job),
             Ok(None) => BulkFuture::ready(x, y, Ok(())),

@@ -10,13 +10,13 @@
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering as StdOrdering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::StartMethod;
-use super::inner::{PoolInner, PoolState, ServerLink, lock};
+use super::inner::PoolInner;
 use super::kill::{Order, Orders, Reason, Target};
+use super::life::PoolState;
 use crate::error::{DeathCause, Error, PoolKill, Result, Work};
 use crate::job::ledger::Death;
 use crate::layout::RecordKind;
@@ -25,7 +25,6 @@ use crate::sys::{self, ExitStatus};
 use crate::worker::entry;
 use crate::worker::exit_code;
 use crate::worker::role::StartKind;
-use crate::worker::server::Request;
 
 /// Starts the collector thread, which starts the fork server and the workers.
 pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHandle<()>> {
@@ -39,7 +38,8 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
         .spawn(move || {
             let inner = thread_inner;
             let started = start_server(&inner, method).and_then(|()| {
-                (0..inner.processes).try_for_each(|slot| inner.start_worker(slot).map(drop))
+                (0..inner.settings.processes)
+                    .try_for_each(|slot| inner.start_worker(slot).map(drop))
             });
             let ok = started.is_ok();
             let _ = tx.send(started);
@@ -47,13 +47,12 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
                 Collector::new(Arc::clone(&inner)).run();
             } else {
                 inner.terminate();
-                shutdown_server(&inner);
+                inner.server.shut_down();
             }
-            // SYNC(C5): Release — everything above (pending tasks failed, jobs finished, server
-            // shut down) happens-before; pairs with the Acquire loads of `collector_exited`
-            // (SYNC C6) in `wait_until_ready` and the bulk wait.
-            inner.collector_exited.store(true, StdOrdering::Release);
-            inner.wake_bulk_futures(true);
+            // Everything above (pending tasks failed, jobs finished, server shut down)
+            // happens-before the flag (SYNC C5).
+            inner.life.mark_collector_exited();
+            inner.jobs.wake_finished(inner.ctrl, true);
         })
         .map_err(Error::io("starting the collector thread"))?;
     match rx.recv() {
@@ -72,56 +71,28 @@ pub(super) fn start(inner: Arc<PoolInner>, method: StartMethod) -> Result<JoinHa
 fn start_server(inner: &PoolInner, method: StartMethod) -> Result<()> {
     let (parent_end, server_end) =
         sys::seqpacket_pair().map_err(Error::io("creating the fork server socket"))?;
-    let live = inner.live.fd();
-    let arena = lock(&inner.task_arena)
-        .fd()
-        .try_clone_to_owned()
+    let live = inner.shipping.liveness().fd();
+    let arena = inner
+        .delivery
+        .arena_fd()
         .map_err(Error::io("sharing the task arena"))?;
     let arena = arena.as_fd();
+    let ctrl = inner.ctrl_fd();
     let pid = match method {
         // SAFETY: called on the collector thread, which holds no lock here; the child
         // runs only the server loop (see `fork_server`).
         StartMethod::Fork => unsafe {
-            entry::fork_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Fork)
+            entry::fork_server(ctrl, live, arena, &server_end, StartKind::Fork)
         },
         StartMethod::ForkServer => {
-            entry::exec_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Fork)
+            entry::exec_server(ctrl, live, arena, &server_end, StartKind::Fork)
         }
-        StartMethod::Spawn => {
-            entry::exec_server(&inner.ctrl_fd, live, arena, &server_end, StartKind::Exec)
-        }
+        StartMethod::Spawn => entry::exec_server(ctrl, live, arena, &server_end, StartKind::Exec),
     }
     .map_err(Error::io("starting the fork server"))?;
     drop(server_end);
-    *lock(&inner.server) = Some(ServerLink {
-        sock: parent_end,
-        pid,
-    });
+    inner.server.connect(parent_end, pid);
     Ok(())
-}
-
-/// Asks the fork server to exit and reaps it, killing it if it does not go quickly.
-fn shutdown_server(inner: &PoolInner) {
-    let link = lock(&inner.server).take();
-    let Some(link) = link else { return };
-    let _ = sys::send_msg(
-        std::os::fd::AsFd::as_fd(&link.sock),
-        &Request::Shutdown.to_bytes(),
-        &[],
-    );
-    drop(link.sock);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match sys::try_reap(link.pid) {
-            Ok(Some(_)) | Err(_) => return,
-            Ok(None) if Instant::now() > deadline => {
-                let _ = sys::kill(link.pid, libc::SIGKILL);
-                let _ = sys::reap(link.pid);
-                return;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
 }
 
 struct Collector {
@@ -141,7 +112,7 @@ struct Collector {
 impl Collector {
     fn new(inner: Arc<PoolInner>) -> Self {
         let slots = inner.ctrl.dims().slots as usize;
-        let orders = Orders::new(slots, inner.kill_decision_delay);
+        let orders = Orders::new(slots, inner.settings.kill_decision_delay);
         Collector {
             inner,
             orders,
@@ -170,14 +141,14 @@ impl Collector {
             }
             self.inner.feed();
             self.kill_cancelled();
-            self.inner.wake_bulk_futures(false);
+            self.inner.jobs.wake_finished(self.inner.ctrl, false);
             let next_start = self.top_up();
             let next_deadline = match (self.enforce_deadlines(), next_start) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             let suspects = self.resolve_suspects() | self.orders.any();
-            if self.server_is_gone() {
+            if self.inner.server.has_died() {
                 self.on_server_death();
                 progress = true;
             }
@@ -194,7 +165,7 @@ impl Collector {
             }
         }
         self.finish_everything();
-        shutdown_server(&self.inner);
+        self.inner.server.shut_down();
     }
 
     fn sleep(&self, tick: Duration) {
@@ -223,7 +194,7 @@ impl Collector {
         let inner = Arc::clone(&self.inner);
         let inner = &*inner;
         let order = self.orders.take(slot, dead.generation);
-        let stopped = inner.state() == PoolState::Terminated;
+        let stopped = inner.life.state() == PoolState::Terminated;
         let cause = self.cause_of(&dead, order.as_ref(), stopped);
         // A pid the slot never got reads as 0 in errors, as the kernel would print it.
         let pid = dead.pid.unwrap_or(0);
@@ -398,9 +369,9 @@ impl Collector {
         let serving = (0..self.slots())
             .filter(|&i| ctrl.slot(i).phase().state.is_serving())
             .count();
-        let wanted = match self.inner.state() {
-            PoolState::Running => self.inner.processes,
-            PoolState::Closed if self.work_remains() => self.inner.processes,
+        let wanted = match self.inner.life.state() {
+            PoolState::Running => self.inner.settings.processes,
+            PoolState::Closed if self.work_remains() => self.inner.settings.processes,
             PoolState::Closed | PoolState::Terminated => 0,
         };
         wanted.saturating_sub(serving)
@@ -457,7 +428,7 @@ impl Collector {
     /// Whether submitted work is still waiting for a worker.
     fn work_remains(&self) -> bool {
         let ctrl = self.inner.ctrl;
-        if !ctrl.submit_ring().is_empty_hint() || !self.inner.tasks.is_empty() {
+        if !ctrl.submit_ring().is_empty_hint() || !self.inner.delivery.pending().is_empty() {
             return true;
         }
         self.inner.jobs.any_running(ctrl)
@@ -545,7 +516,7 @@ impl Collector {
         // The quiescence check (see `Ledger::resolve_abandoned`).
         let inside = |job: u64| (0..slots).any(|i| ctrl.slot(i).runs_job(job));
         let invite = |job: u64| {
-            if inner.state() == PoolState::Terminated {
+            if inner.life.state() == PoolState::Terminated {
                 return;
             }
             for _ in 0..inner.live_workers().max(1) {
@@ -563,18 +534,10 @@ impl Collector {
         inner.jobs.resolve_abandoned(ctrl, inside, invite)
     }
 
-    fn server_is_gone(&self) -> bool {
-        let guard = lock(&self.inner.server);
-        match guard.as_ref() {
-            Some(link) => !matches!(sys::try_reap(link.pid), Ok(None)),
-            None => false,
-        }
-    }
-
     /// The fork server died: its workers were killed with it (PDEATHSIG). Report them
     /// dead and stop the pool: no safe way remains to start workers.
     fn on_server_death(&mut self) {
-        lock(&self.inner.server).take();
+        self.inner.server.forget();
         for slot in 0..self.slots() {
             let s = self.inner.ctrl.slot(slot);
             let phase = s.phase();
@@ -588,7 +551,7 @@ impl Collector {
                 let _ = s.report_exit(phase.generation, ExitStatus::Signal(libc::SIGKILL));
             }
         }
-        if self.inner.state() != PoolState::Terminated {
+        if !self.inner.life.is_terminated() {
             self.inner.mark_broken("the fork server died".into());
         }
     }
@@ -597,23 +560,17 @@ impl Collector {
         let inner = &*self.inner;
         let slots = self.slots();
         let all_empty = || (0..slots).all(|i| inner.ctrl.slot(i).phase().state == SlotState::Empty);
-        match inner.state() {
+        match inner.life.state() {
             PoolState::Running => false,
             PoolState::Closed => all_empty() && !self.work_remains(),
             PoolState::Terminated => {
                 let since = *self.terminating_since.get_or_insert_with(Instant::now);
-                if lock(&inner.server).is_none() {
-                    return true;
-                }
-                if all_empty() {
+                if inner.server.is_gone() || all_empty() {
                     return true;
                 }
                 // The server should have killed everyone by now; make sure.
                 if since.elapsed() > Duration::from_secs(2) {
-                    if let Some(link) = lock(&inner.server).take() {
-                        let _ = sys::kill(link.pid, libc::SIGKILL);
-                        let _ = sys::reap(link.pid);
-                    }
+                    inner.server.kill();
                     return true;
                 }
                 false
@@ -625,14 +582,12 @@ impl Collector {
     fn finish_everything(&mut self) {
         let inner = &*self.inner;
         inner.drain();
-        // Relaxed: ordered by the `pending` mutex. A submitter that inserts after
-        // the sweep below takes that mutex after it, so it then reads `true` and
-        // fails its own task; one that inserts before is failed by the sweep.
-        inner.pending_sealed.store(true, StdOrdering::Relaxed);
+        // A submitter that inserts after the sweep below fails its own task.
+        inner.delivery.seal();
         inner.fail_all_pending(|| inner.broken_or_terminated());
         // The callback thread runs what is queued and exits; callbacks of later
         // deliveries run on the delivering thread.
-        inner.callbacks.close();
+        inner.delivery.callbacks().close();
         inner.jobs.terminate_all(inner.ctrl);
     }
 }

@@ -14,8 +14,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::callbacks::CallbackRunner;
-use super::inner::{PoolInner, ProcessReader, lock};
+use super::delivery::{Draining, ProcessReader};
+use super::inner::{PoolInner, lock};
 use super::kill::Target;
+use super::life::StartError;
 use super::pending::{AfterDeath, Pending, TaskCancel};
 use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
@@ -86,18 +88,13 @@ pub(crate) enum Admission {
 }
 
 impl PoolInner {
-    /// `n` fresh task ids, consecutive.
-    pub(crate) fn new_task_ids(&self, n: usize) -> std::ops::Range<u64> {
-        let first = self.next_task.fetch_add(n as u64, StdOrdering::Relaxed);
-        first..first + n as u64
-    }
-
     /// Admits `n` tasks against `max_queued` (see [`Admission`]).
     pub(crate) fn admit(&self, n: usize, how: Admission) -> Result<()> {
         match how {
             Admission::Admitted => Ok(()),
             Admission::Wait | Admission::NoWait => {
-                self.tasks
+                self.delivery
+                    .pending()
                     .admit(n, how == Admission::Wait, &|| self.check_open())
             }
         }
@@ -119,21 +116,21 @@ impl PoolInner {
     ) -> Result<()> {
         if let Err(e) = self.check_open() {
             if how == Admission::Admitted {
-                self.tasks.unadmit(1);
+                self.delivery.pending().unadmit(1);
             }
             return Err(e);
         }
         self.admit(1, how)?;
         let _span = tracing::trace_span!("shmpool.task.submit", task = id).entered();
-        let timeout = limits.timeout.or(self.task_timeout);
+        let timeout = limits.timeout.or(self.settings.task_timeout);
         let (payload, block) = if args.len() <= INLINE_BYTES {
             (Payload::inline(args), None)
         } else {
-            let stored = lock(&self.task_arena).store(args);
+            let stored = self.delivery.store_args(args);
             let block = match stored {
                 Ok(b) => b,
                 Err(e) => {
-                    self.tasks.unadmit(1);
+                    self.delivery.pending().unadmit(1);
                     return Err(Error::io("storing task arguments")(e));
                 }
             };
@@ -148,15 +145,17 @@ impl PoolInner {
             timeout_ns: timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
             payload,
         };
-        let retries = limits.retries.unwrap_or(self.task_retries);
+        let retries = limits.retries.unwrap_or(self.settings.task_retries);
         let task = Pending::new(Arc::clone(sink), tag, block, record, retries);
-        let fed = self.tasks.insert(id, task, self.ctrl.submit_ring());
+        let fed = self
+            .delivery
+            .pending()
+            .insert(id, task, self.ctrl.submit_ring());
         self.after_feed(fed);
         tracing::trace!(task = id, bytes = args.len(), "task submitted");
         // The collector may have made its last sweep of the table while we inserted:
         // then no worker and no collector will ever answer this task.
-        // Relaxed: ordered by the table's mutex (see `finish_everything`).
-        if self.pending_sealed.load(StdOrdering::Relaxed) {
+        if self.delivery.is_sealed() {
             self.fail_task(id, self.broken_or_terminated());
         }
         Ok(())
@@ -170,14 +169,14 @@ impl PoolInner {
     /// only the table (`pending.rs`) removes it, in one place per outcome.
     pub(crate) fn task_died(&self, id: u64, error: Error) {
         let retry = matches!(error, Error::WorkerDied { .. });
-        match self.tasks.died(id, retry) {
+        match self.delivery.pending().died(id, retry) {
             AfterDeath::Retried => {
                 tracing::info!(task = id, error = %error, "retrying a task whose worker died");
                 Counters::add(&self.counters.tasks_retried, 1);
                 self.feed();
             }
             AfterDeath::Fail(p) => self.answer(p, Outcome::Failed(error)),
-            AfterDeath::Discard(p) => self.free_block(p.block),
+            AfterDeath::Discard(p) => self.delivery.free_block(p.block),
             AfterDeath::Unknown => {}
         }
     }
@@ -186,8 +185,8 @@ impl PoolInner {
     /// (a claim recovered from a dead worker, or a worker killed to cancel another
     /// task), runs again; no retry is counted.
     pub(crate) fn requeue_task(&self, id: u64) {
-        match self.tasks.requeue(id) {
-            Some(cancelled) => self.free_block(cancelled.block),
+        match self.delivery.pending().requeue(id) {
+            Some(cancelled) => self.delivery.free_block(cancelled.block),
             None => self.feed(),
         }
     }
@@ -195,7 +194,7 @@ impl PoolInner {
     /// Cancels the tasks `ids` that are still pending (see `PendingTasks::cancel`),
     /// answering each with `Cancelled`; returns how many were.
     pub(crate) fn cancel_tasks(&self, ids: impl Iterator<Item = u64>, mode: CancelMode) -> usize {
-        let cancelled = self.tasks.cancel(ids, self.ctrl.submit_ring());
+        let cancelled = self.delivery.pending().cancel(ids, self.ctrl.submit_ring());
         let mut kills = false;
         for (id, what) in &cancelled {
             let error = Error::Cancelled {
@@ -236,33 +235,26 @@ impl PoolInner {
         n
     }
 
-    /// Frees an argument block.
-    fn free_block(&self, block: Option<crate::shm::arena::Block>) {
-        if let Some(b) = block {
-            lock(&self.task_arena).free(b);
-        }
-    }
-
     /// Frees a removed task's block, then delivers its outcome.
     fn answer(&self, p: Pending, outcome: Outcome<'_>) {
-        self.free_block(p.block);
+        self.delivery.free_block(p.block);
         p.sink.complete(p.tag, outcome, &self.ctx());
     }
 
     /// Delivers `error` to task `id`, if it is still pending.
     pub(crate) fn fail_task(&self, id: u64, error: Error) {
-        match self.tasks.died(id, false) {
+        match self.delivery.pending().died(id, false) {
             AfterDeath::Fail(p) => self.answer(p, Outcome::Failed(error)),
-            AfterDeath::Discard(p) => self.free_block(p.block),
+            AfterDeath::Discard(p) => self.delivery.free_block(p.block),
             AfterDeath::Retried | AfterDeath::Unknown => {}
         }
     }
 
     /// Delivers `error` to every pending task (queued ones included).
     pub(crate) fn fail_all_pending(&self, error: impl Fn() -> Error) {
-        for (p, cancelled) in self.tasks.remove_all() {
+        for (p, cancelled) in self.delivery.pending().remove_all() {
             if cancelled {
-                self.free_block(p.block);
+                self.delivery.free_block(p.block);
             } else {
                 self.answer(p, Outcome::Failed(error()));
             }
@@ -272,12 +264,12 @@ impl PoolInner {
     /// The delivery context of the calling thread.
     pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            callbacks: &self.callbacks,
+            callbacks: self.delivery.callbacks(),
         }
     }
 
-    /// Drains every completion ring. The caller holds `drain_lock`.
-    pub(crate) fn drain_locked(&self, _proof: &MutexGuard<'_, ()>) -> usize {
+    /// Drains every completion ring, holding the drain lock.
+    pub(crate) fn drain_locked(&self, draining: &Draining<'_>) -> usize {
         let mut n = 0;
         let ctx = self.ctx();
         for slot in 0..self.ctrl.dims().slots as usize {
@@ -285,7 +277,7 @@ impl PoolInner {
             if !ring.has_records() {
                 continue;
             }
-            let reader = lock(&self.readers)[slot].clone();
+            let reader = draining.reader(slot);
             while let Some(record) = ring.pop() {
                 self.dispatch(slot, &record, reader.as_ref(), &ctx);
                 n += 1;
@@ -300,15 +292,14 @@ impl PoolInner {
 
     /// Drains every completion ring, waiting for the lock.
     pub(crate) fn drain(&self) -> usize {
-        let guard = lock(&self.drain_lock);
-        self.drain_locked(&guard)
+        self.drain_locked(&self.delivery.drain_lock())
     }
 
     /// Drains the completion ring of one slot (the collector, after a death).
     pub(crate) fn drain_slot(&self, slot: usize) {
-        let _guard = lock(&self.drain_lock);
+        let draining = self.delivery.drain_lock();
         let ring = self.ctrl.completion_ring(slot);
-        let reader = lock(&self.readers)[slot].clone();
+        let reader = draining.reader(slot);
         let ctx = self.ctx();
         while let Some(record) = ring.pop() {
             self.dispatch(slot, &record, reader.as_ref(), &ctx);
@@ -362,21 +353,19 @@ impl PoolInner {
                 .ok()
                 .and_then(|b| task::decode_report(b).ok())
                 .map_or_else(|| "unknown".to_string(), |r| r.to_string());
-            self.set_start_error(super::inner::StartError::Initializer(report));
+            self.life.set_start_error(StartError::Initializer(report));
         } else {
-            let pending = match self.tasks.complete(record.id) {
+            let pending = match self.delivery.pending().complete(record.id) {
                 Some((p, true)) => {
                     // Cancelled while it ran: answered already, its result discarded.
-                    self.free_block(p.block);
+                    self.delivery.free_block(p.block);
                     None
                 }
                 Some((p, false)) => Some(p),
                 None => None,
             };
             if let Some(pending) = pending {
-                if let Some(b) = pending.block {
-                    lock(&self.task_arena).free(b);
-                }
+                self.delivery.free_block(pending.block);
                 let outcome = match (code, bytes) {
                     (_, Err(reason)) => Outcome::Failed(Error::Transfer { reason }),
                     (Some(OutcomeCode::Ok), Ok(b)) => Outcome::Ok(b),
@@ -438,7 +427,7 @@ impl PoolInner {
             // not while we hold it).
             if CallbackRunner::on_callback_thread() {
                 drop(guard);
-                let helped = self.callbacks.help();
+                let helped = self.delivery.callbacks().help();
                 guard = lock(state);
                 if helped {
                     continue;
@@ -463,11 +452,11 @@ impl PoolInner {
     /// Spins, then yields, for the configured budget, draining completions itself
     /// when no other thread is draining them.
     fn poll(&self, ready: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
-        let Backoff { spins, mut budget } = self.backoff;
+        let Backoff { spins, mut budget } = self.settings.backoff;
         if let Some(d) = deadline {
             budget = budget.min(d.saturating_duration_since(Instant::now()));
         }
-        let Ok(guard) = self.drain_lock.try_lock() else {
+        let Some(draining) = self.delivery.try_drain_lock() else {
             return spin_then_yield(spins, budget, || ready().then_some(())).is_some();
         };
         let header = self.ctrl.header();
@@ -477,7 +466,7 @@ impl PoolInner {
         // Draining empty rings costs a couple of loads per slot, so drain at every
         // check: a result waiting in a ring stalls whoever waits for it.
         let got = spin_then_yield(spins, budget, || {
-            self.drain_locked(&guard);
+            self.drain_locked(&draining);
             ready().then_some(())
         })
         .is_some();
@@ -488,16 +477,8 @@ impl PoolInner {
         // SYNC(P3): SeqCst fence — a push whose worker saw the flag set is visible to
         // this final drain; a later push sees the flag clear and wakes the collector.
         fence(Ordering::SeqCst);
-        self.drain_locked(&guard);
-        drop(guard);
+        self.drain_locked(&draining);
+        drop(draining);
         got || ready()
-    }
-
-    /// Records why the pool cannot run workers.
-    pub(crate) fn set_start_error(&self, e: super::inner::StartError) {
-        let mut slot = lock(&self.start_error);
-        if slot.is_none() {
-            *slot = Some(e);
-        }
     }
 }

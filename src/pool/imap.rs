@@ -284,7 +284,7 @@ impl Tasks<'_> {
             input: Some(items.into_iter()),
             code: task::map_trampoline::<A, R, F>,
             chunksize,
-            max_in_flight: self.in_flight.unwrap_or(4 * inner.processes),
+            max_in_flight: self.in_flight.unwrap_or(4 * inner.settings.processes),
             limits: self.limits(),
             ordered,
             shared: Arc::clone(&shared),
@@ -383,7 +383,7 @@ where
             *lock(&self.shared.last) = Some((self.next_submit as u64, len));
         }
         let tag = self.next_submit as u64;
-        let id = self.inner.new_task_ids(1).start;
+        let id = self.inner.delivery.new_task_ids(1).start;
         self.inner
             .submit_task(id, self.code, bytes, &self.sink, tag, self.limits, how)?;
         self.ids.insert(tag, id);
@@ -468,7 +468,7 @@ impl<R, It> Imap<R, It> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn cancel(&mut self) -> CancelOutcome {
-        self.cancel_with(self.inner.cancel_mode)
+        self.cancel_with(self.inner.settings.cancel_mode)
     }
 
     /// [`Imap::cancel`], treating running chunks as `mode` says.

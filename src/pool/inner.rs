@@ -1,56 +1,34 @@
-//! The parent's side of a pool: the control segment, the link to the fork server,
-//! the channels that ship array segments to workers, and the table of bulk jobs.
+//! The parent's side of a pool, as one set of owners: the settings it was built
+//! with, the control segment, its life (`life.rs`), the fork server (`fork_server.rs`),
+//! the shipping of arrays to workers (`shipping.rs`), generic tasks from submission to
+//! delivery (`delivery.rs`, with `dispatch.rs`), bulk jobs (`job::ledger`), the kills
+//! cancels ask for (`kill.rs`), and statistics. Each owner keeps its locks private;
+//! the methods here combine them.
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{
-    AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64, Ordering as StdOrdering,
-};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
-use super::callbacks::CallbackRunner;
-use super::pending::PendingTasks;
+use super::delivery::TaskDelivery;
+use super::fork_server::ForkServer;
+use super::life::{PoolLife, StartError};
+use super::shipping::Shipper;
 use super::stats::{ArrayPages, Counters};
 use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
+use crate::job::scratch::ScratchCache;
 use crate::layout::{ControlView, Dims, INLINE_BYTES, Payload, TaskRecord};
+use crate::shm::Mapping;
 use crate::shm::arena::{ResultReader, TaskArena};
 use crate::shm::liveness::Liveness;
 use crate::shm::registry::IdleWorkers;
-use crate::shm::{Mapping, PageKind, Segment};
 use crate::slot::SlotState;
 use crate::sync::Ordering;
-use crate::sys::{self, MapOptions, Pid};
+use crate::sys::{self, MapOptions};
 use crate::wake::Backoff;
 use crate::worker::server::Request;
-
-/// The state of a pool, held in [`PoolInner`] as a `u32` and decoded by
-/// [`PoolInner::state`].
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PoolState {
-    /// Taking work.
-    Running = 0,
-    /// `close` was called.
-    Closed = 1,
-    /// `terminate` was called (or the pool broke).
-    Terminated = 2,
-}
-
-impl PoolState {
-    /// Decodes the state word; `None` for a value that is no state.
-    fn decode(word: u32) -> Option<PoolState> {
-        match word {
-            0 => Some(PoolState::Running),
-            1 => Some(PoolState::Closed),
-            2 => Some(PoolState::Terminated),
-            _ => None,
-        }
-    }
-}
 
 /// Busy-spin iterations (a few microseconds) before a waiter starts yielding.
 const SPINS: u32 = 128;
@@ -59,103 +37,15 @@ const SPINS: u32 = 128;
 /// each process may need a spare slot).
 pub(crate) const MAX_PROCESSES: usize = 4096;
 
-/// Why a pool cannot keep workers running.
-#[derive(Debug, Clone)]
-pub(crate) enum StartError {
-    /// Workers cannot be started or kept (message for `Error::Start`).
-    Message(String),
-    /// The initializer panicked (message for `Error::InitializerFailed`).
-    Initializer(String),
-}
-
-impl StartError {
-    /// The public error.
-    pub(crate) fn to_error(&self) -> Error {
-        match self {
-            StartError::Message(m) => Error::Start(m.clone()),
-            StartError::Initializer(m) => Error::InitializerFailed { message: m.clone() },
-        }
-    }
-}
-
-/// The parent's end of the fork server's socket.
+/// How the pool was built: fixed for its life, read by anyone.
 #[derive(Debug)]
-pub(crate) struct ServerLink {
-    pub sock: OwnedFd,
-    pub pid: Pid,
-}
-
-/// The channel to one worker, and what it has been sent.
-#[derive(Debug)]
-struct Channel {
-    sock: OwnedFd,
-    /// Segment id → its liveness word, data bytes and pages, for every segment sent
-    /// to this worker.
-    shipped: HashMap<u64, (u32, u64, PageKind)>,
-}
-
-/// Segments in use by running jobs, and the channels to send them on.
-#[derive(Debug, Default)]
-pub(crate) struct Shipping {
-    channels: Vec<Option<Channel>>,
-    active: HashMap<u64, (Arc<Segment>, usize)>,
-}
-
-/// The generation of a worker process and the parent's reader of its result arena.
-pub(crate) type ProcessReader = (u32, Arc<ResultReader>);
-
-/// The shared state of a pool.
-#[derive(Debug)]
-pub(crate) struct PoolInner {
+pub(crate) struct Settings {
     /// Worker processes the pool keeps running.
     pub processes: usize,
-    /// The control segment (the memory is owned by `ctrl_map`).
-    pub ctrl: ControlView,
-    ctrl_map: Mapping,
-    /// The control segment's memfd, handed to the fork server.
-    pub ctrl_fd: OwnedFd,
-    /// The liveness table's memfd, handed to the fork server.
-    pub live: &'static Liveness,
-    state: StdAtomicU32,
-    /// The fork server, once started.
-    pub server: Mutex<Option<ServerLink>>,
-    shipping: Mutex<Shipping>,
-    /// Kills asked for by cancels, for the collector to order (`kill.rs`).
-    pub kill_requests: super::kill::Requests,
-    /// Wakers of awaited bulk jobs (packed index and generation), woken by the
-    /// collector when their job finishes.
-    bulk_wakers: Mutex<Vec<(u64, std::task::Waker)>>,
-    /// The spare scratch of reductions.
-    pub reduce_scratch: super::scratch::ScratchCache,
-    /// The bulk job table.
-    pub jobs: Ledger,
-    /// Why workers could not start, if they could not.
-    pub start_error: Mutex<Option<StartError>>,
-    /// Set by the collector thread as it exits.
-    pub collector_exited: AtomicBool,
-    /// Set by the collector just before its last sweep of `pending`: a task
-    /// inserted after that sweep is failed by its own submitter (`submit_task`).
-    pub pending_sealed: AtomicBool,
+    /// The SIMD level bulk kernels run at (resolved: never `Auto`).
+    pub simd: crate::simd::Simd,
     /// How callers wait.
     pub backoff: Backoff,
-    /// The SIMD level bulk kernels run at (resolved: never `Auto`).
-    pub simd: crate::Simd,
-    /// Statistics.
-    pub counters: Counters,
-    /// Arguments too large for a ring slot.
-    pub task_arena: Mutex<TaskArena>,
-    /// Per slot: the generation of the slot's latest process and the parent's reader
-    /// of that process's result arena.
-    pub readers: Mutex<Vec<Option<ProcessReader>>>,
-    /// Tasks submitted and not yet answered, and the backlog of those not yet in the
-    /// submission ring.
-    pub tasks: PendingTasks,
-    /// The next task id.
-    pub next_task: AtomicU64,
-    /// Held by whichever thread consumes the completion rings.
-    pub drain_lock: Mutex<()>,
-    /// Runs callbacks on their own thread.
-    pub callbacks: CallbackRunner,
     /// The default time limit of a task.
     pub task_timeout: Option<Duration>,
     /// The default number of retries of a task whose worker died.
@@ -164,6 +54,41 @@ pub(crate) struct PoolInner {
     pub cancel_mode: CancelMode,
     /// `PoolBuilder::kill_decision_delay` (tests only).
     pub kill_decision_delay: Duration,
+}
+
+/// The control segment's mapping and memfd, which the view in [`PoolInner::ctrl`]
+/// points into.
+#[derive(Debug)]
+struct ControlSegment {
+    map: Mapping,
+    /// Handed to the fork server.
+    fd: OwnedFd,
+}
+
+/// The shared state of a pool: owners, each with private fields.
+#[derive(Debug)]
+pub(crate) struct PoolInner {
+    /// How the pool was built.
+    pub settings: Settings,
+    /// The control segment (the memory is owned by `segment`).
+    pub ctrl: ControlView,
+    segment: ControlSegment,
+    /// Running, closed or terminated; why it broke; whether the collector exited.
+    pub life: PoolLife,
+    /// The link to the fork server.
+    pub server: ForkServer,
+    /// The channels that ship array segments to workers.
+    pub shipping: Shipper,
+    /// Generic tasks from submission to delivery.
+    pub delivery: TaskDelivery,
+    /// The bulk job table, and the futures awaiting jobs.
+    pub jobs: Ledger,
+    /// The spare scratch of reductions.
+    pub scratch: ScratchCache,
+    /// Kills asked for by cancels, for the collector to order (`kill.rs`).
+    pub kill_requests: super::kill::Requests,
+    /// Statistics.
+    pub counters: Counters,
 }
 
 impl PoolInner {
@@ -231,93 +156,55 @@ impl PoolInner {
             })
         };
         let live = Liveness::global().map_err(Error::io("creating the liveness table"))?;
-        Ok(PoolInner {
+        let settings = Settings {
             processes,
-            ctrl,
-            ctrl_map,
-            ctrl_fd,
-            live,
-            state: StdAtomicU32::new(PoolState::Running as u32),
-            server: Mutex::new(None),
-            kill_requests: Default::default(),
-            bulk_wakers: Mutex::new(Vec::new()),
-            reduce_scratch: Default::default(),
-            shipping: Mutex::new(Shipping {
-                channels: (0..slots).map(|_| None).collect(),
-                active: HashMap::new(),
-            }),
-            jobs: Ledger::new(dims.jobs),
-            start_error: Mutex::new(None),
-            collector_exited: AtomicBool::new(false),
-            pending_sealed: AtomicBool::new(false),
             simd,
             backoff: Backoff {
                 spins: SPINS,
                 budget: b.idle_spin,
             },
-            counters: Counters::default(),
-            task_arena: Mutex::new(task_arena),
-            readers: Mutex::new((0..slots).map(|_| None).collect()),
-            tasks: PendingTasks::new(b.max_queued),
-            next_task: AtomicU64::new(1),
-            drain_lock: Mutex::new(()),
-            callbacks: CallbackRunner::new(),
             task_timeout: b.task_timeout,
             task_retries: b.task_retries,
             cancel_mode: b.cancel_mode,
             kill_decision_delay: b.kill_decision_delay,
+        };
+        Ok(PoolInner {
+            settings,
+            ctrl,
+            segment: ControlSegment {
+                map: ctrl_map,
+                fd: ctrl_fd,
+            },
+            life: PoolLife::default(),
+            server: ForkServer::default(),
+            shipping: Shipper::new(slots as usize, live),
+            delivery: TaskDelivery::new(slots as usize, task_arena, b.max_queued),
+            jobs: Ledger::new(dims.jobs),
+            scratch: ScratchCache::default(),
+            kill_requests: Default::default(),
+            counters: Counters::default(),
         })
-    }
-
-    /// The pool state.
-    pub(crate) fn state(&self) -> PoolState {
-        // SYNC(C2): Acquire — pairs with the Release of the transitions (SYNC C1): what was
-        // done before them, such as `start_error` set by `mark_broken`, is visible to a caller
-        // that sees the new state.
-        let word = self.state.load(StdOrdering::Acquire);
-        // Only the transitions below store the word, always a PoolState; anything else
-        // would read as stopped, the state that lets nothing new start.
-        PoolState::decode(word).unwrap_or(PoolState::Terminated)
-    }
-
-    /// Whether `close` or `terminate` was called.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state() != PoolState::Running
-    }
-
-    /// Fails unless the pool takes work.
-    pub(crate) fn check_open(&self) -> Result<()> {
-        match self.state() {
-            PoolState::Running => Ok(()),
-            PoolState::Closed => Err(Error::PoolClosed),
-            PoolState::Terminated => Err(self.broken_or_terminated()),
-        }
     }
 
     /// The error for work that cannot run because the pool stopped.
     pub(crate) fn broken_or_terminated(&self) -> Error {
-        match lock(&self.start_error).as_ref() {
-            Some(e) => e.to_error(),
-            None => Error::PoolTerminated,
-        }
+        self.life.broken_or_terminated()
+    }
+
+    /// Fails unless the pool takes work.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.life.check_open()
     }
 
     /// `close`: no new work; workers exit once the submission ring is empty.
     pub(crate) fn close(&self) {
         tracing::info!("pool closing");
-        // SYNC(C1): AcqRel — RUNNING → CLOSED, released to readers of `state` (SYNC C2). The
-        // Acquire halves (success and failure) publish nothing we read; Release would do.
-        let _ = self.state.compare_exchange(
-            PoolState::Running as u32,
-            PoolState::Closed as u32,
-            StdOrdering::AcqRel,
-            StdOrdering::Acquire,
-        );
+        self.life.close();
         // Workers are told once the backlog has gone into the ring: until then an
         // empty ring does not mean the work is done. The feed that empties it tells
         // them (`feed`); `request_close` and the feed decide under one mutex, so one of
         // the two does.
-        if self.tasks.request_close() {
+        if self.delivery.pending().request_close() {
             self.tell_workers_closing();
         }
         self.ctrl.header().completions.notify_always(1);
@@ -335,7 +222,7 @@ impl PoolInner {
     /// Moves backlogged tasks into the submission ring while it has room, and wakes
     /// workers for them. Any thread may call it.
     pub(crate) fn feed(&self) {
-        let fed = self.tasks.feed(self.ctrl.submit_ring());
+        let fed = self.delivery.pending().feed(self.ctrl.submit_ring());
         self.after_feed(fed);
     }
 
@@ -363,69 +250,27 @@ impl PoolInner {
         self.ctrl.header().completions.notify_always(1);
     }
 
-    /// Registers the waker of an awaited bulk job (replacing an older one of the
-    /// same job).
-    pub(crate) fn await_bulk_job(&self, index: u32, generation: u32, waker: &std::task::Waker) {
-        let packed = crate::job::protocol::pack_job(index, generation);
-        let mut wakers = lock(&self.bulk_wakers);
-        match wakers.iter_mut().find(|(p, _)| *p == packed) {
-            Some((_, w)) => w.clone_from(waker),
-            None => wakers.push((packed, waker.clone())),
-        }
-    }
-
-    /// Forgets the waker of an awaited bulk job.
-    pub(crate) fn forget_bulk_job(&self, index: u32, generation: u32) {
-        let packed = crate::job::protocol::pack_job(index, generation);
-        lock(&self.bulk_wakers).retain(|(p, _)| *p != packed);
-    }
-
-    /// Wakes the futures of finished bulk jobs (all of them, with `all`: the
-    /// collector is leaving, and they must see it).
-    pub(crate) fn wake_bulk_futures(&self, all: bool) {
-        let mut wakers = lock(&self.bulk_wakers);
-        if wakers.is_empty() {
-            return;
-        }
-        wakers.retain(|(packed, waker)| {
-            let (index, _) = crate::job::protocol::unpack_job(*packed);
-            let done = all || crate::job::protocol::is_finished(self.ctrl.job(index));
-            if done {
-                waker.wake_by_ref();
-            }
-            !done
-        });
-    }
-
     /// `terminate`: kill every worker now (the collector finishes the rest).
     pub(crate) fn terminate(&self) {
-        if self.state() != PoolState::Terminated {
+        if self.life.terminate() {
             tracing::info!("pool terminating");
         }
-        // SYNC(C1): Release — the TERMINATED state; `start_error` (set by `mark_broken` before
-        // this) is visible to readers of `state` (SYNC C2).
-        self.state
-            .store(PoolState::Terminated as u32, StdOrdering::Release);
         // SYNC(C3): Release — as in `close`; pairs with SYNC C4.
         self.ctrl.header().closing.store(1, Ordering::Release);
-        let _ = self.send_server(Request::Shutdown, &[]);
+        let _ = self.server.send(Request::Shutdown, &[]);
         self.ctrl.header().completions.notify_always(1);
     }
 
     /// Marks the pool broken (workers cannot be kept running) and stops it.
     pub(crate) fn mark_broken(&self, why: String) {
         tracing::error!(reason = %why, "pool cannot keep its workers; stopping it");
-        self.set_start_error(StartError::Message(why));
+        self.life.set_start_error(StartError::Message(why));
         self.terminate();
     }
 
-    /// Sends a request (and descriptors) to the fork server.
-    pub(crate) fn send_server(&self, req: Request, fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
-        let server = lock(&self.server);
-        match server.as_ref() {
-            Some(link) => sys::send_msg(link.sock.as_fd(), &req.to_bytes(), fds),
-            None => Err(std::io::Error::other("no fork server")),
-        }
+    /// The control segment's memfd, for the fork server.
+    pub(crate) fn ctrl_fd(&self) -> &OwnedFd {
+        &self.segment.fd
     }
 
     /// Starts a new worker process in `slot` if the slot is empty; returns whether
@@ -458,32 +303,21 @@ impl PoolInner {
         let (parent_end, child_end) =
             sys::seqpacket_pair().map_err(Error::io("creating a worker channel"))?;
         sys::set_send_buffer(parent_end.as_fd(), 4 << 20);
-        {
-            let mut sh = lock(&self.shipping);
-            let mut channel = Channel {
-                sock: parent_end,
-                shipped: HashMap::new(),
-            };
-            let active: Vec<Arc<Segment>> =
-                sh.active.values().map(|(s, _)| Arc::clone(s)).collect();
-            for seg in &active {
-                ship(&mut channel, seg, self.live, &self.counters);
-            }
-            sh.channels[slot] = Some(channel);
-        }
+        self.shipping.open_channel(slot, parent_end, &self.counters);
         let arena_fd = reader
             .fd()
             .try_clone_to_owned()
             .map_err(Error::io("sharing a result arena"))?;
-        lock(&self.readers)[slot] = Some((generation, reader));
-        self.send_server(
-            Request::Spawn {
-                slot: slot as u32,
-                generation,
-            },
-            &[child_end.as_fd(), arena_fd.as_fd()],
-        )
-        .map_err(Error::io("asking the fork server for a worker"))
+        self.delivery.install_reader(slot, generation, reader);
+        self.server
+            .send(
+                Request::Spawn {
+                    slot: slot as u32,
+                    generation,
+                },
+                &[child_end.as_fd(), arena_fd.as_fd()],
+            )
+            .map_err(Error::io("asking the fork server for a worker"))
     }
 
     /// Forgets a worker that exited: its channel, and its result arena. The collector
@@ -492,44 +326,8 @@ impl PoolInner {
     /// now, not when the slot is next used, and `Stats::shared_memory_bytes` counts
     /// the arenas of live workers only.
     pub(crate) fn forget_worker(&self, slot: usize) {
-        lock(&self.shipping).channels[slot] = None;
-        lock(&self.readers)[slot] = None;
-    }
-
-    /// Sends `segments` to every worker that does not have them yet, and keeps them
-    /// ready for workers started while the job runs.
-    pub(crate) fn ship_for_job(&self, segments: &[&Arc<Segment>]) -> Result<()> {
-        // Register liveness words first (outside the lock: it may allocate the table).
-        for seg in segments {
-            seg.ship_info()
-                .map_err(Error::io("registering an array with the pool"))?;
-        }
-        let mut sh = lock(&self.shipping);
-        for seg in segments {
-            sh.active
-                .entry(seg.id())
-                .or_insert_with(|| (Arc::clone(seg), 0))
-                .1 += 1;
-        }
-        for channel in sh.channels.iter_mut().flatten() {
-            for seg in segments {
-                ship(channel, seg, self.live, &self.counters);
-            }
-        }
-        Ok(())
-    }
-
-    /// Releases what [`PoolInner::ship_for_job`] kept.
-    pub(crate) fn unship_after_job(&self, segments: &[&Arc<Segment>]) {
-        let mut sh = lock(&self.shipping);
-        for seg in segments {
-            if let Some(entry) = sh.active.get_mut(&seg.id()) {
-                entry.1 -= 1;
-                if entry.1 == 0 {
-                    sh.active.remove(&seg.id());
-                }
-            }
-        }
+        self.shipping.close_channel(slot);
+        self.delivery.forget_reader(slot);
     }
 
     /// Pushes a record, waiting for space when the ring is full.
@@ -543,11 +341,15 @@ impl PoolInner {
         if ring.push(record).is_ok() {
             return Ok(());
         }
-        self.backoff.wait(
+        self.settings.backoff.wait(
             &self.ctrl.header().submit_space,
             Some(Duration::from_millis(50)),
             || ring.push(record).ok().map(|_| Ok(())),
-            || (self.state() == PoolState::Terminated).then(|| Err(self.broken_or_terminated())),
+            || {
+                self.life
+                    .is_terminated()
+                    .then(|| Err(self.broken_or_terminated()))
+            },
         )
     }
 
@@ -555,18 +357,17 @@ impl PoolInner {
     pub(crate) fn wait_until_ready(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(e) = lock(&self.start_error).as_ref() {
-                return Err(e.to_error());
+            if let Some(e) = self.life.start_error() {
+                return Err(e);
             }
             // The phase load (SYNC G2) pairs with the worker's Ready transition.
             let ready = (0..self.ctrl.dims().slots as usize)
                 .filter(|&i| self.ctrl.slot(i).phase().state == SlotState::Ready)
                 .count();
-            if ready >= self.processes {
+            if ready >= self.settings.processes {
                 return Ok(());
             }
-            // SYNC(C6): Acquire — pairs with SYNC C5.
-            if self.collector_exited.load(StdOrdering::Acquire) || Instant::now() > deadline {
+            if self.life.collector_exited() || Instant::now() > deadline {
                 return Err(Error::Start(
                     "workers did not become ready within 60 s".into(),
                 ));
@@ -590,31 +391,10 @@ impl PoolInner {
     /// touched take no memory, so this is what the pool may hold, not what is
     /// resident. Also the arrays' bytes by the pages behind them.
     pub(crate) fn shared_memory(&self) -> (u64, ArrayPages) {
-        let control = self.ctrl_map.len() as u64;
-        let task_arena = lock(&self.task_arena).size();
-        let result_arenas: u64 = lock(&self.readers)
-            .iter()
-            .flatten()
-            .map(|(_, reader)| reader.size())
-            .sum();
-        let mut pages = ArrayPages::default();
-        {
-            let sh = lock(&self.shipping);
-            let mut seen = HashMap::new();
-            for channel in sh.channels.iter().flatten() {
-                for (&id, &(word, bytes, kind)) in &channel.shipped {
-                    if self.live.is_alive(word, id) {
-                        seen.insert(id, (bytes, kind));
-                    }
-                }
-            }
-            for (seg, _) in sh.active.values() {
-                seen.insert(seg.id(), (seg.data_bytes() as u64, seg.page_kind()));
-            }
-            for (bytes, kind) in seen.into_values() {
-                pages.add(kind, bytes);
-            }
-        }
+        let control = self.segment.map.len() as u64;
+        let task_arena = self.delivery.arena_bytes();
+        let result_arenas = self.delivery.result_arena_bytes();
+        let pages = self.shipping.array_pages();
         (control + task_arena + result_arenas + pages.total(), pages)
     }
 }
@@ -625,29 +405,6 @@ impl IdleWorkers for PoolInner {
     }
 }
 
-/// Sends one segment on a channel unless it was sent before; prunes the record of
-/// dropped segments now and then.
-fn ship(channel: &mut Channel, seg: &Segment, live: &Liveness, counters: &Counters) {
-    if channel.shipped.contains_key(&seg.id()) {
-        return;
-    }
-    let Ok(info) = seg.ship_info() else { return };
-    if channel.shipped.len() >= 256 {
-        channel
-            .shipped
-            .retain(|&id, &mut (word, ..)| live.is_alive(word, id));
-    }
-    // A failure means the worker is gone; its replacement gets a new channel.
-    if sys::send_msg(channel.sock.as_fd(), &info.to_bytes(), &[seg.fd()]).is_ok() {
-        channel.shipped.insert(
-            seg.id(),
-            (info.live as u32, info.data_bytes, seg.page_kind()),
-        );
-        Counters::add(&counters.segments_shipped, 1);
-        Counters::add(&counters.bytes_mapped, info.data_bytes);
-    }
-}
-
 /// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -655,21 +412,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The SIMD level a pool runs bulk kernels at: the builder's choice, else
 /// `SHMPOOL_SIMD`, else the CPU's highest; refused if the CPU cannot run it.
-fn simd_level(chosen: Option<crate::Simd>) -> Result<crate::Simd> {
+fn simd_level(chosen: Option<crate::simd::Simd>) -> Result<crate::simd::Simd> {
     let level = match chosen {
         Some(level) => level,
         None => match std::env::var("SHMPOOL_SIMD") {
-            Ok(v) => crate::Simd::parse(&v).ok_or_else(|| Error::InvalidArgument {
+            Ok(v) => crate::simd::Simd::parse(&v).ok_or_else(|| Error::InvalidArgument {
                 name: "SHMPOOL_SIMD",
                 reason: format!("{v:?} is none of baseline, avx2, avx512, auto"),
             })?,
-            Err(_) => crate::Simd::Auto,
+            Err(_) => crate::simd::Simd::Auto,
         },
     };
     if !level.is_supported() {
         return Err(Error::SimdUnsupported {
             requested: level,
-            detected: crate::Simd::detected(),
+            detected: crate::simd::Simd::detected(),
         });
     }
     Ok(level.resolve())

@@ -8,14 +8,17 @@ mod bulk_with;
 mod callbacks;
 mod chunks;
 mod collector;
+mod delivery;
 mod dispatch;
+mod fork_server;
 mod imap;
 mod inner;
 mod kill;
+mod life;
 mod oom;
 mod pending;
 mod reduce;
-mod scratch;
+mod shipping;
 mod sink;
 mod stats;
 mod submit;
@@ -587,7 +590,7 @@ impl Pool {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn processes(&self) -> usize {
-        self.inner.processes
+        self.inner.settings.processes
     }
 
     /// Stops the pool from taking new work. Work already submitted runs to the end;
@@ -642,7 +645,7 @@ impl Pool {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn join(&self) -> Result<()> {
-        if !self.inner.is_closed() {
+        if !self.inner.life.is_closed() {
             return Err(Error::JoinBeforeClose);
         }
         self.join_collector();
@@ -710,7 +713,7 @@ impl Pool {
             bytes_mapped: c.bytes_mapped.load(Relaxed),
             workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
             shared_memory_bytes,
-            simd: inner.simd,
+            simd: inner.settings.simd,
             array_pages,
             large_array_pages: crate::shm::segment::auto_page_kind(crate::HUGE_PAGE_THRESHOLD),
         }

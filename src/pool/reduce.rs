@@ -169,7 +169,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
         let chunks = dry_plan.range.len().div_ceil(chunk_len.max(1));
         // The identity first, then one slot of `width` accumulators per chunk.
         let bytes = (chunks + 1) * slot_bytes;
-        let mut scratch = inner.reduce_scratch.take(bytes)?;
+        let mut scratch = inner.scratch.take(bytes)?;
         let identity_bytes: &[u8] = bytemuck::cast_slice(identity);
         scratch[..identity_bytes.len()].copy_from_slice(identity_bytes);
         let mut operands: Vec<OperandSpec<'_>> = chunked(ins).collect();
@@ -196,7 +196,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
                 .map(bytemuck::pod_read_unaligned::<A>)
                 .collect(),
         });
-        inner.reduce_scratch.give_back(scratch);
+        inner.scratch.give_back(scratch);
         partials
     }
 }

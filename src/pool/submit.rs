@@ -220,7 +220,7 @@ impl Tasks<'_> {
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
             slot: Arc::clone(&slot),
         });
-        let ids = inner.new_task_ids(1);
+        let ids = inner.delivery.new_task_ids(1);
         let id = ids.start;
         inner.submit_task(id, code, &bytes, &sink, 0, self.limits(), how)?;
         Ok(AsyncResult::new(
@@ -252,7 +252,7 @@ impl Tasks<'_> {
         let chunksize = match self.chunksize {
             Some(0) => return Err(Error::ZeroChunkLen),
             Some(n) => n,
-            None => items.len().div_ceil(4 * inner.processes).max(1),
+            None => items.len().div_ceil(4 * inner.settings.processes).max(1),
         };
         let slot = ResultSlot::new(callbacks);
         let aggregate = Arc::new(Aggregate::new(
@@ -272,7 +272,7 @@ impl Tasks<'_> {
             }
             other => other,
         };
-        let ids = inner.new_task_ids(chunks);
+        let ids = inner.delivery.new_task_ids(chunks);
         let handle = AsyncResult::new(
             slot,
             Arc::clone(inner),
@@ -284,7 +284,10 @@ impl Tasks<'_> {
             // `submit_task`, which uses or gives back its own) and the later chunks'.
             let unused = |own: u64| {
                 if how == Admission::Admitted {
-                    inner.tasks.unadmit((ids.end - id - 1 + own) as usize);
+                    inner
+                        .delivery
+                        .pending()
+                        .unadmit((ids.end - id - 1 + own) as usize);
                 }
             };
             let bytes = match task::encode_items(chunk, CodecRole::Argument) {

@@ -30,7 +30,9 @@ struct Shipment {
 
 impl Drop for Shipment {
     fn drop(&mut self) {
-        self.inner.unship_after_job(&[self.bytes.segment()]);
+        self.inner
+            .shipping
+            .unship_after_job(&[self.bytes.segment()]);
     }
 }
 
@@ -94,7 +96,9 @@ fn ship<C: Serialize>(inner: &Arc<PoolInner>, context: &C) -> Result<Shipment> {
     // vary in size from call to call, so the array cache does not keep theirs.
     let mut bytes = SharedArray::<u8>::zeroed(encoded.len().max(1))?.never_kept();
     bytes[..encoded.len()].copy_from_slice(&encoded);
-    inner.ship_for_job(&[bytes.segment()])?;
+    inner
+        .shipping
+        .ship_for_job(&[bytes.segment()], &inner.counters)?;
     let reference = ContextRef {
         id: bytes.segment().id(),
         tenant: bytes.segment().tenant(),
