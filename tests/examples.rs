@@ -26,6 +26,16 @@ const EXAMPLES: &[Example] = &[
         expect: &["sqrt over 100000 f64", "all three agree bit for bit"],
     },
     Example {
+        name: "scaling",
+        args: &["16", "2"],
+        expect: &[
+            "scaling over 2^16 f64",
+            "map_into (sqrt)           1",
+            "apply round trip          2",
+            "all results checked",
+        ],
+    },
+    Example {
         name: "apply_async",
         args: &[],
         expect: &[
