@@ -3,6 +3,7 @@
 
 pub(crate) mod bulk_exec;
 pub(crate) mod entry;
+pub(crate) mod idle;
 mod memory;
 pub(crate) mod role;
 pub(crate) mod segments;
@@ -17,7 +18,7 @@ use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
 use crate::shm::liveness::LivenessView;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, MapOptions, Pid};
 use role::WorkerArgs;
 use segments::SegmentCache;
@@ -200,8 +201,9 @@ impl Worker {
         }
     }
 
-    /// Waits for the next record: spin, yield, then sleep on `submit_ready`. `None`
-    /// when the pool is closing and the ring is empty, or the parent is gone.
+    /// Waits for the next record: spin, yield, then sleep on `submit_ready` until a
+    /// source in [`idle::Sources`] has something. `None` when the pool is closing and
+    /// the ring is empty, or the parent is gone.
     fn next_record<'r>(
         &mut self,
         ring: MpmcRing<'r, TaskRecord>,
@@ -210,23 +212,17 @@ impl Worker {
         let header = ctrl.header();
         let slot = ctrl.slot(self.slot_index);
         let owner = self.owner;
-        let attempt = || -> Option<Option<Claimed<'r, TaskRecord>>> {
-            if let Some(c) = ring.try_claim(owner) {
-                return Some(Some(c));
-            }
-            // SYNC(C4): Acquire — pairs with the Release store of `closing` (SYNC C3) in
-            // `close`/`terminate`: a push made before `close` is then seen by `is_empty_hint`
-            // (SYNC M7), so we do not exit with work in the ring.
-            if header.closing.load(Ordering::Acquire) != 0 && ring.is_empty_hint() {
-                return Some(None);
-            }
-            None
-        };
         let budget = Duration::from_micros(u64::from(header.idle_budget_us));
-        if let Some(r) = crate::wake::spin_then_yield(header.idle_spins, budget, attempt) {
-            return r;
-        }
+        let mut wake = {
+            let sources = idle_sources(ring, owner, &header.closing, &self.segments);
+            crate::wake::spin_then_yield(header.idle_spins, budget, || sources.check())
+        };
         loop {
+            match wake {
+                Some(idle::Wake::Record(claimed)) => return Some(claimed),
+                Some(idle::Wake::Closing) => return None,
+                Some(idle::Wake::Retired) | None => {}
+            }
             if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
                 return None;
             }
@@ -238,28 +234,11 @@ impl Worker {
                 self.retire_for_memory();
                 return None;
             }
-            let ev = &header.submit_ready;
-            let ticket = ev.prepare();
-            // The flag is raised after the registration and lowered before it is
-            // withdrawn, so a collector that finds it raised after our death knows the
-            // registration is there to remove (wake.rs, `forget_dead_sleeper`).
-            // SYNC(W10): SeqCst — read only by the collector after our death (SYNC F1 makes it and
-            // the registration, SYNC E1, visible), by its SeqCst load in `on_exit` before
-            // `forget_dead_sleeper` (SYNC E6). Program order and F1 suffice; SeqCst is margin.
-            slot.asleep.store(1, Ordering::SeqCst);
-            if let Some(r) = attempt() {
-                // SYNC(W10): lowered before the withdrawal (`finish`), as above.
-                slot.asleep.store(0, Ordering::SeqCst);
-                ev.finish(ticket);
-                return r;
-            }
-            ev.sleep(&ticket, Some(Duration::from_secs(1)));
-            // SYNC(W10): lowered before the withdrawal (`finish`), as above.
-            slot.asleep.store(0, Ordering::SeqCst);
-            ev.finish(ticket);
-            if let Some(r) = attempt() {
-                return r;
-            }
+            wake = idle_sources(ring, owner, &header.closing, &self.segments).sleep(
+                &header.submit_ready,
+                &slot.asleep,
+                Some(Duration::from_secs(1)),
+            );
         }
     }
 
@@ -345,5 +324,21 @@ impl Worker {
         let result = bulk_exec::run(self, index, generation);
         slot.bulk_job.store(NO_JOB, Ordering::SeqCst);
         result
+    }
+}
+
+/// What can wake this worker when idle, as of its last check of its mappings.
+fn idle_sources<'a, 'r>(
+    ring: MpmcRing<'r, TaskRecord>,
+    owner: u16,
+    closing: &'a AtomicU32,
+    segments: &'a SegmentCache,
+) -> idle::Sources<'a, 'r, TaskRecord> {
+    idle::Sources {
+        ring,
+        owner,
+        closing,
+        live: segments.table(),
+        checked_epoch: segments.checked_epoch(),
     }
 }

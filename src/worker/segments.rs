@@ -3,14 +3,15 @@
 //! The parent sends each segment once per worker, as a message carrying the
 //! descriptor (SCM_RIGHTS) and a [`ShipInfo`], before it publishes a job that uses
 //! it. The worker maps it when the message arrives, and keeps the mapping until the
-//! liveness table says the array is gone: it checks when it goes idle, and between
-//! records whenever the table's retirement epoch moved.
+//! liveness table says the array is gone: it checks before it goes to sleep, when a
+//! retirement wakes it (`idle.rs`), and between records whenever the table's
+//! retirement epoch moved.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::shm::liveness::LivenessView;
+use crate::shm::liveness::{LivenessView, Table};
 use crate::shm::{ShipInfo, WorkerMapping};
 use crate::sys;
 
@@ -58,7 +59,7 @@ impl SegmentCache {
                     else {
                         continue; // not a segment message: ignore it
                     };
-                    if self.live.is_alive(info.live, info.id) {
+                    if self.live.table().is_alive(info.live, info.id) {
                         match WorkerMapping::map(fd.as_fd(), info) {
                             Ok(m) => {
                                 self.maps.insert(info.id, m);
@@ -86,16 +87,27 @@ impl SegmentCache {
     /// Between records: one atomic load, and the mappings of dropped arrays go as
     /// soon as the parent has dropped any, even if this worker is never idle.
     pub(crate) fn drop_dead_if_any_retired(&mut self) {
-        if self.live.epoch() != self.checked_epoch {
+        if self.live.table().epoch() != self.checked_epoch {
             self.drop_dead();
         }
     }
 
+    /// The liveness table, for the idle worker's wake-up sources (`idle.rs`).
+    pub(crate) fn table(&self) -> Table<'_> {
+        self.live.table()
+    }
+
+    /// The retirement epoch at the last check of the mappings: a retirement since
+    /// moved the table's epoch away from it.
+    pub(crate) fn checked_epoch(&self) -> u64 {
+        self.checked_epoch
+    }
+
     fn drop_dead(&mut self) {
+        let table = self.live.table();
         // Read first: a retirement after this load moves the epoch again.
-        self.checked_epoch = self.live.epoch();
-        let live = &self.live;
+        self.checked_epoch = table.epoch();
         self.maps
-            .retain(|_, m| live.is_alive(m.info().live, m.info().id));
+            .retain(|_, m| table.is_alive(m.info().live, m.info().id));
     }
 }
