@@ -43,8 +43,8 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// lifecycle word, completions carry their writer's generation, and the result
 /// arena's release counter lives in the arena. 4: the header carries the memory
 /// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
-/// slot its `memory_limit_hit` flag.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+/// slot its `memory_limit_hit` flag. 6: a slot's `unmapped_through`.
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
 pub(crate) const INLINE_BYTES: usize = 72;
@@ -224,6 +224,13 @@ pub(crate) struct WorkerSlot {
     pub chunks_done: AtomicU64,
     /// 1 while the worker is registered as a sleeper on `submit_ready`.
     pub asleep: AtomicU32,
+    /// The liveness table's retirement epoch through which the worker has let go
+    /// of every dropped array: unmapped it, and closed any descriptor of it still
+    /// in its channel (`SegmentCache::housekeep`). Written only by the slot's
+    /// worker, after each housekeeping; read by the parent when it waits for
+    /// dropped arrays' memory (`registry::settle`). Never reset: a predecessor's
+    /// value is older than any retirement of an array shipped to its successor.
+    pub unmapped_through: AtomicU64,
     /// Set to 1 by the worker's SIGABRT handler when the process aborts with `errno`
     /// at `ENOMEM`: an allocation failed under `worker_memory_limit`. Reset by the
     /// collector when it starts a new process in the slot.

@@ -637,6 +637,21 @@ impl IdleWorkers for PoolInner {
     fn wake_idle_workers(&self) {
         self.ctrl.header().submit_ready.notify(u32::MAX);
     }
+
+    fn unmapped_through(&self, epoch: u64) -> bool {
+        (0..self.ctrl.dims().slots as usize).all(|i| {
+            let slot = self.ctrl.slot(i);
+            // A worker that is not Ready or Retiring has taken no work since it
+            // started (or is gone): it holds no array a job shipped it.
+            // The phase load is SYNC G2.
+            let serving = matches!(
+                slot.lifecycle.load().state,
+                SlotState::Ready | SlotState::Retiring
+            );
+            // SYNC(L8): Acquire — pairs with the worker's Release store (SYNC L7).
+            !serving || slot.unmapped_through.load(Ordering::Acquire) >= epoch
+        })
+    }
 }
 
 /// Sends one segment on a channel unless it was sent before; prunes the record of

@@ -132,6 +132,11 @@ impl Liveness {
         self.table().is_alive(u64::from(idx), id)
     }
 
+    /// The retirement epoch: how many retirements there have been.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.table().epoch()
+    }
+
     /// Marks the word dead, moves the retirement epoch, and returns the word to the
     /// free list. The caller then wakes idle workers (`registry::wake_idle_workers`).
     pub(crate) fn retire(&self, idx: u32) {

@@ -223,7 +223,13 @@ impl Worker {
                 Some(idle::Wake::Closing) => return None,
                 Some(idle::Wake::Retired) | None => {}
             }
-            if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
+            let Ok(through) = self.segments.housekeep() else {
+                return None;
+            };
+            // SYNC(L7): Release — pairs with the parent's Acquire load in
+            // `PoolInner::unmapped_through` (SYNC L8): the unmaps are done by then.
+            slot.unmapped_through.store(through, Ordering::Release);
+            if sys::getppid() != self.server_pid {
                 return None;
             }
             if self

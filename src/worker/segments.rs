@@ -77,18 +77,25 @@ impl SegmentCache {
         }
     }
 
-    /// Drops mappings of arrays the parent has dropped, and picks up new segments.
-    pub(crate) fn housekeep(&mut self) -> Result<(), ParentGone> {
+    /// Picks up new segments, and lets go of the arrays the parent has dropped:
+    /// unmaps them, and closes any descriptor of one still in the channel. Returns
+    /// the retirement epoch through which it holds nothing dropped.
+    pub(crate) fn housekeep(&mut self) -> Result<u64, ParentGone> {
+        // The epoch first. Every array retired by then was shipped before its
+        // retirement, so its message is in the channel now: `drain` closes its
+        // descriptor (it maps only live segments), and `drop_dead` unmaps it.
+        let epoch = self.live.table().epoch();
         self.drain()?;
-        self.drop_dead();
-        Ok(())
+        self.drop_dead(epoch);
+        Ok(epoch)
     }
 
     /// Between records: one atomic load, and the mappings of dropped arrays go as
     /// soon as the parent has dropped any, even if this worker is never idle.
     pub(crate) fn drop_dead_if_any_retired(&mut self) {
-        if self.live.table().epoch() != self.checked_epoch {
-            self.drop_dead();
+        let epoch = self.live.table().epoch();
+        if epoch != self.checked_epoch {
+            self.drop_dead(epoch);
         }
     }
 
@@ -103,10 +110,11 @@ impl SegmentCache {
         self.checked_epoch
     }
 
-    fn drop_dead(&mut self) {
+    /// Unmaps the arrays dead by `epoch`, which the caller read before this (a
+    /// retirement after that load moves the epoch again).
+    fn drop_dead(&mut self, epoch: u64) {
+        self.checked_epoch = epoch;
         let table = self.live.table();
-        // Read first: a retirement after this load moves the epoch again.
-        self.checked_epoch = table.epoch();
         self.maps
             .retain(|_, m| table.is_alive(m.info().live, m.info().id));
     }
