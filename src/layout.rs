@@ -391,7 +391,9 @@ pub(crate) struct JobEntry {
     pub error_chunk: AtomicU64,
     /// Length of the message in `error_msg`.
     pub error_len: AtomicU32,
-    /// The panic message (truncated), written by the worker that won `error_state`.
+    /// The panic message, written by the worker that won `error_state`: whole when
+    /// it fits, else shortened by the worker to a complete text that says how much
+    /// it leaves out (`worker/bulk_exec.rs`, `job_message`).
     pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
     /// The kernel's parameters, `params_len` bytes.
     pub params: ParamsBlock,
