@@ -262,71 +262,6 @@ fn a_batch_the_array_cache_releases_is_unmapped_by_every_worker_within_10_ms() {
     });
 }
 
-/// Runs `body` in a child of this test binary, in a mount namespace of its own
-/// with a 1 MiB tmpfs over `/dev/shm`, as in a container. Skipped (with a note)
-/// where the namespace cannot be made (not root), except in CI.
-fn with_small_dev_shm(test: &str, body: fn()) {
-    const CHILD: &str = "SHMPOOL_SMALL_SHM_CHILD";
-    if std::env::var_os(CHILD).is_some() {
-        // SAFETY: unshare has no memory-safety preconditions. CLONE_NEWNS moves this
-        // thread (the only one of the child that touches /dev/shm) into a mount
-        // namespace of its own.
-        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-            println!(
-                "SKIP: unshare(CLONE_NEWNS): {}",
-                std::io::Error::last_os_error()
-            );
-            return;
-        }
-        // Nothing mounted here may reach the machine's /dev/shm.
-        // SAFETY: plain C strings and null pointers, as mount(2) takes them.
-        let private = unsafe {
-            libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(private, 0, "{}", std::io::Error::last_os_error());
-        // SAFETY: as above.
-        let mounted = unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                c"/dev/shm".as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                c"size=1m".as_ptr().cast(),
-            )
-        };
-        assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
-        body();
-        println!("CHILD-DONE");
-        return;
-    }
-    let out = common::rerun_self(test, CHILD, Duration::from_secs(120));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = format!(
-        "child: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if let Some(reason) = stdout.lines().find(|l| l.starts_with("SKIP:")) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root\n{report}"
-        );
-        eprintln!("skipping: {reason}");
-        return;
-    }
-    assert!(
-        out.status.success() && stdout.contains("CHILD-DONE"),
-        "{report}"
-    );
-    print!("{stdout}");
-}
-
 /// Two named arrays that fill most of the 1 MiB `/dev/shm`, mapped by every
 /// worker, are dropped together; an array as large as both is created right away.
 /// Its space must be free already: the workers' mappings of the dropped arrays
@@ -375,8 +310,9 @@ fn named_space_comes_back_at_once() {
 #[test]
 fn a_named_arrays_dev_shm_space_is_free_right_after_its_drop() {
     let _serial = serial();
-    with_small_dev_shm(
+    common::with_private_dev_shm(
         "a_named_arrays_dev_shm_space_is_free_right_after_its_drop",
+        c"size=1m",
         named_space_comes_back_at_once,
     );
 }
