@@ -45,6 +45,10 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use rayon::prelude::*;
 use shmpool::Pool;
 
+#[path = "support/latencies.rs"]
+mod latencies;
+use latencies::Latencies;
+
 /// Worker processes for shmpool, threads for rayon.
 const WORKERS: usize = 2;
 
@@ -76,14 +80,20 @@ fn apply_round_trip(c: &mut Criterion) {
     let mut chan = Latencies::new("mpsc_thread");
     let mut group = c.benchmark_group("apply_round_trip");
     group.bench_function(shm.name, |b| {
-        b.iter_custom(|iters| shm.time(iters, |i| pool.apply(|x: u64| x + 1, (i,)).expect("apply")))
+        b.iter_custom(|iters| {
+            time_round_trips(&mut shm, iters, |i| {
+                pool.apply(|x: u64| x + 1, (i,)).expect("apply")
+            })
+        })
     });
     group.bench_function(ray.name, |b| {
-        b.iter_custom(|iters| ray.time(iters, |i| threads.install(|| black_box(i) + 1)))
+        b.iter_custom(|iters| {
+            time_round_trips(&mut ray, iters, |i| threads.install(|| black_box(i) + 1))
+        })
     });
     group.bench_function(chan.name, |b| {
         b.iter_custom(|iters| {
-            chan.time(iters, |i| {
+            time_round_trips(&mut chan, iters, |i| {
                 requests.send(i).expect("send a request");
                 replies.recv().expect("receive the reply")
             })
@@ -94,7 +104,7 @@ fn apply_round_trip(c: &mut Criterion) {
     echo.join().expect("the echo thread");
 
     for latencies in [shm, ray, chan] {
-        latencies.report("apply_round_trip");
+        latencies.report("apply_round_trip", "round trips");
     }
 }
 
@@ -155,60 +165,24 @@ fn imap_1e5(c: &mut Criterion) {
     group.finish();
 }
 
-/// The latency of every round trip of one entry, recorded inside criterion's
-/// timing loop.
-struct Latencies {
-    name: &'static str,
-    nanos: Vec<u64>,
-}
-
-impl Latencies {
-    fn new(name: &'static str) -> Self {
-        Latencies {
-            name,
-            nanos: Vec::new(),
-        }
+/// Runs `round_trip(i)` for `i` in `0..iters`, each timed alone into `latencies`,
+/// checks that each answers `i + 1`, and returns the total time for criterion.
+fn time_round_trips(
+    latencies: &mut Latencies,
+    iters: u64,
+    mut round_trip: impl FnMut(u64) -> u64,
+) -> Duration {
+    latencies.reserve(iters as usize); // no allocation between the clock reads
+    let mut total = Duration::ZERO;
+    for i in 0..iters {
+        let t = Instant::now();
+        let answer = round_trip(i);
+        let took = t.elapsed();
+        assert_eq!(answer, i + 1, "{}: wrong answer", latencies.name);
+        total += took;
+        latencies.record(took);
     }
-
-    /// Runs `round_trip(i)` for `i` in `0..iters`, each timed alone, checks that each
-    /// answers `i + 1`, and returns the total time for criterion.
-    fn time(&mut self, iters: u64, mut round_trip: impl FnMut(u64) -> u64) -> Duration {
-        self.nanos.reserve(iters as usize); // no allocation between the clock reads
-        let mut total = Duration::ZERO;
-        for i in 0..iters {
-            let t = Instant::now();
-            let answer = round_trip(i);
-            let took = t.elapsed();
-            assert_eq!(answer, i + 1, "{}: wrong answer", self.name);
-            total += took;
-            self.nanos.push(took.as_nanos() as u64);
-        }
-        total
-    }
-
-    /// Prints the percentiles to standard error, when there are enough samples to
-    /// make them mean something.
-    fn report(mut self, group: &str) {
-        let n = self.nanos.len();
-        if n < 1000 {
-            return;
-        }
-        self.nanos.sort_unstable();
-        // Nearest rank: the smallest value with at least p of the samples at or below it.
-        let at = |p: f64| {
-            let rank = ((p / 100.0) * n as f64).ceil() as usize;
-            Duration::from_nanos(self.nanos[rank.clamp(1, n) - 1])
-        };
-        eprintln!(
-            "{group}/{:<14} {n:>9} round trips: p50 {:>9.2?}  p90 {:>9.2?}  p99 {:>9.2?}  p99.9 {:>9.2?}  max {:>9.2?}",
-            self.name,
-            at(50.0),
-            at(90.0),
-            at(99.0),
-            at(99.9),
-            at(100.0),
-        );
-    }
+    total
 }
 
 criterion_group! {

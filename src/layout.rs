@@ -43,7 +43,8 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// lifecycle word, completions carry their writer's generation, and the result
 /// arena's release counter lives in the arena. 4: the header carries the memory
 /// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
-/// slot its `memory_limit_hit` flag. 6: a slot has its kill hold (`slot/record.rs`).
+/// slot its `memory_limit_hit` flag. 6: a slot has its kill hold (`slot/record.rs`) and
+/// `unmapped_through`.
 pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Bytes of a payload carried inside a ring record; larger payloads go to an arena.
@@ -344,7 +345,9 @@ pub(crate) struct JobEntry {
     pub error_chunk: AtomicU64,
     /// Length of the message in `error_msg`.
     pub error_len: AtomicU32,
-    /// The panic message (truncated), written by the worker that won `error_state`.
+    /// The panic message, written by the worker that won `error_state`: whole when
+    /// it fits, else shortened by the worker to a complete text that says how much
+    /// it leaves out (`worker/bulk_exec.rs`, `job_message`).
     pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
     /// The kernel's parameters, `params_len` bytes.
     pub params: ParamsBlock,

@@ -54,6 +54,14 @@ mod result;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
+/// Under loom, only the liveness table's protocol, for `loom_tests`.
+#[cfg(loom)]
+mod shm {
+    pub(crate) mod liveness {
+        mod table;
+        pub(crate) use table::Table;
+    }
+}
 #[cfg(not(loom))]
 mod simd;
 mod slot;
@@ -69,6 +77,11 @@ mod unwind;
 mod wake;
 #[cfg(not(loom))]
 mod worker;
+/// Under loom, only the idle worker's wait, for `loom_tests`.
+#[cfg(loom)]
+mod worker {
+    pub(crate) mod idle;
+}
 
 #[cfg(not(loom))]
 pub use array::{SharedArray, reclaim_stale_segments};

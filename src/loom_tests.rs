@@ -1,5 +1,6 @@
-//! Model checks of the submission ring, the completion ring and the wake-up
-//! protocol, alone and together, under loom: every interleaving of the threads
+//! Model checks of the submission ring, the completion ring, the wake-up
+//! protocol, alone and together, and an idle worker's wake-up by the liveness
+//! table, under loom: every interleaving of the threads
 //! below (up to `LOOM_MAX_PREEMPTIONS` preemptions) is run, with loom's atomics and
 //! cells in place of std's (`src/sync.rs`) and the futex emulated with the same
 //! contract. In shared memory the "threads" are processes; the code is the same.
@@ -15,12 +16,14 @@
 //! interleaving. What each model proves is on the model.
 
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicU32, Ordering};
+use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use loom::thread;
 
 use crate::ring::mpmc::owned::OwnedMpmc;
 use crate::ring::spsc::owned::OwnedSpsc;
+use crate::shm::liveness::Table;
 use crate::wake::{Backoff, EventCount};
+use crate::worker::idle::{Sources, Wake};
 
 /// Pushes `record`, yielding while the ring is full.
 fn push_until_done(ring: &OwnedMpmc<u64>, record: u64) {
@@ -370,5 +373,82 @@ fn kill_hold_keeps_a_worker_on_the_work_a_kill_is_decided_for() {
         hold.release();
         worker.join().unwrap();
         assert_eq!(slot.assignment_hint().task, Some(8));
+
+/// The liveness table's words and retirement epoch, on the heap.
+struct LivenessWords {
+    words: [AtomicU64; 2],
+    epoch: AtomicU64,
+}
+
+impl LivenessWords {
+    fn table(&self) -> Table<'_> {
+        Table::new(&self.words, &self.epoch)
+    }
+}
+
+/// The liveness wake-up (issue 22, defect 3), with the worker's own wait
+/// (`worker::idle::Sources::sleep`) and the table's own retirement
+/// (`shm::liveness::Table::retire`). The parent drops two arrays the worker has
+/// mapped, one after the other: each is a retirement (the word to 0, the epoch
+/// moved: SYNC L3, L5) and a wake-up of idle workers (`notify`, as
+/// `registry::wake_idle_workers` does). The worker does what its idle loop does: checks
+/// its mappings (`housekeep`: the epoch, then the words), and while one is still
+/// alive, waits on `submit_ready` for any of its wake-up sources. It must see both
+/// arrays dead; a wake-up lost (a worker asleep after the last notify, with a
+/// dropped array still mapped) is a deadlock, since the model's futex has no
+/// timeout.
+///
+/// The model finds that deadlock when the epoch is left out of `Sources::check` (checked
+/// by removing it: loom reports the deadlock in the interleaving where both
+/// retirements land between the worker's check of its mappings and its
+/// registration, the lost wake-up of issue 22).
+#[test]
+fn an_idle_worker_is_woken_by_every_retirement() {
+    loom::model(|| {
+        let live = Arc::new(LivenessWords {
+            words: [AtomicU64::new(0), AtomicU64::new(0)],
+            epoch: AtomicU64::new(0),
+        });
+        let ring = Arc::new(OwnedMpmc::<u64>::new(2));
+        let ready = Arc::new(EventCount::new());
+        let (closing, asleep) = (AtomicU32::new(0), AtomicU32::new(0));
+        // Two arrays shipped and mapped: their words name them.
+        let mapped = [(0u32, 11u64), (1, 12)];
+        for (idx, id) in mapped {
+            live.table().mark_alive(idx, id);
+        }
+        let parent = {
+            let (live, ready) = (Arc::clone(&live), Arc::clone(&ready));
+            thread::spawn(move || {
+                for (idx, _) in mapped {
+                    live.table().retire(idx);
+                    ready.notify(u32::MAX);
+                }
+            })
+        };
+        let table = live.table();
+        let mut still_mapped = mapped.to_vec();
+        loop {
+            // `SegmentCache::drop_dead`: the epoch first, then the words.
+            let checked_epoch = table.epoch();
+            still_mapped.retain(|&(idx, id)| table.is_alive(u64::from(idx), id));
+            if still_mapped.is_empty() {
+                break;
+            }
+            let sources = Sources {
+                ring: ring.ring(),
+                owner: 1,
+                closing: &closing,
+                live: table,
+                checked_epoch,
+            };
+            match sources.sleep(&ready, |a| asleep.store(u32::from(a), Ordering::SeqCst), None) {
+                Some(Wake::Retired) | None => {}
+                Some(Wake::Record(_)) => panic!("nothing was pushed"),
+                Some(Wake::Closing) => panic!("nothing closed the pool"),
+            }
+        }
+        parent.join().unwrap();
+        assert_eq!(asleep.load(Ordering::Relaxed), 0);
     });
 }

@@ -411,6 +411,47 @@ fn a_range_maps_only_its_elements_and_errors_name_chunks_by_array_index() {
     }
 }
 
+/// Issue 22, defect 6: a kernel's panic message longer than a bulk job keeps
+/// arrives as a complete text: the start of the message, a note of how many bytes
+/// are left out, and the location whole (it used to be cut at 480 bytes, location
+/// and all, wherever that fell).
+#[test]
+fn a_long_kernel_panic_message_arrives_complete() {
+    let pool = pool();
+    let xs = SharedArray::try_from_iter((0..4000).map(|i| i as u64)).unwrap();
+    let mut ys = SharedArray::<u64>::zeroed(4000).unwrap();
+    let err = pool
+        .bulk()
+        .chunk_len(1000)
+        .map_into(&xs, &mut ys, |v: u64| {
+            if v == 2500 {
+                let words: Vec<String> = (0..300).map(|i| format!("value{i:04}")).collect();
+                panic!("{}", words.join(" "));
+            }
+            v
+        })
+        .unwrap_err();
+    let (chunk, message) = kernel_panic_of(&err);
+    assert_eq!(chunk, 2000..3000);
+    let words: Vec<String> = (0..300).map(|i| format!("value{i:04}")).collect();
+    let full = words.join(" ");
+    let (head, rest) = message
+        .split_once(" [... ")
+        .expect("a note of what is left out");
+    assert!(
+        full.starts_with(head) && full[head.len()..].starts_with(' '),
+        "{message}"
+    );
+    let left: usize = rest.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(head.len() + left, full.len(), "{message}");
+    assert!(
+        rest.contains("more bytes of the panic message not shown")
+            && rest.contains(&format!("(at {}:", file!())),
+        "{message}"
+    );
+    assert!(rest.ends_with(')'), "{message}");
+}
+
 /// The panic a failed bulk map reports: the error itself, or the one among the
 /// errors of `ChunksLost`; every other range there must be a chunk skipped after it
 /// (no worker died in these tests).

@@ -199,6 +199,50 @@ fn a_file_size_limit_gives_typed_errors_not_sigxfsz() {
     });
 }
 
+/// Issue 22, defect 6: a task's result larger than the workers' file-size limit
+/// fails with `Error::Transfer` whose reason is whole. It used to be cut at 72
+/// bytes, mid-word ("... file-size limit o"), to fit in the completion record.
+#[test]
+fn a_result_over_the_file_size_limit_fails_with_its_whole_reason() {
+    in_child(
+        "a_result_over_the_file_size_limit_fails_with_its_whole_reason",
+        || {
+            // 12 MiB: the pool's own files fit (the liveness table is 8 MiB, the
+            // control segment about 4 MiB, a result arena starts at a page); a 16 MiB
+            // result does not.
+            const LIMIT: u64 = 12 << 20;
+            limit_file_size(LIMIT);
+            let pool = Pool::new(1).map_err(|e| e.to_string())?;
+            let big = pool.apply(|n: usize| vec![1u8; n], (16usize << 20,));
+            let reason = match &big {
+                Err(Error::Transfer { reason }) => reason.clone(),
+                other => return Err(format!("a 16 MiB result gave {other:?}")),
+            };
+            let limit = format!(
+                "exceed this process's file-size limit of {LIMIT} bytes (RLIMIT_FSIZE, \
+                 `ulimit -f`), which shared memory files count against (EFBIG)"
+            );
+            for part in [
+                "the worker could not store the task's result (",
+                " bytes) in its result arena: ",
+                limit.as_str(),
+            ] {
+                if !reason.contains(part) {
+                    return Err(format!("{part:?} is not in the reason {reason:?}"));
+                }
+            }
+            if !reason.ends_with("(EFBIG)") {
+                return Err(format!("the reason does not end whole: {reason:?}"));
+            }
+            // The worker carries on: a small result arrives.
+            match pool.apply(|n: usize| vec![2u8; n], (1000usize,)) {
+                Ok(v) if v == vec![2u8; 1000] => Ok(()),
+                other => Err(format!("a small result after it gave {other:?}")),
+            }
+        },
+    );
+}
+
 #[test]
 fn dropped_arrays_are_unmapped_while_the_pool_stays_busy() {
     const ARRAY: usize = 16 << 20;

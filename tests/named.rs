@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use shmpool::npy::Bool;
 use shmpool::{Error, Pool, SharedArray};
 
+mod common;
+
 fn unique(tag: &str) -> String {
     format!("shmpool-test-{tag}-{}", std::process::id())
 }
@@ -365,40 +367,6 @@ fn fs_space(path: &str) -> (u64, u64) {
 /// The child of `a_small_dev_shm_gives_no_space_not_sigbus`: in a mount namespace
 /// of its own, with a 1 MiB tmpfs over /dev/shm, as in a container.
 fn small_dev_shm_child() {
-    // SAFETY: unshare has no memory-safety preconditions. CLONE_NEWNS moves this
-    // thread (the one running the test, and the only one that touches /dev/shm)
-    // into a mount namespace of its own.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        println!(
-            "SKIP: unshare(CLONE_NEWNS) failed ({}): not root?",
-            std::io::Error::last_os_error()
-        );
-        return;
-    }
-    // Nothing mounted here may reach the machine's /dev/shm: make every mount
-    // private first, and mount nothing if that fails.
-    // SAFETY: plain C strings and null pointers, as mount(2) takes them.
-    let private = unsafe {
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(private, 0, "{}", std::io::Error::last_os_error());
-    // SAFETY: as above.
-    let mounted = unsafe {
-        libc::mount(
-            c"tmpfs".as_ptr(),
-            c"/dev/shm".as_ptr(),
-            c"tmpfs".as_ptr(),
-            0,
-            c"size=1m".as_ptr().cast(),
-        )
-    };
-    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
     let (free, total) = fs_space("/dev/shm");
     assert_eq!((free, total), (1 << 20, 1 << 20), "a fresh 1 MiB tmpfs");
 
@@ -459,37 +427,13 @@ fn small_dev_shm_child() {
 
     drop((a, m));
     assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 0);
-    println!("CHILD-DONE");
 }
 
 #[test]
 fn a_small_dev_shm_gives_no_space_not_sigbus() {
-    const TEST: &str = "a_small_dev_shm_gives_no_space_not_sigbus";
-    if std::env::var_os("SHMPOOL_SMALL_SHM_CHILD").is_some() {
-        small_dev_shm_child();
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env("SHMPOOL_SMALL_SHM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = format!(
-        "child: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    common::with_private_dev_shm(
+        "a_small_dev_shm_gives_no_space_not_sigbus",
+        c"size=1m",
+        small_dev_shm_child,
     );
-    if let Some(reason) = stdout.lines().find(|l| l.starts_with("SKIP:")) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root, so this must not be skipped there\n{report}"
-        );
-        eprintln!("skipping: {reason}");
-        return;
-    }
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), None, "killed by a signal\n{report}");
-    assert_eq!(out.status.code(), Some(0), "{report}");
-    assert!(stdout.contains("CHILD-DONE"), "{report}");
 }

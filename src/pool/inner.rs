@@ -403,6 +403,18 @@ impl IdleWorkers for PoolInner {
     fn wake_idle_workers(&self) {
         self.ctrl.header().submit_ready.notify(u32::MAX);
     }
+
+    fn unmapped_through(&self, epoch: u64) -> bool {
+        (0..self.ctrl.dims().slots as usize).all(|i| {
+            let slot = self.ctrl.slot(i);
+            // A worker that is not Ready or Retiring has taken no work since it
+            // started (or is gone): it holds no array a job shipped it.
+            // The phase load is SYNC G2.
+            let serving = matches!(slot.phase().state, SlotState::Ready | SlotState::Retiring);
+            // The Acquire load of SYNC L8.
+            !serving || slot.unmapped_through() >= epoch
+        })
+    }
 }
 
 /// Locks a mutex, ignoring poisoning (no invariant here spans a panic).

@@ -33,7 +33,8 @@
 //! the task's ring position, so that (unless told to let it finish) the caller can ask
 //! the collector to kill its worker (`pool/kill.rs`).
 
-use std::collections::{HashMap, VecDeque};
+mod storage;
+
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -43,6 +44,7 @@ use crate::error::{Error, Result};
 use crate::layout::TaskRecord;
 use crate::ring::mpmc::MpmcRing;
 use crate::shm::arena::Block;
+use storage::{IdQueue, TaskSlots};
 
 /// A submitted task: where its result goes, its argument block, where it is.
 pub(crate) struct Pending {
@@ -138,12 +140,14 @@ pub(crate) struct Fed {
     pub close_now: bool,
 }
 
+/// Both containers cost a bounded amount per operation, whatever they hold: no
+/// rehash or copy of the whole under the mutex (`storage.rs`).
 #[derive(Default)]
 struct Table {
-    tasks: HashMap<u64, Pending>,
+    tasks: TaskSlots<Pending>,
     /// Ids in submission order (retries and requeues at the front). An id whose task
     /// is no longer in `Place::Backlog` (cancelled meanwhile) is skipped.
-    backlog: VecDeque<u64>,
+    backlog: IdQueue,
     /// Tasks neither answered nor cancelled: what `max_queued` counts.
     live: usize,
     /// Admissions granted and not yet inserted.
@@ -254,8 +258,8 @@ impl PendingTasks {
 
     fn feed_locked(&self, t: &mut Table, ring: MpmcRing<'_, TaskRecord>) -> Fed {
         let mut fed = Fed::default();
-        while let Some(&id) = t.backlog.front() {
-            let Some(task) = t.tasks.get_mut(&id).filter(|p| p.place == Place::Backlog) else {
+        while let Some(id) = t.backlog.front() {
+            let Some(task) = t.tasks.get_mut(id).filter(|p| p.place == Place::Backlog) else {
                 t.backlog.pop_front(); // cancelled while it waited
                 continue;
             };
@@ -293,7 +297,7 @@ impl PendingTasks {
     /// cancelled (then its result is discarded).
     pub(crate) fn complete(&self, id: u64) -> Option<(Pending, bool)> {
         let mut t = self.table();
-        let task = t.tasks.remove(&id)?;
+        let task = t.tasks.remove(id)?;
         let cancelled = task.place == Place::Cancelled;
         if !cancelled {
             self.answered(&mut t);
@@ -312,11 +316,11 @@ impl PendingTasks {
     /// retry (a death, not a timeout); one is counted if the task has one left.
     pub(crate) fn died(&self, id: u64, retry: bool) -> AfterDeath {
         let mut t = self.table();
-        let Some(task) = t.tasks.get_mut(&id) else {
+        let Some(task) = t.tasks.get_mut(id) else {
             return AfterDeath::Unknown;
         };
         if task.place == Place::Cancelled {
-            let task = t.tasks.remove(&id).expect("present");
+            let task = t.tasks.remove(id).expect("present");
             return AfterDeath::Discard(task);
         }
         if retry && task.retries_left > 0 {
@@ -327,7 +331,7 @@ impl PendingTasks {
             self.backlogged.store(t.backlog.len(), StdOrdering::Relaxed);
             return AfterDeath::Retried;
         }
-        let task = t.tasks.remove(&id).expect("present");
+        let task = t.tasks.remove(id).expect("present");
         self.answered(&mut t);
         AfterDeath::Fail(task)
     }
@@ -338,9 +342,9 @@ impl PendingTasks {
     /// task cancelled meanwhile leaves instead, and is returned to free its block.
     pub(crate) fn requeue(&self, id: u64) -> Option<Pending> {
         let mut t = self.table();
-        let task = t.tasks.get_mut(&id)?;
+        let task = t.tasks.get_mut(id)?;
         match task.place {
-            Place::Cancelled => t.tasks.remove(&id),
+            Place::Cancelled => t.tasks.remove(id),
             Place::Backlog => None,
             Place::Ring(_) => {
                 task.place = Place::Backlog;
@@ -366,7 +370,7 @@ impl PendingTasks {
         let mut done = Vec::new();
         let mut running = Vec::new();
         for id in ids {
-            let Some(task) = t.tasks.get(&id) else {
+            let Some(task) = t.tasks.get(id) else {
                 continue;
             };
             let withdrawn = match task.place {
@@ -376,7 +380,7 @@ impl PendingTasks {
                 Place::Ring(pos) => ring.withdraw(pos),
             };
             if withdrawn {
-                let task = t.tasks.remove(&id).expect("present");
+                let task = t.tasks.remove(id).expect("present");
                 self.answered(&mut t);
                 done.push((id, TaskCancel::Withdrawn(task)));
             } else {
@@ -384,7 +388,7 @@ impl PendingTasks {
             }
         }
         for id in running {
-            let task = t.tasks.get_mut(&id).expect("present");
+            let task = t.tasks.get_mut(id).expect("present");
             let Place::Ring(pos) = task.place else {
                 continue;
             };
@@ -410,7 +414,7 @@ impl PendingTasks {
         self.room.notify_all();
         t.tasks
             .drain()
-            .map(|(_, p)| {
+            .map(|p| {
                 let cancelled = p.place == Place::Cancelled;
                 (p, cancelled)
             })

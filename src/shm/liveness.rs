@@ -8,21 +8,30 @@
 //! parent process keeps one small shared segment of 64-bit words: when an array is
 //! first shipped to a pool it gets a word, which holds the array's segment id until
 //! the segment is released and 0 after. Workers check the words of their cached mappings
-//! whenever they go idle, and unmap the dead ones. A word is reused for a later array
+//! before they sleep, and unmap the dead ones. A word is reused for a later array
 //! with a different id, which the worker also notices.
 //!
 //! After the words comes one more: the *retirement epoch*, which the parent bumps
-//! after every retirement. A busy worker, never idle, loads it between records
-//! (one atomic load) and checks its mappings when it changed, so a dropped array's
-//! memory comes back within one task's time even on a pool that is never idle.
+//! after every retirement, and then wakes idle workers (`registry.rs`). An idle
+//! worker counts the epoch among the sources it re-checks before it sleeps
+//! (`worker/idle.rs`), so no retirement can slip in unseen between its check and its
+//! sleep. A busy worker, never idle, loads it between records (one atomic load) and
+//! checks its mappings when it changed, so a dropped array's memory comes back
+//! within one task's time even on a pool that is never idle.
+//!
+//! The protocol on the words is [`Table`] (`liveness/table.rs`); this file maps
+//! the table and hands out its words.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 
 use super::mapping::Mapping;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::AtomicU64;
 use crate::sys::{self, MapOptions};
+
+mod table;
+pub(crate) use table::Table;
 
 /// Words in the table: the most arrays that can be shipped to pools at once.
 pub(crate) const WORDS: usize = 1 << 20;
@@ -90,16 +99,11 @@ impl Liveness {
         self.fd.as_fd()
     }
 
-    fn words(&self) -> &[AtomicU64] {
-        // SAFETY: the mapping is WORDS * 8 bytes, page-aligned, zero-initialised, and
-        // AtomicU64 is valid for any bits; it lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.map.ptr().cast::<AtomicU64>(), WORDS) }
-    }
-
-    fn epoch(&self) -> &AtomicU64 {
-        // SAFETY: the epoch word is at byte WORDS * 8, inside the TABLE_BYTES-long
-        // mapping, 8-aligned; it lives as long as `self`.
-        unsafe { &*self.map.ptr().add(WORDS * 8).cast::<AtomicU64>() }
+    /// The words and the epoch, as the protocol sees them.
+    fn table(&self) -> Table<'_> {
+        // SAFETY: the mapping is TABLE_BYTES long, page-aligned, zero-initialised and
+        // writable, and lives as long as `self`.
+        unsafe { table_at(self.map.ptr()) }
     }
 
     /// Takes a word for segment `id` and marks it alive.
@@ -119,31 +123,24 @@ impl Liveness {
                 }
             }
         };
-        // SYNC(L1): Release — pairs with the worker's Acquire load in `is_alive` (SYNC
-        // L2). The id is written before the array is shipped, so a worker that maps it
-        // sees it alive.
-        self.words()[idx as usize].store(id, Ordering::Release);
+        self.table().mark_alive(idx, id);
         Ok(idx)
     }
 
     /// Whether word `idx` still names segment `id`.
     pub(crate) fn is_alive(&self, idx: u32, id: u64) -> bool {
-        // SYNC(L4): Acquire — the parent's own check (pruning a channel's shipped list); pairs
-        // with SYNC L1/L3 from whichever parent thread registered or retired the word. Nothing
-        // is read on its strength.
-        self.words()
-            .get(idx as usize)
-            .is_some_and(|w| w.load(Ordering::Acquire) == id)
+        self.table().is_alive(u64::from(idx), id)
     }
 
-    /// Marks the word dead and returns it to the free list.
+    /// The retirement epoch: how many retirements there have been.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.table().epoch()
+    }
+
+    /// Marks the word dead, moves the retirement epoch, and returns the word to the
+    /// free list. The caller then wakes idle workers (`registry::wake_idle_workers`).
     pub(crate) fn retire(&self, idx: u32) {
-        // SYNC(L3): Release — the array is being dropped; pairs with SYNC L2.
-        self.words()[idx as usize].store(0, Ordering::Release);
-        // SYNC(L5): Release — orders the retirement (SYNC L3) before the new epoch;
-        // pairs with the worker's Acquire load in `LivenessView::epoch` (SYNC L6), so
-        // a worker that sees the new epoch then sees the word at 0.
-        self.epoch().fetch_add(1, Ordering::Release);
+        self.table().retire(idx);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         free.returned.push(idx);
     }
@@ -169,24 +166,28 @@ impl LivenessView {
         Ok(LivenessView { map })
     }
 
-    /// Whether word `idx` still names segment `id`.
-    pub(crate) fn is_alive(&self, idx: u64, id: u64) -> bool {
-        if idx as usize >= WORDS {
-            return false;
-        }
-        // SAFETY: in bounds (checked), aligned, atomics over a shared mapping.
-        let word = unsafe { &*self.map.ptr().cast::<AtomicU64>().add(idx as usize) };
-        // SYNC(L2): Acquire — pairs with SYNC L1 and SYNC L3.
-        word.load(Ordering::Acquire) == id
+    /// The words and the epoch, as the protocol sees them (loads only).
+    pub(crate) fn table(&self) -> Table<'_> {
+        // SAFETY: the mapping is TABLE_BYTES long, page-aligned, and lives as long as
+        // `self`; it is read-only, and a worker only loads through the table.
+        unsafe { table_at(self.map.ptr()) }
     }
+}
 
-    /// The retirement epoch: it changes whenever the parent drops a shipped array.
-    pub(crate) fn epoch(&self) -> u64 {
-        // SAFETY: the epoch word is at byte WORDS * 8 of the TABLE_BYTES-long
-        // mapping, 8-aligned; atomics over a shared mapping.
-        let word = unsafe { &*self.map.ptr().add(WORDS * 8).cast::<AtomicU64>() };
-        // SYNC(L6): Acquire — pairs with SYNC L5: the retirements counted are visible
-        // to the `is_alive` checks (SYNC L2) that follow.
-        word.load(Ordering::Acquire)
-    }
+/// The table in a mapping of it.
+///
+/// # Safety
+/// `base` points to [`TABLE_BYTES`] bytes, 8-aligned, valid for `'a`, that hold only
+/// atomics (any bits are valid). Stores through the table (`mark_alive`, `retire`)
+/// additionally need the memory writable.
+unsafe fn table_at<'a>(base: *mut u8) -> Table<'a> {
+    // SAFETY: by the caller's contract: the words are the first WORDS * 8 bytes, and
+    // the epoch is the 8 bytes at WORDS * 8, inside TABLE_BYTES.
+    let (words, epoch) = unsafe {
+        (
+            std::slice::from_raw_parts(base.cast::<AtomicU64>(), WORDS),
+            &*base.add(WORDS * 8).cast::<AtomicU64>(),
+        )
+    };
+    Table::new(words, epoch)
 }

@@ -32,6 +32,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::mapping::Mapping;
+use super::registry;
 use crate::sys::{self, MapOptions, ShmMode};
 
 /// Where `shm_open` keeps named segments on Linux: a tmpfs.
@@ -42,6 +43,10 @@ pub(crate) const NAMED_MAGIC: [u8; 8] = *b"SHMPNAMD";
 pub(crate) const NAMED_DATA_OFFSET: usize = 128;
 /// The most dimensions a named segment records.
 pub(crate) const MAX_DIMS: usize = 8;
+
+/// How long a creation that found no room waits for workers to let go of named
+/// arrays this process dropped (`registry::settle`) before it tries once more.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The decoded header of a named segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +199,10 @@ impl From<io::Error> for CreateError {
 /// whole segment is allocated now, so that a filesystem too small for it fails
 /// here, with [`CreateError::NoSpace`], and not with `SIGBUS` at the first write
 /// to a page it has no room for. If the name is taken by a segment whose owner is
-/// dead, that segment is reclaimed first.
+/// dead, that segment is reclaimed first. A reservation that finds no room waits
+/// (up to [`SETTLE_LIMIT`]) for this process's pools' workers to let go of named
+/// arrays dropped before, whose mappings may still hold the space, and tries once
+/// more.
 pub(crate) fn create(
     name: &str,
     len: usize,
@@ -218,7 +226,24 @@ pub(crate) fn create(
     };
     let built = (|| {
         sys::set_len(fd.as_fd(), bytes as u64)?;
-        if let Err(e) = sys::reserve(fd.as_fd(), bytes as u64) {
+        let no_space = |e: &io::Error| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::FileTooLarge
+                    | io::ErrorKind::OutOfMemory
+            )
+        };
+        // Workers may still map named arrays this process dropped a moment ago,
+        // which holds their space: once they have let go, try once more.
+        let reserved = sys::reserve(fd.as_fd(), bytes as u64).or_else(|e| {
+            if no_space(&e) && registry::settle(SETTLE_LIMIT) {
+                sys::reserve(fd.as_fd(), bytes as u64)
+            } else {
+                Err(e)
+            }
+        });
+        if let Err(e) = reserved {
             return Err(match e.kind() {
                 io::ErrorKind::StorageFull
                 | io::ErrorKind::FileTooLarge

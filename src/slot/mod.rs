@@ -92,6 +92,13 @@ pub(crate) struct WorkerSlot {
     chunks_done: AtomicU64,
     /// 1 while the worker is registered as a sleeper on `submit_ready`.
     asleep: AtomicU32,
+    /// The liveness table's retirement epoch through which the worker has let go of
+    /// every dropped array: unmapped it, and closed any descriptor of it still in its
+    /// channel (`SegmentCache::housekeep`). Written only by the slot's worker, after
+    /// each housekeeping; read by the parent when it waits for dropped arrays' memory
+    /// (`registry::settle`). Never reset: a predecessor's value is older than any
+    /// retirement of an array shipped to its successor, so it never says too much.
+    unmapped_through: AtomicU64,
     /// Set to 1 by the worker's SIGABRT handler when the process aborts with `errno`
     /// at `ENOMEM`: an allocation failed under `worker_memory_limit`.
     memory_limit_hit: AtomicU32,
@@ -117,6 +124,7 @@ impl WorkerSlot {
             tasks_done: AtomicU64::new(0),
             chunks_done: AtomicU64::new(0),
             asleep: AtomicU32::new(0),
+            unmapped_through: AtomicU64::new(0),
             memory_limit_hit: AtomicU32::new(0),
             kill_hold: AtomicU32::new(0),
         }

@@ -158,6 +158,13 @@ impl WorkerSlot {
         self.asleep.store(u32::from(asleep), Ordering::SeqCst);
     }
 
+    /// The worker has let go of every array retired through liveness epoch `epoch`.
+    pub(crate) fn record_unmapped_through(&self, epoch: u64) {
+        // SYNC(L7): Release — pairs with the parent's Acquire load in
+        // `unmapped_through` (SYNC L8): the unmaps are done by then.
+        self.unmapped_through.store(epoch, Ordering::Release);
+    }
+
     /// The word the worker's SIGABRT handler sets when an allocation fails under
     /// `worker_memory_limit` (`sys::memory`).
     pub(crate) fn memory_limit_flag(&self) -> &AtomicU32 {
@@ -231,6 +238,13 @@ impl WorkerSlot {
         // Relaxed: published with `Ready` (SYNC G1/G2), or after the death (SYNC F1).
         let pid = self.pid.load(Ordering::Relaxed) as i32;
         (pid > 0).then_some(pid)
+    }
+
+    /// The liveness epoch through which the slot's worker has let go of every
+    /// dropped array (see `record_unmapped_through`).
+    pub(crate) fn unmapped_through(&self) -> u64 {
+        // SYNC(L8): Acquire — pairs with SYNC L7.
+        self.unmapped_through.load(Ordering::Acquire)
     }
 
     /// Tasks completed by this slot's processes (all generations).

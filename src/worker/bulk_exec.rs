@@ -4,8 +4,9 @@ use super::Worker;
 use super::segments::ParentGone;
 use crate::job::protocol::{self as bulk, Joined, Operand};
 use crate::kernel::{ChunkCall, OperandPtr};
-use crate::layout::MAX_OPERANDS;
+use crate::layout::{ERROR_MSG_BYTES, MAX_OPERANDS};
 use crate::sys;
+use crate::unwind::PanicReport;
 
 /// Claims and runs chunks of job `index`/`generation` until none is left.
 pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), ParentGone> {
@@ -26,7 +27,13 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
     let resolved = match operands(w, &joined)? {
         Ok(ops) => ops,
         Err(message) => {
-            joined.fail(first, &message);
+            joined.fail(
+                first,
+                &job_message(&PanicReport {
+                    message,
+                    location: None,
+                }),
+            );
             joined.complete(first);
             return Ok(());
         }
@@ -70,7 +77,7 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
         });
         slot.stop_clock();
         if let Err(report) = outcome {
-            joined.fail(chunk, &report.to_string());
+            joined.fail(chunk, &job_message(&report));
         }
         slot.count_chunk();
         joined.complete(chunk);
@@ -126,5 +133,101 @@ fn resolve(w: &mut Worker, op: Operand) -> Result<Result<*mut u8, String>, Paren
             "array segment {} is smaller than the job says",
             op.id
         ))),
+    }
+}
+
+/// `report` as a bulk job records it, in at most [`ERROR_MSG_BYTES`]: whole when
+/// it fits. A longer one keeps its location whole and as much of its message as
+/// fits before a note of how many bytes are left out, so the text is complete and
+/// says what it lacks, never cut mid-word where the record ends.
+fn job_message(report: &PanicReport) -> String {
+    let whole = report.to_string();
+    if whole.len() <= ERROR_MSG_BYTES {
+        return whole;
+    }
+    let at = report
+        .location
+        .as_ref()
+        .map(|l| format!(" (at {l})"))
+        .unwrap_or_default();
+    let message = &report.message;
+    let note = |left: usize| {
+        format!(
+            " [... {left} more bytes of the panic message not shown: a bulk job keeps \
+             {ERROR_MSG_BYTES} bytes of it]"
+        )
+    };
+    // The note for the longest count it could state.
+    let room = ERROR_MSG_BYTES.saturating_sub(at.len() + note(message.len()).len());
+    let mut keep = room.min(message.len());
+    while !message.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    // End at a word's end when one is in the second half of what fits.
+    if let Some(space) = message[..keep].rfind(char::is_whitespace) {
+        if space > keep / 2 {
+            keep = space;
+        }
+    }
+    let text = format!("{}{}{at}", &message[..keep], note(message.len() - keep));
+    if text.len() <= ERROR_MSG_BYTES {
+        text
+    } else {
+        // Only a location of hundreds of bytes gets here.
+        format!(
+            "a kernel panicked with a message of {} bytes at a location of {} bytes, more \
+             than a bulk job keeps ({ERROR_MSG_BYTES} bytes)",
+            message.len(),
+            at.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(message: &str, location: Option<&str>) -> PanicReport {
+        PanicReport {
+            message: message.to_string(),
+            location: location.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_message_that_fits_is_kept_whole() {
+        let r = report("index out of bounds", Some("src/lib.rs:3:9"));
+        assert_eq!(job_message(&r), "index out of bounds (at src/lib.rs:3:9)");
+        let exact = "x".repeat(ERROR_MSG_BYTES);
+        assert_eq!(job_message(&report(&exact, None)), exact);
+    }
+
+    #[test]
+    fn a_long_message_keeps_its_location_and_says_what_it_left_out() {
+        // Words of 9 bytes and multi-byte characters, longer than a job keeps.
+        let words: Vec<String> = (0..200).map(|i| format!("wörd{i:04}")).collect();
+        let message = words.join(" ");
+        let r = report(&message, Some("src/kernels/stencil.rs:120:17"));
+        let text = job_message(&r);
+        assert!(text.len() <= ERROR_MSG_BYTES, "{} bytes", text.len());
+        assert!(
+            text.ends_with(" (at src/kernels/stencil.rs:120:17)"),
+            "{text}"
+        );
+        let (head, rest) = text.split_once(" [... ").expect("the note");
+        assert!(message.starts_with(head), "{head:?}");
+        // Cut between words, not inside one.
+        assert!(message[head.len()..].starts_with(' '), "{head:?}");
+        let left: usize = rest.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(head.len() + left, message.len());
+        assert!(rest.contains("more bytes of the panic message not shown"));
+    }
+
+    #[test]
+    fn a_pathological_location_still_gives_a_complete_text() {
+        let location = "l".repeat(ERROR_MSG_BYTES);
+        let text = job_message(&report(&"m".repeat(1000), Some(&location)));
+        assert!(text.len() <= ERROR_MSG_BYTES);
+        assert!(text.starts_with("a kernel panicked with a message of 1000 bytes"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod bulk_exec;
 pub(crate) mod entry;
+pub(crate) mod idle;
 mod memory;
 pub(crate) mod role;
 pub(crate) mod segments;
@@ -17,7 +18,7 @@ use crate::ring::mpmc::{Claimed, MpmcRing};
 use crate::shm::Mapping;
 use crate::shm::arena::{ArenaMap, ResultWriter};
 use crate::shm::liveness::LivenessView;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, MapOptions, Pid};
 use role::WorkerArgs;
 use segments::SegmentCache;
@@ -200,8 +201,9 @@ impl Worker {
         }
     }
 
-    /// Waits for the next record: spin, yield, then sleep on `submit_ready`. `None`
-    /// when the pool is closing and the ring is empty, or the parent is gone.
+    /// Waits for the next record: spin, yield, then sleep on `submit_ready` until a
+    /// source in [`idle::Sources`] has something. `None` when the pool is closing and
+    /// the ring is empty, or the parent is gone.
     fn next_record<'r>(
         &mut self,
         ring: MpmcRing<'r, TaskRecord>,
@@ -210,24 +212,23 @@ impl Worker {
         let header = ctrl.header();
         let slot = ctrl.slot(self.slot_index);
         let owner = self.owner;
-        let attempt = || -> Option<Option<Claimed<'r, TaskRecord>>> {
-            if let Some(c) = ring.try_claim(owner) {
-                return Some(Some(c));
-            }
-            // SYNC(C4): Acquire — pairs with the Release store of `closing` (SYNC C3) in
-            // `close`/`terminate`: a push made before `close` is then seen by `is_empty_hint`
-            // (SYNC M7), so we do not exit with work in the ring.
-            if header.closing.load(Ordering::Acquire) != 0 && ring.is_empty_hint() {
-                return Some(None);
-            }
-            None
-        };
         let budget = Duration::from_micros(u64::from(header.idle_budget_us));
-        if let Some(r) = crate::wake::spin_then_yield(header.idle_spins, budget, attempt) {
-            return r;
-        }
+        let mut wake = {
+            let sources = idle_sources(ring, owner, &header.closing, &self.segments);
+            crate::wake::spin_then_yield(header.idle_spins, budget, || sources.check())
+        };
         loop {
-            if self.segments.housekeep().is_err() || sys::getppid() != self.server_pid {
+            match wake {
+                Some(idle::Wake::Record(claimed)) => return Some(claimed),
+                Some(idle::Wake::Closing) => return None,
+                Some(idle::Wake::Retired) | None => {}
+            }
+            let Ok(through) = self.segments.housekeep() else {
+                return None;
+            };
+            // The unmaps are done: published with SYNC L7.
+            slot.record_unmapped_through(through);
+            if sys::getppid() != self.server_pid {
                 return None;
             }
             if self
@@ -238,21 +239,11 @@ impl Worker {
                 self.retire_for_memory();
                 return None;
             }
-            let ev = &header.submit_ready;
-            let ticket = ev.prepare();
-            // Raised after the registration, lowered before it is withdrawn (SYNC W10).
-            slot.set_asleep(true);
-            if let Some(r) = attempt() {
-                slot.set_asleep(false);
-                ev.finish(ticket);
-                return r;
-            }
-            ev.sleep(&ticket, Some(Duration::from_secs(1)));
-            slot.set_asleep(false);
-            ev.finish(ticket);
-            if let Some(r) = attempt() {
-                return r;
-            }
+            wake = idle_sources(ring, owner, &header.closing, &self.segments).sleep(
+                &header.submit_ready,
+                |asleep| slot.set_asleep(asleep),
+                Some(Duration::from_secs(1)),
+            );
         }
     }
 
@@ -328,5 +319,21 @@ impl Worker {
         let result = bulk_exec::run(self, index, generation);
         slot.leave_job();
         result
+    }
+}
+
+/// What can wake this worker when idle, as of its last check of its mappings.
+fn idle_sources<'a, 'r>(
+    ring: MpmcRing<'r, TaskRecord>,
+    owner: u16,
+    closing: &'a AtomicU32,
+    segments: &'a SegmentCache,
+) -> idle::Sources<'a, 'r, TaskRecord> {
+    idle::Sources {
+        ring,
+        owner,
+        closing,
+        live: segments.table(),
+        checked_epoch: segments.checked_epoch(),
     }
 }

@@ -3,14 +3,15 @@
 //! The parent sends each segment once per worker, as a message carrying the
 //! descriptor (SCM_RIGHTS) and a [`ShipInfo`], before it publishes a job that uses
 //! it. The worker maps it when the message arrives, and keeps the mapping until the
-//! liveness table says the array is gone: it checks when it goes idle, and between
-//! records whenever the table's retirement epoch moved.
+//! liveness table says the array is gone: it checks before it goes to sleep, when a
+//! retirement wakes it (`idle.rs`), and between records whenever the table's
+//! retirement epoch moved.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::shm::liveness::LivenessView;
+use crate::shm::liveness::{LivenessView, Table};
 use crate::shm::{ShipInfo, WorkerMapping};
 use crate::sys;
 
@@ -58,7 +59,7 @@ impl SegmentCache {
                     else {
                         continue; // not a segment message: ignore it
                     };
-                    if self.live.is_alive(info.live, info.id) {
+                    if self.live.table().is_alive(info.live, info.id) {
                         match WorkerMapping::map(fd.as_fd(), info) {
                             Ok(m) => {
                                 self.maps.insert(info.id, m);
@@ -76,26 +77,45 @@ impl SegmentCache {
         }
     }
 
-    /// Drops mappings of arrays the parent has dropped, and picks up new segments.
-    pub(crate) fn housekeep(&mut self) -> Result<(), ParentGone> {
+    /// Picks up new segments, and lets go of the arrays the parent has dropped:
+    /// unmaps them, and closes any descriptor of one still in the channel. Returns
+    /// the retirement epoch through which it holds nothing dropped.
+    pub(crate) fn housekeep(&mut self) -> Result<u64, ParentGone> {
+        // The epoch first. Every array retired by then was shipped before its
+        // retirement, so its message is in the channel now: `drain` closes its
+        // descriptor (it maps only live segments), and `drop_dead` unmaps it.
+        let epoch = self.live.table().epoch();
         self.drain()?;
-        self.drop_dead();
-        Ok(())
+        self.drop_dead(epoch);
+        Ok(epoch)
     }
 
     /// Between records: one atomic load, and the mappings of dropped arrays go as
     /// soon as the parent has dropped any, even if this worker is never idle.
     pub(crate) fn drop_dead_if_any_retired(&mut self) {
-        if self.live.epoch() != self.checked_epoch {
-            self.drop_dead();
+        let epoch = self.live.table().epoch();
+        if epoch != self.checked_epoch {
+            self.drop_dead(epoch);
         }
     }
 
-    fn drop_dead(&mut self) {
-        // Read first: a retirement after this load moves the epoch again.
-        self.checked_epoch = self.live.epoch();
-        let live = &self.live;
+    /// The liveness table, for the idle worker's wake-up sources (`idle.rs`).
+    pub(crate) fn table(&self) -> Table<'_> {
+        self.live.table()
+    }
+
+    /// The retirement epoch at the last check of the mappings: a retirement since
+    /// moved the table's epoch away from it.
+    pub(crate) fn checked_epoch(&self) -> u64 {
+        self.checked_epoch
+    }
+
+    /// Unmaps the arrays dead by `epoch`, which the caller read before this (a
+    /// retirement after that load moves the epoch again).
+    fn drop_dead(&mut self, epoch: u64) {
+        self.checked_epoch = epoch;
+        let table = self.live.table();
         self.maps
-            .retain(|_, m| live.is_alive(m.info().live, m.info().id));
+            .retain(|_, m| table.is_alive(m.info().live, m.info().id));
     }
 }

@@ -1,5 +1,6 @@
 //! Running generic tasks inside a worker, and reporting their completions.
 
+use std::io;
 use std::time::Duration;
 
 use super::Worker;
@@ -106,29 +107,17 @@ impl Worker {
     }
 
     /// Pushes a completion record, the payload inline or in the result arena, and
-    /// wakes the collector unless a parent thread is polling.
+    /// wakes the collector unless a parent thread is polling. A payload the arena
+    /// cannot take is replaced by a whole account of why ([`Self::unstored`]).
     pub(super) fn complete(
         &mut self,
         id: u64,
         outcome: OutcomeCode,
         bytes: &[u8],
     ) -> Result<(), ParentGone> {
-        let payload = if bytes.len() <= INLINE_BYTES {
-            Payload::inline(bytes)
-        } else {
-            match self.results.store(bytes) {
-                Ok(off) => Payload::in_arena_at(bytes.len(), off),
-                Err(e) => {
-                    let msg = format!("store the result: {e}");
-                    let fits = &msg.as_bytes()[..msg.len().min(INLINE_BYTES)];
-                    return self.push_completion(CompletionRecord {
-                        outcome: OutcomeCode::Codec as u32,
-                        generation: self.generation,
-                        id,
-                        payload: Payload::inline(fits),
-                    });
-                }
-            }
+        let (outcome, payload) = match self.payload_of(bytes) {
+            Ok(payload) => (outcome, payload),
+            Err(e) => self.unstored(outcome, bytes.len(), &e),
         };
         self.push_completion(CompletionRecord {
             outcome: outcome as u32,
@@ -136,6 +125,58 @@ impl Worker {
             id,
             payload,
         })
+    }
+
+    /// `bytes` as a payload: in the record when they fit, else in the result arena.
+    fn payload_of(&mut self, bytes: &[u8]) -> io::Result<Payload> {
+        if bytes.len() <= INLINE_BYTES {
+            return Ok(Payload::inline(bytes));
+        }
+        let off = self.results.store(bytes)?;
+        Ok(Payload::in_arena_at(bytes.len(), off))
+    }
+
+    /// What to send instead of a `len`-byte payload that the result arena could not
+    /// take (`e`): the reason, whole. A task's outcome becomes a codec failure (the
+    /// parent's `Error::Transfer`), an initializer's a report of the same text. The
+    /// full text goes through the arena like any payload; if the arena cannot take
+    /// even that, a shorter text that fits in the record and is still complete
+    /// ([`short_account`]). No text is ever cut to fit.
+    fn unstored(
+        &mut self,
+        outcome: OutcomeCode,
+        len: usize,
+        e: &io::Error,
+    ) -> (OutcomeCode, Payload) {
+        let what = match outcome {
+            OutcomeCode::InitFailed => "the initializer's panic report",
+            OutcomeCode::Panicked => "the task's panic report",
+            _ => "the task's result",
+        };
+        let full =
+            format!("the worker could not store {what} ({len} bytes) in its result arena: {e}");
+        let short = short_account(len, e);
+        match outcome {
+            OutcomeCode::InitFailed => {
+                let report = |message: &str| {
+                    task::encode_report(&crate::unwind::PanicReport {
+                        message: message.to_string(),
+                        location: None,
+                    })
+                    .unwrap_or_default()
+                };
+                let payload = self
+                    .payload_of(&report(&full))
+                    .unwrap_or_else(|_| Payload::inline(&report(&short)));
+                (OutcomeCode::InitFailed, payload)
+            }
+            _ => {
+                let payload = self
+                    .payload_of(full.as_bytes())
+                    .unwrap_or_else(|_| Payload::inline(short.as_bytes()));
+                (OutcomeCode::Codec, payload)
+            }
+        }
     }
 
     fn push_completion(&mut self, mut record: CompletionRecord) -> Result<(), ParentGone> {
@@ -206,5 +247,54 @@ impl Worker {
         if let Ok(bytes) = task::encode_report(report) {
             let _ = self.complete(0, OutcomeCode::InitFailed, &bytes);
         }
+    }
+}
+
+/// The longest account of an unstored payload [`short_account`] gives: it fits in a
+/// completion record as text, and as a panic report (postcard adds a length byte
+/// and the location's tag).
+const SHORT_ACCOUNT_BYTES: usize = INLINE_BYTES - 8;
+
+/// A complete account of a `len`-byte payload that could not be stored (`e`), of
+/// at most [`SHORT_ACCOUNT_BYTES`]: sent when the result arena cannot take even the
+/// full one. Shorter for being less specific, never cut.
+fn short_account(len: usize, e: &io::Error) -> String {
+    let with_kind = format!("{len}-byte result not stored: {}", e.kind());
+    if with_kind.len() <= SHORT_ACCOUNT_BYTES {
+        with_kind
+    } else {
+        // At most 46 bytes: a u64 has at most 20 digits.
+        format!("{len}-byte result not stored")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_account_is_complete_and_fits_a_record_as_text_and_as_a_report() {
+        let kinds = [
+            io::ErrorKind::FileTooLarge,
+            io::ErrorKind::OutOfMemory,
+            io::ErrorKind::StorageFull,
+            io::ErrorKind::InvalidInput,
+            io::ErrorKind::Other,
+        ];
+        for kind in kinds {
+            for len in [73, 1 << 30, usize::MAX] {
+                let text = short_account(len, &io::Error::from(kind));
+                assert!(text.len() <= SHORT_ACCOUNT_BYTES, "{text:?}");
+                assert!(text.starts_with(&format!("{len}-byte result not stored")));
+                let report = task::encode_report(&crate::unwind::PanicReport {
+                    message: text.clone(),
+                    location: None,
+                })
+                .unwrap();
+                assert!(report.len() <= INLINE_BYTES, "{} bytes", report.len());
+            }
+        }
+        let text = short_account(1 << 30, &io::Error::from(io::ErrorKind::FileTooLarge));
+        assert_eq!(text, "1073741824-byte result not stored: file too large");
     }
 }

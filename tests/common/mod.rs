@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests (`regressions_*.rs`, `fault_storm.rs` and
-//! its `storm` module, `fail_fast.rs`, `hostile.rs`, `api_*.rs`): time limits, finding
-//! and signalling our own workers, payload patterns, a small PRNG, markers that let a
-//! worker die only once, checking a map's output, and re-running a test in a child
-//! process.
+//! its `storm` module, `fail_fast.rs`, `hostile.rs`, `api_*.rs`, `named.rs`,
+//! `faults_wakeups.rs`, and more): time limits, finding and signalling our own
+//! workers, payload patterns, a small PRNG, markers that let a worker die only once,
+//! checking a map's output, re-running a test in a child process, and a small
+//! private `/dev/shm` for such a child.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -437,4 +438,83 @@ impl Deliveries {
             .enumerate()
             .find(|&(_, n)| n != 1)
     }
+}
+
+/// Moves this thread into a mount namespace of its own and mounts a fresh tmpfs
+/// with `options` (such as `c"size=1m"`) over `/dev/shm`, as a container has. For a
+/// child process of a test: its thread that runs the test, the only one that
+/// touches `/dev/shm`. `Err` with the reason when the namespace cannot be made (not
+/// root); panics if a mount fails after that.
+pub fn private_dev_shm(options: &std::ffi::CStr) -> Result<(), String> {
+    // SAFETY: unshare has no memory-safety preconditions. CLONE_NEWNS moves this
+    // thread into a mount namespace of its own.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(format!(
+            "unshare(CLONE_NEWNS) failed ({}): not root?",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // Nothing mounted here may reach the machine's /dev/shm: make every mount
+    // private first, and mount nothing if that fails.
+    // SAFETY: plain C strings and null pointers, as mount(2) takes them.
+    let private = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(private, 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let mounted = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/dev/shm".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            options.as_ptr().cast(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    Ok(())
+}
+
+/// Runs `body` in a child process (this test binary again, filtered to `test`), on
+/// a private tmpfs of `options` over `/dev/shm` ([`private_dev_shm`]), and checks
+/// that the child finished `body` and exited 0, not by a signal; prints its output.
+/// Where the namespace cannot be made (not root) the test is skipped with a note,
+/// except in CI, which runs as root.
+pub fn with_private_dev_shm(test: &str, options: &std::ffi::CStr, body: impl FnOnce()) {
+    const CHILD: &str = "SHMPOOL_SMALL_SHM_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        if let Err(reason) = private_dev_shm(options) {
+            println!("SKIP: {reason}");
+            return;
+        }
+        body();
+        println!("CHILD-DONE");
+        return;
+    }
+    let out = rerun_self(test, CHILD, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "child: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(reason) = stdout.lines().find(|l| l.starts_with("SKIP:")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root, so this must not be skipped there\n{report}"
+        );
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), None, "killed by a signal\n{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(stdout.contains("CHILD-DONE"), "{report}");
+    print!("{stdout}");
 }
