@@ -373,6 +373,8 @@ fn kill_hold_keeps_a_worker_on_the_work_a_kill_is_decided_for() {
         hold.release();
         worker.join().unwrap();
         assert_eq!(slot.assignment_hint().task, Some(8));
+    });
+}
 
 /// The liveness table's words and retirement epoch, on the heap.
 struct LivenessWords {
@@ -442,7 +444,11 @@ fn an_idle_worker_is_woken_by_every_retirement() {
                 live: table,
                 checked_epoch,
             };
-            match sources.sleep(&ready, |a| asleep.store(u32::from(a), Ordering::SeqCst), None) {
+            match sources.sleep(
+                &ready,
+                |a| asleep.store(u32::from(a), Ordering::SeqCst),
+                None,
+            ) {
                 Some(Wake::Retired) | None => {}
                 Some(Wake::Record(_)) => panic!("nothing was pushed"),
                 Some(Wake::Closing) => panic!("nothing closed the pool"),
