@@ -222,6 +222,16 @@ impl Ledger {
         }
     }
 
+    /// Whether a job awaited by a future has finished, its waker not yet woken.
+    pub(crate) fn any_finished_waiter(&self, ctrl: ControlView) -> bool {
+        let table = self.lock();
+        table
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.waker.is_some() && protocol::is_finished(ctrl.job(i as u32)))
+    }
+
     /// Reports that a worker died inside job `job` (a packed index and generation,
     /// as in its slot's `bulk_job`). A death in a job that already moved on is
     /// ignored.

@@ -129,6 +129,9 @@ impl Collector {
 
     fn run(mut self) {
         loop {
+            // What the pass below sees of the pool's state: a change after this is a
+            // wake-up source (`has_work`).
+            let state = self.inner.life.state();
             let mut progress = self.inner.drain() > 0;
             self.orders.notice_deaths(self.inner.ctrl);
             self.oom.tick();
@@ -161,29 +164,60 @@ impl Collector {
                 } else {
                     next_deadline.unwrap_or(Duration::from_millis(250))
                 };
-                self.sleep(tick);
+                self.sleep(tick, state);
             }
         }
         self.finish_everything();
         self.inner.server.shut_down();
     }
 
-    fn sleep(&self, tick: Duration) {
-        let inner = &*self.inner;
-        let ctrl = inner.ctrl;
-        let ev = &ctrl.header().completions;
-        let pending = || {
-            // The phase loads (SYNC G2) only decide whether to sleep; `run` re-reads.
-            (0..self.slots()).any(|i| {
-                ctrl.slot(i).phase().state == SlotState::Exited
-                    || ctrl.completion_ring(i).has_records()
-            }) || self.can_start_now()
-        };
+    /// Sleeps on `completions` for at most `tick`, unless a wake-up source has
+    /// something: registered first, then every source re-checked (`has_work`), so a
+    /// notify that came before the registration is not lost.
+    fn sleep(&self, tick: Duration, state: PoolState) {
+        let ev = &self.inner.ctrl.header().completions;
+        let wake_at = sys::monotonic_ns().saturating_add(tick.as_nanos() as u64);
         let ticket = ev.prepare();
-        if !pending() {
+        if !self.has_work(state, wake_at) {
             ev.sleep(&ticket, Some(tick));
         }
         ev.finish(ticket);
+    }
+
+    /// The one list of what can wake the collector, each published before its
+    /// notifier notifies `completions` (SYNC E1/E3): whether any has something now
+    /// that the pass that began in pool state `state` did not handle, or a deadline
+    /// falls before `wake_at`.
+    ///
+    /// | source | notified by |
+    /// |---|---|
+    /// | a completion in a ring | the worker that pushed it, unless a caller polls |
+    /// | a slot `Exited` | the fork server (or the collector itself) |
+    /// | a worker missing, its start due | a retiring worker; a death |
+    /// | a kill request (a cancel in `Kill` mode) | the canceller |
+    /// | the pool's state (`close`, `terminate`) | `close`, `terminate` |
+    /// | an awaited bulk job finished | the job's finishing worker (`wake_collector`) |
+    /// | a new task or chunk deadline | the worker that started it |
+    ///
+    /// The fork server's death and the OOM count are noticed on the tick.
+    fn has_work(&self, state: PoolState, wake_at: u64) -> bool {
+        let inner = &*self.inner;
+        let ctrl = inner.ctrl;
+        // The phase loads (SYNC G2) only decide whether to sleep; `run` re-reads.
+        (0..self.slots()).any(|i| {
+            let s = ctrl.slot(i);
+            let phase = s.phase();
+            phase.state == SlotState::Exited
+                || ctrl.completion_ring(i).has_records()
+                || (phase.state.is_live()
+                    && !self.orders.is_ordered(i)
+                    && s.assignment_hint()
+                        .clock
+                        .is_some_and(|c| c.deadline_ns < wake_at))
+        }) || self.can_start_now()
+            || inner.kill_requests.any()
+            || inner.life.state() != state
+            || inner.jobs.any_finished_waiter(ctrl)
     }
 
     /// Handles the end of a process of `slot` (the slot is `Exited`), then empties

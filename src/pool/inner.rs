@@ -207,6 +207,7 @@ impl PoolInner {
         if self.delivery.pending().request_close() {
             self.tell_workers_closing();
         }
+        self.delivery.pending().wake_admissions();
         self.ctrl.header().completions.notify_always(1);
     }
 
@@ -258,7 +259,12 @@ impl PoolInner {
         // SYNC(C3): Release — as in `close`; pairs with SYNC C4.
         self.ctrl.header().closing.store(1, Ordering::Release);
         let _ = self.server.send(Request::Shutdown, &[]);
+        // Every sleeper that terminating concerns re-checks it: the collector, a
+        // producer waiting for room in the ring, a submitter waiting under
+        // `max_queued`.
         self.ctrl.header().completions.notify_always(1);
+        self.ctrl.header().submit_space.notify_always(u32::MAX);
+        self.delivery.pending().wake_admissions();
     }
 
     /// Marks the pool broken (workers cannot be kept running) and stops it.

@@ -108,6 +108,11 @@ impl Requests {
         lock(&self.targets).push(target);
     }
 
+    /// Whether a request waits.
+    pub(crate) fn any(&self) -> bool {
+        !lock(&self.targets).is_empty()
+    }
+
     /// Takes every request made so far.
     pub(crate) fn take(&self) -> Vec<Target> {
         std::mem::take(&mut *lock(&self.targets))

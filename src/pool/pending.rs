@@ -281,6 +281,15 @@ impl PendingTasks {
         fed
     }
 
+    /// Wakes submitters waiting for room under `max_queued`, so they see that the
+    /// pool closed or stopped (their re-check under the table's mutex includes it).
+    pub(crate) fn wake_admissions(&self) {
+        if self.limit.is_some() {
+            let _t = self.table();
+            self.room.notify_all();
+        }
+    }
+
     /// `close` was called: returns whether workers may be told now (the backlog is
     /// empty); if not, the feed that empties it says so ([`Fed::close_now`]).
     pub(crate) fn request_close(&self) -> bool {
