@@ -22,6 +22,9 @@ use crate::ring::mpmc::owned::OwnedMpmc;
 use crate::ring::spsc::owned::OwnedSpsc;
 use crate::wake::{Backoff, EventCount};
 
+/// The bulk job's claim, quiescence and death protocol (`docs/PROTOCOL.md` §7).
+mod bulk_job;
+
 /// Pushes `record`, yielding while the ring is full.
 fn push_until_done(ring: &OwnedMpmc<u64>, record: u64) {
     while ring.ring().push(record).is_err() {

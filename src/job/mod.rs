@@ -7,8 +7,12 @@
 //!   ([`ledger::Ledger::outcome`]) that decides what a finished job means: every
 //!   chunk not computed, each named with its cause.
 //!
+//! Under `cfg(loom)` only [`protocol`] is built: the loom models
+//! (`src/loom_tests.rs`) run its claim, completion, stop and quiescence steps.
+//!
 //! The worker's chunk loop (`worker/bulk_exec.rs`) and the public API with its
 //! retry loop (`pool/bulk.rs`) use these; neither keeps job state of its own.
 
+#[cfg(not(loom))]
 pub(crate) mod ledger;
 pub(crate) mod protocol;
