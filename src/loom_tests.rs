@@ -367,7 +367,13 @@ fn kill_hold_keeps_a_worker_on_the_work_a_kill_is_decided_for() {
                 !moved_on.load(Ordering::SeqCst),
                 "the worker left a task held for its kill"
             );
-            assert_eq!(hold.record().task, Some(7));
+            // The record may show the end of task 7 (a worker records that it left
+            // its work, then checks the hold: SYNC K2), never the task after it.
+            let now = hold.record().task;
+            assert!(
+                now == Some(7) || now.is_none(),
+                "the record moved on to {now:?} under the hold"
+            );
         }
         hold.release();
         worker.join().unwrap();

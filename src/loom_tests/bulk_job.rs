@@ -12,6 +12,8 @@
 //! collector took for done or lost. The models also check, once every thread is
 //! joined, that what the collector concluded was exact.
 
+use std::time::Duration;
+
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
@@ -20,7 +22,7 @@ use crate::job::protocol::{self, Descriptor, Operand};
 use crate::layout::{JobEntry, JobKind, MAX_OPERANDS};
 use crate::slot::WorkerSlot;
 use crate::sync::{AtomicU64, Ordering};
-use crate::wake::EventCount;
+use crate::wake::{Backoff, EventCount};
 
 /// Chunks of the job: enough for one worker to complete a chunk while the other holds
 /// one, with one left for the stop to skip.
@@ -74,12 +76,16 @@ impl Shared {
         protocol::pack_job(INDEX, GENERATION)
     }
 
-    /// The caller reads the output array: every chunk's cell, which must be ordered
-    /// after any kernel's write to it (loom checks). Returns how often each ran.
-    fn read_output(&self) -> [u32; CHUNKS] {
-        // SAFETY: loom's cell checks the claim this read makes, that no kernel writes
-        // the output any more; a violation fails the model.
-        std::array::from_fn(|c| self.out[c].with(|v| unsafe { *v }))
+    /// What the caller finds: the done-bits (`lost_chunks`, as `Ledger::outcome`
+    /// reads them) and the output array, every chunk's cell, which must be ordered
+    /// after any kernel's write to it (loom checks).
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            lost: protocol::lost_chunks(&self.bitmap, CHUNKS as u64),
+            // SAFETY: loom's cell checks the claim this read makes, that no kernel
+            // writes the output any more; a violation fails the model.
+            output: std::array::from_fn(|c| self.out[c].with(|v| unsafe { *v })),
+        }
     }
 }
 
@@ -161,23 +167,35 @@ fn work(shared: &Shared, w: usize, stop: Stop) -> Ran {
 enum Verdict {
     /// Not quiescent yet: chunks are claimable, or a live worker is inside.
     Watching,
-    /// Its workers finished it (`done` reached the chunk count, SYNC B4/B5); the
-    /// chunks whose done-bits are unset (`Ledger::outcome`).
-    Finished(Vec<u64>),
-    /// Quiescent: the collector finished it; the chunks whose done-bits are unset.
-    Quiescent(Vec<u64>),
+    /// Its workers finished it (`done` reached the chunk count, SYNC B4/B5).
+    Finished(Outcome),
+    /// Quiescent: the collector finished it.
+    Quiescent(Outcome),
+}
+
+/// What the job's caller finds once the collector concluded.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    /// The chunks whose done-bits are unset (`Ledger::outcome`).
+    lost: Vec<u64>,
+    /// The output array: how often a kernel ran on each chunk.
+    output: [u32; CHUNKS],
 }
 
 /// The collector's look at the job, step for step as `Ledger::resolve_abandoned`
-/// makes it for a suspect job (and `Ledger::outcome` after): the cursor (SYNC B9);
-/// a stopped job's cursor closed (SYNC B3) and read again; then `runs_job` (SYNC G2,
-/// W2) for every slot; quiescent when the cursor is closed and nobody is inside.
+/// makes it for a suspect job: the cursor (SYNC B9); a stopped job's cursor closed
+/// (SYNC B3) and read again; then `runs_job` (SYNC G2, W2) for every slot; quiescent
+/// when the cursor is closed and nobody is inside, and then finished
+/// (`finish_abandoned`). The done-bits and the output are read at the verdict, before
+/// the finish: quiescence alone must make them final (`docs/PROTOCOL.md` §7), not the
+/// wake-up that the finish makes (its SeqCst fence, SYNC E3, would hide a missing
+/// Acquire in the check).
 fn look(shared: &Shared) -> Verdict {
     let job = &shared.job;
     let (generation, mut next) = protocol::cursor_state(job);
     assert_eq!(generation, GENERATION);
     if protocol::is_finished(job) {
-        return Verdict::Finished(protocol::lost_chunks(&shared.bitmap, CHUNKS as u64));
+        return Verdict::Finished(shared.outcome());
     }
     let chunks = job.chunks.load(Ordering::Relaxed);
     if next < chunks && protocol::is_stopped(job) {
@@ -188,8 +206,9 @@ fn look(shared: &Shared) -> Verdict {
     if next < chunks || inside(Shared::packed()) {
         return Verdict::Watching;
     }
+    let seen = shared.outcome();
     protocol::finish_abandoned(job);
-    Verdict::Quiescent(protocol::lost_chunks(&shared.bitmap, chunks))
+    Verdict::Quiescent(seen)
 }
 
 /// The collector learns that worker `w` died (its thread was joined: the death, seen
@@ -212,9 +231,10 @@ fn record_death(shared: &Shared, w: usize) -> Option<u64> {
 
 /// After every thread is joined: what the collector concluded (`verdict`, its first
 /// verdict that was not `Watching`) must be exact. The chunks it names lost are
-/// exactly those no worker completed; no chunk was claimed twice or run after it was
-/// taken for lost; and every chunk completed was seen done.
-fn check_verdict(verdict: &Verdict, ran: &[Ran], output: [u32; CHUNKS]) {
+/// exactly those no worker completed (so every chunk completed was seen done, and
+/// none was completed after the verdict); the output it read is what the kernels
+/// wrote in the end (none ran after the verdict); and no chunk was claimed twice.
+fn check_verdict(verdict: &Verdict, ran: &[Ran]) {
     let mut claimed: Vec<u64> = ran.iter().flat_map(|r| r.claimed.clone()).collect();
     claimed.sort_unstable();
     let before = claimed.len();
@@ -224,16 +244,15 @@ fn check_verdict(verdict: &Verdict, ran: &[Ran], output: [u32; CHUNKS]) {
     let not_completed: Vec<u64> = (0..CHUNKS as u64)
         .filter(|c| !completed.contains(c))
         .collect();
-    let lost = match verdict {
-        Verdict::Finished(lost) | Verdict::Quiescent(lost) => lost,
+    let seen = match verdict {
+        Verdict::Finished(seen) | Verdict::Quiescent(seen) => seen,
         Verdict::Watching => panic!("the job never became quiescent: {ran:?}"),
     };
     assert_eq!(
-        lost, &not_completed,
+        seen.lost, not_completed,
         "the collector's lost chunks are not the chunks left undone: {verdict:?}, {ran:?}"
     );
-    // What the caller read at the verdict is what the kernels wrote, in the end.
-    for (c, &runs) in output.iter().enumerate() {
+    for (c, &runs) in seen.output.iter().enumerate() {
         let ran_on = u32::from(claimed.contains(&(c as u64)));
         assert_eq!(runs, ran_on, "chunk {c}: output read at the verdict");
     }
@@ -258,13 +277,11 @@ fn bulk_job_stopped_is_quiescent_only_when_no_worker_runs_a_chunk() {
             .collect();
         protocol::stop_after_death(&shared.job);
         let mut verdict = look(&shared);
-        let mut output = (verdict != Verdict::Watching).then(|| shared.read_output());
         let ran: Vec<Ran> = workers.into_iter().map(|w| w.join().unwrap()).collect();
         if verdict == Verdict::Watching {
             verdict = look(&shared);
-            output = Some(shared.read_output());
         }
-        check_verdict(&verdict, &ran, output.expect("read at the verdict"));
+        check_verdict(&verdict, &ran);
     });
 }
 
@@ -288,16 +305,14 @@ fn death_model(stop: Stop) {
         // exactly when that worker died holding it.
         assert_eq!(stopped_by, dead.held(), "{stop:?}: {dead:?}");
         let mut verdict = look(&shared);
-        let mut output = (verdict != Verdict::Watching).then(|| shared.read_output());
         let ran = [dead, live.join().unwrap()];
         if verdict == Verdict::Watching {
             verdict = look(&shared);
-            output = Some(shared.read_output());
         }
-        check_verdict(&verdict, &ran, output.expect("read at the verdict"));
+        check_verdict(&verdict, &ran);
         if let Some(held) = ran[0].held() {
             assert!(
-                matches!(&verdict, Verdict::Quiescent(lost) if lost.contains(&held)),
+                matches!(&verdict, Verdict::Quiescent(seen) if seen.lost.contains(&held)),
                 "{stop:?}: the dead worker's chunk {held} is not reported lost: {verdict:?}"
             );
         }
@@ -319,4 +334,35 @@ fn bulk_job_death_holding_no_chunk_loses_nothing() {
     for stop in [Stop::BeforeClaim, Stop::AfterComplete, Stop::BetweenChunks] {
         death_model(stop);
     }
+}
+
+/// The caller cancels the job while two workers run it, as a bulk `CancelToken` does
+/// (`stop_by_parent`: `cancel`, SYNC B13, then the closing claim CAS, SYNC B3, counting
+/// the chunks it skipped as done, SYNC B4), then waits for the job to finish as
+/// `map_into` does (`wait_finished`, SYNC B5) and reads the done-bits and the output.
+/// The job finishes once, when the chunks running at the cancel have ended: a chunk
+/// counted twice or not at all would leave `done` past or short of the chunk count,
+/// and the caller asleep forever, which loom reports as a deadlock. The chunks it
+/// reads as lost are exactly those no worker completed.
+#[test]
+fn bulk_job_cancelled_by_its_caller_finishes_when_its_running_chunks_end() {
+    loom::model(|| {
+        let shared = Shared::published();
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || work(&shared, w, Stop::Never))
+            })
+            .collect();
+        protocol::stop_by_parent(&shared.job, GENERATION);
+        let no_spin = Backoff {
+            spins: 0,
+            budget: Duration::ZERO,
+        };
+        let tick = Duration::from_millis(1);
+        protocol::wait_finished(&shared.job, no_spin, tick, || None::<()>);
+        let seen = shared.outcome();
+        let ran: Vec<Ran> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        check_verdict(&Verdict::Finished(seen), &ran);
+    });
 }
