@@ -239,7 +239,7 @@ impl std::fmt::Debug for ParamsBlock {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, loom))]
 impl Default for ParamsBlock {
     fn default() -> Self {
         ParamsBlock(std::cell::UnsafeCell::new([0; PARAMS_BYTES]))
@@ -351,6 +351,48 @@ pub(crate) struct JobEntry {
     pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
     /// The kernel's parameters, `params_len` bytes.
     pub params: ParamsBlock,
+}
+
+#[cfg(loom)]
+impl JobEntry {
+    /// The zero state of a job entry (free, generation 0), as a fresh control
+    /// segment holds it, for the loom models of the bulk-job protocol
+    /// (`src/loom_tests.rs`).
+    pub(crate) fn new() -> Self {
+        let segment = || SegmentRef {
+            id: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+            byte_off: AtomicU64::new(0),
+            elem_size: AtomicU64::new(0),
+            extent: AtomicU64::new(0),
+            type_tag: AtomicU64::new(0),
+        };
+        JobEntry {
+            generation: AtomicU32::new(0),
+            kind: AtomicU32::new(0),
+            kernel: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+            chunk_len: AtomicU64::new(0),
+            chunks: AtomicU64::new(0),
+            chunk_timeout_ns: AtomicU64::new(0),
+            origin: AtomicU64::new(0),
+            operand_count: AtomicU32::new(0),
+            context_count: AtomicU32::new(0),
+            params_len: AtomicU32::new(0),
+            wake_collector: AtomicU32::new(0),
+            operands: std::array::from_fn(|_| segment()),
+            cursor: Padded::new(AtomicU64::new(0)),
+            done: Padded::new(AtomicU64::new(0)),
+            finished: AtomicU32::new(0),
+            done_event: EventCount::new(),
+            cancel: AtomicU32::new(0),
+            error_state: AtomicU32::new(0),
+            error_chunk: AtomicU64::new(0),
+            error_len: AtomicU32::new(0),
+            error_msg: Cell::new([0; ERROR_MSG_BYTES]),
+            params: ParamsBlock::default(),
+        }
+    }
 }
 
 /// Bytes of a panic message kept in a job entry.

@@ -36,7 +36,6 @@ mod cluster;
 mod error;
 #[cfg(not(loom))]
 mod future;
-#[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
 mod kernel;

@@ -304,12 +304,13 @@ impl Ledger {
                 next = protocol::cursor_state(job).1;
             }
             let packed = pack_job(index as u32, generation);
-            // The cursor load (SYNC B9; the second one, after closing a stopped job)
-            // comes before `inside`'s loads of the phase (SYNC G2) and `bulk_job` (SYNC
-            // W2): a worker that claimed a chunk released its
-            // `bulk_job` with the claim (SYNC B3), so it is seen inside; one seen
-            // outside cleared it after its last chunk, so its done-bits (read by
-            // `outcome`, SYNC B11) are visible. A dead worker's: through its death.
+            // The cursor load (SYNC B9, Acquire; the second one, after closing a stopped
+            // job) comes before `inside`'s loads of the phase (SYNC G2) and `bulk_job`
+            // (SYNC W2, Acquire): a worker that claimed a chunk released its `bulk_job`
+            // with the claim (SYNC B3), so it is seen inside; one seen outside cleared it
+            // (Release) after its last chunk, so its done-bits (read by `outcome`, SYNC
+            // B11) are visible. A dead worker's: through its death. Model-checked in
+            // `loom_tests/bulk_job.rs`, which makes this check step for step.
             let someone_inside = inside(packed);
             if next < chunks {
                 if !someone_inside {

@@ -9,9 +9,14 @@
 //! * [`scratch`]: the shared-memory scratch a reduction's partials go to, kept
 //!   between calls.
 //!
+//! Under `cfg(loom)` only [`protocol`] is built: the loom models
+//! (`src/loom_tests.rs`) run its claim, completion, stop and quiescence steps.
+//!
 //! The worker's chunk loop (`worker/bulk_exec.rs`) and the bulk engine with its retry
 //! loop (`pool/bulk_engine.rs`) use these; neither keeps job state of its own.
 
+#[cfg(not(loom))]
 pub(crate) mod ledger;
 pub(crate) mod protocol;
+#[cfg(not(loom))]
 pub(crate) mod scratch;

@@ -311,7 +311,9 @@ impl Joined<'_> {
     pub(crate) fn complete(&self, c: Chunk) {
         let word = &self.bitmap[(c.index / 64) as usize];
         // Relaxed: the bitmap is read by the collector only after the job is
-        // quiescent, which it learns through the SeqCst slot and cursor accesses.
+        // quiescent, which it learns through the cursor (SYNC B9) and the worker's
+        // cleared `bulk_job` (SYNC W2), or by the caller after the job finished
+        // (SYNC B4/B5).
         word.fetch_or(1 << (c.index % 64), Ordering::Relaxed);
         self.add_done(1);
     }
@@ -524,23 +526,27 @@ pub(crate) fn may_have_held(job: &JobEntry, bitmap: &[AtomicU64], chunk: u64) ->
 
 /// The state of a job's cursor: (generation, next index).
 pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
-    // SYNC(B9): SeqCst — in the collector's quiescence check this load precedes the loads
-    // of `bulk_job` (SYNC W2). Its Acquire half is what the argument needs: reading a claim
-    // (SYNC B3) or a later one makes that claimer's `bulk_job` store visible; SeqCst is
-    // deliberate margin. A starting worker also uses it (`join_active_jobs`), and the
-    // collector when a worker dies (`may_have_held`: the dead worker's own claim is
-    // visible through SYNC F1 anyway).
-    let c = job.cursor.load(Ordering::SeqCst);
+    // SYNC(B9): Acquire — pairs with the claim CAS (SYNC B3, Release), through the release
+    // sequence of every claim: in the collector's quiescence check this load precedes the
+    // loads of `bulk_job` (SYNC W2), and reading a claim, or any later value of the cursor
+    // (all of them written by read-modify-writes), makes every claimer's `bulk_job` store
+    // before its claim visible to them. The loom models (`loom_tests/bulk_job.rs`) fail
+    // with it Relaxed. A starting worker also uses it (`join_active_jobs`: its claim CAS
+    // checks what it read), and the collector when a worker dies (`may_have_held`: the
+    // dead worker's own claim is visible through SYNC F1 anyway).
+    let c = job.cursor.load(Ordering::Acquire);
     ((c >> 32) as u32, c & 0xffff_ffff)
 }
 
 /// Chunks below `claimed` whose done bit is unset.
 pub(crate) fn lost_chunks(bitmap: &[AtomicU64], claimed: u64) -> Vec<u64> {
     (0..claimed)
-        // SYNC(B11): Acquire — pairs with nothing directly: bits are set Relaxed (`complete`).
-        // They are visible because the caller checked quiescence first: the SeqCst load of each
-        // live worker's cleared `bulk_job` (SYNC W2), or SYNC F1 for a dead one.
-        .filter(|&i| bitmap[(i / 64) as usize].load(Ordering::Acquire) & (1 << (i % 64)) == 0)
+        // SYNC(B11): Relaxed — bits are set Relaxed (`complete`); they are visible because
+        // the caller checked quiescence first (the Acquire load of each live worker's
+        // cleared `bulk_job`, SYNC W2, or SYNC F1 for a dead one), or saw the job finished
+        // (SYNC B4/B5). The loom models read the bits this way before anything else
+        // orders them.
+        .filter(|&i| bitmap[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) == 0)
         .collect()
 }
 

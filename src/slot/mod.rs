@@ -139,6 +139,13 @@ impl WorkerSlot {
         (slot, generation)
     }
 
+    /// Process `generation` has ended, for loom models: `Exited`, as the fork
+    /// server's report (`report_exit`) makes it, so the slot is no longer live.
+    #[cfg(loom)]
+    pub(crate) fn exit_for_model(&self, generation: u32) -> bool {
+        self.lifecycle.mark_exited(generation)
+    }
+
     /// The slot's state and the generation of its process (SYNC G2).
     pub(crate) fn phase(&self) -> Phase {
         self.lifecycle.load()

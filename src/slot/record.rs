@@ -86,10 +86,14 @@ impl WorkerSlot {
         // Relaxed: ordered before the `bulk_job` store below, and before the claim
         // CAS (SYNC B3), which publishes both.
         self.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
-        // SYNC(W2): SeqCst — the collector's quiescence check reads `bulk_job` of every
-        // live worker after reading the cursor (SYNC B9); a worker inside the job is
-        // seen. The claim CAS (SYNC B3, Release) orders this store before the claim.
-        self.bulk_job.store(job, Ordering::SeqCst);
+        // SYNC(W2): Relaxed — published by the worker's claim CAS (SYNC B3, Release),
+        // which comes after it: the collector's quiescence check, whose cursor load
+        // (SYNC B9, Acquire) reads that claim or a later value, then sees this store
+        // (or the clear in `leave_job`) in `runs_job`. A worker that claims nothing
+        // holds nothing, so missing it costs nothing. Checked by the loom models of
+        // `loom_tests/bulk_job.rs`, which fail if the store is removed
+        // (`docs/PROTOCOL.md` §7, §10).
+        self.bulk_job.store(job, Ordering::Relaxed);
     }
 
     /// The worker is about to try to claim chunk `index` of its job: records the
@@ -109,10 +113,11 @@ impl WorkerSlot {
     /// The worker leaves its bulk job: records it, then passes the kill hold.
     pub(crate) fn leave_job(&self) {
         self.bulk_chunk.store(NO_CHUNK, Ordering::Relaxed);
-        // SYNC(W2): SeqCst — as in `enter_job`: a quiescence check that reads this
-        // store sees the done-bits set before it (it comes after the last chunk's
-        // `complete`).
-        self.bulk_job.store(NO_JOB, Ordering::SeqCst);
+        // SYNC(W2): Release — pairs with the Acquire load in `runs_job`: a quiescence
+        // check that reads this clear sees the done-bits (and the chunks' output) the
+        // worker set before it, after its last chunk's `complete`. (The SeqCst fence
+        // of the `leave_chunk` before it, SYNC K2, publishes them as well.)
+        self.bulk_job.store(NO_JOB, Ordering::Release);
         self.pass_hold();
     }
 
@@ -197,7 +202,9 @@ impl WorkerSlot {
     /// (and nothing held) when that process is no longer live in the slot.
     ///
     /// While the [`KillHold`] lives, the worker does not leave the work it runs: its
-    /// next `leave_*` waits, so what [`KillHold::record`] reads stays true. Kill it
+    /// next `leave_*` records the leaving and then waits, so what
+    /// [`KillHold::record`] reads is the work the worker runs or has just ended, never
+    /// work it took after. Kill it
     /// and say so with [`KillHold::killed`], or let go with [`KillHold::release`] (or
     /// by dropping the hold).
     pub(crate) fn hold(&self, generation: u32) -> Option<KillHold<'_>> {
@@ -228,9 +235,12 @@ impl WorkerSlot {
     /// Whether the slot's live process is inside bulk job `job`: the quiescence
     /// check of `job::ledger`. The caller loaded the job's cursor first (SYNC B9).
     pub(crate) fn runs_job(&self, job: u64) -> bool {
-        // SYNC(W2): SeqCst — the quiescence read of `bulk_job`, after the phase load
-        // (SYNC G2); see `Ledger::resolve_abandoned`.
-        self.lifecycle.load().state.is_live() && self.bulk_job.load(Ordering::SeqCst) == job
+        // SYNC(W2): Acquire — the quiescence read of `bulk_job`, after the phase load
+        // (SYNC G2); pairs with the Release clear in `leave_job`: a worker seen outside
+        // after it was inside has its done-bits visible. A worker whose claim the
+        // cursor load (SYNC B9) read is seen inside, or seen to have left. See
+        // `Ledger::resolve_abandoned`.
+        self.lifecycle.load().state.is_live() && self.bulk_job.load(Ordering::Acquire) == job
     }
 
     /// The process id the slot records, if any.
