@@ -1,14 +1,31 @@
 //! A seeded, randomized fault storm, once per start method.
 //!
 //! For a time budget, rounds of: a pool with random settings (workers, maxtasksperchild,
-//! a task timeout), a killer thread that SIGKILLs and SIGSTOPs its workers at random,
-//! and random work (apply_async, map, starmap with and without a task context, imap,
-//! imap_unordered, cancelled maps, bulk maps and reductions whose kernels kill their
-//! own worker, bulk maps cancelled through their token, callbacks that submit work)
-//! with payloads on both sides of the inline limit, up to a few MiB. Every payload is
-//! derived from its task's seed, so every result is checked: each task is answered
-//! exactly once, with exactly its own value or with a death, timeout or cancel that
-//! names it; a reduction's result is bit-identical to its fixed-tree reference.
+//! a cancel mode, a task timeout), and on it, all at once:
+//!
+//! * random work (apply_async, map, starmap with and without a task context, imap,
+//!   imap_unordered, cancelled maps, bulk maps and reductions whose kernels kill their
+//!   own worker, bulk maps cancelled through their token, callbacks that submit work,
+//!   and the canceller's operations) with payloads on both sides of the inline limit,
+//!   up to a few MiB;
+//! * a canceller thread whose work the pool kills, racing the end of that work: tasks
+//!   cancelled from another thread and short bulk maps cancelled through their token
+//!   (both modes), imaps cancelled or dropped partway, dropped futures of tasks, maps
+//!   and bulk maps, and task and chunk timeouts about as long as the work;
+//! * two bystander threads that run their own tasks, maps, imaps and bulk maps
+//!   (`map_into`, `zip_map_into`, reductions), every value checked: a bystander
+//!   failure fails the storm.
+//!
+//! Half of the rounds (drawn from the seed) add a killer thread that SIGKILLs and
+//! SIGSTOPs workers at random; there the bystanders retry until they have their
+//! values. In the other half every kill is the pool's own (cancels, timeouts, the
+//! kernels' planted deaths, retirements): the bystanders run without retries and
+//! must never fail, and no task operation may see a worker's death.
+//!
+//! Every payload is derived from its task's seed, so every result is checked: each
+//! task is answered exactly once, with exactly its own value or with a death, timeout
+//! or cancel that names it; a reduction's result is bit-identical to its fixed-tree
+//! reference. Each round prints what its canceller and bystanders did.
 //!
 //! * `SHMPOOL_STORM_SEED=<u64, decimal or 0x-hex>`: replay a storm (the operations
 //!   replay exactly; the killer's timing cannot). Default: from the clock.

@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use shmpool::{CancelMode, CancelOutcome, CancelToken, Error, SharedArray};
+use shmpool::{CancelMode, CancelOutcome, CancelToken, Error, SharedArray, Work};
 
 use super::round::Round;
 use super::{Cx, Totals};
@@ -22,7 +22,7 @@ const KEY: u64 = DIE_ONCE - 1;
 /// What an output element holds before the map writes it.
 const UNSET: u64 = u64::MAX;
 
-fn mix(v: u64) -> u64 {
+pub(super) fn mix(v: u64) -> u64 {
     (v ^ (v >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ 0x1234
 }
 
@@ -42,19 +42,31 @@ fn slow_chunk_kernel(xs: &[u64], ys: &mut [u64]) {
     }
 }
 
+/// A chunk kernel that sleeps as long as its chunk's first element says (its high
+/// half, in µs), then maps every element (`mix`, flags and all: its inputs have
+/// none).
+pub(super) fn sleepy_chunk_kernel(xs: &[u64], ys: &mut [u64]) {
+    if let Some(&first) = xs.first() {
+        std::thread::sleep(Duration::from_micros(first >> 32));
+    }
+    for (x, y) in xs.iter().zip(ys) {
+        *y = mix(*x);
+    }
+}
+
 /// A reduction's partial: an exact wrapping sum, and a float sum (as bits) whose
 /// value depends on the order of its additions.
-type Partial = [u64; 2];
+pub(super) type Partial = [u64; 2];
 
 fn partial_of(m: u64) -> Partial {
     [m, ((m >> 11) as f64 * 1e-7).to_bits()]
 }
 
-fn reduce_map(v: u64) -> Partial {
+pub(super) fn reduce_map(v: u64) -> Partial {
     partial_of(storm_kernel(v))
 }
 
-fn reduce_combine(a: Partial, b: Partial) -> Partial {
+pub(super) fn reduce_combine(a: Partial, b: Partial) -> Partial {
     [
         a[0].wrapping_add(b[0]),
         (f64::from_bits(a[1]) + f64::from_bits(b[1])).to_bits(),
@@ -63,7 +75,7 @@ fn reduce_combine(a: Partial, b: Partial) -> Partial {
 
 /// What the pool must return, bit for bit: each chunk folded in order from the
 /// identity, and the partials combined pairwise in the documented fixed tree.
-fn reference_reduction(keys: &[u64], chunk_len: usize) -> Partial {
+pub(super) fn reference_reduction(keys: &[u64], chunk_len: usize) -> Partial {
     let mut partials: Vec<Partial> = keys
         .chunks(chunk_len)
         .map(|chunk| {
@@ -93,6 +105,10 @@ struct Planted {
     always: Vec<usize>,
     /// The keys that kill their worker the first time only (markers to remove).
     once: Vec<u64>,
+    /// Every element that kills its worker (every time or once).
+    deadly: Vec<usize>,
+    /// Whether a worker may die elsewhere (killed from outside).
+    outside_kills: bool,
 }
 
 impl Planted {
@@ -127,6 +143,7 @@ impl Round<'_> {
         );
         let mut always = Vec::new();
         let mut once = Vec::new();
+        let mut deadly = Vec::new();
         for _ in 0..deaths {
             let at = self.rng.below(len as u64) as usize;
             if retries > 0 && self.rng.chance(60) {
@@ -136,6 +153,7 @@ impl Round<'_> {
                 xs[at] |= DIE_ALWAYS;
                 always.push(at);
             }
+            deadly.push(at);
         }
         Planted {
             xs,
@@ -143,6 +161,8 @@ impl Round<'_> {
             retries,
             always,
             once,
+            deadly,
+            outside_kills: self.outside_kills(),
         }
     }
 
@@ -285,7 +305,9 @@ fn named_ranges(cx: Cx, what: &str, planted: &Planted, e: &Error) -> Vec<Range<u
 }
 
 /// Fails unless `ranges` (what `e` names as not computed) cover every element that
-/// always kills its worker.
+/// always kills its worker; and, in a round of the pool's own kills, unless every
+/// death `e` reports is in a chunk where a death was planted (a death anywhere else
+/// was a kill meant for other work).
 fn check_named(cx: Cx, what: &str, planted: &Planted, e: &Error, ranges: &[Range<usize>]) {
     let unnamed = planted
         .always
@@ -296,4 +318,27 @@ fn check_named(cx: Cx, what: &str, planted: &Planted, e: &Error, ranges: &[Range
         unnamed.is_none(),
         "{what}: {e} does not name element {unnamed:?}"
     );
+    if !planted.outside_kills {
+        let stray = death_ranges(e)
+            .into_iter()
+            .find(|r| !planted.deadly.iter().any(|at| r.contains(at)));
+        check!(
+            cx,
+            stray.is_none(),
+            "{what}: {e} reports a death in chunk {stray:?}, where none was planted ({e:?})"
+        );
+    }
+}
+
+/// The chunks in which `e` reports a worker's death.
+pub(super) fn death_ranges(e: &Error) -> Vec<Range<usize>> {
+    match e {
+        Error::WorkerDied {
+            work: Work::Chunk(r),
+            ..
+        }
+        | Error::ChunkLost { chunk: r } => vec![r.clone()],
+        Error::ChunksLost { errors } => errors.iter().flat_map(death_ranges).collect(),
+        _ => Vec::new(),
+    }
 }

@@ -135,3 +135,20 @@ pub(super) fn failed_items(e: &Error) -> Option<Range<usize>> {
         _ => None,
     }
 }
+
+/// The items a cancel names, for `imap`: `Cancelled` with `Work::Items`.
+pub(super) fn cancelled_items(e: &Error) -> Option<Range<usize>> {
+    match e {
+        Error::Cancelled {
+            work: Work::Items(r),
+        } => Some(r.clone()),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a worker's death (not a timeout, nor a cancel). In a round of the
+/// pool's own kills, no task operation may see one: nothing there kills a worker
+/// but for the work it runs, and that work gets its `Timeout` or `Cancelled`.
+pub(super) fn is_death(e: &Error) -> bool {
+    matches!(e, Error::WorkerDied { .. })
+}

@@ -11,7 +11,8 @@ use std::time::Duration;
 use shmpool::{Callbacks, CancelMode, CancelOutcome, Error};
 
 use super::jobs::{
-    Context, Job, JobArgs, context, context_job, failed_items, failed_task, run_job, run_job_item,
+    Context, Job, JobArgs, context, context_job, failed_items, failed_task, is_death, run_job,
+    run_job_item,
 };
 use super::round::{Op, Round};
 use super::{Cx, Totals};
@@ -53,7 +54,7 @@ impl Round<'_> {
                     let id = failed_task(&e);
                     check!(
                         cx,
-                        id.is_some(),
+                        id.is_some() && (self.outside_kills() || !is_death(&e)),
                         "job {}: unexpected error {e} ({e:?})",
                         job.seed
                     );
@@ -90,7 +91,16 @@ impl Round<'_> {
             (None, _) => tasks.starmap_async(run_job, args),
         };
         let result = get(ok(pending, cx), cx);
-        check_map(cx, &jobs, chunksize, context.as_ref(), result, totals);
+        let deaths = self.outside_kills();
+        check_map(
+            cx,
+            &jobs,
+            chunksize,
+            context.as_ref(),
+            deaths,
+            result,
+            totals,
+        );
     }
 
     /// A `map_async` (half of them with a task context) cancelled after a random
@@ -132,7 +142,16 @@ impl Round<'_> {
                 totals.tasks_cancelled += n;
             }
             CancelOutcome::AlreadyDone => {
-                check_map(cx, &jobs, chunksize, context.as_ref(), result, totals)
+                let deaths = self.outside_kills();
+                check_map(
+                    cx,
+                    &jobs,
+                    chunksize,
+                    context.as_ref(),
+                    deaths,
+                    result,
+                    totals,
+                )
             }
             other => panic!("{cx}: an unknown cancel outcome {other:?}"),
         }
@@ -148,6 +167,7 @@ impl Round<'_> {
         let first_seed = jobs[0].seed;
         let args: Vec<JobArgs> = jobs.iter().map(Job::args).collect();
         let in_flight = self.rng.range(1..6) as usize;
+        let deaths = self.outside_kills();
         let pool = Arc::clone(&self.pool);
         // The iterator blocks: consume it under a time limit of its own.
         let results = within(RESULT_WAIT * 2, &format!("{cx}"), move || {
@@ -185,7 +205,7 @@ impl Round<'_> {
                         |r: &Range<usize>| !r.is_empty() && r.end <= n && r.len() <= chunksize;
                     check!(
                         cx,
-                        items.as_ref().is_some_and(fits),
+                        items.as_ref().is_some_and(fits) && (deaths || !is_death(&e)),
                         "item at {pos}: unexpected error {e} ({e:?})"
                     );
                     let items = items.unwrap();
@@ -239,7 +259,7 @@ impl Round<'_> {
             Ok(Err(e)) => {
                 check!(
                     cx,
-                    failed_task(&e).is_some(),
+                    failed_task(&e).is_some() && (self.outside_kills() || !is_death(&e)),
                     "nested apply: unexpected error {e} ({e:?})"
                 );
                 totals.tasks_failed += 1;
@@ -253,7 +273,7 @@ impl Round<'_> {
             Ok(out) => outer.check(cx, &out),
             Err(e) => check!(
                 cx,
-                failed_task(&e).is_some(),
+                failed_task(&e).is_some() && (self.outside_kills() || !is_death(&e)),
                 "outer task: unexpected error {e} ({e:?})"
             ),
         }
@@ -261,12 +281,14 @@ impl Round<'_> {
 }
 
 /// A whole map's result: every job's own value (the seed unsalted by the call's
-/// context, if it had one), or the error of one chunk naming items of this call.
-fn check_map(
+/// context, if it had one), or the error of one chunk naming items of this call: a
+/// timeout, or (only if `deaths`, in a round with the killer) a death.
+pub(super) fn check_map(
     cx: Cx,
     jobs: &[Job],
     chunksize: usize,
     context: Option<&Context>,
+    deaths: bool,
     result: shmpool::Result<Vec<(u64, Vec<u8>)>>,
     totals: &mut Totals,
 ) {
@@ -286,7 +308,8 @@ fn check_map(
                 cx,
                 items
                     .as_ref()
-                    .is_some_and(|r| !r.is_empty() && r.end <= n && r.len() <= chunksize),
+                    .is_some_and(|r| !r.is_empty() && r.end <= n && r.len() <= chunksize)
+                    && (deaths || !is_death(&e)),
                 "{n} items in chunks of {chunksize}: unexpected error {e} ({e:?})"
             );
             totals.tasks_failed += n;
