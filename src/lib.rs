@@ -71,7 +71,7 @@ mod wake;
 mod worker;
 
 #[cfg(not(loom))]
-pub use array::{SharedArray, reclaim_stale_segments};
+pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
 pub use cluster::{
     Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistBulkWith, DistGrid, DistInputs,
