@@ -4,6 +4,9 @@
 //! binary's own profile, then each runs as a subprocess with small arguments (one
 //! test each, so they run in parallel) and must exit 0 and print its key lines.
 
+#[path = "common/numpy.rs"]
+mod numpy;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -138,10 +141,7 @@ fn async_pipeline() {
 #[test]
 fn python_interop() {
     let stdout = run("python_interop");
-    let numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    if matches!(numpy, Ok(o) if o.status.success()) {
+    if numpy::require("python_interop") {
         // With numpy present, the Python half must have run, not been skipped.
         for line in [
             "python: y == sqrt(x) computed by the Rust workers, max error 0.0",
@@ -151,8 +151,6 @@ fn python_interop() {
         ] {
             assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
         }
-    } else {
-        eprintln!("python3 with numpy is not available: only the Rust half was checked");
     }
 }
 
@@ -175,10 +173,7 @@ fn zscore() {
         "the sample is not in a directory of its own: {}",
         saved.display()
     );
-    let numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    let checked = if matches!(numpy, Ok(o) if o.status.success()) {
+    let checked = if numpy::require("zscore") {
         // numpy reads the result and finds it standardised, with the sample's shape.
         let script = "import sys, numpy as np\n\
                       z = np.load(sys.argv[1])\n\
@@ -192,7 +187,6 @@ fn zscore() {
             .expect("run python3");
         Some(out)
     } else {
-        eprintln!("python3 with numpy is not available: numpy did not read the result");
         None
     };
     fs::remove_dir_all(&dir).expect("remove the sample's directory");
