@@ -54,8 +54,9 @@ fn next_up32(x: f32) -> f32 {
 
 /// The histograms asked of every element type: `(bins, (lo, hi))`. Bins of 1 to
 /// 2^20, on both sides of the 256-bin fast path; edges like `3 · 0.1`, which is
-/// not `0.3`; edges a few units in the last place apart (`1e15` counts in eighths);
-/// subnormal and huge ranges.
+/// not `0.3`; edges a few units in the last place apart (`1e15` counts in eighths,
+/// `1e4` in f32 in 1024ths), where shmpool takes numpy's own guess; subnormal and
+/// huge ranges.
 const CASES: &[(usize, (f64, f64))] = &[
     (10, (0.0, 1.0)),
     (2, (-1.0, 1.0)),
@@ -74,6 +75,9 @@ const CASES: &[(usize, (f64, f64))] = &[
     (49, (-7.3, -7.299_999)),
     (1 << 20, (0.0, 1.0)),
     (6, (0.0, 1e-320)),
+    (6, (0.0, 1e-300)),
+    (6, (0.0, 1e-40)),
+    (500, (1e4, 1e4 + 1.0)),
     (11, (-3.4e38, 3.4e38)),
     // Refused by numpy (the width overflows, or the edges do not all differ), in
     // both precisions or in f32 alone.
