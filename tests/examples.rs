@@ -133,6 +133,39 @@ fn imap_progress() {
     run("imap_progress");
 }
 
+/// On a terminal the bar is drawn, and when it is done its line is ended: the
+/// example's next line starts a line of its own, not the bar's (issue 25). The
+/// terminal is `script`'s pseudo-terminal (util-linux); without `script` the test
+/// says so and passes.
+#[test]
+fn imap_progress_ends_the_bar_line_on_a_terminal() {
+    let exe = examples_dir().join(format!("imap_progress{}", std::env::consts::EXE_SUFFIX));
+    let command = format!("{} 3000", exe.display());
+    let out = match Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: no `script` to give the example a terminal: {e}");
+            return;
+        }
+    };
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bar = text.rfind("3000/3000").expect("the full bar was drawn");
+    let next = text
+        .find("all 3000 results arrived in input order")
+        .expect("the next line");
+    assert!(bar < next, "{text}");
+    let between = &text[bar..next];
+    assert!(
+        between.ends_with('\n'),
+        "the line after the finished bar starts on the bar's line: {between:?}"
+    );
+}
+
 #[test]
 fn async_pipeline() {
     run("async_pipeline");
