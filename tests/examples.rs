@@ -69,6 +69,7 @@ const EXAMPLES: &[Example] = &[
             "timeout: gave up on the slow task after 200 ms",
             "cancel: stopped an endless stream after 10 items (Cancelled)",
             "the pool still answers: 6 * 7 = 42",
+            "a fork-server pool built inside the runtime answers 40 + 2 = 42",
             "all results checked",
         ],
     },
