@@ -43,9 +43,16 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// # Safety
     /// The array's memory is the file's: while this array (or a pool call on it)
     /// is alive, no other process or mapping may truncate the file, and none may write
-    /// it while you hold slices of the array. This is the contract of every
+    /// it while you hold slices of the array.
+    ///
+    /// Why the caller must promise it: Rust assumes the elements behind a `&[T]` do
+    /// not change while it is borrowed, and that a `&mut [T]` is the only way to
+    /// them. Another writer of the file breaks that (undefined behaviour), and a
+    /// truncation turns the next access into a `SIGBUS`. Linux has no lock that
+    /// stops either, so shmpool cannot check it: this is the contract of every
     /// file-backed mapping (memmap2's `MmapMut::map_mut` is `unsafe` for the same
-    /// reason); the [module docs](self) say why it cannot be checked.
+    /// reason). Everything else about the array is safe, and
+    /// [`SharedArray::load_npy`], which copies, needs no promise.
     ///
     /// # Errors
     /// [`Error::Npy`] for a file shmpool cannot map: a bad magic number, a truncated
