@@ -5,8 +5,8 @@
 //!   last place either side, the ends of the range and just past them, ±0, ±inf,
 //!   NaN, for f64, f32 (numpy's float32 edges) and integers, on the ≤ 256-bin path
 //!   and the general one, with ranges whose edges are not multiples of anything,
-//!   and ranges numpy refuses. Counts must be equal; where numpy raises, shmpool
-//!   must return a typed error.
+//!   and ranges numpy refuses, at every SIMD level and for 1 to 3 workers. Counts
+//!   must be equal; where numpy raises, shmpool must return a typed error.
 //! - `np.sum`, `np.dot`, `np.min`, `np.max`, `np.argmin`, `np.argmax`: ±0, ±inf,
 //!   NaN, ties, empty and one-element arrays, lengths that are not a multiple of
 //!   the chunk. Extremes and indices must be equal (a NaN equals a NaN; the sign
@@ -17,7 +17,7 @@
 use std::fmt::Debug;
 
 use shmpool::npy::NpyElement;
-use shmpool::{Error, Number, Pod, SharedArray, StartMethod};
+use shmpool::{Error, Number, Pod, SharedArray, Simd, StartMethod};
 
 use super::{HistCase, numpy_histograms, seed, unit};
 use crate::common::numpy::{Numpy, assert_sum_close, same_value};
@@ -167,7 +167,7 @@ fn as_ints<T: TryFrom<i128> + Copy>(values: &[f64], min: i128, max: i128) -> Vec
 /// Our histogram of every case against numpy's, under several chunkings; an error
 /// where numpy raised. `None` from numpy (not installed, not CI) skips.
 fn check_histograms<T: Number + NpyElement + Pod + Debug>(
-    pool: &shmpool::Pool,
+    pools: &[(String, shmpool::Pool)],
     what: &str,
     data: &[(Vec<T>, usize, (f64, f64))],
 ) {
@@ -177,36 +177,63 @@ fn check_histograms<T: Number + NpyElement + Pod + Debug>(
     };
     for ((x, bins, range), want) in data.iter().zip(numpy) {
         let x = SharedArray::from_slice(x).unwrap();
-        let mut bulks = vec![
-            ("default chunks", pool.bulk()),
-            ("chunk_len(333)", pool.bulk().chunk_len(333)),
-        ];
-        if *bins <= 300 {
-            bulks.push(("chunk_len(7)", pool.bulk().chunk_len(7)));
-        }
-        for (chunks, bulk) in bulks {
-            let case = format!(
-                "{what}: {bins} bins over {range:?}, {} values, {chunks} (seed {})",
-                x.len(),
-                seed()
-            );
-            match (bulk.histogram(&x, *bins, *range), &want) {
-                (Ok(got), Ok(want)) => {
-                    if let Some(b) = (0..*bins).find(|&b| got[b] != want[b]) {
-                        panic!("{case}: bin {b} counts {}, numpy's {}", got[b], want[b]);
-                    }
+        for (k, (pool_name, pool)) in pools.iter().enumerate() {
+            // Every chunking on the first pool; the default on the others.
+            let mut bulks = vec![("default chunks", pool.bulk())];
+            if k == 0 {
+                bulks.push(("chunk_len(333)", pool.bulk().chunk_len(333)));
+                if *bins <= 300 {
+                    bulks.push(("chunk_len(7)", pool.bulk().chunk_len(7)));
                 }
-                (Err(Error::InvalidArgument { .. }), Err(_)) => {}
-                (got, want) => panic!("{case}: shmpool {got:?}, numpy {want:?}"),
+            }
+            for (chunks, bulk) in bulks {
+                let case = format!(
+                    "{what}: {bins} bins over {range:?}, {} values, {pool_name}, {chunks} \
+                     (seed {})",
+                    x.len(),
+                    seed()
+                );
+                match (bulk.histogram(&x, *bins, *range), &want) {
+                    (Ok(got), Ok(want)) => {
+                        if let Some(b) = (0..*bins).find(|&b| got[b] != want[b]) {
+                            panic!("{case}: bin {b} counts {}, numpy's {}", got[b], want[b]);
+                        }
+                    }
+                    (Err(Error::InvalidArgument { .. }), Err(_)) => {}
+                    (got, want) => panic!("{case}: shmpool {got:?}, numpy {want:?}"),
+                }
             }
         }
     }
 }
 
+/// The pools the histograms run on: 2 workers at the best SIMD level (every
+/// chunking), then each level the CPU supports, and 1 and 3 workers.
+fn histogram_pools(m: StartMethod) -> Vec<(String, shmpool::Pool)> {
+    let build = |processes, simd| {
+        shmpool::Pool::builder()
+            .processes(processes)
+            .start_method(m)
+            .simd(simd)
+            .build()
+            .unwrap()
+    };
+    let mut pools = vec![("2 workers".to_string(), pool_of(2, m))];
+    for level in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
+        if level.is_supported() {
+            pools.push((format!("2 workers at {level}"), build(2, level)));
+        }
+    }
+    pools.push(("1 worker".into(), build(1, Simd::Auto)));
+    pools.push(("3 workers".into(), build(3, Simd::Auto)));
+    pools
+}
+
 /// `np.histogram` and shmpool agree on values on and next to every edge, for f64,
-/// f32 and integers, and refuse the same ranges.
+/// f32 and integers, and refuse the same ranges, at every SIMD level and for 1 to 3
+/// workers.
 fn histograms_match_numpy(m: StartMethod) {
-    let pool = pool_of(2, m);
+    let pools = histogram_pools(m);
     let mut rng = Rng::new(seed());
     let mut f64s = Vec::new();
     let mut f32s = Vec::new();
@@ -229,8 +256,8 @@ fn histograms_match_numpy(m: StartMethod) {
         f32s.push((x.iter().map(|&v| v as f32).collect(), 10, (0.0, 1.0)));
         f64s.push((x, 10, (0.0, 1.0)));
     }
-    check_histograms(&pool, "f64", &f64s);
-    check_histograms(&pool, "f32", &f32s);
+    check_histograms(&pools, "f64", &f64s);
+    check_histograms(&pools, "f32", &f32s);
 
     // Integers: ranges whose edges fall between integers, and at the ends of i64,
     // where numpy compares in float64 as shmpool does.
@@ -264,9 +291,9 @@ fn histograms_match_numpy(m: StartMethod) {
         ]);
         i64s.push((big, bins, range));
     }
-    check_histograms(&pool, "i32", &i32s);
-    check_histograms(&pool, "u8", &u8s);
-    check_histograms(&pool, "i64", &i64s);
+    check_histograms(&pools, "i32", &i32s);
+    check_histograms(&pools, "u8", &u8s);
+    check_histograms(&pools, "i64", &i64s);
 }
 
 /// Ranges shmpool refuses where numpy returns garbage or raises only for some
