@@ -16,12 +16,26 @@
 //! 3. **Cancel**: an endless stream is cancelled after ten items; what it had in
 //!    flight comes back as `Error::Cancelled`, and no more input is read.
 //!
+//! **Where the pool is built.** The default start method, `Fork`, makes the workers
+//! copies of the process at `build()`. A tokio runtime has threads of its own, and
+//! a lock one of them holds at that instant (the stdout lock of a `println!`, an
+//! application mutex, a logger's) stays held in every worker: a task that takes it
+//! never returns (`tests/async_start.rs` shows it). So this example builds its pool
+//! in a plain `fn main`, before the runtime and its threads exist, and then runs the
+//! async code; that is safe, and the quickest start (about 2 ms for 2 workers).
+//! Where the pool must be built inside async code (under `#[tokio::main]`), choose
+//! `StartMethod::ForkServer` (or `Spawn`): the workers come from a fresh execution
+//! of the binary and inherit no lock. Build it with `tokio::task::spawn_blocking`,
+//! since `build()` waits for the workers to start (a few milliseconds). `Fork`
+//! inside a runtime is safe only when no task takes a lock another thread of the
+//! process may hold.
+//!
 //! Checks every result and exits non-zero if one is wrong.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use shmpool::{Error, Pool};
+use shmpool::{Error, Pool, StartMethod};
 
 /// The number of steps the Collatz map takes from `n` down to 1.
 fn collatz_steps(mut n: u64) -> u32 {
@@ -33,14 +47,49 @@ fn collatz_steps(mut n: u64) -> u32 {
     steps
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = match std::env::args().nth(1) {
         Some(arg) => arg.parse()?,
         None => 200_000,
     };
-    let pool = Pool::new(2)?;
+    // Before the runtime: no other thread exists, so forking copies no held lock.
+    let pool = Pool::builder()
+        .processes(2)
+        .start_method(StartMethod::Fork)
+        .build()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(pipeline(&pool, n))?;
 
+    // Inside async code, a fork server: its workers inherit nothing of the
+    // runtime's threads. build() waits for them, so it runs off the executor.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let pool = tokio::task::spawn_blocking(|| {
+                Pool::builder()
+                    .processes(2)
+                    .start_method(StartMethod::ForkServer)
+                    .build()
+            })
+            .await??;
+            let answer = pool.apply_async(|a: u32, b: u32| a + b, (40, 2))?.await?;
+            println!("a fork-server pool built inside the runtime answers 40 + 2 = {answer}");
+            if answer != 42 {
+                return Err::<(), Box<dyn std::error::Error>>("wrong answer".into());
+            }
+            Ok(())
+        })?;
+    println!("all results checked");
+    Ok(())
+}
+
+/// Streams, times out and cancels, on `pool`, from async code.
+async fn pipeline(pool: &Pool, n: u64) -> Result<(), Box<dyn std::error::Error>> {
     // 1. Stream results into async code, in input order, with a progress line.
     let started = Instant::now();
     let mut stream = pool
@@ -127,6 +176,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if answer != 42 {
         return Err("wrong answer".into());
     }
-    println!("all results checked");
     Ok(())
 }

@@ -473,7 +473,21 @@ pub enum Error {
         detail: String,
     },
 
-    /// An operating-system call failed.
+    /// A file, or a named shared-memory segment, could not be opened, created,
+    /// read or written: the path says which.
+    #[error("{context} {}: {source}", path.display())]
+    File {
+        /// What shmpool was doing: `"opening the .npy file"`.
+        context: &'static str,
+        /// The file, or the segment's path under `/dev/shm`.
+        path: std::path::PathBuf,
+        /// The underlying error, shared so that `Error` can be cloned.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// An operating-system call failed (one on no file of the caller's: files
+    /// give [`Error::File`]).
     #[error("{context}: {source}")]
     Io {
         /// What shmpool was doing.
@@ -489,6 +503,35 @@ impl Error {
         move |source| Error::Io {
             context,
             source: Arc::new(source),
+        }
+    }
+
+    /// An [`Error::File`] for `path`, from an `io::Error`.
+    pub(crate) fn file(
+        context: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::File {
+            context,
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The operating system's error behind an [`Error::File`] or an [`Error::Io`],
+    /// for a test of its kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = shmpool::SharedArray::<f64>::load_npy("/no/such/dir/x.npy").unwrap_err();
+    /// assert_eq!(e.io_error().map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+    /// assert!(e.to_string().contains("/no/such/dir/x.npy"));
+    /// ```
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::File { source, .. } | Error::Io { source, .. } => Some(source),
+            _ => None,
         }
     }
 

@@ -20,11 +20,65 @@
 //! * Kernels are non-capturing closures (or `fn` items): the compiler instantiates a
 //!   trampoline per kernel, and workers run the same vectorized loop rayon would.
 //!
-//! The design is described in `docs/ARCHITECTURE.md`, the shared-memory protocol in
-//! `docs/PROTOCOL.md`.
+//! # Three ways in
+//!
+//! - **[`Pool`]** is Python's pool: [`Pool::apply`], [`Pool::map`],
+//!   [`Pool::starmap`], [`Pool::imap`] and their `_async` forms, over any
+//!   `Serialize + DeserializeOwned` arguments, with [`AsyncResult`]s that are
+//!   futures and [`Imap`]s that are streams. [`Pool::map_into`] and its
+//!   neighbours map a [`SharedArray`] in place with the defaults.
+//! - **[`Pool::tasks`]** sets the options of those calls for one call: chunk size,
+//!   a time limit that kills, how many chunks an `imap` keeps in flight, a progress
+//!   bar, and a context every task sees (`functools.partial`), before the call it
+//!   applies to: `pool.tasks().chunksize(100).timeout(limit).imap(f, items)?`.
+//! - **[`Pool::bulk`]** is numpy's vocabulary over [`SharedArray`]s: maps in place
+//!   with parameters (`bulk().with(p)`), several arrays in and out, context arrays,
+//!   index-aware, stencil and row kernels, deterministic reductions (`sum`, `dot`,
+//!   `min`, `argmax`, `histogram`, `map_reduce`, ...), a chunk length, a range, a
+//!   SIMD level, a cancel token: `pool.bulk().with(a).zip_map_into((&x, &y), &mut
+//!   out, |a, (x, y)| a * x + y)?`.
+//!
+//! # The user guide
+//!
+//! The [`guide`] (`docs/USER_GUIDE.md`) goes from Python's `multiprocessing.Pool` and
+//! numpy to shmpool idiom by idiom: tasks, cancelling, async code, logs, memory
+//! limits, `.npy` files and named segments, ufuncs, reductions and stencils. The
+//! design is in `docs/ARCHITECTURE.md`, the shared-memory protocol in
+//! `docs/PROTOCOL.md`, what happens under faults in `docs/FAULTS.md`, speed in
+//! `docs/BENCHMARKS.md`, and scaling out over MPI in `docs/SCALE_OUT.md`.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `progress` | on | progress bars on standard error (indicatif): [`Imap::progress`], `tasks().progress(true)` |
+//! | `ndarray` | on | ndarray views of shared arrays (`SharedArray::as_array` and its kin) and `SharedArray::from_array` |
+//! | `mpi` | off | `Cluster`, `DistArray` and their kin: a pool per MPI rank, arrays split over ranks. Needs an MPI library (Open MPI or MPICH) and libclang at build time |
+//!
+//! # Platform
+//!
+//! Linux only: shmpool is built on `memfd_create`, futexes, pidfds and `fork`, and
+//! other targets fail to compile with a message saying so.
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// docs.rs (`--cfg docsrs`, nightly): mark each item with the feature it needs
+// (not with `not(loom)`, which gates nearly everything for the loom models).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "shmpool supports Linux only: it is built on memfd_create, futexes, pidfds and fork"
+);
+
+/// The user guide: from Python's `multiprocessing.Pool` and numpy to shmpool, idiom
+/// by idiom (`docs/USER_GUIDE.md`, shown here for docs.rs). Its code blocks are
+/// sketches, not doctests; the runnable examples are in `examples/`.
+#[cfg(all(doc, not(doctest)))]
+pub mod guide {
+    #![doc = include_str!("../docs/USER_GUIDE.md")]
+}
 
 #[cfg(not(loom))]
 mod array;
@@ -83,7 +137,7 @@ mod worker {
 }
 
 #[cfg(not(loom))]
-pub use array::{SharedArray, reclaim_stale_segments};
+pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
 pub use cluster::{
     Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistBulkWith, DistGrid, DistInputs,

@@ -104,6 +104,12 @@ pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_size as u64)
 }
 
+/// Whether `fd` was opened for writing (`O_RDWR` or `O_WRONLY`).
+pub(crate) fn fd_is_writable(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mode = rustix::fs::fcntl_getfl(fd)? & rustix::fs::OFlags::ACCMODE;
+    Ok(mode != rustix::fs::OFlags::RDONLY)
+}
+
 /// How a shared mapping is made.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MapOptions {

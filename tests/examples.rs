@@ -4,6 +4,9 @@
 //! binary's own profile, then each runs as a subprocess with small arguments (one
 //! test each, so they run in parallel) and must exit 0 and print its key lines.
 
+#[path = "common/numpy.rs"]
+mod numpy;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -76,6 +79,7 @@ const EXAMPLES: &[Example] = &[
             "timeout: gave up on the slow task after 200 ms",
             "cancel: stopped an endless stream after 10 items (Cancelled)",
             "the pool still answers: 6 * 7 = 42",
+            "a fork-server pool built inside the runtime answers 40 + 2 = 42",
             "all results checked",
         ],
     },
@@ -140,6 +144,39 @@ fn imap_progress() {
     run("imap_progress");
 }
 
+/// On a terminal the bar is drawn, and when it is done its line is ended: the
+/// example's next line starts a line of its own, not the bar's (issue 25). The
+/// terminal is `script`'s pseudo-terminal (util-linux); without `script` the test
+/// says so and passes.
+#[test]
+fn imap_progress_ends_the_bar_line_on_a_terminal() {
+    let exe = examples_dir().join(format!("imap_progress{}", std::env::consts::EXE_SUFFIX));
+    let command = format!("{} 3000", exe.display());
+    let out = match Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: no `script` to give the example a terminal: {e}");
+            return;
+        }
+    };
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bar = text.rfind("3000/3000").expect("the full bar was drawn");
+    let next = text
+        .find("all 3000 results arrived in input order")
+        .expect("the next line");
+    assert!(bar < next, "{text}");
+    let between = &text[bar..next];
+    assert!(
+        between.ends_with('\n'),
+        "the line after the finished bar starts on the bar's line: {between:?}"
+    );
+}
+
 #[test]
 fn async_pipeline() {
     run("async_pipeline");
@@ -148,10 +185,7 @@ fn async_pipeline() {
 #[test]
 fn python_interop() {
     let stdout = run("python_interop");
-    let numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    if matches!(numpy, Ok(o) if o.status.success()) {
+    if numpy::require("python_interop") {
         // With numpy present, the Python half must have run, not been skipped.
         for line in [
             "python: y == sqrt(x) computed by the Rust workers, max error 0.0",
@@ -161,8 +195,6 @@ fn python_interop() {
         ] {
             assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
         }
-    } else {
-        eprintln!("python3 with numpy is not available: only the Rust half was checked");
     }
 }
 
@@ -185,10 +217,7 @@ fn zscore() {
         "the sample is not in a directory of its own: {}",
         saved.display()
     );
-    let numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    let checked = if matches!(numpy, Ok(o) if o.status.success()) {
+    let checked = if numpy::require("zscore") {
         // numpy reads the result and finds it standardised, with the sample's shape.
         let script = "import sys, numpy as np\n\
                       z = np.load(sys.argv[1])\n\
@@ -202,7 +231,6 @@ fn zscore() {
             .expect("run python3");
         Some(out)
     } else {
-        eprintln!("python3 with numpy is not available: numpy did not read the result");
         None
     };
     fs::remove_dir_all(&dir).expect("remove the sample's directory");

@@ -155,7 +155,8 @@ fn limit_file_size(bytes: u64) {
 
 /// Whether `e` is the file-size limit's typed error.
 fn is_too_large(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::FileTooLarge)
+    e.io_error()
+        .is_some_and(|source| source.kind() == std::io::ErrorKind::FileTooLarge)
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Named shared-memory segments: created, opened by name, mapped by workers,
 //! attached from Python, unlinked on drop, and reclaimed after a crashed owner.
 
+#[path = "common/numpy.rs"]
+mod numpy;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,17 +64,24 @@ fn misuse_gets_typed_errors() {
     drop(a);
     // SAFETY: opening names that are not ours, only to be refused.
     unsafe {
-        assert!(matches!(
-            SharedArray::<u32>::open_named(&name),
-            Err(Error::Io { .. })
-        ));
-        assert!(matches!(
-            SharedArray::<u32>::create_named("a/b", 1),
-            Err(Error::Io { .. })
-        ));
+        // Each names the segment's path.
+        match SharedArray::<u32>::open_named(&name) {
+            Err(e @ Error::File { .. }) => {
+                assert!(e.to_string().contains(&format!("/dev/shm/{name}")), "{e}");
+                assert_eq!(
+                    e.io_error().map(std::io::Error::kind),
+                    Some(std::io::ErrorKind::NotFound)
+                );
+            }
+            other => panic!("expected File, got {other:?}"),
+        }
+        match SharedArray::<u32>::create_named("a/b", 1) {
+            Err(e @ Error::File { .. }) => assert!(e.to_string().contains("/dev/shm/a/b"), "{e}"),
+            other => panic!("expected File, got {other:?}"),
+        }
         assert!(matches!(
             SharedArray::<u32>::create_named("", 1),
-            Err(Error::Io { .. })
+            Err(Error::File { .. })
         ));
     }
     // A segment that is not ours.
@@ -149,8 +159,7 @@ fn bool_segments_record_numpys_bool_dtype() {
 
 #[test]
 fn python_attaches_by_name_and_reads_what_workers_wrote() {
-    if !have_numpy() {
-        eprintln!("skipping: python3 with numpy is not available");
+    if !numpy::require("python_attaches_by_name_and_reads_what_workers_wrote") {
         return;
     }
     let name = unique("python");
@@ -179,14 +188,6 @@ shm.close()
     assert_eq!(run_python(&script), "<f8 5000");
     assert_eq!(ys[0], -1.0);
     assert!(exists(&name), "Python did not unlink our segment");
-}
-
-/// Whether python3 with numpy can run here (the interop tests skip otherwise).
-fn have_numpy() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    matches!(ok, Ok(o) if o.status.success())
 }
 
 /// What Python sees in segment `name`, reading nothing but its header: the shape
@@ -228,10 +229,7 @@ fn run_python(script: &str) -> String {
 
 #[test]
 fn the_header_keeps_the_owners_shape_for_python_and_rust() {
-    let numpy = have_numpy();
-    if !numpy {
-        eprintln!("python3 with numpy is not available: checking from Rust only");
-    }
+    let with_numpy = numpy::require("the_header_keeps_the_owners_shape_for_python_and_rust");
     let name = unique("shape");
     // SAFETY: the name is ours alone; readers only read while we wait for them.
     let mut a = unsafe { SharedArray::<f64>::create_named_shaped(&name, &[2, 3]) }.unwrap();
@@ -241,7 +239,7 @@ fn the_header_keeps_the_owners_shape_for_python_and_rust() {
     let opened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
     assert_eq!(opened.shape(), &[2, 3]);
     assert_eq!(opened.to_vec(), a.to_vec());
-    if numpy {
+    if with_numpy {
         assert_eq!(
             python_view(&name),
             "(2, 3) [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]"
@@ -254,7 +252,7 @@ fn the_header_keeps_the_owners_shape_for_python_and_rust() {
     // SAFETY: as above.
     let reopened = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
     assert_eq!(reopened.shape(), &[3, 2]);
-    if numpy {
+    if with_numpy {
         assert_eq!(
             python_view(&name),
             "(3, 2) [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]"
@@ -272,7 +270,7 @@ fn the_header_keeps_the_owners_shape_for_python_and_rust() {
     // SAFETY: as above.
     let again = unsafe { SharedArray::<f64>::open_named(&name) }.unwrap();
     assert_eq!(again.shape(), &[3, 2]);
-    if numpy {
+    if with_numpy {
         assert!(python_view(&name).starts_with("(3, 2) "));
     }
 
@@ -285,7 +283,7 @@ fn the_header_keeps_the_owners_shape_for_python_and_rust() {
             .shape(),
         &[6]
     );
-    if numpy {
+    if with_numpy {
         assert_eq!(python_view(&name), "(6,) [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]");
     }
     drop((a, flat, again, local));
@@ -299,7 +297,7 @@ fn the_header_keeps_the_owners_shape_for_python_and_rust() {
     // SAFETY: as above.
     let s2 = unsafe { SharedArray::<i32>::open_named(&scalar_name) }.unwrap();
     assert_eq!((s2.shape(), s2.len(), s2[0]), (&[][..], 1, 42));
-    if numpy {
+    if with_numpy {
         assert_eq!(python_view(&scalar_name), "() 42");
     }
 }

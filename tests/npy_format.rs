@@ -2,6 +2,9 @@
 //! `tests/fixtures/npy` (written by `make_fixtures.py` with `np.save`), and, when
 //! `python3` with numpy is installed, numpy itself loading what we write.
 
+#[path = "common/numpy.rs"]
+mod numpy;
+
 use std::fmt::{Debug, Write as _};
 use std::fs::File;
 use std::io::Read;
@@ -258,16 +261,10 @@ fn files_we_refuse() {
     );
 }
 
-/// Whether `python3` can import numpy; if not, says the test is skipped.
+/// Whether `python3` can import numpy; if not, says the test is skipped (or, under
+/// CI, fails it).
 fn numpy_available(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !ok {
-        eprintln!("SKIPPED {test}: python3 with numpy is not available");
-    }
-    ok
+    numpy::require(test)
 }
 
 fn scratch_dir(test: &str) -> PathBuf {

@@ -3,6 +3,9 @@
 //! zero-copy and in place, numpy reads what shmpool writes, and bad files get clear
 //! errors. The header format itself is tested in `tests/npy_format.rs`.
 
+#[path = "common/numpy.rs"]
+mod numpy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,17 +31,10 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Runs python3 with numpy, or says why it cannot.
+/// Runs python3 with numpy, or says why it cannot (and fails, under CI).
 fn python(script: &str) -> Option<String> {
-    let check = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output();
-    match check {
-        Ok(o) if o.status.success() => {}
-        _ => {
-            eprintln!("skipping the numpy side of this test: python3 with numpy is not available");
-            return None;
-        }
+    if !numpy::require("the numpy side of this test") {
+        return None;
     }
     let out = Command::new("python3")
         .args(["-c", script])
@@ -342,9 +338,16 @@ fn bad_files_get_clear_errors() {
         err.to_string().contains("fortran_f64_2d.npy") && err.to_string().contains("Fortran"),
         "{err}"
     );
-    // A file that does not exist is an Io error.
+    // A file that does not exist is a File error that names it.
     // SAFETY: opening nothing.
     let missing = unsafe { SharedArray::<f64>::open_npy(dir.join("missing.npy")) };
-    assert!(matches!(missing, Err(Error::Io { .. })));
+    match missing {
+        Err(e @ Error::File { .. }) => {
+            let message = e.to_string();
+            assert!(message.starts_with("opening the .npy file /"), "{message}");
+            assert!(message.contains("missing.npy: No such file"), "{message}");
+        }
+        other => panic!("expected File, got {other:?}"),
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

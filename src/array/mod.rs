@@ -13,9 +13,11 @@ use crate::shm::{Contents, PageKind, Pages, Segment};
 
 mod files;
 mod named;
+mod read_only;
 #[cfg(feature = "ndarray")]
 mod views;
 pub use named::reclaim_stale_segments;
+pub use read_only::ReadOnlyArray;
 
 /// A fixed-length array of plain-old-data elements in shared memory.
 ///
@@ -235,7 +237,8 @@ impl<T: Pod> SharedArray<T> {
         }
     }
 
-    /// An array holding a copy of `values`.
+    /// An array holding a copy of `values`, of shape `[values.len()]`
+    /// ([`SharedArray::from_slice_shaped`] gives another).
     ///
     /// # Errors
     /// As for [`SharedArray::zeroed`].
@@ -250,6 +253,34 @@ impl<T: Pod> SharedArray<T> {
     pub fn from_slice(values: &[T]) -> Result<Self> {
         let mut a = Self::for_overwrite(values.len())?;
         a.as_mut_slice().copy_from_slice(values);
+        Ok(a)
+    }
+
+    /// An array holding a copy of `values`, viewed with `shape` (C order, numpy's
+    /// default): `np.array(values).reshape(shape)` in one step. The shape travels
+    /// with the array, into [`SharedArray::save_npy`] and ndarray views.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless `shape` holds exactly `values.len()`
+    /// elements (nothing is allocated then); as for [`SharedArray::zeroed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = shmpool::SharedArray::from_slice_shaped(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+    /// assert_eq!(a.shape(), &[2, 3]);
+    /// assert!(shmpool::SharedArray::from_slice_shaped(&[1u8, 2, 3], &[2, 2]).is_err());
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn from_slice_shaped(values: &[T], shape: &[usize]) -> Result<Self> {
+        if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(values.len()) {
+            return Err(Error::ShapeMismatch {
+                len: values.len(),
+                shape: shape.to_vec(),
+            });
+        }
+        let mut a = Self::from_slice(values)?;
+        a.shape = shape.into();
         Ok(a)
     }
 

@@ -1,6 +1,7 @@
 //! Arrays in named shared-memory segments, which other processes attach to by name.
 
 use std::io;
+use std::path::{Path, PathBuf};
 
 use bytemuck::Pod;
 
@@ -51,8 +52,9 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// alive; [`Error::NoSpace`], naming the bytes asked and those free, if
     /// `/dev/shm` has no room for the segment (nothing is left behind);
     /// [`Error::UnsupportedShape`] if `len` elements of `T` are more bytes than
-    /// memory can address; [`Error::Io`] for an invalid name (empty, longer than
-    /// 200 characters, or containing `/`) or when the segment cannot be created.
+    /// memory can address; [`Error::File`], naming the segment's path under
+    /// `/dev/shm`, for an invalid name (empty, longer than 200 characters, or
+    /// containing `/`) or when the segment cannot be created.
     ///
     /// # Examples
     ///
@@ -136,7 +138,10 @@ impl<T: NpyElement + Pod> SharedArray<T> {
                     filesystem: named::SHM_DIR.into(),
                     free,
                 },
-                CreateError::Io(e) => Error::io("creating a named shared-memory segment")(e),
+                CreateError::Io(e) => Error::file(
+                    "creating the named shared-memory segment",
+                    &segment_path(name),
+                )(e),
             })?;
         let segment = Segment::from_named(
             fd,
@@ -162,7 +167,8 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// As for [`SharedArray::create_named`].
     ///
     /// # Errors
-    /// [`Error::Io`] if no segment has this name; [`Error::ForeignSegment`] if it is
+    /// [`Error::File`], naming the segment's path under `/dev/shm`, if no segment
+    /// has this name; [`Error::ForeignSegment`] if it is
     /// not a shmpool segment, is damaged, or holds another element type than `T`.
     ///
     /// # Examples
@@ -190,7 +196,10 @@ impl<T: NpyElement + Pod> SharedArray<T> {
                 name: name.to_string(),
                 reason: e.to_string(),
             },
-            _ => Error::io("opening a named shared-memory segment")(e),
+            _ => Error::file(
+                "opening the named shared-memory segment",
+                &segment_path(name),
+            )(e),
         })?;
         if header.descr != T::DTYPE.descr() || header.elem_size as usize != std::mem::size_of::<T>()
         {
@@ -269,7 +278,7 @@ pub(super) fn record_shape(segment: &Segment, shape: &[usize]) -> Result<()> {
 /// owners, and other programs' segments, are left alone.
 ///
 /// # Errors
-/// [`Error::Io`] if `/dev/shm` cannot be read.
+/// [`Error::File`] if `/dev/shm` cannot be read.
 ///
 /// # Examples
 ///
@@ -279,5 +288,11 @@ pub(super) fn record_shape(segment: &Segment, shape: &[usize]) -> Result<()> {
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 pub fn reclaim_stale_segments() -> Result<Vec<String>> {
-    named::reclaim_stale().map_err(Error::io("scanning /dev/shm"))
+    named::reclaim_stale().map_err(Error::file("scanning", Path::new(named::SHM_DIR)))
+}
+
+/// Where the segment called `name` lives: `/dev/shm/<name>`, the path an error
+/// about it names.
+fn segment_path(name: &str) -> PathBuf {
+    Path::new(named::SHM_DIR).join(name)
 }

@@ -16,7 +16,9 @@
 //! UTF-8 in the dict (numpy uses it for non-Latin-1 field names of structured types,
 //! which this module does not support anyway).
 //!
-//! This module parses and writes that header; it does no I/O. It accepts what numpy
+//! This module parses and writes that header, and [`save`] and [`save_shaped`] write
+//! whole files from plain slices (`SharedArray::save_npy` from a shared array; the
+//! `SharedArray::open_npy` family and `SharedArray::load_npy` read them). It accepts what numpy
 //! and other writers produce (any key order, whitespace, trailing commas, `()` and
 //! `(5,)` shapes, Python 2's `3L` integers, the 16-byte alignment of numpy before
 //! 1.14) and refuses, with a typed [`NpyError`] and never a panic, anything it cannot
@@ -61,6 +63,7 @@
 
 mod boolean;
 mod error;
+mod file;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -69,6 +72,7 @@ use std::fmt;
 
 pub use boolean::Bool;
 pub use error::NpyError;
+pub use file::{save, save_shaped};
 pub use parse::parse_header;
 
 /// The magic string every `.npy` file starts with.

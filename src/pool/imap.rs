@@ -32,8 +32,10 @@ use crate::task::{self, TaskFn};
 /// If the input iterator panics, the results of everything taken before are still
 /// yielded, then one [`Error::InputPanicked`], then the iterator ends.
 ///
-/// When the input reports an exact length, so does this iterator
-/// ([`ExactSizeIterator`]), and [`Imap::progress`] shows a bar with a total.
+/// When the input reports an exact length, so does this iterator:
+/// [`Imap::remaining`] for any input whose `size_hint` is exact (`u64` ranges
+/// included), `len()` too where the input is an [`ExactSizeIterator`]; and
+/// [`Imap::progress`] shows a bar with a total.
 ///
 /// It is also a [`Stream`](futures_core::Stream) of the same items, for async code
 /// (on any executor: a pending stream leaves its waker for the thread that delivers
@@ -694,6 +696,40 @@ where
 {
 }
 
+impl<R, It> Imap<R, It>
+where
+    R: DeserializeOwned + Send + 'static,
+    It: Iterator,
+    It::Item: Serialize,
+{
+    /// How many results are still to come, when the input tells exactly how many
+    /// items it has left (its `size_hint`); `None` for an input of unknown length.
+    ///
+    /// This is [`ExactSizeIterator::len`] for every input whose length is known,
+    /// including `u64` and `i64` ranges, which Rust does not count as
+    /// `ExactSizeIterator`s (their length may not fit a `usize` on every
+    /// target), so `len()` is missing there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut squares = pool.imap(|x: u64| x * x, 0..1_000u64)?; // no len() here
+    /// assert_eq!(squares.remaining(), Some(1_000));
+    /// squares.next();
+    /// assert_eq!(squares.remaining(), Some(999));
+    /// let endless = pool.imap(|x: u64| x, 0u64..)?;
+    /// assert_eq!(endless.remaining(), None);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn remaining(&self) -> Option<usize> {
+        match Iterator::size_hint(self) {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(feature = "progress")]
 impl<R, It> Imap<R, It>
 where
@@ -717,10 +753,7 @@ where
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn progress(self) -> crate::progress::Progress<Self> {
-        let total = match Iterator::size_hint(&self) {
-            (lo, Some(hi)) if lo == hi => Some(lo as u64),
-            _ => None,
-        };
+        let total = self.remaining().map(|n| n as u64);
         crate::progress::Progress::new(self, total)
     }
 }

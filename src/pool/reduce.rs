@@ -17,6 +17,7 @@ use crate::kernel::{
 use crate::layout::JobKind;
 
 mod builtins;
+mod histogram;
 mod number;
 
 pub use number::Number;

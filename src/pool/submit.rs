@@ -311,9 +311,9 @@ impl Tasks<'_> {
     }
 
     #[cfg(feature = "progress")]
-    fn progress_bar(&self, len: usize) -> Option<indicatif::ProgressBar> {
+    fn progress_bar(&self, len: usize) -> Option<crate::progress::Bar> {
         self.progress
-            .then(|| crate::progress::bar(Some(len as u64)))
+            .then(|| crate::progress::Bar::new(Some(len as u64)))
     }
 
     #[cfg(not(feature = "progress"))]

@@ -64,15 +64,16 @@ fn new_tenant() -> u64 {
 enum Backing {
     /// A memfd or a named shm object, mapped by us.
     Shared(Mapping),
-    /// A file (`.npy`), mapped `MAP_SHARED` by memmap2.
-    File(memmap2::MmapMut),
+    /// A file (`.npy`), mapped `MAP_SHARED` by memmap2: read-write, or read-only
+    /// for a file opened read-only.
+    File(memmap2::MmapRaw),
 }
 
 impl Backing {
     fn ptr(&self) -> *mut u8 {
         match self {
             Backing::Shared(m) => m.ptr(),
-            Backing::File(m) => m.as_ptr().cast_mut(),
+            Backing::File(m) => m.as_mut_ptr(),
         }
     }
 
@@ -315,10 +316,11 @@ impl Segment {
         }
     }
 
-    /// Wraps a file mapped `MAP_SHARED` whose elements start at `data_off`.
+    /// Wraps a file mapped `MAP_SHARED` whose elements start at `data_off`. A
+    /// file opened read-only is mapped read-only by the workers as well.
     pub(crate) fn from_file(
         fd: OwnedFd,
-        map: memmap2::MmapMut,
+        map: memmap2::MmapRaw,
         data_off: usize,
         data_bytes: usize,
     ) -> Self {
@@ -556,7 +558,13 @@ impl WorkerMapping {
                 "segment is shorter than its description",
             ));
         }
-        let map = Mapping::new(fd, info.map_len as usize, SEGMENT_MAP)?;
+        // A file opened read-only (`SharedArray::open_npy_read_only`) can only be
+        // mapped for reading; such an array is never an output.
+        let opts = MapOptions {
+            writable: sys::fd_is_writable(fd)?,
+            ..SEGMENT_MAP
+        };
+        let map = Mapping::new(fd, info.map_len as usize, opts)?;
         if PageKind::from_code(info.page_kind) == PageKind::TransparentHuge {
             // SAFETY: the mapping just made, whole. A refusal (a kernel without THP)
             // leaves this worker's faults on base pages: slower, never wrong.

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use shmpool::{Error, Pool};
 
+pub mod numpy;
+
 /// Runs `body(method)` once per start method, each test as its own module:
 /// `<test>::fork`, `<test>::fork_server` and `<test>::spawn`.
 #[allow(unused_macros)] // not every binary runs its tests this way

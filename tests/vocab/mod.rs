@@ -3,19 +3,23 @@
 //! (`operands`), index-aware, stencil and row kernels (`neighbourhood`), SIMD
 //! levels (`simd`), the reductions (`reductions`, `reduction_edges`), their
 //! determinism (`determinism`), and panics, deaths and retries in reductions
-//! (`faults`). This file holds what they share: seeded data, sequential
-//! references, and readers of errors.
+//! (`faults`); `numpy_reference` checks the reductions against numpy itself. This
+//! file holds what they share: seeded data, sequential references, numpy's
+//! histograms, and readers of errors.
 
 use std::ops::Range;
 
-use shmpool::{BulkMap, DeathCause, Error, Grid, GridMut, Pool, SharedArray, Work};
+use shmpool::npy::NpyElement;
+use shmpool::{BulkMap, DeathCause, Error, Grid, GridMut, Pod, Pool, SharedArray, Work};
 
 use crate::common::Rng;
+use crate::common::numpy::Numpy;
 
 mod context;
 mod determinism;
 mod faults;
 mod neighbourhood;
+mod numpy_reference;
 mod operands;
 mod params;
 mod reduction_edges;
@@ -109,20 +113,50 @@ pub(super) fn chunkings(pool: &Pool) -> Vec<(String, BulkMap<'_>)> {
     ]
 }
 
-/// numpy's histogram, sequentially: `bins` equal bins over `lo..=hi`.
-pub(super) fn histogram_seq(
-    xs: impl IntoIterator<Item = f64>,
-    bins: usize,
-    (lo, hi): (f64, f64),
-) -> Vec<u64> {
-    let mut counts = vec![0u64; bins];
-    for v in xs {
-        if v >= lo && v <= hi {
-            let b = (((v - lo) * (bins as f64 / (hi - lo))) as usize).min(bins - 1);
-            counts[b] += 1;
-        }
+/// A histogram to ask numpy for: the data, the bins and the range.
+pub(super) type HistCase<'a, T> = (&'a [T], usize, (f64, f64));
+
+/// numpy's `np.histogram(x, bins, range=(lo, hi))[0]` for each case (`lo` and `hi`
+/// Python floats, as shmpool's `f64` arguments are), or the error numpy raised
+/// (type and message). `None` when numpy is not installed and this is not CI.
+pub(super) fn numpy_histograms<T: NpyElement + Pod>(
+    test: &str,
+    cases: &[HistCase<'_, T>],
+) -> Option<Vec<Result<Vec<u64>, String>>> {
+    let np = Numpy::get(test)?;
+    let mut args = Vec::with_capacity(cases.len() * 3);
+    for (k, &(x, bins, (lo, hi))) in cases.iter().enumerate() {
+        np.save(&format!("x{k}"), x);
+        args.extend([bins as f64, lo, hi]);
     }
-    counts
+    np.save("cases", &args);
+    let errors = np.run(
+        r#"
+import warnings
+warnings.simplefilter('ignore')
+for k, (bins, lo, hi) in enumerate(load('cases').reshape(-1, 3)):
+    try:
+        h = np.histogram(load(f'x{k}'), int(bins), range=(float(lo), float(hi)))[0]
+        save(f'h{k}', h.astype(np.uint64))
+    except Exception as e:
+        print(k, type(e).__name__, str(e).replace('\n', ' '))
+"#,
+    );
+    let mut raised: Vec<Option<String>> = vec![None; cases.len()];
+    for line in errors.lines() {
+        let (k, message) = line.split_once(' ').expect("`k type message` lines");
+        raised[k.parse::<usize>().expect("a case number")] = Some(message.to_string());
+    }
+    Some(
+        raised
+            .into_iter()
+            .enumerate()
+            .map(|(k, raised)| match raised {
+                Some(message) => Err(message),
+                None => Ok(np.load(&format!("h{k}"))),
+            })
+            .collect(),
+    )
 }
 
 /// The first index of the smallest (or, `max`, largest) value.

@@ -82,8 +82,8 @@ impl DistBulk<'_> {
     ///
     /// # Errors
     /// As for [`DistBulk::sum`]; when this rank's `a` and `b` are split
-    /// differently, [`Error::LengthMismatch`] or [`Error::Mpi`] here and
-    /// [`Error::RankFailed`] on the others.
+    /// differently, [`Error::OperandLength`] (naming `b`) or [`Error::Mpi`] here
+    /// and [`Error::RankFailed`] on the others.
     ///
     /// # Examples
     ///
@@ -101,7 +101,15 @@ impl DistBulk<'_> {
         let total = self.reduce(
             Entry::call(CallKind::DistDot),
             a.blocks(),
-            same_blocks(a.blocks(), b.blocks()),
+            // `dot` has two inputs and no output: name `b`, as the local `dot` does.
+            same_blocks(a.blocks(), b.blocks()).map_err(|e| match e {
+                Error::LengthMismatch { input, output } => Error::OperandLength {
+                    what: "b, the second vector of the dot product,".into(),
+                    len: output,
+                    expected: input,
+                },
+                other => other,
+            }),
             1,
             |bulk| Ok(vec![bulk.dot(la, lb)?]),
             |l, r| l[0] = l[0].add(r[0]),
@@ -227,8 +235,8 @@ impl DistBulk<'_> {
     /// counts are exact: integer sums in rank order.
     ///
     /// # Errors
-    /// On every rank: [`Error::InvalidArgument`] if `bins` is 0 or above 2^20, or
-    /// the range is not finite with `lo < hi`; [`Error::RanksDisagree`] when the
+    /// On every rank: [`Error::InvalidArgument`] for the bins and ranges
+    /// [`BulkMap::histogram`] refuses; [`Error::RanksDisagree`] when the
     /// ranks pass different bins or ranges; as for [`DistBulk::sum`].
     ///
     /// # Examples
@@ -249,19 +257,7 @@ impl DistBulk<'_> {
         range: (f64, f64),
     ) -> Result<Vec<u64>> {
         let (lo, hi) = range;
-        let check = if bins == 0 || bins > MAX_BINS {
-            Err(Error::InvalidArgument {
-                name: "bins",
-                reason: format!("{bins} bins; a histogram has 1 to 2^20"),
-            })
-        } else if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            Err(Error::InvalidArgument {
-                name: "range",
-                reason: format!("({lo}, {hi}) is not a finite range with lo < hi"),
-            })
-        } else {
-            Ok(())
-        };
+        let check = BulkMap::check_histogram::<T>(bins, range);
         let args = digest(&[bins as u64, lo.to_bits(), hi.to_bits()]);
         let local = x.local();
         let counts = self.reduce(

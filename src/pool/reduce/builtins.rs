@@ -1,13 +1,12 @@
 //! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`,
-//! `argmax` and `histogram`, deterministic like every reduction (see `reduce.rs`).
+//! `argmax` and `histogram` (its bins in `histogram.rs`), deterministic like every reduction (see `reduce.rs`).
 //!
 //! Within a chunk, sums and dot products keep 16 running partial sums, element
 //! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler
 //! vectorizes that at every SIMD level, and since the lane count is fixed, the
 //! result does not depend on the level.
 
-use bytemuck::{Pod, Zeroable};
-
+use super::histogram::{self, HistParams};
 use super::{Number, fold_kernels, tree_combine};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -86,16 +85,6 @@ fn greater<T: Number>(a: T, b: T) -> bool {
     a > b || (a.is_nan() && !b.is_nan())
 }
 
-#[derive(Clone, Copy, Pod, Zeroable)]
-#[repr(C)]
-struct HistParams {
-    lo: f64,
-    hi: f64,
-    /// Bins per unit of the value.
-    scale: f64,
-    bins: u64,
-}
-
 impl BulkMap<'_> {
     /// The sum of the elements (`np.sum(x)`): 0 for an empty array, wrapping for
     /// integers. Deterministic: bit-identical for any number of workers, start
@@ -132,7 +121,7 @@ impl BulkMap<'_> {
     /// [`BulkMap::sum`] is. Products and sums are separate roundings: no FMA.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`] if the lengths differ; as for
+    /// [`Error::OperandLength`], naming `b`, if the lengths differ; as for
     /// [`crate::Pool::map_into`].
     ///
     /// # Examples
@@ -146,10 +135,7 @@ impl BulkMap<'_> {
     /// ```
     pub fn dot<T: Number>(self, a: &SharedArray<T>, b: &SharedArray<T>) -> Result<T> {
         if a.len() != b.len() {
-            return Err(Error::LengthMismatch {
-                input: a.len(),
-                output: b.len(),
-            });
+            return Err(dot_lengths(a.len(), b.len()));
         }
         let k = fold_kernels::<Params<()>, (&SharedArray<T>, &SharedArray<T>), T, _>(
             #[inline(always)]
@@ -287,14 +273,26 @@ impl BulkMap<'_> {
         Ok(best.map(|s| s[0] as usize))
     }
 
-    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`
-    /// (`np.histogram(x, bins, range=(lo, hi))`): bin `b` holds the values `v` with
-    /// `lo + b·w <= v < lo + (b+1)·w`, and the last bin also holds `hi`. Values
-    /// outside the range and NaNs are not counted.
+    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`, exactly as
+    /// `np.histogram(x, bins, range=(lo, hi))[0]` counts them.
+    ///
+    /// The edges are numpy's: edge `i` is `lo + i·step`, with `step = (hi − lo) /
+    /// bins`, the product and the sum each rounded (as `np.linspace` computes them),
+    /// and the last edge is `hi`; for `f32` data they are rounded to `f32`, as numpy
+    /// makes `float32` edges for `float32` data. Bin `b` holds the values `v` with
+    /// `edge[b] <= v < edge[b + 1]`, and the last bin also holds `hi`. So a value on
+    /// an edge counts in the bin above it, whatever `(v − lo) / step` rounds to
+    /// (`0.3` is in bin 2 of 10 bins over `(0, 1)`, since the edge `3 · 0.1` is
+    /// `0.30000000000000004`). Values outside the range and NaNs are not counted.
+    /// Deterministic: integer counts, the same for any worker count and SIMD level.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `bins` is 0 or above 2^20, or the range is not
-    /// finite with `lo < hi`; as for [`crate::Pool::map_into`].
+    /// [`Error::InvalidArgument`] where numpy raises, or would bin wrongly: `bins`
+    /// is 0 or above 2^20; the range is not finite with `lo < hi` (numpy widens `lo
+    /// == hi` by ±0.5, shmpool refuses it); the width `hi − lo`, or an end, overflows
+    /// the data's precision (`(-1e308, 1e308)`); two edges do not increase (too many
+    /// bins for a range a few units in the last place wide). As for
+    /// [`crate::Pool::map_into`] otherwise.
     ///
     /// # Examples
     ///
@@ -302,6 +300,9 @@ impl BulkMap<'_> {
     /// let pool = shmpool::Pool::new(2)?;
     /// let x = shmpool::SharedArray::from_slice(&[0.1f64, 0.4, 0.5, 0.9, 1.0, 7.0])?;
     /// assert_eq!(pool.bulk().histogram(&x, 2, (0.0, 1.0))?, vec![2, 3]);
+    /// // On an edge: numpy's edge 3 of 10 over (0, 1) is 0.30000000000000004.
+    /// let x = shmpool::SharedArray::from_slice(&[0.3f64])?;
+    /// assert_eq!(pool.bulk().histogram(&x, 10, (0.0, 1.0))?[2], 1);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn histogram<T: Number>(
@@ -310,35 +311,10 @@ impl BulkMap<'_> {
         bins: usize,
         range: (f64, f64),
     ) -> Result<Vec<u64>> {
-        let (lo, hi) = range;
-        if bins == 0 || bins > 1 << 20 {
-            return Err(Error::InvalidArgument {
-                name: "bins",
-                reason: format!("{bins} bins; a histogram has 1 to 2^20"),
-            });
-        }
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(Error::InvalidArgument {
-                name: "range",
-                reason: format!("({lo}, {hi}) is not a finite range with lo < hi"),
-            });
-        }
-        let params = HistParams {
-            lo,
-            hi,
-            scale: bins as f64 / (hi - lo),
-            bins: bins as u64,
-        };
+        let params = HistParams::new::<T>(bins, range)?;
         let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
             #[inline(always)]
-            |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| {
-                let last = h.bins as usize - 1;
-                if last < SMALL_BINS {
-                    count_small(acc, last, h, xs);
-                } else {
-                    count_into(&mut acc[..=last], last, h, xs);
-                }
-            },
+            |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| histogram::count(acc, h, xs),
         );
         let mut slots = self.with(params).reduce_slots(
             JobKind::Reduce,
@@ -353,63 +329,22 @@ impl BulkMap<'_> {
         });
         Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
     }
-}
 
-/// Bins up to which a histogram counts on the stack.
-const SMALL_BINS: usize = 256;
-
-/// Elements whose bins `count_small` finds before it counts them.
-const BIN_BLOCK: usize = 64;
-
-/// Adds the bin counts of `xs` to `acc` (`last + 1 <= SMALL_BINS` bins), as
-/// `count_into` would, faster. The bins of a block of elements are found first, in a
-/// loop without branches the compiler vectorizes (an element outside the range
-/// gets the extra bin `SMALL_BINS`, never added to `acc`); then they are counted
-/// into four histograms on the stack in turn, so that neighbours falling in the
-/// same bin do not wait on each other's increment.
-#[inline(always)]
-fn count_small<T: Number>(acc: &mut [u64], last: usize, h: &HistParams, xs: &[T]) {
-    let (lo, hi, scale) = (h.lo, h.hi, h.scale);
-    let top = last.min(SMALL_BINS - 1) as i32;
-    let mut local = [[0u64; SMALL_BINS + 1]; 4];
-    let mut bins = [0u32; BIN_BLOCK];
-    for block in xs.chunks(BIN_BLOCK) {
-        for (bin, &x) in bins.iter_mut().zip(block) {
-            let v = x.to_f64();
-            // In range, `(v - lo) * scale` is at most about `bins` (< 2^20): an
-            // `i32` holds it, and truncates it as `usize` would.
-            let inside = (((v - lo) * scale) as i32).min(top) as u32;
-            *bin = if v >= lo && v <= hi {
-                inside
-            } else {
-                SMALL_BINS as u32
-            };
-        }
-        let bins = &bins[..block.len()];
-        let mut quads = bins.chunks_exact(4);
-        for q in &mut quads {
-            for (hist, &b) in local.iter_mut().zip(q) {
-                hist[(b as usize).min(SMALL_BINS)] += 1;
-            }
-        }
-        for &b in quads.remainder() {
-            local[0][(b as usize).min(SMALL_BINS)] += 1;
-        }
-    }
-    for (bin, a) in acc[..=last].iter_mut().enumerate() {
-        *a += local.iter().map(|hist| hist[bin]).sum::<u64>();
+    /// Checks a histogram's arguments as [`BulkMap::histogram`] does, for data of
+    /// type `T`, without counting anything.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn check_histogram<T: Number>(bins: usize, range: (f64, f64)) -> Result<()> {
+        HistParams::new::<T>(bins, range).map(|_| ())
     }
 }
 
-/// Adds the bin counts of `xs` to `acc` (`last + 1` bins, `last < acc.len()`).
-#[inline(always)]
-fn count_into<T: Number>(acc: &mut [u64], last: usize, h: &HistParams, xs: &[T]) {
-    let (lo, hi, scale) = (h.lo, h.hi, h.scale);
-    for &x in xs {
-        let v = x.to_f64();
-        if v >= lo && v <= hi {
-            acc[(((v - lo) * scale) as usize).min(last)] += 1;
-        }
+/// The error of a dot product whose vectors differ in length: it names `b`, since
+/// `dot` has two inputs and no output.
+pub(crate) fn dot_lengths(a: usize, b: usize) -> Error {
+    Error::OperandLength {
+        what: "b, the second vector of the dot product,".into(),
+        len: b,
+        expected: a,
     }
 }
 

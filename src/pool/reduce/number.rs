@@ -1,7 +1,11 @@
 //! [`Number`]: the element types the built-in reductions accept.
 
 mod sealed {
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// Whether numpy computes in `float32` for this type where it would otherwise
+        /// use `float64`: a histogram's edges (`f32` alone).
+        const SINGLE: bool = false;
+    }
 }
 
 /// A numeric element type: `f32`, `f64`, and the signed and unsigned integers of
@@ -26,8 +30,10 @@ pub trait Number: bytemuck::Pod + PartialOrd + sealed::Sealed {
 }
 
 macro_rules! float {
-    ($($t:ty),*) => {$(
-        impl sealed::Sealed for $t {}
+    ($($t:ty => $single:expr),*) => {$(
+        impl sealed::Sealed for $t {
+            const SINGLE: bool = $single;
+        }
         impl Number for $t {
             const ZERO: Self = 0.0;
             const MIN_IDENTITY: Self = <$t>::INFINITY;
@@ -80,5 +86,5 @@ macro_rules! integer {
     )*};
 }
 
-float!(f32, f64);
+float!(f32 => true, f64 => false);
 integer!(i8, i16, i32, i64, u8, u16, u32, u64);
