@@ -11,6 +11,7 @@ pub(crate) mod pages;
 pub mod recycle;
 pub(crate) mod registry;
 pub(crate) mod segment;
+pub(crate) mod zeroing;
 
 pub(crate) use mapping::Mapping;
 pub use page_kind::PageKind;

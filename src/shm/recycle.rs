@@ -9,7 +9,8 @@
 //! here, still mapped in the workers that wrote it. The next such array of exactly
 //! the same byte length (any element type), on the kind of page it would get new,
 //! takes it over, and the workers that write it find their pages mapped already.
-//! `zeroed` zeroes reused memory; `for_overwrite` does not.
+//! `zeroed` zeroes the pages reused memory holds and allocates none
+//! (`shm/zeroing.rs`); `for_overwrite` does not zero.
 //!
 //! The cache is bounded: at most [`MAX_SEGMENTS`] arrays and [`limit`] bytes (an
 //! eighth of physical memory or of the process's cgroup memory limit, whichever is

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use super::liveness::Liveness;
 use super::mapping::Mapping;
 use super::pages::{self, Offer, PageKind, Pages};
+use super::zeroing::HeldPages;
 use crate::error::Error;
 use crate::sys::pages as sys_pages;
 use crate::sys::{self, MapOptions};
@@ -108,8 +109,9 @@ pub(crate) struct Segment {
     /// (`shm/recycle.rs`) may keep when it is dropped; false for every other
     /// segment, and for one the cache released.
     recyclable: bool,
-    /// Every page of the parent's mapping has been mapped (`Segment::zero_data`).
-    parent_mapped: bool,
+    /// The pages its file is known to hold, mapped in the parent's mapping: what
+    /// `Segment::zero_data` zeroes (`shm/zeroing.rs`).
+    held: HeldPages,
 }
 
 /// A segment's file and mapping.
@@ -193,7 +195,7 @@ impl Segment {
     /// The segment of a dropped array with the same bytes of data, on the kind of
     /// page a new one would get, is taken from the array cache (`shm/recycle.rs`)
     /// when there is one, with a new tenant, and zeroed if `contents` asks for
-    /// zeros. Otherwise the segment is new and reads as zeros: only the page holding
+    /// zeros (the pages its file holds; none is allocated). Otherwise the segment is new and reads as zeros: only the page holding
     /// the header is touched here, and every other page is faulted in by whoever
     /// first writes it (for an output array, the worker that computes its chunk).
     ///
@@ -278,7 +280,7 @@ impl Segment {
                 unlink: None,
                 tenant: new_tenant(),
                 recyclable: true,
-                parent_mapped: false,
+                held: HeldPages::default(),
             });
         }
         match refused {
@@ -311,7 +313,7 @@ impl Segment {
             unlink,
             tenant: new_tenant(),
             recyclable: false,
-            parent_mapped: false,
+            held: HeldPages::default(),
         }
     }
 
@@ -333,7 +335,7 @@ impl Segment {
             unlink: None,
             tenant: new_tenant(),
             recyclable: false,
-            parent_mapped: false,
+            held: HeldPages::default(),
         }
     }
 
@@ -409,28 +411,21 @@ pub(crate) enum Contents {
 }
 
 impl Segment {
-    /// Zeroes the elements of a segment taken from the array cache. The first time,
-    /// the parent's mapping may lack the pages (the workers wrote them): mapping
-    /// them with `MADV_POPULATE_READ` first costs one fault per 16 pages (the kernel
-    /// maps the neighbours of a read fault), where a write would take one per page.
-    /// The entries stay, so later zeroings skip it (it walks every page even when
-    /// all are mapped: 60-90 ms per GiB here, twice the write itself).
+    /// Zeroes the elements of a segment taken from the array cache where its file
+    /// holds pages, allocating none (`shm/zeroing.rs`).
     fn zero_data(&mut self) {
-        if !self.parent_mapped {
-            let start = self.storage.map.ptr();
-            let len = self.data_off + self.data_bytes;
-            // SAFETY: the whole mapping, which this segment owns; the advice maps
-            // pages and changes no contents. A refusal (a kernel before 5.14) only
-            // leaves the write below to fault them in.
-            let _ = unsafe {
-                sys_pages::populate_read(std::ptr::NonNull::new(start).expect("mapped"), len)
-            };
-            self.parent_mapped = true;
-        }
-        // SAFETY: `data_ptr()..+data_bytes` lies inside the mapping. The segment
-        // came from the array cache, so no array refers to it and no worker writes
-        // it (`shm/recycle.rs`): nobody else accesses the range during the write.
-        unsafe { self.data_ptr().write_bytes(0, self.data_bytes) };
+        let Backing::Shared(map) = &self.storage.map else {
+            unreachable!("only memfd segments are recycled")
+        };
+        let data = self.data_off..self.data_off + self.data_bytes;
+        // SAFETY: `map` is the parent's writable mapping of the whole file from
+        // offset 0, and `data` lies inside it. The segment came from the array
+        // cache, so no array refers to it and no worker writes it
+        // (`shm/recycle.rs`): nobody else accesses the range during the call.
+        unsafe {
+            self.held
+                .zero(self.storage.fd.as_fd(), map.as_non_null(), map.len(), data)
+        };
     }
 
     /// Which array holds the segment now (see the field).
@@ -471,7 +466,7 @@ impl Drop for Segment {
                 unlink: None,
                 tenant: self.tenant,
                 recyclable: true,
-                parent_mapped: self.parent_mapped,
+                held: std::mem::take(&mut self.held),
             };
             super::recycle::offer(Box::new(kept));
             return;
