@@ -9,6 +9,11 @@
 //! here, still mapped in the workers that wrote it. The next such array of exactly
 //! the same byte length (any element type), on the kind of page it would get new,
 //! takes it over, and the workers that write it find their pages mapped already.
+//! The hugetlbfs pages that kept segments hold count as free when that kind is
+//! chosen: a new array of a kept hugetlbfs segment's size takes it over, and one
+//! of another size has the cache give kept hugetlbfs segments back to the system
+//! until its pages are free ([`give_back_hugetlb_pages`]), so kept arrays never
+//! push new ones off huge pages.
 //! `zeroed` zeroes the pages reused memory holds and allocates none
 //! (`shm/zeroing.rs`); `for_overwrite` does not zero.
 //!
@@ -56,12 +61,19 @@ pub(crate) trait Kept: Any + Send {
     fn data_bytes(&self) -> usize;
     /// Its pages: what an array must ask for to take it over.
     fn page_kind(&self) -> PageKind;
+    /// hugetlbfs pages it holds (its file's, all reserved for it): 0 for other
+    /// kinds of page.
+    fn hugetlb_pages(&self) -> u64;
     /// Makes its drop release it, instead of offering it here again.
     fn forbid_recycling(&mut self);
 }
 
 /// The most segments the cache holds, whatever their size.
 pub const MAX_SEGMENTS: usize = 16;
+
+/// How long [`give_back_hugetlb_pages`] waits for the pages it released to reach
+/// the system's pool.
+const HUGETLB_RETURN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The environment variable that sets the byte limit: a number of bytes with an
 /// optional `K`, `M` or `G` suffix (powers of 1024), or `0` to turn recycling off.
@@ -197,6 +209,67 @@ pub(crate) fn take(data_bytes: usize, kind: PageKind) -> Option<Box<dyn Kept>> {
     cache.bytes -= data_bytes as u64;
     cache.reused += 1;
     Some(segment)
+}
+
+/// hugetlbfs pages the held segments hold: pages a new hugetlbfs array can have,
+/// by taking over a held segment of its size, or from the system's pool once
+/// [`give_back_hugetlb_pages`] has released others.
+pub(crate) fn hugetlb_pages_held() -> u64 {
+    lock().map_or(0, |cache| {
+        cache.held.iter().map(|s| s.hugetlb_pages()).sum()
+    })
+}
+
+/// Makes room in the system's hugetlbfs pool for a segment of `needed` pages:
+/// when fewer are free, releases held hugetlbfs segments, the least recently
+/// dropped first, until enough pages would be free, and waits (at most
+/// [`HUGETLB_RETURN_WAIT`]) for them to come back. A released segment's pages
+/// return when its last mapping goes: this process's at once, a worker's when
+/// it sees the segment retired (woken now if idle, else between two tasks).
+/// Returns whether `needed` pages are free.
+pub(crate) fn give_back_hugetlb_pages(needed: u64) -> bool {
+    let free = || sys::pages::hugetlb_pool().map_or(0, |p| p.available);
+    let short = needed.saturating_sub(free());
+    if short == 0 {
+        return true;
+    }
+    let released = {
+        let Some(mut cache) = lock() else {
+            return false;
+        };
+        let mut released = Vec::new();
+        let mut pages = 0;
+        while pages < short {
+            let Some(at) = cache.held.iter().rposition(|s| s.hugetlb_pages() > 0) else {
+                break;
+            };
+            let segment = cache.held.remove(at).expect("the position found");
+            cache.bytes -= segment.data_bytes() as u64;
+            cache.released += 1;
+            pages += segment.hugetlb_pages();
+            released.push(segment);
+        }
+        released
+    };
+    if released.is_empty() {
+        return false;
+    }
+    tracing::debug!(
+        segments = released.len(),
+        needed,
+        "releasing cached hugetlbfs segments for a new one"
+    );
+    release(released);
+    let deadline = std::time::Instant::now() + HUGETLB_RETURN_WAIT;
+    loop {
+        if free() >= needed {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// The byte limit of the array cache: the most element data that dropped arrays

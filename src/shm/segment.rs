@@ -193,7 +193,8 @@ impl Segment {
     /// `contents`.
     ///
     /// The segment of a dropped array with the same bytes of data, on the kind of
-    /// page a new one would get, is taken from the array cache (`shm/recycle.rs`)
+    /// page a new one would get (counting the hugetlbfs pages that kept segments
+    /// hold as free, `shm/pages.rs`), is taken from the array cache (`shm/recycle.rs`)
     /// when there is one, with a new tenant, and zeroed if `contents` asks for
     /// zeros (the pages its file holds; none is allocated). Otherwise the segment is new and reads as zeros: only the page holding
     /// the header is touched here, and every other page is faulted in by whoever
@@ -223,8 +224,10 @@ impl Segment {
             Pages::Auto if !env_allows || data_bytes < pages::HUGE_PAGE_THRESHOLD => Offer::NONE,
             _ => Offer::now(),
         };
-        // The memory of a dropped array, of the kind a new one would get now.
-        let preferred = offer.candidates(pages, data_bytes, total, env_allows)[0];
+        // The memory of a dropped array, of the kind a new one would get now
+        // (counting the hugetlbfs pages that dropped arrays hold as free).
+        let candidates = offer.candidates(pages, data_bytes, total, env_allows);
+        let preferred = candidates[0];
         if let Some(kept) = super::recycle::take(data_bytes, preferred) {
             let kept: Box<dyn std::any::Any> = kept;
             let mut segment = *kept
@@ -246,9 +249,14 @@ impl Segment {
                 });
             }
         }
+        if preferred == PageKind::HugeTlb && offer.hugetlb_available < pages::huge_pages_for(total)
+        {
+            // Short only because the cache holds pages: it gives some back.
+            super::recycle::give_back_hugetlb_pages(pages::huge_pages_for(total));
+        }
         let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
         let mut refused = None;
-        for kind in offer.candidates(pages, data_bytes, total, env_allows) {
+        for kind in candidates {
             let (fd, map) = match create(&name, kind, total) {
                 Ok(created) => created,
                 Err(e) => {
@@ -441,6 +449,13 @@ impl super::recycle::Kept for Segment {
 
     fn page_kind(&self) -> PageKind {
         self.pages
+    }
+
+    fn hugetlb_pages(&self) -> u64 {
+        match self.pages {
+            PageKind::HugeTlb => pages::huge_pages_for(self.storage.map.len()),
+            _ => 0,
+        }
     }
 
     fn forbid_recycling(&mut self) {
