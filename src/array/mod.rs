@@ -82,8 +82,9 @@ impl<T: Pod> SharedArray<T> {
     /// [`SharedArray::zeroed_with_pages`] and [`SharedArray::page_kind`].
     ///
     /// # Errors
-    /// [`Error::Io`] when the shared memory cannot be created (out of memory or file
-    /// descriptors).
+    /// [`Error::Io`] when the shared memory cannot be created (out of memory,
+    /// address space or file descriptors), also after the array cache released
+    /// what it held and the creation was tried again.
     ///
     /// # Examples
     ///

@@ -24,6 +24,14 @@
 //! variable sets the limit, and `0` turns the cache off. [`trim`] gives everything
 //! back. Named segments and `.npy` files are never kept.
 //!
+//! Kept segments hold what a new array may need: a descriptor each (counted
+//! against `RLIMIT_NOFILE`), a mapping (address space, counted against
+//! `RLIMIT_AS`, and one of `vm.max_map_count`), and their pages. So when making a
+//! new array fails for want of one of them (`EMFILE`, `ENFILE`, `ENOMEM`,
+//! `ENOSPC`), the cache releases everything it holds and the creation is tried
+//! once more ([`retry_after_releasing`]); only a second failure is the caller's
+//! error.
+//!
 //! [`SharedArray::zeroed`]: crate::SharedArray::zeroed
 //! [`SharedArray::for_overwrite`]: crate::SharedArray::for_overwrite
 
@@ -209,6 +217,33 @@ pub(crate) fn take(data_bytes: usize, kind: PageKind) -> Option<Box<dyn Kept>> {
     cache.bytes -= data_bytes as u64;
     cache.reused += 1;
     Some(segment)
+}
+
+/// Runs `make`; when it fails with a shortage (`sys::is_resource_shortage` of the
+/// error `io_error` finds in it) and the cache holds segments, releases them all and
+/// runs `make` once more.
+pub(crate) fn retry_after_releasing<T, E>(
+    mut make: impl FnMut() -> Result<T, E>,
+    io_error: impl Fn(&E) -> Option<&std::io::Error>,
+) -> Result<T, E> {
+    match make() {
+        Err(e) if io_error(&e).is_some_and(sys::is_resource_shortage) => {
+            let released = lock().map(|mut cache| cache.evict_to(0, 0));
+            match released {
+                Some(released) if !released.is_empty() => {
+                    tracing::debug!(
+                        segments = released.len(),
+                        error = ?io_error(&e),
+                        "releasing the array cache to make a new array"
+                    );
+                    release(released);
+                    make()
+                }
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
 }
 
 /// hugetlbfs pages the held segments hold: pages a new hugetlbfs array can have,

@@ -255,50 +255,49 @@ impl Segment {
             super::recycle::give_back_hugetlb_pages(pages::huge_pages_for(total));
         }
         let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
-        let mut refused = None;
-        for kind in candidates {
-            let (fd, map) = match create(&name, kind, total) {
-                Ok(created) => created,
-                Err(e) => {
-                    tracing::debug!(?kind, total, error = %e, "page kind refused");
-                    refused = Some((kind, e));
-                    continue;
-                }
-            };
-            let header = SegmentHeader {
-                magic: SEGMENT_MAGIC,
-                version: 1,
-                elem_size: elem_size as u32,
-                len: len as u64,
-                id,
-                owner_pid: sys::getpid() as u32,
-                elem_align: elem_align as u32,
-            };
-            // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and
-            // ours alone: no worker has it yet. For hugetlbfs pages, `create` has
-            // faulted this page in already, so the write cannot raise SIGBUS.
-            unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
-            return Ok(Segment {
-                id,
-                storage: Storage::new(fd, Backing::Shared(map)),
-                data_off: DATA_OFFSET,
-                data_bytes,
-                pages: kind,
-                live: OnceLock::new(),
-                unlink: None,
-                tenant: new_tenant(),
-                recyclable: true,
-                held: HeldPages::default(),
-            });
-        }
-        match refused {
-            Some((kind, e)) if kind.is_huge() => Err(Error::HugePagesUnavailable {
-                kind,
-                reason: e.to_string(),
-            }),
-            Some((_, e)) => Err(Error::io("creating a shared array")(e)),
-            None => unreachable!("every request has at least one candidate"),
-        }
+        // Kept segments hold descriptors, address space and memory: when all of
+        // them are what is missing, the cache lets go and the kinds are tried again.
+        let created = super::recycle::retry_after_releasing(
+            || create_first_of(&name, &candidates, total),
+            |(_, e)| Some(e),
+        );
+        let (kind, fd, map) = match created {
+            Ok(created) => created,
+            // A huge-page kind refused for want of pages. A shortage of
+            // descriptors is not about pages.
+            Err((kind, e)) if kind.is_huge() && !sys::is_descriptor_shortage(&e) => {
+                return Err(Error::HugePagesUnavailable {
+                    kind,
+                    reason: e.to_string(),
+                });
+            }
+            Err((_, e)) => return Err(Error::io("creating a shared array")(e)),
+        };
+        let header = SegmentHeader {
+            magic: SEGMENT_MAGIC,
+            version: 1,
+            elem_size: elem_size as u32,
+            len: len as u64,
+            id,
+            owner_pid: sys::getpid() as u32,
+            elem_align: elem_align as u32,
+        };
+        // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and ours
+        // alone: no worker has it yet. For hugetlbfs pages, `create` has faulted
+        // this page in already, so the write cannot raise SIGBUS.
+        unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
+        Ok(Segment {
+            id,
+            storage: Storage::new(fd, Backing::Shared(map)),
+            data_off: DATA_OFFSET,
+            data_bytes,
+            pages: kind,
+            live: OnceLock::new(),
+            unlink: None,
+            tenant: new_tenant(),
+            recyclable: true,
+            held: HeldPages::default(),
+        })
     }
 
     /// Wraps a named segment whose elements start at `data_off`; `unlink` is the
@@ -499,6 +498,26 @@ impl Drop for Segment {
         }
         drop(storage);
     }
+}
+
+/// Creates and maps a memfd of at least `total` bytes on the first of `kinds`
+/// that can back it; or the last kind tried, and why it was refused.
+fn create_first_of(
+    name: &CStr,
+    kinds: &[PageKind],
+    total: usize,
+) -> Result<(PageKind, OwnedFd, Mapping), (PageKind, io::Error)> {
+    let mut refused = None;
+    for &kind in kinds {
+        match create(name, kind, total) {
+            Ok((fd, map)) => return Ok((kind, fd, map)),
+            Err(e) => {
+                tracing::debug!(?kind, total, error = %e, "page kind refused");
+                refused = Some((kind, e));
+            }
+        }
+    }
+    Err(refused.expect("every request has at least one candidate"))
 }
 
 /// Creates and maps a memfd of at least `total` bytes backed by `kind` pages.

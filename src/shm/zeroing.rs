@@ -151,9 +151,10 @@ mod tests {
         };
         let writer = Mapping::new(fd.as_fd(), len, opts).unwrap();
         let parent = Mapping::new(fd.as_fd(), len, opts).unwrap();
+        let file = std::fs::File::from(fd.try_clone().unwrap());
         let held_bytes = || {
-            let st = rustix::fs::fstat(&fd).unwrap();
-            st.st_blocks as usize * 512
+            use std::os::unix::fs::MetadataExt;
+            file.metadata().unwrap().blocks() as usize * 512
         };
         let mut held = HeldPages::default();
         for round in 1..=3u8 {
