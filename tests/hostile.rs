@@ -385,3 +385,73 @@ fn a_low_descriptor_limit_gets_arrays_while_the_cache_holds_descriptors() {
         },
     );
 }
+
+/// Under `ulimit -v` of `gib` GiB (`RLIMIT_AS`), in a child: a pool of two builds
+/// under every start method, carries 4 MiB arguments and results through its
+/// arenas, and maps an input and an output of a quarter of the limit each (half
+/// the limit in arrays, mapped by the parent and by each worker); then one array
+/// of half the limit is made and written.
+fn pools_and_arrays_fit_under_an_address_space_limit(case: &str, gib: u64) {
+    in_child(case, || {
+        let limit = gib << 30;
+        set_soft_limit(libc::RLIMIT_AS, limit);
+        let quarter = (limit / 4) as usize / 8;
+        for method in [
+            StartMethod::Fork,
+            StartMethod::ForkServer,
+            StartMethod::Spawn,
+        ] {
+            let pool = Pool::builder()
+                .processes(2)
+                .start_method(method)
+                .build()
+                .map_err(|e| format!("{method:?}: build under {gib} GiB: {e}"))?;
+            let echoed = pool
+                .map(|v: Vec<u8>| v.iter().rev().copied().collect::<Vec<u8>>(), {
+                    (0..4u8).map(|i| vec![i; 4 << 20])
+                })
+                .map_err(|e| format!("{method:?}: 4 MiB payloads: {e}"))?;
+            if echoed
+                .iter()
+                .enumerate()
+                .any(|(i, v)| v.len() != 4 << 20 || v[0] != i as u8)
+            {
+                return Err(format!("{method:?}: wrong payloads"));
+            }
+            let xs = SharedArray::<f64>::filled(quarter, 4.0)
+                .map_err(|e| format!("{method:?}: an input of {} MiB: {e}", quarter >> 17))?;
+            let mut ys = SharedArray::<f64>::for_overwrite(quarter)
+                .map_err(|e| format!("{method:?}: an output of {} MiB: {e}", quarter >> 17))?;
+            pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())
+                .map_err(|e| format!("{method:?}: map_into: {e}"))?;
+            if ys.iter().any(|&y| y != 2.0) {
+                return Err(format!("{method:?}: wrong sqrt"));
+            }
+        }
+        let half = SharedArray::<u8>::filled((limit / 2) as usize, 9)
+            .map_err(|e| format!("an array of half the limit: {e}"))?;
+        if half.iter().any(|&v| v != 9) {
+            return Err("the half-limit array is wrong".into());
+        }
+        Ok(())
+    });
+}
+
+/// Issue 24, defect 4, at 1 GiB: before, `build` failed (the arenas' reservations
+/// alone did not fit).
+#[test]
+fn pools_and_arrays_fit_under_an_address_space_limit_of_1_gib() {
+    pools_and_arrays_fit_under_an_address_space_limit(
+        "pools_and_arrays_fit_under_an_address_space_limit_of_1_gib",
+        1,
+    );
+}
+
+/// Issue 24, defect 4, at 2 GiB: before, the arenas left under 256 MiB for arrays.
+#[test]
+fn pools_and_arrays_fit_under_an_address_space_limit_of_2_gib() {
+    pools_and_arrays_fit_under_an_address_space_limit(
+        "pools_and_arrays_fit_under_an_address_space_limit_of_2_gib",
+        2,
+    );
+}
