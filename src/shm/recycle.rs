@@ -12,7 +12,7 @@
 //! The hugetlbfs pages that kept segments hold count as free when that kind is
 //! chosen: a new array of a kept hugetlbfs segment's size takes it over, and one
 //! of another size has the cache give kept hugetlbfs segments back to the system
-//! until its pages are free ([`give_back_hugetlb_pages`]), so kept arrays never
+//! until its pages are free, so kept arrays never
 //! push new ones off huge pages.
 //! `zeroed` zeroes the pages reused memory holds and allocates none
 //! (`shm/zeroing.rs`); `for_overwrite` does not zero.
@@ -29,8 +29,7 @@
 //! `RLIMIT_AS`, and one of `vm.max_map_count`), and their pages. So when making a
 //! new array fails for want of one of them (`EMFILE`, `ENFILE`, `ENOMEM`,
 //! `ENOSPC`), the cache releases everything it holds and the creation is tried
-//! once more ([`retry_after_releasing`]); only a second failure is the caller's
-//! error.
+//! once more; only a second failure is the caller's error.
 //!
 //! [`SharedArray::zeroed`]: crate::SharedArray::zeroed
 //! [`SharedArray::for_overwrite`]: crate::SharedArray::for_overwrite

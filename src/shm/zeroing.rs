@@ -11,7 +11,8 @@
 //! memory and those swapped out (`sys::pages::data_extents`); everything else reads
 //! as zeros already. A page leaves a segment's file only if the file is truncated or
 //! a hole is punched, and shmpool does neither to an array segment, so the set only
-//! grows. [`HeldPages`] remembers what it has found, and looks again only in the
+//! grows. (Were a known page punched out all the same, zeroing it would allocate it
+//! again: a lost saving, never a wrong value.) [`HeldPages`] remembers what it has found, and looks again only in the
 //! gaps: a segment whose pages are all held costs no walk at all after its first
 //! zeroing, and a sparse one costs a walk over its few extents.
 //!
