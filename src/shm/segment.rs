@@ -194,11 +194,14 @@ impl Segment {
     ///
     /// The segment of a dropped array with the same bytes of data, on the kind of
     /// page a new one would get (counting the hugetlbfs pages that kept segments
-    /// hold as free, `shm/pages.rs`), is taken from the array cache (`shm/recycle.rs`)
-    /// when there is one, with a new tenant, and zeroed if `contents` asks for
-    /// zeros (the pages its file holds; none is allocated). Otherwise the segment is new and reads as zeros: only the page holding
-    /// the header is touched here, and every other page is faulted in by whoever
-    /// first writes it (for an output array, the worker that computes its chunk).
+    /// hold as free, `shm/pages.rs`), is taken from the array cache
+    /// (`shm/recycle.rs`) when there is one, with a new tenant, and zeroed if
+    /// `contents` asks for zeros (the pages its file holds; none is allocated).
+    /// Otherwise the segment is new and reads as zeros: only the page holding the
+    /// header is touched here, and every other page is faulted in by whoever first
+    /// writes it (for an output array, the worker that computes its chunk). A
+    /// creation that fails for want of descriptors, address space or memory is
+    /// tried once more after the array cache has released what it holds.
     ///
     /// # Errors
     /// [`Error::HugePagesUnavailable`] when huge pages were asked for explicitly
@@ -255,8 +258,8 @@ impl Segment {
             super::recycle::give_back_hugetlb_pages(pages::huge_pages_for(total));
         }
         let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
-        // Kept segments hold descriptors, address space and memory: when all of
-        // them are what is missing, the cache lets go and the kinds are tried again.
+        // Kept segments hold descriptors, address space and memory: when one of
+        // them is what is missing, the cache lets go and the kinds are tried again.
         let created = super::recycle::retry_after_releasing(
             || create_first_of(&name, &candidates, total),
             |(_, e)| Some(e),
