@@ -21,6 +21,11 @@
 //!   - `reused_with_zeroing`: the same, timing the creation too.
 //!   - `reused_for_overwrite`: `SharedArray::for_overwrite` and the call, both
 //!     timed: reused memory is not zeroed. Only for the kind `Pages::Auto` gives.
+//! * `sparse_loop/zeroed_1GiB_64KiB_used`: each timed step makes a 1 GiB
+//!   `SharedArray::zeroed` output (the array cache on, as by default) and writes
+//!   only its first 64 KiB with a ranged map; creation and map are timed.
+//!   After the steps, the most memory the output's file held (its `st_blocks`) is
+//!   printed to stderr: an output that stays lazy holds a few pages, not the GiB.
 //! * `<pages>` is each kind of page the machine offers now: `base` always,
 //!   `transparent_huge` when shmem THP is `advise`, `within_size` or `always`,
 //!   `hugetlb` when enough hugetlbfs pages are free (2^27 needs 1,026 pages of
@@ -36,6 +41,9 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use shmpool::{PageKind, Pages, Pool, SharedArray, array_cache};
+
+#[path = "../tests/common/array_memory.rs"]
+mod array_memory;
 
 /// Worker processes.
 const WORKERS: usize = 2;
@@ -188,12 +196,56 @@ fn first_touch(c: &mut Criterion) {
     group.finish();
 }
 
+/// The sparse loop of issue 24: 1 GiB outputs of which 64 KiB are used.
+fn sparse_loop(c: &mut Criterion) {
+    const GIB: usize = 1 << 30;
+    const USED: usize = 64 << 10;
+    let pool = Pool::new(WORKERS).expect("start the pool");
+    let limit = array_cache::limit();
+    // The loop starts from fresh memory: a segment the cache kept from the rows
+    // above holds the pages its arrays wrote, and would keep them.
+    array_cache::trim();
+    array_cache::set_limit(limit.max(2 * GIB as u64));
+    let before = array_cache::stats();
+    let mut held = 0u64;
+    let mut steps = 0u64;
+    let mut group = c.benchmark_group("sparse_loop");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("zeroed_1GiB_64KiB_used", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let mut ys = SharedArray::<u8>::zeroed(GIB).expect("output");
+                pool.bulk()
+                    .range(0..USED)
+                    .for_each_mut(&mut ys, |v: &mut u8| *v = 7)
+                    .expect("ranged map");
+                timed += start.elapsed();
+                assert_eq!((ys[0], ys[USED]), (7, 0), "a wrong output");
+                held = held.max(array_memory::file_bytes(&ys));
+                steps += 1;
+            }
+            timed
+        })
+    });
+    group.finish();
+    let reused = array_cache::stats().reused - before.reused;
+    eprintln!(
+        "sparse_loop: over {steps} steps ({reused} on reused memory) the output's file \
+         held at most {held} bytes ({:.1} MiB)",
+        held as f64 / (1 << 20) as f64
+    );
+    array_cache::set_limit(limit);
+    array_cache::trim();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = first_touch
+    targets = first_touch, sparse_loop
 }
 criterion_main!(benches);

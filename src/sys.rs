@@ -23,8 +23,9 @@ pub(crate) mod cgroup;
 mod memory;
 pub(crate) mod pages;
 pub(crate) use memory::{
-    Statm, data_hard_limit, record_allocation_failures, rename_env, resident_of,
-    set_data_soft_limit, stop_recording_aborts, vm_data,
+    Statm, data_hard_limit, is_descriptor_shortage, is_resource_shortage,
+    record_allocation_failures, rename_env, resident_of, set_data_soft_limit,
+    stop_recording_aborts, vm_data,
 };
 
 // ───────────────────────────── memory ─────────────────────────────

@@ -10,6 +10,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/array_memory.rs"]
+mod array_memory;
 
 use std::sync::RwLock;
 use std::time::Duration;
@@ -217,5 +219,60 @@ fn workers_keep_a_cached_array_mapped_and_unmap_it_once_trimmed() {
         common::wait_until(Duration::from_secs(5), || mapped() == 0),
         "workers still map {} arrays after the trim",
         mapped()
+    );
+}
+
+/// Issue 24, defect 1: a loop that makes a 1 GiB `zeroed` output each step and
+/// writes only its first 64 KiB allocates a few pages on every step, as the first
+/// step does (`np.zeros`). Before, from the second step on, zeroing the reused
+/// segment allocated the whole GiB (`MADV_POPULATE_READ` over the mapping, then a
+/// write over all of it): `step 1: the file holds 1073741824 bytes`.
+#[test]
+fn a_sparse_loop_of_zeroed_outputs_stays_lazy_on_every_step() {
+    const GIB: usize = 1 << 30;
+    const USED: usize = 64 << 10;
+    let _serial = exclusive();
+    let limit = array_cache::limit();
+    array_cache::set_limit(2 * GIB as u64);
+    let pool = Pool::new(2).unwrap();
+    let before = array_cache::stats();
+    for step in 0..4u8 {
+        let mut ys = SharedArray::<u8>::zeroed(GIB).unwrap();
+        if ys.page_kind() == shmpool::PageKind::HugeTlb {
+            // Every hugetlbfs page is reserved when the array is made: there is
+            // nothing lazy to keep.
+            println!("SKIPPED: a GiB gets hugetlbfs pages on this machine");
+            break;
+        }
+        // What the step before wrote is gone.
+        assert!(
+            ys[..USED].iter().all(|&v| v == 0),
+            "step {step}: not zeroed"
+        );
+        let started = std::time::Instant::now();
+        pool.bulk()
+            .range(0..USED)
+            .for_each_mut(&mut ys, |v: &mut u8| *v = 7)
+            .unwrap();
+        assert!(ys[..USED].iter().all(|&v| v == 7), "step {step}");
+        // The rest reads as zeros (each read allocates the page it reads).
+        for i in [USED, USED + 5000, GIB / 3, GIB / 2, GIB - 1] {
+            assert_eq!(ys[i], 0, "step {step}, element {i}");
+        }
+        let held = array_memory::file_bytes(&ys);
+        // 64 KiB, the header's page and the pages read above, in pages of up to
+        // 2 MiB: well under 16 MiB whatever the page kind.
+        assert!(
+            held < 16 << 20,
+            "step {step}: the file holds {held} bytes ({:?} pages)",
+            ys.page_kind()
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    let after = array_cache::stats();
+    array_cache::set_limit(limit);
+    assert!(
+        after.reused - before.reused >= 3,
+        "the loop did not reuse memory: {after:?}"
     );
 }

@@ -332,3 +332,171 @@ fn a_range_map_over_a_huge_zeroed_array_touches_only_its_range() {
     }
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Sets this process's soft limit of `resource` to `bytes`, keeping the hard limit.
+fn set_soft_limit(resource: libc::__rlimit_resource_t, value: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct passed by reference.
+    unsafe {
+        assert_eq!(libc::getrlimit(resource, &mut limit), 0);
+        limit.rlim_cur = value.min(limit.rlim_max);
+        assert_eq!(libc::setrlimit(resource, &limit), 0);
+    }
+}
+
+/// Opens `/dev/null` until the descriptor limit refuses, so that no descriptor
+/// number below the limit is free; returns what it opened.
+fn use_up_descriptors() -> Vec<std::fs::File> {
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => held.push(f),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return held,
+            Err(e) => panic!("open /dev/null: {e}"),
+        }
+    }
+}
+
+/// Issue 24, defect 3: the array cache holds a descriptor per kept array. With
+/// every descriptor number below `RLIMIT_NOFILE` in use and 16 arrays kept, a new
+/// array (and a map into it) still succeeds: the cache gives its descriptors back
+/// and the creation is tried again. With nothing cached to give back, the same
+/// creation is a typed `Io` error (`EMFILE`). Before, the new array failed with
+/// `EMFILE` while the cache held 16 descriptors.
+#[test]
+fn a_low_descriptor_limit_gets_arrays_while_the_cache_holds_descriptors() {
+    in_child(
+        "a_low_descriptor_limit_gets_arrays_while_the_cache_holds_descriptors",
+        || {
+            let pool = Pool::new(2).map_err(|e| e.to_string())?;
+            let xs = SharedArray::filled(1 << 16, 2.0f64).map_err(|e| e.to_string())?;
+            let mut warm = SharedArray::<f64>::zeroed(1 << 16).map_err(|e| e.to_string())?;
+            pool.map_into(&xs, &mut warm, |v: f64| v + 1.0)
+                .map_err(|e| e.to_string())?;
+            for i in 0..shmpool::array_cache::MAX_SEGMENTS {
+                drop(SharedArray::<u8>::filled(4096 * (i + 1), 1).map_err(|e| e.to_string())?);
+            }
+            let kept = shmpool::array_cache::stats();
+            if kept.segments != shmpool::array_cache::MAX_SEGMENTS {
+                return Err(format!("the cache did not keep the arrays: {kept:?}"));
+            }
+            // The limit: one above the highest descriptor open, every number below it
+            // in use.
+            let highest = std::fs::read_dir("/proc/self/fd")
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(2);
+            set_soft_limit(libc::RLIMIT_NOFILE, highest + 1);
+            let held = use_up_descriptors();
+            let mut ys = SharedArray::<f64>::zeroed(1 << 16)
+                .map_err(|e| format!("zeroed with 16 descriptors in the cache: {e}"))?;
+            pool.map_into(&xs, &mut ys, |v: f64| v * 3.0)
+                .map_err(|e| format!("map_into the new array: {e}"))?;
+            if ys.iter().any(|&y| y != 6.0) {
+                return Err("wrong values in the new array".into());
+            }
+            let after = shmpool::array_cache::stats();
+            if after.segments != 0 || after.released < kept.released + 16 {
+                return Err(format!("the cache kept its descriptors: {after:?}"));
+            }
+            // A named segment, likewise, with two arrays kept.
+            drop(held);
+            drop(SharedArray::<u8>::filled(3000, 1).map_err(|e| e.to_string())?);
+            drop(SharedArray::<u8>::filled(5000, 1).map_err(|e| e.to_string())?);
+            let mut held = use_up_descriptors();
+            let name = format!("shmpool-test-nofile-{}", std::process::id());
+            // SAFETY: a new name of this test's own, which nothing else maps.
+            let named = unsafe { SharedArray::<u32>::create_named(&name, 1000) }
+                .map_err(|e| format!("create_named with 2 descriptors in the cache: {e}"))?;
+            if named.iter().any(|&v| v != 0) {
+                return Err("the named segment is not zero".into());
+            }
+            drop(named);
+            // Nothing left to give back: a typed error, not a panic.
+            held.extend(use_up_descriptors());
+            let refused = SharedArray::<u8>::zeroed(123_456);
+            drop(held);
+            match refused {
+                Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE) => {
+                    Ok(())
+                }
+                other => Err(format!("with no descriptor free: {other:?}")),
+            }
+        },
+    );
+}
+
+/// Under `ulimit -v` of `gib` GiB (`RLIMIT_AS`), in a child: a pool of two builds
+/// under every start method, carries 4 MiB arguments and results through its
+/// arenas, and maps an input and an output of a quarter of the limit each (half
+/// the limit in arrays, mapped by the parent and by each worker); then one array
+/// of half the limit is made and written.
+fn pools_and_arrays_fit_under_an_address_space_limit(case: &str, gib: u64) {
+    in_child(case, || {
+        let limit = gib << 30;
+        set_soft_limit(libc::RLIMIT_AS, limit);
+        let quarter = (limit / 4) as usize / 8;
+        for method in [
+            StartMethod::Fork,
+            StartMethod::ForkServer,
+            StartMethod::Spawn,
+        ] {
+            let pool = Pool::builder()
+                .processes(2)
+                .start_method(method)
+                .build()
+                .map_err(|e| format!("{method:?}: build under {gib} GiB: {e}"))?;
+            let echoed = pool
+                .map(|v: Vec<u8>| v.iter().rev().copied().collect::<Vec<u8>>(), {
+                    (0..4u8).map(|i| vec![i; 4 << 20])
+                })
+                .map_err(|e| format!("{method:?}: 4 MiB payloads: {e}"))?;
+            if echoed
+                .iter()
+                .enumerate()
+                .any(|(i, v)| v.len() != 4 << 20 || v[0] != i as u8)
+            {
+                return Err(format!("{method:?}: wrong payloads"));
+            }
+            let xs = SharedArray::<f64>::filled(quarter, 4.0)
+                .map_err(|e| format!("{method:?}: an input of {} MiB: {e}", quarter >> 17))?;
+            let mut ys = SharedArray::<f64>::for_overwrite(quarter)
+                .map_err(|e| format!("{method:?}: an output of {} MiB: {e}", quarter >> 17))?;
+            pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())
+                .map_err(|e| format!("{method:?}: map_into: {e}"))?;
+            if ys.iter().any(|&y| y != 2.0) {
+                return Err(format!("{method:?}: wrong sqrt"));
+            }
+        }
+        let half = SharedArray::<u8>::filled((limit / 2) as usize, 9)
+            .map_err(|e| format!("an array of half the limit: {e}"))?;
+        if half.iter().any(|&v| v != 9) {
+            return Err("the half-limit array is wrong".into());
+        }
+        Ok(())
+    });
+}
+
+/// Issue 24, defect 4, at 1 GiB: before, `build` failed (the arenas' reservations
+/// alone did not fit).
+#[test]
+fn pools_and_arrays_fit_under_an_address_space_limit_of_1_gib() {
+    pools_and_arrays_fit_under_an_address_space_limit(
+        "pools_and_arrays_fit_under_an_address_space_limit_of_1_gib",
+        1,
+    );
+}
+
+/// Issue 24, defect 4, at 2 GiB: before, the arenas left under 256 MiB for arrays.
+#[test]
+fn pools_and_arrays_fit_under_an_address_space_limit_of_2_gib() {
+    pools_and_arrays_fit_under_an_address_space_limit(
+        "pools_and_arrays_fit_under_an_address_space_limit_of_2_gib",
+        2,
+    );
+}

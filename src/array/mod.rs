@@ -74,15 +74,19 @@ impl<T: Pod> SharedArray<T> {
     /// faulted in by the workers that write its chunks, in parallel, and never by
     /// the parent. When it takes over the memory of a dropped array of the same
     /// byte length instead ([`array_cache`](crate::array_cache)), whose pages the
-    /// workers have mapped already, it zeroes that memory in the calling thread.
+    /// workers have mapped already, it zeroes, in the calling thread, the pages
+    /// that memory holds (those its earlier arrays touched) and allocates none: the
+    /// rest reads as zeros and stays unallocated, so an output used in part stays
+    /// lazy from one array to the next.
     ///
     /// Arrays of at least [`HUGE_PAGE_THRESHOLD`](crate::HUGE_PAGE_THRESHOLD) bytes
     /// get huge pages where the system offers them ([`Pages::Auto`]); see
     /// [`SharedArray::zeroed_with_pages`] and [`SharedArray::page_kind`].
     ///
     /// # Errors
-    /// [`Error::Io`] when the shared memory cannot be created (out of memory or file
-    /// descriptors).
+    /// [`Error::Io`] when the shared memory cannot be created (out of memory,
+    /// address space or file descriptors), also after the array cache released
+    /// what it held and the creation was tried again.
     ///
     /// # Examples
     ///

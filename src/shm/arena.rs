@@ -1,11 +1,12 @@
 //! Arenas: where task arguments and results too large for a ring slot go.
 //!
-//! An arena is a memfd that every side maps once with a large *virtual* reservation
-//! ([`reserve`]) while the file itself starts small. The writer grows the file with
-//! `ftruncate` when it needs room; because the mappings already cover the reserved
-//! range, nobody ever remaps, and offsets stay valid in every process. Readers only
-//! touch ranges that the writer published through a ring record, which the writer
-//! grew the file to cover before publishing.
+//! An arena is a memfd that the writer grows with `ftruncate` when it needs room,
+//! and that every process maps in windows as it reaches them
+//! (`shm/windows.rs`): nobody ever remaps or moves a mapping, so offsets stay
+//! valid in every process, and an arena takes address space only for what it has
+//! carried. Readers only touch ranges that the writer published through a ring
+//! record, which the writer grew the file to cover before publishing; every
+//! payload lies inside one window.
 //!
 //! * The **task arena** (one per pool) is written by the parent, which allocates
 //!   with a first-fit free list kept in its own memory, and read by workers. A block
@@ -21,26 +22,13 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::ptr::NonNull;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::mapping::Mapping;
-use crate::sys::{self, MapOptions};
+pub(crate) use super::windows::ArenaMap;
+use super::windows::place;
+use crate::sys;
 
-/// The virtual address range reserved for each arena mapping: the largest payload
-/// (and the most outstanding payload bytes) one arena can hold. It is the
-/// machine's memory plus swap (no payload can be larger: it was in memory to be
-/// serialized), rounded up to a power of two, at least 64 GiB and at most 1 TiB
-/// (x86-64 gives a process 128 TiB of addresses, and a pool maps one arena per
-/// worker slot plus one).
-pub(crate) fn reserve() -> usize {
-    static RESERVE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *RESERVE.get_or_init(|| {
-        let memory = sys::memory_and_swap().unwrap_or(0);
-        (memory.next_power_of_two() as usize).clamp(64 << 30, 1 << 40)
-    })
-}
 /// Allocation granularity.
 pub(crate) const ALIGN: u64 = 64;
 /// Arenas are grown in steps of at least this much.
@@ -55,132 +43,6 @@ pub(crate) const RESULT_HEADER: u64 = ALIGN;
 /// Rounds up to the allocation granularity.
 pub(crate) fn round(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
-}
-
-/// A memfd mapped with the full reservation.
-#[derive(Debug)]
-pub(crate) struct ArenaMap {
-    fd: OwnedFd,
-    map: Mapping,
-}
-
-impl ArenaMap {
-    /// Creates a new, empty arena file and maps it.
-    pub(crate) fn create(name: &std::ffi::CStr) -> io::Result<Self> {
-        let fd = sys::memfd(name, 0)?;
-        Self::open(fd, true)
-    }
-
-    /// Maps an existing arena file (received from the parent).
-    pub(crate) fn open(fd: OwnedFd, writable: bool) -> io::Result<Self> {
-        let mut reserve = reserve();
-        loop {
-            match Mapping::new(
-                fd.as_fd(),
-                reserve,
-                MapOptions {
-                    writable,
-                    dont_fork: true,
-                },
-            ) {
-                Ok(map) => return Ok(ArenaMap { fd, map }),
-                // Address space limited (ulimit -v): reserve less.
-                Err(e) if reserve > (256 << 20) && e.raw_os_error() == Some(libc::ENOMEM) => {
-                    reserve /= 2
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The file descriptor.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    /// The reserved size.
-    pub(crate) fn reserved(&self) -> u64 {
-        self.map.len() as u64
-    }
-
-    /// The current file length.
-    pub(crate) fn file_len(&self) -> io::Result<u64> {
-        sys::file_len(self.fd.as_fd())
-    }
-
-    /// Grows the file to at least `end` bytes (in steps), within the reservation.
-    pub(crate) fn ensure_len(&self, end: u64, current: &mut u64) -> io::Result<()> {
-        if end <= *current {
-            return Ok(());
-        }
-        if end > self.reserved() {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!(
-                    "a payload needs {end} bytes of arena; the arena reserves {}",
-                    self.reserved()
-                ),
-            ));
-        }
-        let target = end
-            .max(current.saturating_mul(2))
-            .max(GROW_STEP)
-            .min(self.reserved());
-        sys::set_len(self.fd.as_fd(), target)?;
-        *current = target;
-        Ok(())
-    }
-
-    /// Shrinks the file to `len` bytes, freeing the memory above.
-    pub(crate) fn shrink_to(&self, len: u64, current: &mut u64) {
-        if len < *current && sys::set_len(self.fd.as_fd(), len).is_ok() {
-            *current = len;
-        }
-    }
-
-    /// A pointer to offset `off`.
-    pub(crate) fn at(&self, off: u64) -> *mut u8 {
-        debug_assert!(off <= self.reserved());
-        // SAFETY: off is within the reserved mapping (checked by callers against the
-        // file length, which never exceeds the reservation).
-        unsafe { self.map.ptr().add(off as usize) }
-    }
-
-    /// Reads `len` bytes at `off`, after checking they lie inside the file.
-    ///
-    /// # Safety
-    /// The range must have been published to this reader (through a ring record
-    /// whose Release/Acquire pair orders the writer's bytes before this read) and must
-    /// not be written until the reader has released it.
-    pub(crate) unsafe fn read(&self, off: u64, len: u64) -> io::Result<&[u8]> {
-        let end = off
-            .checked_add(len)
-            .filter(|&e| e <= self.reserved())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, "payload outside the arena")
-            })?;
-        if end > self.file_len()? {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "payload beyond the arena's end",
-            ));
-        }
-        // SAFETY: inside the mapping and the file (checked); exclusivity is the
-        // caller's guarantee.
-        Ok(unsafe { std::slice::from_raw_parts(self.at(off), len as usize) })
-    }
-
-    /// Gives the pages of `off..off+len` back to the system.
-    pub(crate) fn discard(&self, off: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        if let Some(ptr) = NonNull::new(self.at(off)) {
-            // SAFETY: the range is a freed block of this arena: no reader or writer
-            // uses it until it is allocated again, which reads as zeros afterwards.
-            unsafe { sys::discard(ptr, len as usize) };
-        }
-    }
 }
 
 /// A block of the task arena.
@@ -225,33 +87,53 @@ impl TaskArena {
         self.file_len
     }
 
-    /// Copies `bytes` into a new block.
+    /// Copies `bytes` into a new block, which lies inside one window of the arena
+    /// (`shm/windows.rs`).
     pub(crate) fn store(&mut self, bytes: &[u8]) -> io::Result<Block> {
         let need = round(bytes.len() as u64).max(ALIGN);
-        let found = self
-            .free
-            .iter()
-            .find(|&(_, &len)| len >= need)
-            .map(|(&off, &len)| (off, len));
+        // First fit: the first free block with room for the block inside a window.
+        let found = self.free.iter().find_map(|(&off, &len)| {
+            let at = place(off, need);
+            (at + need <= off + len).then_some((off, len, at))
+        });
         let off = match found {
-            Some((off, len)) => {
+            Some((off, len, at)) => {
                 self.free.remove(&off);
-                if len > need {
-                    self.free.insert(off + need, len - need);
+                if at > off {
+                    self.free.insert(off, at - off);
                 }
-                off
+                if at + need < off + len {
+                    self.free.insert(at + need, off + len - (at + need));
+                }
+                at
             }
             None => {
-                let off = self.end;
-                self.map.ensure_len(off + need, &mut self.file_len)?;
-                self.end = off + need;
-                off
+                let at = place(self.end, need);
+                self.map
+                    .ensure_len(at + need, &mut self.file_len, GROW_STEP)?;
+                if at > self.end {
+                    // The rest of the window below: free, for smaller blocks. No
+                    // free block ends at `end` (freeing one there lowers `end`).
+                    self.free.insert(self.end, at - self.end);
+                }
+                self.end = at + need;
+                at
             }
         };
-        // SAFETY: the block is allocated to this call alone; no worker reads it until
-        // the record naming it is pushed (Release) after this copy.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.at(off), bytes.len()) };
-        Ok(Block { off, len: need })
+        let block = Block { off, len: need };
+        let dst = match self.map.range(off, need) {
+            Ok(dst) => dst,
+            Err(e) => {
+                // No address space for the window: the block goes back.
+                self.free(block);
+                return Err(e);
+            }
+        };
+        // SAFETY: the block lies in a mapped window and is allocated to this call
+        // alone; no worker reads it until the record naming it is pushed (Release)
+        // after this copy.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_ptr(), bytes.len()) };
+        Ok(block)
     }
 
     /// Returns a block to the free list (its task finished or its worker died).
@@ -291,10 +173,11 @@ impl TaskArena {
 /// The release counter at the start of a result arena.
 fn release_counter(map: &ArenaMap) -> &AtomicU64 {
     // SAFETY: every result arena file is created at least a page long
-    // ([`ResultReader::create`]) and mapped from offset 0, which is page-aligned, so
-    // the first 8 bytes are valid, aligned for an AtomicU64, and live as long as the
-    // mapping `map` borrows. Both processes touch them only through this atomic.
-    unsafe { &*map.at(0).cast::<AtomicU64>() }
+    // ([`ResultReader::create`]) and its first window, from offset 0, which is
+    // page-aligned, is mapped for as long as `map` lives, so the first 8 bytes are
+    // valid, aligned for an AtomicU64, and live as long as the borrow of `map`.
+    // Both processes touch them only through this atomic.
+    unsafe { map.start().cast::<AtomicU64>().as_ref() }
 }
 
 /// A worker's allocator for its result arena.
@@ -340,11 +223,15 @@ impl ResultWriter {
             }
         }
         let need = round(bytes.len() as u64).max(ALIGN);
-        let off = self.head;
-        self.map.ensure_len(off + need, &mut self.file_len)?;
-        // SAFETY: `off..off+need` lies above every block the parent has not released
-        // (the bump pointer only moves up until all are released), so nobody reads it.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.at(off), bytes.len()) };
+        // Inside one window: the rest of the window below is skipped.
+        let off = place(self.head, need);
+        self.map
+            .ensure_len(off + need, &mut self.file_len, GROW_STEP)?;
+        let dst = self.map.range(off, need)?;
+        // SAFETY: `off..off+need` lies in a mapped window, above every block the
+        // parent has not released (the bump pointer only moves up until all are
+        // released), so nobody reads it.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_ptr(), bytes.len()) };
         self.head = off + need;
         self.handed_out = self.handed_out.wrapping_add(need);
         Ok(off)
@@ -434,6 +321,59 @@ mod tests {
     }
 
     #[test]
+    fn blocks_of_any_size_lie_inside_one_window_and_read_back() {
+        let seed = sys::monotonic_ns();
+        let mut state = seed | 1;
+        let mut next = move |n: u64| {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut a = TaskArena::new().unwrap();
+        let mut live: Vec<(Block, u8, usize)> = Vec::new();
+        let mut peak = 0;
+        for round in 0..300u32 {
+            if !live.is_empty() && next(3) == 0 {
+                let (block, _, _) = live.swap_remove(next(live.len() as u64) as usize);
+                a.free(block);
+                continue;
+            }
+            let len = match next(4) {
+                0 => next(200) as usize,
+                1 => next(64 << 10) as usize,
+                2 => next(1 << 20) as usize + (1 << 19),
+                _ => next(3 << 20) as usize,
+            };
+            let byte = round as u8;
+            let block = a.store(&vec![byte; len]).unwrap();
+            assert_eq!(
+                super::super::windows::place(block.off, block.len),
+                block.off,
+                "seed {seed}: block {block:?} crosses a window"
+            );
+            live.push((block, byte, len));
+            peak = peak.max(a.end);
+        }
+        for (block, byte, len) in &live {
+            // SAFETY: live blocks this test stored and has not freed.
+            let back = unsafe { a.map.read(block.off, *len as u64) }.unwrap();
+            assert!(back.iter().all(|b| b == byte), "seed {seed}: {block:?}");
+        }
+        // Windows double: what is mapped is at most twice the highest end.
+        assert!(
+            a.map.mapped() <= 2 * peak.max(1 << 20),
+            "seed {seed}: {} bytes mapped for an arena that reached {peak}",
+            a.map.mapped(),
+        );
+        for (block, _, _) in live {
+            a.free(block);
+        }
+        assert_eq!((a.used(), a.end), (0, 0), "seed {seed}");
+    }
+
+    #[test]
     fn a_new_writer_never_sees_another_process_releases() {
         // Issue 10, bug 1: each process gets its own arena, and so its own counter.
         let old = ResultReader::create().unwrap();
@@ -502,6 +442,6 @@ mod tests {
         let o4 = w.store(b"again").unwrap();
         assert_eq!(o4, RESULT_HEADER, "everything was released: start over");
         // SAFETY: a range beyond the file is refused, not read.
-        assert!(unsafe { reader.read(reserve() as u64 - 8, 64) }.is_err());
+        assert!(unsafe { reader.read(super::super::windows::capacity() - 8, 64) }.is_err());
     }
 }

@@ -28,7 +28,17 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `fd` from offset 0.
     pub(crate) fn new(fd: BorrowedFd<'_>, len: usize, opts: MapOptions) -> io::Result<Self> {
-        let ptr = sys::map_shared(fd, 0, len, opts)?;
+        Self::new_at(fd, 0, len, opts)
+    }
+
+    /// Maps `len` bytes of `fd` from `offset`, a multiple of the page size.
+    pub(crate) fn new_at(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+        opts: MapOptions,
+    ) -> io::Result<Self> {
+        let ptr = sys::map_shared(fd, offset, len, opts)?;
         Ok(Mapping { ptr, len })
     }
 

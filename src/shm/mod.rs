@@ -1,6 +1,7 @@
 //! Shared memory: owned mappings, data segments, the cache that recycles dropped
-//! ones, the liveness table, and the registry of pools whose idle workers a dropped
-//! segment wakes.
+//! ones and the zeroing of what it hands back, the arenas and the windows they are
+//! mapped in, the liveness table, and the registry of pools whose idle workers a
+//! dropped segment wakes.
 
 pub(crate) mod arena;
 pub(crate) mod liveness;
@@ -11,6 +12,8 @@ pub(crate) mod pages;
 pub mod recycle;
 pub(crate) mod registry;
 pub(crate) mod segment;
+pub(crate) mod windows;
+pub(crate) mod zeroing;
 
 pub(crate) use mapping::Mapping;
 pub use page_kind::PageKind;

@@ -165,15 +165,20 @@ pub(crate) fn check_name(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Maps `len` bytes of `fd`; when address space or mappings ran out, once more
+/// after the array cache let go of what it holds (`shm/recycle.rs`).
 fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
-    Mapping::new(
-        fd.as_fd(),
-        len,
-        MapOptions {
-            writable: true,
-            dont_fork: true,
-        },
-    )
+    let opts = MapOptions {
+        writable: true,
+        dont_fork: true,
+    };
+    super::recycle::retry_after_releasing(|| Mapping::new(fd.as_fd(), len, opts), |e| Some(e))
+}
+
+/// `shm_open`; when descriptors ran out, once more after the array cache let go
+/// of what it holds.
+fn shm_open(name: &str, mode: ShmMode) -> io::Result<OwnedFd> {
+    super::recycle::retry_after_releasing(|| sys::shm_open(name, mode), |e| Some(e))
 }
 
 /// Why [`create`] failed.
@@ -216,10 +221,10 @@ pub(crate) fn create(
         .and_then(|b| b.checked_add(NAMED_DATA_OFFSET))
         .filter(|b| *b <= isize::MAX as usize)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
-    let fd = match sys::shm_open(name, ShmMode::CreateNew) {
+    let fd = match shm_open(name, ShmMode::CreateNew) {
         Ok(fd) => fd,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reclaim_if_stale(name) => {
-            sys::shm_open(name, ShmMode::CreateNew)?
+            shm_open(name, ShmMode::CreateNew)?
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(CreateError::Exists),
         Err(e) => return Err(e.into()),
@@ -285,7 +290,7 @@ pub(crate) fn create(
 /// Opens an existing named segment and reads its header.
 pub(crate) fn open(name: &str) -> io::Result<(OwnedFd, Mapping, NamedHeader)> {
     check_name(name)?;
-    let fd = sys::shm_open(name, ShmMode::Open)?;
+    let fd = shm_open(name, ShmMode::Open)?;
     let file_len = sys::file_len(fd.as_fd())? as usize;
     let not_ours = || {
         io::Error::new(

@@ -4,8 +4,11 @@
 //! [`Pages::Auto`], the default, gets, in this order of preference:
 //!
 //! 1. hugetlbfs pages, when the reserved pool has enough free pages for the whole
-//!    segment (rounded up to whole huge pages): the mapping reserves them when it
-//!    is made, so a shortage found then falls through to the next choice;
+//!    segment (rounded up to whole huge pages), counting those that dropped arrays
+//!    hold in the array cache: a held segment of the same size is taken over, and
+//!    others are given back to make room (`shm/recycle.rs`). The mapping reserves
+//!    the pages when it is made, so a shortage found then falls through to the
+//!    next choice;
 //! 2. transparent huge pages, when shmem THP is `advise`, `within_size`, `always`
 //!    or `force`: the mapping (the parent's and every worker's) is marked
 //!    `MADV_HUGEPAGE`, and the kernel uses a small page wherever it finds no huge
@@ -88,6 +91,9 @@ pub(crate) fn env_value_allows_huge(value: Option<&str>) -> bool {
 pub(crate) struct Offer {
     /// hugetlbfs pages a new mapping may reserve.
     pub hugetlb_available: u64,
+    /// hugetlbfs pages held by segments in the array cache, which it gives to a
+    /// new hugetlbfs array (`recycle::give_back_hugetlb_pages`).
+    pub hugetlb_cached: u64,
     /// The shmem THP mode, `None` without THP.
     pub thp: Option<ShmemThp>,
 }
@@ -96,13 +102,15 @@ impl Offer {
     /// An offer of nothing but base pages, for requests that need not look.
     pub(crate) const NONE: Offer = Offer {
         hugetlb_available: 0,
+        hugetlb_cached: 0,
         thp: None,
     };
 
-    /// Reads the system's settings.
+    /// Reads the system's settings, and what the array cache holds.
     pub(crate) fn now() -> Self {
         Offer {
             hugetlb_available: sys_pages::hugetlb_pool().map_or(0, |p| p.available),
+            hugetlb_cached: super::recycle::hugetlb_pages_held(),
             thp: sys_pages::shmem_thp(),
         }
     }
@@ -114,12 +122,16 @@ impl Offer {
             PageKind::Base => None,
             PageKind::HugeTlb => {
                 let needed = huge_pages_for(total);
-                (self.hugetlb_available < needed).then(|| {
+                let free = self.hugetlb_available + self.hugetlb_cached;
+                (free < needed).then(|| {
+                    let cached = match self.hugetlb_cached {
+                        0 => String::new(),
+                        n => format!(", {n} of them held by the array cache"),
+                    };
                     format!(
-                        "{needed} hugetlbfs pages of {} KiB are needed and {} are free \
+                        "{needed} hugetlbfs pages of {} KiB are needed and {free} are free{cached} \
                          (reserve more with `sysctl vm.nr_hugepages`)",
                         sys_pages::huge_page_size() / 1024,
-                        self.hugetlb_available
                     )
                 })
             }
@@ -185,6 +197,7 @@ mod tests {
     fn offer(hugetlb_available: u64, thp: ShmemThp) -> Offer {
         Offer {
             hugetlb_available,
+            hugetlb_cached: 0,
             thp: Some(thp),
         }
     }
@@ -201,6 +214,25 @@ mod tests {
         assert_eq!(
             short.candidates(Pages::Auto, BIG, total, true),
             [PageKind::TransparentHuge, PageKind::Base]
+        );
+        // Pages held in the array cache count: it gives them to a new array.
+        let cached = Offer {
+            hugetlb_cached: 3,
+            ..offer(2, ShmemThp::Never)
+        };
+        assert_eq!(
+            cached.candidates(Pages::Auto, BIG, total, true),
+            [PageKind::HugeTlb, PageKind::Base]
+        );
+        let short = Offer {
+            hugetlb_cached: 2,
+            ..cached
+        };
+        assert!(
+            short
+                .refusal(PageKind::HugeTlb, total)
+                .unwrap()
+                .contains("and 4 are free, 2 of them held by the array cache")
         );
         let none = offer(0, ShmemThp::Never);
         assert_eq!(

@@ -9,7 +9,13 @@
 //! here, still mapped in the workers that wrote it. The next such array of exactly
 //! the same byte length (any element type), on the kind of page it would get new,
 //! takes it over, and the workers that write it find their pages mapped already.
-//! `zeroed` zeroes reused memory; `for_overwrite` does not.
+//! The hugetlbfs pages that kept segments hold count as free when that kind is
+//! chosen: a new array of a kept hugetlbfs segment's size takes it over, and one
+//! of another size has the cache give kept hugetlbfs segments back to the system
+//! until its pages are free, so kept arrays never
+//! push new ones off huge pages.
+//! `zeroed` zeroes the pages reused memory holds and allocates none
+//! (`shm/zeroing.rs`); `for_overwrite` does not zero.
 //!
 //! The cache is bounded: at most [`MAX_SEGMENTS`] arrays and [`limit`] bytes (an
 //! eighth of physical memory or of the process's cgroup memory limit, whichever is
@@ -17,6 +23,13 @@
 //! dropped go first. [`set_limit`] or the `SHMPOOL_ARRAY_CACHE` environment
 //! variable sets the limit, and `0` turns the cache off. [`trim`] gives everything
 //! back. Named segments and `.npy` files are never kept.
+//!
+//! Kept segments hold what a new array may need: a descriptor each (counted
+//! against `RLIMIT_NOFILE`), a mapping (address space, counted against
+//! `RLIMIT_AS`, and one of `vm.max_map_count`), and their pages. So when making a
+//! new array fails for want of one of them (`EMFILE`, `ENFILE`, `ENOMEM`,
+//! `ENOSPC`), the cache releases everything it holds and the creation is tried
+//! once more; only a second failure is the caller's error.
 //!
 //! [`SharedArray::zeroed`]: crate::SharedArray::zeroed
 //! [`SharedArray::for_overwrite`]: crate::SharedArray::for_overwrite
@@ -55,12 +68,19 @@ pub(crate) trait Kept: Any + Send {
     fn data_bytes(&self) -> usize;
     /// Its pages: what an array must ask for to take it over.
     fn page_kind(&self) -> PageKind;
+    /// hugetlbfs pages it holds (its file's, all reserved for it): 0 for other
+    /// kinds of page.
+    fn hugetlb_pages(&self) -> u64;
     /// Makes its drop release it, instead of offering it here again.
     fn forbid_recycling(&mut self);
 }
 
 /// The most segments the cache holds, whatever their size.
 pub const MAX_SEGMENTS: usize = 16;
+
+/// How long [`give_back_hugetlb_pages`] waits for the pages it released to reach
+/// the system's pool.
+const HUGETLB_RETURN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The environment variable that sets the byte limit: a number of bytes with an
 /// optional `K`, `M` or `G` suffix (powers of 1024), or `0` to turn recycling off.
@@ -196,6 +216,94 @@ pub(crate) fn take(data_bytes: usize, kind: PageKind) -> Option<Box<dyn Kept>> {
     cache.bytes -= data_bytes as u64;
     cache.reused += 1;
     Some(segment)
+}
+
+/// Runs `make`; when it fails with a shortage (`sys::is_resource_shortage` of the
+/// error `io_error` finds in it) and the cache holds segments, releases them all and
+/// runs `make` once more.
+pub(crate) fn retry_after_releasing<T, E>(
+    mut make: impl FnMut() -> Result<T, E>,
+    io_error: impl Fn(&E) -> Option<&std::io::Error>,
+) -> Result<T, E> {
+    match make() {
+        Err(e) if io_error(&e).is_some_and(sys::is_resource_shortage) => {
+            let released = lock().map(|mut cache| cache.evict_to(0, 0));
+            match released {
+                Some(released) if !released.is_empty() => {
+                    tracing::debug!(
+                        segments = released.len(),
+                        error = ?io_error(&e),
+                        "releasing the array cache to make a new array"
+                    );
+                    release(released);
+                    make()
+                }
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// hugetlbfs pages the held segments hold: pages a new hugetlbfs array can have,
+/// by taking over a held segment of its size, or from the system's pool once
+/// [`give_back_hugetlb_pages`] has released others.
+pub(crate) fn hugetlb_pages_held() -> u64 {
+    lock().map_or(0, |cache| {
+        cache.held.iter().map(|s| s.hugetlb_pages()).sum()
+    })
+}
+
+/// Makes room in the system's hugetlbfs pool for a segment of `needed` pages:
+/// when fewer are free, releases held hugetlbfs segments, the least recently
+/// dropped first, until enough pages would be free, and waits (at most
+/// [`HUGETLB_RETURN_WAIT`]) for them to come back. A released segment's pages
+/// return when its last mapping goes: this process's at once, a worker's when
+/// it sees the segment retired (woken now if idle, else between two tasks).
+/// Returns whether `needed` pages are free.
+pub(crate) fn give_back_hugetlb_pages(needed: u64) -> bool {
+    let free = || sys::pages::hugetlb_pool().map_or(0, |p| p.available);
+    let short = needed.saturating_sub(free());
+    if short == 0 {
+        return true;
+    }
+    let released = {
+        let Some(mut cache) = lock() else {
+            return false;
+        };
+        let mut released = Vec::new();
+        let mut pages = 0;
+        while pages < short {
+            let Some(at) = cache.held.iter().rposition(|s| s.hugetlb_pages() > 0) else {
+                break;
+            };
+            let segment = cache.held.remove(at).expect("the position found");
+            cache.bytes -= segment.data_bytes() as u64;
+            cache.released += 1;
+            pages += segment.hugetlb_pages();
+            released.push(segment);
+        }
+        released
+    };
+    if released.is_empty() {
+        return false;
+    }
+    tracing::debug!(
+        segments = released.len(),
+        needed,
+        "releasing cached hugetlbfs segments for a new one"
+    );
+    release(released);
+    let deadline = std::time::Instant::now() + HUGETLB_RETURN_WAIT;
+    loop {
+        if free() >= needed {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// The byte limit of the array cache: the most element data that dropped arrays

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use super::liveness::Liveness;
 use super::mapping::Mapping;
 use super::pages::{self, Offer, PageKind, Pages};
+use super::zeroing::HeldPages;
 use crate::error::Error;
 use crate::sys::pages as sys_pages;
 use crate::sys::{self, MapOptions};
@@ -109,8 +110,9 @@ pub(crate) struct Segment {
     /// (`shm/recycle.rs`) may keep when it is dropped; false for every other
     /// segment, and for one the cache released.
     recyclable: bool,
-    /// Every page of the parent's mapping has been mapped (`Segment::zero_data`).
-    parent_mapped: bool,
+    /// The pages its file is known to hold, mapped in the parent's mapping: what
+    /// `Segment::zero_data` zeroes (`shm/zeroing.rs`).
+    held: HeldPages,
 }
 
 /// A segment's file and mapping.
@@ -192,11 +194,15 @@ impl Segment {
     /// `contents`.
     ///
     /// The segment of a dropped array with the same bytes of data, on the kind of
-    /// page a new one would get, is taken from the array cache (`shm/recycle.rs`)
-    /// when there is one, with a new tenant, and zeroed if `contents` asks for
-    /// zeros. Otherwise the segment is new and reads as zeros: only the page holding
-    /// the header is touched here, and every other page is faulted in by whoever
-    /// first writes it (for an output array, the worker that computes its chunk).
+    /// page a new one would get (counting the hugetlbfs pages that kept segments
+    /// hold as free, `shm/pages.rs`), is taken from the array cache
+    /// (`shm/recycle.rs`) when there is one, with a new tenant, and zeroed if
+    /// `contents` asks for zeros (the pages its file holds; none is allocated).
+    /// Otherwise the segment is new and reads as zeros: only the page holding the
+    /// header is touched here, and every other page is faulted in by whoever first
+    /// writes it (for an output array, the worker that computes its chunk). A
+    /// creation that fails for want of descriptors, address space or memory is
+    /// tried once more after the array cache has released what it holds.
     ///
     /// # Errors
     /// [`Error::HugePagesUnavailable`] when huge pages were asked for explicitly
@@ -222,8 +228,10 @@ impl Segment {
             Pages::Auto if !env_allows || data_bytes < pages::HUGE_PAGE_THRESHOLD => Offer::NONE,
             _ => Offer::now(),
         };
-        // The memory of a dropped array, of the kind a new one would get now.
-        let preferred = offer.candidates(pages, data_bytes, total, env_allows)[0];
+        // The memory of a dropped array, of the kind a new one would get now
+        // (counting the hugetlbfs pages that dropped arrays hold as free).
+        let candidates = offer.candidates(pages, data_bytes, total, env_allows);
+        let preferred = candidates[0];
         if let Some(kept) = super::recycle::take(data_bytes, preferred) {
             let kept: Box<dyn std::any::Any> = kept;
             let mut segment = *kept
@@ -245,51 +253,55 @@ impl Segment {
                 });
             }
         }
+        if preferred == PageKind::HugeTlb && offer.hugetlb_available < pages::huge_pages_for(total)
+        {
+            // Short only because the cache holds pages: it gives some back.
+            super::recycle::give_back_hugetlb_pages(pages::huge_pages_for(total));
+        }
         let name = CString::new(format!("shmpool-array-{id}")).expect("no NUL in a number");
-        let mut refused = None;
-        for kind in offer.candidates(pages, data_bytes, total, env_allows) {
-            let (fd, map) = match create(&name, kind, total) {
-                Ok(created) => created,
-                Err(e) => {
-                    tracing::debug!(?kind, total, error = %e, "page kind refused");
-                    refused = Some((kind, e));
-                    continue;
-                }
-            };
-            let header = SegmentHeader {
-                magic: SEGMENT_MAGIC,
-                version: 1,
-                elem_size: elem_size as u32,
-                len: len as u64,
-                id,
-                owner_pid: sys::getpid() as u32,
-                elem_align: elem_align as u32,
-            };
-            // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and
-            // ours alone: no worker has it yet. For hugetlbfs pages, `create` has
-            // faulted this page in already, so the write cannot raise SIGBUS.
-            unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
-            return Ok(Segment {
-                id,
-                storage: Storage::new(fd, Backing::Shared(map)),
-                data_off: DATA_OFFSET,
-                data_bytes,
-                pages: kind,
-                live: OnceLock::new(),
-                unlink: None,
-                tenant: new_tenant(),
-                recyclable: true,
-                parent_mapped: false,
-            });
-        }
-        match refused {
-            Some((kind, e)) if kind.is_huge() => Err(Error::HugePagesUnavailable {
-                kind,
-                reason: e.to_string(),
-            }),
-            Some((_, e)) => Err(Error::io("creating a shared array")(e)),
-            None => unreachable!("every request has at least one candidate"),
-        }
+        // Kept segments hold descriptors, address space and memory: when one of
+        // them is what is missing, the cache lets go and the kinds are tried again.
+        let created = super::recycle::retry_after_releasing(
+            || create_first_of(&name, &candidates, total),
+            |(_, e)| Some(e),
+        );
+        let (kind, fd, map) = match created {
+            Ok(created) => created,
+            // A huge-page kind refused for want of pages. A shortage of
+            // descriptors is not about pages.
+            Err((kind, e)) if kind.is_huge() && !sys::is_descriptor_shortage(&e) => {
+                return Err(Error::HugePagesUnavailable {
+                    kind,
+                    reason: e.to_string(),
+                });
+            }
+            Err((_, e)) => return Err(Error::io("creating a shared array")(e)),
+        };
+        let header = SegmentHeader {
+            magic: SEGMENT_MAGIC,
+            version: 1,
+            elem_size: elem_size as u32,
+            len: len as u64,
+            id,
+            owner_pid: sys::getpid() as u32,
+            elem_align: elem_align as u32,
+        };
+        // SAFETY: the mapping is at least DATA_OFFSET bytes, page-aligned and ours
+        // alone: no worker has it yet. For hugetlbfs pages, `create` has faulted
+        // this page in already, so the write cannot raise SIGBUS.
+        unsafe { map.ptr().cast::<SegmentHeader>().write(header) };
+        Ok(Segment {
+            id,
+            storage: Storage::new(fd, Backing::Shared(map)),
+            data_off: DATA_OFFSET,
+            data_bytes,
+            pages: kind,
+            live: OnceLock::new(),
+            unlink: None,
+            tenant: new_tenant(),
+            recyclable: true,
+            held: HeldPages::default(),
+        })
     }
 
     /// Wraps a named segment whose elements start at `data_off`; `unlink` is the
@@ -312,7 +324,7 @@ impl Segment {
             unlink,
             tenant: new_tenant(),
             recyclable: false,
-            parent_mapped: false,
+            held: HeldPages::default(),
         }
     }
 
@@ -335,7 +347,7 @@ impl Segment {
             unlink: None,
             tenant: new_tenant(),
             recyclable: false,
-            parent_mapped: false,
+            held: HeldPages::default(),
         }
     }
 
@@ -411,28 +423,21 @@ pub(crate) enum Contents {
 }
 
 impl Segment {
-    /// Zeroes the elements of a segment taken from the array cache. The first time,
-    /// the parent's mapping may lack the pages (the workers wrote them): mapping
-    /// them with `MADV_POPULATE_READ` first costs one fault per 16 pages (the kernel
-    /// maps the neighbours of a read fault), where a write would take one per page.
-    /// The entries stay, so later zeroings skip it (it walks every page even when
-    /// all are mapped: 60-90 ms per GiB here, twice the write itself).
+    /// Zeroes the elements of a segment taken from the array cache where its file
+    /// holds pages, allocating none (`shm/zeroing.rs`).
     fn zero_data(&mut self) {
-        if !self.parent_mapped {
-            let start = self.storage.map.ptr();
-            let len = self.data_off + self.data_bytes;
-            // SAFETY: the whole mapping, which this segment owns; the advice maps
-            // pages and changes no contents. A refusal (a kernel before 5.14) only
-            // leaves the write below to fault them in.
-            let _ = unsafe {
-                sys_pages::populate_read(std::ptr::NonNull::new(start).expect("mapped"), len)
-            };
-            self.parent_mapped = true;
-        }
-        // SAFETY: `data_ptr()..+data_bytes` lies inside the mapping. The segment
-        // came from the array cache, so no array refers to it and no worker writes
-        // it (`shm/recycle.rs`): nobody else accesses the range during the write.
-        unsafe { self.data_ptr().write_bytes(0, self.data_bytes) };
+        let Backing::Shared(map) = &self.storage.map else {
+            unreachable!("only memfd segments are recycled")
+        };
+        let data = self.data_off..self.data_off + self.data_bytes;
+        // SAFETY: `map` is the parent's writable mapping of the whole file from
+        // offset 0, and `data` lies inside it. The segment came from the array
+        // cache, so no array refers to it and no worker writes it
+        // (`shm/recycle.rs`): nobody else accesses the range during the call.
+        unsafe {
+            self.held
+                .zero(self.storage.fd.as_fd(), map.as_non_null(), map.len(), data)
+        };
     }
 
     /// Which array holds the segment now (see the field).
@@ -448,6 +453,13 @@ impl super::recycle::Kept for Segment {
 
     fn page_kind(&self) -> PageKind {
         self.pages
+    }
+
+    fn hugetlb_pages(&self) -> u64 {
+        match self.pages {
+            PageKind::HugeTlb => pages::huge_pages_for(self.storage.map.len()),
+            _ => 0,
+        }
     }
 
     fn forbid_recycling(&mut self) {
@@ -473,7 +485,7 @@ impl Drop for Segment {
                 unlink: None,
                 tenant: self.tenant,
                 recyclable: true,
-                parent_mapped: self.parent_mapped,
+                held: std::mem::take(&mut self.held),
             };
             super::recycle::offer(Box::new(kept));
             return;
@@ -491,6 +503,26 @@ impl Drop for Segment {
         }
         drop(storage);
     }
+}
+
+/// Creates and maps a memfd of at least `total` bytes on the first of `kinds`
+/// that can back it; or the last kind tried, and why it was refused.
+fn create_first_of(
+    name: &CStr,
+    kinds: &[PageKind],
+    total: usize,
+) -> Result<(PageKind, OwnedFd, Mapping), (PageKind, io::Error)> {
+    let mut refused = None;
+    for &kind in kinds {
+        match create(name, kind, total) {
+            Ok((fd, map)) => return Ok((kind, fd, map)),
+            Err(e) => {
+                tracing::debug!(?kind, total, error = %e, "page kind refused");
+                refused = Some((kind, e));
+            }
+        }
+    }
+    Err(refused.expect("every request has at least one candidate"))
 }
 
 /// Creates and maps a memfd of at least `total` bytes backed by `kind` pages.

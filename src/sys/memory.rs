@@ -45,6 +45,25 @@ pub(crate) fn vm_data() -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmData in /proc/self/status"))
 }
 
+// ───────────────────────────── running out ─────────────────────────────
+
+/// Whether `e` says that a resource a process holds ran out: descriptors
+/// (`EMFILE`, `ENFILE`), memory or address space (`ENOMEM`, which `mmap` also
+/// returns under `RLIMIT_AS` and at `vm.max_map_count`), or room in a file system
+/// (`ENOSPC`).
+pub(crate) fn is_resource_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC)
+    )
+}
+
+/// Whether `e` says that descriptors ran out (`EMFILE`: this process's
+/// `RLIMIT_NOFILE`; `ENFILE`: the system's table).
+pub(crate) fn is_descriptor_shortage(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 // ───────────────────────────── resident memory ─────────────────────────────
 
 /// A process's resident memory, as `/proc/PID/statm` counts it.

@@ -17,7 +17,8 @@
 //!   reserved and nothing can fail: a fault that finds no huge page takes a small one.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::MemfdFlags;
@@ -192,6 +193,46 @@ pub(crate) unsafe fn populate_read(ptr: NonNull<u8>, len: usize) -> io::Result<(
     Ok(())
 }
 
+/// Appends to `out` the ranges of `range` in which the file `fd` holds pages, in
+/// order: what `lseek` finds with `SEEK_DATA` and `SEEK_HOLE`. For a memory file
+/// (a memfd, tmpfs) those are the pages anyone wrote or read through any mapping,
+/// in memory or swapped out; the rest of the file holds no memory and reads as
+/// zeros. A file system that keeps no holes (hugetlbfs) reports the whole range,
+/// and so does a kernel that does not know the two requests. `range` starts on a
+/// page boundary; the ranges found start on page boundaries and end on one, or at
+/// the end of the file.
+pub(crate) fn data_extents(
+    fd: BorrowedFd<'_>,
+    range: Range<u64>,
+    out: &mut Vec<Range<u64>>,
+) -> io::Result<()> {
+    use rustix::fs::SeekFrom;
+    let mut at = range.start;
+    while at < range.end {
+        let data = match rustix::fs::seek(fd, SeekFrom::Data(at)) {
+            Ok(data) => data,
+            // No data at or after `at`.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(rustix::io::Errno::INVAL) => {
+                out.push(at..range.end);
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if data >= range.end {
+            break;
+        }
+        let hole = match rustix::fs::seek(fd, SeekFrom::Hole(data)) {
+            Ok(hole) => hole.min(range.end),
+            Err(rustix::io::Errno::NXIO) => range.end,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(data..hole);
+        at = hole;
+    }
+    Ok(())
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -217,6 +258,31 @@ mod tests {
     fn the_huge_page_size_is_a_power_of_two_above_the_base_page() {
         let size = huge_page_size();
         assert!(size.is_power_of_two() && size > super::super::page_size());
+    }
+
+    #[test]
+    fn data_extents_are_the_pages_a_memory_file_holds() {
+        let page = super::super::page_size() as u64;
+        let fd = super::super::memfd(c"extents", 64 * page).unwrap();
+        let find = |range: Range<u64>| {
+            let mut out = Vec::new();
+            data_extents(fd.as_fd(), range, &mut out).unwrap();
+            out
+        };
+        assert_eq!(find(0..64 * page), [], "a new file holds nothing");
+        for (off, byte) in [(3 * page + 5, 1u8), (4 * page, 2), (40 * page, 3)] {
+            rustix::io::pwrite(&fd, &[byte], off).unwrap();
+        }
+        assert_eq!(
+            find(0..64 * page),
+            [3 * page..5 * page, 40 * page..41 * page]
+        );
+        assert_eq!(
+            find(4 * page..64 * page),
+            [4 * page..5 * page, 40 * page..41 * page]
+        );
+        assert_eq!(find(0..40 * page), vec![3 * page..5 * page]);
+        assert_eq!(find(41 * page..64 * page), []);
     }
 
     #[test]
