@@ -82,14 +82,10 @@ pub mod guide {
 
 #[cfg(not(loom))]
 mod array;
-#[cfg(not(loom))]
-mod cancel;
 #[cfg(all(not(loom), feature = "mpi"))]
 mod cluster;
 #[cfg(not(loom))]
 mod error;
-#[cfg(not(loom))]
-mod future;
 mod job;
 #[cfg(not(loom))]
 mod kernel;
@@ -102,8 +98,6 @@ pub mod npy;
 mod pool;
 #[cfg(all(not(loom), feature = "progress"))]
 mod progress;
-#[cfg(not(loom))]
-mod result;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
@@ -123,8 +117,6 @@ mod sync;
 mod sys;
 #[cfg(not(loom))]
 mod task;
-#[cfg(not(loom))]
-mod task_context;
 #[cfg(not(loom))]
 mod unwind;
 mod wake;
@@ -184,10 +176,6 @@ pub use bytemuck;
 #[cfg(not(loom))]
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]
-pub use cancel::{CancelMode, CancelOutcome};
-#[cfg(not(loom))]
-pub use future::ResultFuture;
-#[cfg(not(loom))]
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
 #[cfg(not(loom))]
 pub use pool::{
@@ -197,15 +185,19 @@ pub use pool::{
 #[cfg(all(not(loom), feature = "progress"))]
 pub use progress::Progress;
 #[cfg(not(loom))]
-pub use result::{AsyncResult, Callbacks};
-#[cfg(not(loom))]
 pub use shm::recycle as array_cache;
 #[cfg(not(loom))]
 pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
 #[cfg(not(loom))]
 pub use simd::Simd;
 #[cfg(not(loom))]
-pub use task::StarFn;
+pub use task::async_result::{AsyncResult, Callbacks};
+#[cfg(not(loom))]
+pub use task::cancel::{CancelMode, CancelOutcome};
+#[cfg(not(loom))]
+pub use task::result_future::ResultFuture;
+#[cfg(not(loom))]
+pub use task::star_fn::StarFn;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(all(doctest, not(loom)))]

@@ -1,9 +1,6 @@
 //! Named shared-memory segments: created, opened by name, mapped by workers,
 //! attached from Python, unlinked on drop, and reclaimed after a crashed owner.
 
-#[path = "common/numpy.rs"]
-mod numpy;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +9,8 @@ use shmpool::npy::Bool;
 use shmpool::{Error, Pool, SharedArray};
 
 mod common;
+
+use common::numpy;
 
 fn unique(tag: &str) -> String {
     format!("shmpool-test-{tag}-{}", std::process::id())

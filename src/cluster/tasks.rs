@@ -13,7 +13,7 @@ use super::collective::{CallKind, Entry};
 use super::transfer::{self, ROOT};
 use crate::error::{CodecRole, Error, Result};
 use crate::pool::collect_input;
-use crate::task;
+use crate::task::codec;
 
 impl Cluster {
     /// Python's `Pool.map` over the whole job: rank 0's `items` are split into
@@ -62,14 +62,14 @@ impl Cluster {
         })?;
         let (items, first): (Vec<A>, usize) = self.agree(self.scatter_bytes(encoded).and_then(
             |(bytes, mine, first)| {
-                let items = task::decode_items(&bytes[mine], CodecRole::Argument)?;
+                let items = codec::decode_items(&bytes[mine], CodecRole::Argument)?;
                 Ok((items, first))
             },
         ))?;
         // A failed chunk names its items by their index in rank 0's input.
         let results = self.agree_on_block(
             self.pool().map(f, items).and_then(|results| {
-                task::encode_items(&results, CodecRole::Result).map_err(Error::from)
+                codec::encode_items(&results, CodecRole::Result).map_err(Error::from)
             }),
             0,
             first,
@@ -80,7 +80,7 @@ impl Cluster {
         self.agree(gathered.map_or(Ok(None), |(bytes, blocks)| {
             let mut all = Vec::new();
             for range in blocks.ranges() {
-                all.extend(task::decode_items::<R>(&bytes[range], CodecRole::Result)?);
+                all.extend(codec::decode_items::<R>(&bytes[range], CodecRole::Result)?);
             }
             Ok(Some(all))
         }))
@@ -152,7 +152,7 @@ fn encode_blocks<A: Serialize>(items: &[A], ranks: usize) -> Result<(Vec<u8>, Bl
     let mut lens = Vec::with_capacity(ranks);
     for range in Blocks::even(items.len(), ranks).ranges() {
         let start = bytes.len();
-        task::encode_items_into(&items[range], &mut bytes, CodecRole::Argument)?;
+        codec::encode_items_into(&items[range], &mut bytes, CodecRole::Argument)?;
         lens.push(bytes.len() - start);
     }
     Ok((bytes, Blocks::from_lens(lens), items.len()))

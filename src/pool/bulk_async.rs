@@ -18,10 +18,10 @@ use bytemuck::Pod;
 use super::bulk_engine::{self, Published, Round};
 use super::inner::PoolInner;
 use crate::array::SharedArray;
-use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::job::ledger::{Outcome, failure_error};
 use crate::job::protocol;
+use crate::task::cancel::CancelMode;
 
 /// A bulk map in flight, from [`BulkMap::map_into_async`](crate::BulkMap::map_into_async).
 ///

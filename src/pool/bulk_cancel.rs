@@ -13,8 +13,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::inner::PoolInner;
-use crate::cancel::{CancelMode, CancelOutcome};
 use crate::job::protocol;
+use crate::task::cancel::{CancelMode, CancelOutcome};
 
 /// Cancels a bulk operation from another thread (or from a progress callback, a
 /// signal handler's thread, a timer).

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
-use super::inner::lock;
-use super::sink::{Ctx, Outcome, Sink};
 use crate::error::{Error, Result};
-use crate::result::ResultSlot;
-use crate::task::{self, ChunkResult};
+use crate::sync::lock;
+use crate::task::async_result::ResultSlot;
+use crate::task::codec::{self, ChunkResult};
+use crate::task::sink::{Ctx, Outcome, Sink};
 
 /// How items are split into chunks: `chunksize` each, in input order; the last
 /// one holds what is left.
@@ -178,12 +178,12 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Aggregate<R> {
 fn decode_values<R: DeserializeOwned>(outcome: Outcome<'_>, len: usize) -> Result<Vec<R>> {
     match outcome {
         Outcome::Ok(bytes) => {
-            let mut chunk: ChunkResult<R> = task::decode_chunk_result(bytes)?;
+            let mut chunk: ChunkResult<R> = codec::decode_chunk_result(bytes)?;
             if let Some((_, report)) = chunk.panics.drain(..).next() {
                 return Err(report.into());
             }
             if chunk.values.len() != len {
-                return Err(task::result_count_mismatch::<R>(chunk.values.len(), len));
+                return Err(codec::result_count_mismatch::<R>(chunk.values.len(), len));
             }
             Ok(chunk.values)
         }
@@ -199,9 +199,9 @@ pub(crate) fn decode_chunk<R: DeserializeOwned>(
 ) -> Result<Vec<Result<R>>> {
     match outcome {
         Outcome::Ok(bytes) => {
-            let chunk: ChunkResult<R> = task::decode_chunk_result(bytes)?;
+            let chunk: ChunkResult<R> = codec::decode_chunk_result(bytes)?;
             if chunk.values.len() + chunk.panics.len() != len {
-                return Err(task::result_count_mismatch::<R>(
+                return Err(codec::result_count_mismatch::<R>(
                     chunk.values.len() + chunk.panics.len(),
                     len,
                 ));

@@ -7,85 +7,28 @@
 //! workers skip waking the collector; when it stops, it clears the flag and drains
 //! once more, so a completion pushed while the flag was set is never stranded
 //! (`docs/PROTOCOL.md`, "Caller polling"). Callbacks never run on a delivering
-//! thread: they go to the pool's callback thread (`callbacks.rs`).
+//! thread: they go to the pool's callback thread (`src/task/callback_thread.rs`).
 
-use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
 
-use super::callbacks::CallbackRunner;
-use super::delivery::{Draining, ProcessReader};
-use super::inner::{PoolInner, lock};
+use super::inner::PoolInner;
 use super::kill::Target;
 use super::life::StartError;
-use super::pending::{AfterDeath, Pending, TaskCancel};
-use super::sink::{Ctx, Outcome, Sink};
 use super::stats::Counters;
-use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, RecordKind, TaskRecord};
 use crate::sync::{Ordering, fence};
-use crate::task::{self, TaskFn};
+use crate::task::cancel::CancelMode;
+use crate::task::codec;
+use crate::task::delivery::{Draining, ProcessReader, TaskDelivery};
+use crate::task::host::TaskHost;
+use crate::task::pending::{AfterDeath, Pending, TaskCancel};
+use crate::task::sink::{Ctx, Outcome, Sink};
+use crate::task::submission::{Admission, TaskLimits};
+use crate::task::trampolines::{self, TaskFn};
 use crate::wake::{Backoff, spin_then_yield};
-
-/// A condition variable that knows whether anyone waits on it.
-///
-/// std's futex-based `Condvar::notify_all` makes a system call even when nobody
-/// waits, which would cost every delivered result a `futex_wake`. Waiters register
-/// under the state's mutex before they block, and notifiers check under the same
-/// mutex, so skipping the call when the count is zero loses no wake-up.
-#[derive(Debug, Default)]
-pub(crate) struct Signal {
-    cv: Condvar,
-    waiters: AtomicUsize,
-}
-
-impl Signal {
-    /// Wakes every waiter, if there is one. Call with the state's mutex held.
-    pub(crate) fn notify(&self) {
-        if self.waiters.load(StdOrdering::Relaxed) != 0 {
-            self.cv.notify_all();
-        }
-    }
-
-    /// Blocks on the condition variable for at most `timeout`, registered as a
-    /// waiter. `guard` is the state's mutex, held.
-    pub(crate) fn wait_timeout<'a, S>(
-        &self,
-        guard: MutexGuard<'a, S>,
-        timeout: Duration,
-    ) -> MutexGuard<'a, S> {
-        self.waiters.fetch_add(1, StdOrdering::Relaxed);
-        let guard = self
-            .cv
-            .wait_timeout(guard, timeout)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-        self.waiters.fetch_sub(1, StdOrdering::Relaxed);
-        guard
-    }
-}
-
-/// How a task may run: its time limit, and how often it runs again after its
-/// worker dies. `None` takes the pool's default.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TaskLimits {
-    /// Kill the worker when the task runs longer.
-    pub timeout: Option<Duration>,
-    /// Run the task again on a fresh worker this many times at most.
-    pub retries: Option<u32>,
-}
-
-/// How a submission waits for room under `max_queued`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Admission {
-    /// Wait for room (the plain forms).
-    Wait,
-    /// Fail with [`Error::QueueFull`] (the `try_` forms).
-    NoWait,
-    /// The caller admitted the task already (`PendingTasks::admit`).
-    Admitted,
-}
 
 impl PoolInner {
     /// Admits `n` tasks against `max_queued` (see [`Admission`]).
@@ -102,7 +45,7 @@ impl PoolInner {
 
     /// Submits task `id`: `code` run on `args` in a worker, the outcome to `sink`.
     /// Never waits for the ring: a task that does not fit waits in the backlog
-    /// (`pending.rs`). Under `max_queued`, `how` says whether to wait for room.
+    /// (`src/task/pending.rs`). Under `max_queued`, `how` says whether to wait for room.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn submit_task(
         &self,
@@ -141,7 +84,7 @@ impl PoolInner {
             kind: RecordKind::Task as u32,
             flags: 0,
             id,
-            code: task::task_offset(code),
+            code: trampolines::task_offset(code),
             timeout_ns: timeout.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64),
             payload,
         };
@@ -166,7 +109,7 @@ impl PoolInner {
     /// too long would only run too long again), counts one and puts it back at the
     /// front of the backlog, to run again on a fresh worker; its argument block stays
     /// allocated. Else delivers `error`. Either way the task is answered exactly once:
-    /// only the table (`pending.rs`) removes it, in one place per outcome.
+    /// only the table (`src/task/pending.rs`) removes it, in one place per outcome.
     pub(crate) fn task_died(&self, id: u64, error: Error) {
         let retry = matches!(error, Error::WorkerDied { .. });
         match self.delivery.pending().died(id, retry) {
@@ -263,9 +206,7 @@ impl PoolInner {
 
     /// The delivery context of the calling thread.
     pub(crate) fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            callbacks: self.delivery.callbacks(),
-        }
+        self.delivery.ctx()
     }
 
     /// Drains every completion ring, holding the drain lock.
@@ -351,7 +292,7 @@ impl PoolInner {
         if code == Some(OutcomeCode::InitFailed) {
             let report = bytes
                 .ok()
-                .and_then(|b| task::decode_report(b).ok())
+                .and_then(|b| codec::decode_report(b).ok())
                 .map_or_else(|| "unknown".to_string(), |r| r.to_string());
             self.life.set_start_error(StartError::Initializer(report));
         } else {
@@ -369,14 +310,14 @@ impl PoolInner {
                 let outcome = match (code, bytes) {
                     (_, Err(reason)) => Outcome::Failed(Error::Transfer { reason }),
                     (Some(OutcomeCode::Ok), Ok(b)) => Outcome::Ok(b),
-                    (Some(OutcomeCode::Panicked), Ok(b)) => match task::decode_report(b) {
+                    (Some(OutcomeCode::Panicked), Ok(b)) => match codec::decode_report(b) {
                         Ok(report) => Outcome::Panicked(report),
                         Err(f) => Outcome::Failed(f.into()),
                     },
                     // A codec failure's payload says what failed. A code of no known
                     // kind (`InitFailed` was handled above) is read the same way.
                     (Some(OutcomeCode::Codec | OutcomeCode::InitFailed) | None, Ok(b)) => {
-                        Outcome::Failed(task::worker_failure(b))
+                        Outcome::Failed(codec::worker_failure(b))
                     }
                 };
                 // Delivery (decoding, callbacks on the result thread) runs in the span.
@@ -396,59 +337,9 @@ impl PoolInner {
             r.release(len);
         }
     }
+}
 
-    /// Waits until `ready(state)` holds or `timeout` passes; returns whether it holds.
-    ///
-    /// First spins, polling the completion rings itself when no other thread is
-    /// draining them; then sleeps on `signal`, which deliveries notify while holding
-    /// `state`'s lock. `ready` always sees the state locked.
-    pub(crate) fn wait_for<S>(
-        &self,
-        ready: &dyn Fn(&S) -> bool,
-        state: &Mutex<S>,
-        signal: &Signal,
-        timeout: Option<Duration>,
-    ) -> bool {
-        let check = || state.try_lock().is_ok_and(|s| ready(&s));
-        if check() {
-            return true;
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if self.poll(&check, deadline) {
-            return true;
-        }
-        let mut guard = lock(state);
-        loop {
-            if ready(&guard) {
-                return true;
-            }
-            // A callback waiting for a result runs the callbacks queued behind it,
-            // which may be what it waits for (and which lock `state` to finish it, so
-            // not while we hold it).
-            if CallbackRunner::on_callback_thread() {
-                drop(guard);
-                let helped = self.delivery.callbacks().help();
-                guard = lock(state);
-                if helped {
-                    continue;
-                }
-            }
-            let mut wait = if CallbackRunner::on_callback_thread() {
-                Duration::from_millis(1)
-            } else {
-                Duration::from_millis(20)
-            };
-            if let Some(d) = deadline {
-                let now = Instant::now();
-                if now >= d {
-                    return false;
-                }
-                wait = wait.min(d - now);
-            }
-            guard = signal.wait_timeout(guard, wait);
-        }
-    }
-
+impl TaskHost for PoolInner {
     /// Spins, then yields, for the configured budget, draining completions itself
     /// when no other thread is draining them.
     fn poll(&self, ready: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
@@ -480,5 +371,17 @@ impl PoolInner {
         self.drain_locked(&draining);
         drop(draining);
         got || ready()
+    }
+
+    fn delivery(&self) -> &TaskDelivery {
+        &self.delivery
+    }
+
+    fn cancel_tasks(&self, ids: Range<u64>, mode: CancelMode) -> usize {
+        PoolInner::cancel_tasks(self, ids, mode)
+    }
+
+    fn cancel_mode(&self) -> CancelMode {
+        self.settings.cancel_mode
     }
 }

@@ -12,15 +12,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::chunks::{ChunkSizes, decode_chunk};
-use super::dispatch::{Admission, Signal, TaskLimits};
-use super::inner::lock;
-use super::sink::{Ctx, Outcome, Sink};
 use super::tasks::Tasks;
 use super::{Pool, PoolInner};
-use crate::cancel::{CancelMode, CancelOutcome};
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::task::{self, TaskFn};
+use crate::sync::lock;
+use crate::task::cancel::{CancelMode, CancelOutcome};
+use crate::task::codec;
+use crate::task::host::wait_for;
+use crate::task::signal::Signal;
+use crate::task::sink::{Ctx, Outcome, Sink};
+use crate::task::submission::{Admission, TaskLimits};
+use crate::task::trampolines::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator
 /// returned by [`Pool::imap`] and [`Pool::imap_unordered`].
@@ -284,7 +287,7 @@ impl Tasks<'_> {
         Ok(Imap {
             inner: Arc::clone(inner),
             input: Some(items.into_iter()),
-            code: task::map_trampoline::<A, R, F>,
+            code: trampolines::map_trampoline::<A, R, F>,
             chunksize,
             max_in_flight: self.in_flight.unwrap_or(4 * inner.settings.processes),
             limits: self.limits(),
@@ -369,7 +372,7 @@ where
         if chunk.is_empty() {
             return None;
         }
-        match task::encode_items(&chunk, CodecRole::Argument) {
+        match codec::encode_items(&chunk, CodecRole::Argument) {
             Ok(bytes) => Some((bytes, chunk.len())),
             Err(e) => {
                 self.input = None;
@@ -529,8 +532,13 @@ where
                     !done.is_empty()
                 }
             };
-            self.inner
-                .wait_for(&ready, &self.shared.done, &self.shared.signal, None);
+            wait_for(
+                &*self.inner,
+                &ready,
+                &self.shared.done,
+                &self.shared.signal,
+                None,
+            );
         }
     }
 

@@ -23,10 +23,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::inner::lock;
 use crate::error::PoolKill;
 use crate::layout::ControlView;
 use crate::slot::{Assignment, KillHold};
+use crate::sync::lock;
 use crate::sys::{self, ExitStatus};
 
 /// The work a kill is for.

@@ -5,10 +5,8 @@ mod bulk_async;
 mod bulk_cancel;
 mod bulk_engine;
 mod bulk_with;
-mod callbacks;
 mod chunks;
 mod collector;
-mod delivery;
 mod dispatch;
 mod fork_server;
 mod imap;
@@ -16,10 +14,8 @@ mod inner;
 mod kill;
 mod life;
 mod oom;
-mod pending;
 mod reduce;
 mod shipping;
-mod sink;
 mod stats;
 mod submit;
 mod tasks;
@@ -35,17 +31,15 @@ pub use bulk_cancel::CancelToken;
 pub use bulk_with::BulkWith;
 #[cfg(feature = "mpi")]
 pub(crate) use chunks::collect_input;
-pub(crate) use dispatch::Signal;
 pub use imap::{Imap, ImapStream};
 pub(crate) use inner::PoolInner;
 pub use reduce::Number;
-pub(crate) use sink::{Ctx, Outcome, Sink};
 pub use stats::{ArrayPages, Stats, WorkerStats};
 pub use tasks::Tasks;
 pub use tasks_with::TasksWith;
 
-use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
+use crate::task::cancel::CancelMode;
 
 /// How worker processes are started.
 ///
@@ -127,8 +121,8 @@ pub struct PoolBuilder {
 /// The initializer as the builder keeps it: a trampoline and its encoded arguments.
 #[derive(Debug, Clone)]
 pub(crate) struct Initializer {
-    pub code: crate::task::TaskFn,
-    pub args: std::result::Result<Vec<u8>, crate::task::CodecFailure>,
+    pub code: crate::task::trampolines::TaskFn,
+    pub args: std::result::Result<Vec<u8>, crate::task::codec::CodecFailure>,
 }
 
 impl Default for PoolBuilder {
@@ -443,13 +437,13 @@ impl PoolBuilder {
     pub fn initializer<Args, F>(mut self, f: F, args: Args) -> Self
     where
         Args: serde::Serialize + serde::de::DeserializeOwned,
-        F: crate::task::StarFn<Args, Output = ()>,
+        F: crate::task::star_fn::StarFn<Args, Output = ()>,
     {
         let () = crate::kernel::AssertZeroSized::<F>::OK;
         let _ = f;
         self.initializer = Some(Initializer {
-            code: crate::task::apply_trampoline::<Args, F>,
-            args: crate::task::encode(&args, crate::CodecRole::Argument),
+            code: crate::task::trampolines::apply_trampoline::<Args, F>,
+            args: crate::task::codec::encode(&args, crate::CodecRole::Argument),
         });
         self
     }

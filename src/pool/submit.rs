@@ -12,13 +12,15 @@ use serde::de::DeserializeOwned;
 
 use super::Pool;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use super::dispatch::Admission;
-use super::sink::Sink;
 use super::tasks::Tasks;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
-use crate::task::{self, StarFn, TaskFn};
+use crate::task::async_result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
+use crate::task::codec;
+use crate::task::sink::Sink;
+use crate::task::star_fn::StarFn;
+use crate::task::submission::Admission;
+use crate::task::trampolines::{self, TaskFn};
 
 impl Pool {
     /// [`Pool::apply_async`] that never waits for room under
@@ -158,7 +160,7 @@ impl Tasks<'_> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
         self.submit_chunks(
-            task::map_trampoline::<A, R, F>,
+            trampolines::map_trampoline::<A, R, F>,
             items,
             Callbacks::new(),
             Admission::NoWait,
@@ -192,7 +194,7 @@ impl Tasks<'_> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
         self.submit_chunks(
-            task::starmap_trampoline::<Args, F>,
+            trampolines::starmap_trampoline::<Args, F>,
             items,
             Callbacks::new(),
             Admission::NoWait,
@@ -214,9 +216,9 @@ impl Tasks<'_> {
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
         let inner = self.pool.arc();
-        let bytes = task::encode(&args, CodecRole::Argument)?;
+        let bytes = codec::encode(&args, CodecRole::Argument)?;
         let slot = ResultSlot::new(callbacks);
-        let code: TaskFn = task::apply_trampoline::<Args, F>;
+        let code: TaskFn = trampolines::apply_trampoline::<Args, F>;
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
             slot: Arc::clone(&slot),
         });
@@ -225,7 +227,7 @@ impl Tasks<'_> {
         inner.submit_task(id, code, &bytes, &sink, 0, self.limits(), how)?;
         Ok(AsyncResult::new(
             slot,
-            Arc::clone(inner),
+            inner.clone(),
             ids,
             crate::error::Work::Task(id),
         ))
@@ -275,7 +277,7 @@ impl Tasks<'_> {
         let ids = inner.delivery.new_task_ids(chunks);
         let handle = AsyncResult::new(
             slot,
-            Arc::clone(inner),
+            inner.clone(),
             ids.clone(),
             crate::error::Work::Items(0..items.len()),
         );
@@ -290,7 +292,7 @@ impl Tasks<'_> {
                         .unadmit((ids.end - id - 1 + own) as usize);
                 }
             };
-            let bytes = match task::encode_items(chunk, CodecRole::Argument) {
+            let bytes = match codec::encode_items(chunk, CodecRole::Argument) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     unused(1);

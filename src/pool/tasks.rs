@@ -7,13 +7,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
-use super::dispatch::{Admission, TaskLimits};
 #[allow(unused_imports)] // named by the docs' links
 use crate::error::Error;
 use crate::error::Result;
 use crate::kernel::AssertZeroSized;
-use crate::result::{AsyncResult, Callbacks};
-use crate::task::{self, StarFn};
+use crate::task::async_result::{AsyncResult, Callbacks};
+use crate::task::star_fn::StarFn;
+use crate::task::submission::{Admission, TaskLimits};
+use crate::task::trampolines;
 
 /// Options for generic tasks: the chunk size, a time limit per task, the number of
 /// chunks `imap` keeps in flight, and a progress bar. Made by [`Pool::tasks`]; the
@@ -641,7 +642,7 @@ impl<'p> Tasks<'p> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
         self.submit_chunks(
-            task::map_trampoline::<A, R, F>,
+            trampolines::map_trampoline::<A, R, F>,
             items,
             callbacks,
             Admission::Wait,
@@ -735,7 +736,7 @@ impl<'p> Tasks<'p> {
         let () = AssertZeroSized::<F>::OK;
         let _ = f;
         self.submit_chunks(
-            task::starmap_trampoline::<Args, F>,
+            trampolines::starmap_trampoline::<Args, F>,
             items,
             callbacks,
             Admission::Wait,

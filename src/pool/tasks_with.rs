@@ -1,7 +1,7 @@
 //! [`TasksWith`]: `apply`, `map`, `starmap` and `imap`, and their async forms, whose
 //! function receives a context by reference first — Python's
 //! `functools.partial(f, context)`. The context goes to each worker once per call
-//! (see `task_context.rs`), and stays shipped until the call is answered: a
+//! (see `src/task/context.rs`), and stays shipped until the call is answered: a
 //! blocking call holds it, an `Imap` keeps it alive, and an `AsyncResult`'s
 //! callbacks keep it until its result is decided.
 
@@ -16,8 +16,8 @@ use super::{Imap, Tasks};
 use crate::array::SharedArray;
 use crate::error::{CodecRole, Result};
 use crate::kernel::AssertZeroSized;
-use crate::result::{AsyncResult, Callbacks};
-use crate::task_context::{self, ContextRef};
+use crate::task::async_result::{AsyncResult, Callbacks};
+use crate::task::context::{self as task_context, ContextRef};
 
 /// The encoded context in shared memory, shipped to the workers for as long as a
 /// call that uses it runs.
@@ -91,7 +91,7 @@ where
 
 fn ship<C: Serialize>(inner: &Arc<PoolInner>, context: &C) -> Result<Shipment> {
     inner.check_open()?;
-    let encoded = crate::task::encode(context, CodecRole::Argument)?;
+    let encoded = crate::task::codec::encode(context, CodecRole::Argument)?;
     // A segment is never empty: a zero-sized context still gets one byte. Contexts
     // vary in size from call to call, so the array cache does not keep theirs.
     let mut bytes = SharedArray::<u8>::zeroed(encoded.len().max(1))?.never_kept();

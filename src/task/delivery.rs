@@ -7,7 +7,7 @@
 //! holds each lock only inside one method call: the lock order is what the types
 //! allow. Whoever drains the completion rings holds a [`Draining`] (the drain lock),
 //! and under it takes the readers, then the table, then the task arena, each
-//! released before the next (`pool/dispatch.rs`); then a result's own state or the
+//! released before the next (`src/pool/dispatch.rs`); then a result's own state or the
 //! callback queue. The table and the arena are also taken alone by submitters and
 //! cancellers. Nothing else is locked while any of them is held.
 
@@ -16,10 +16,11 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::callbacks::CallbackRunner;
-use super::inner::lock;
+use super::callback_thread::CallbackRunner;
 use super::pending::PendingTasks;
+use super::sink::Ctx;
 use crate::shm::arena::{Block, ResultReader, TaskArena};
+use crate::sync::lock;
 
 /// The generation of a worker process and the parent's reader of its result arena.
 pub(crate) type ProcessReader = (u32, Arc<ResultReader>);
@@ -28,7 +29,7 @@ pub(crate) type ProcessReader = (u32, Arc<ResultReader>);
 #[derive(Debug)]
 pub(crate) struct TaskDelivery {
     /// Tasks submitted and not yet answered, and the backlog of those not yet in the
-    /// submission ring (its own lock, `pending.rs`).
+    /// submission ring (its own lock, `src/task/pending.rs`).
     pending: PendingTasks,
     /// Arguments too large for a ring record.
     arena: Mutex<TaskArena>,
@@ -62,6 +63,13 @@ impl Draining<'_> {
 }
 
 impl TaskDelivery {
+    /// What a delivery needs: where to hand callbacks.
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            callbacks: &self.callbacks,
+        }
+    }
+
     /// Empty, for `slots` worker slots, with `arena` for large arguments and
     /// `max_queued` bounding the tasks submitted and not yet answered.
     pub(crate) fn new(slots: usize, arena: TaskArena, max_queued: Option<usize>) -> Self {

@@ -2,8 +2,8 @@
 //! [`CancelOutcome`], what it did.
 //!
 //! The machinery is in the pool: the table of pending tasks decides where a task is
-//! and removes it (`pool/pending.rs`), and the collector kills the workers of
-//! cancelled running tasks (`pool/collector.rs`).
+//! and removes it (`src/task/pending.rs`), and the collector kills the workers of
+//! cancelled running tasks (`src/pool/collector.rs`).
 
 /// How a cancel treats a task that is already running.
 ///

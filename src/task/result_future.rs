@@ -11,8 +11,8 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::async_result::AsyncResult;
 use crate::error::Result;
-use crate::result::AsyncResult;
 
 /// The future of an [`AsyncResult`]: what `.await` on one waits on.
 ///

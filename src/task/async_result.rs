@@ -1,6 +1,6 @@
 //! [`AsyncResult`]: the handle of work submitted with `apply_async`, `map_async` or
 //! `starmap_async`, its shared slot, and the sink of one `apply` task. Awaiting it is
-//! in `future.rs`.
+//! in `src/task/result_future.rs`.
 
 use std::fmt;
 use std::ops::Range;
@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
-use crate::cancel::{CancelMode, CancelOutcome};
+use super::cancel::{CancelMode, CancelOutcome};
+use super::host::{TaskHost, wait_for};
+use super::signal::Signal;
+use super::sink::{Ctx, Outcome, Sink};
 use crate::error::{Error, Result, Work};
-use crate::pool::{Ctx, Outcome, PoolInner, Signal, Sink};
+use crate::sync::lock;
 use crate::unwind::{self, PanicReport};
 
 /// Functions run on the pool's result thread when a result arrives, as Python's
@@ -277,9 +280,10 @@ impl<R: Send + 'static> ResultSlot<R> {
     }
 
     /// Waits up to `timeout` (forever for `None`) for the result.
-    pub(crate) fn wait(&self, pool: &PoolInner, timeout: Option<Duration>) -> bool {
+    pub(crate) fn wait(&self, pool: &dyn TaskHost, timeout: Option<Duration>) -> bool {
         self.is_ready()
-            || pool.wait_for(
+            || wait_for(
+                pool,
                 &|s| !matches!(s, State::Pending),
                 &self.state,
                 &self.signal,
@@ -299,10 +303,6 @@ impl<R: Send + 'static> ResultSlot<R> {
             State::Taken => Err(Error::AlreadyTaken),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The handle of work submitted asynchronously: Python's `AsyncResult`.
@@ -349,7 +349,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// ```
 pub struct AsyncResult<R> {
     slot: Arc<ResultSlot<R>>,
-    pool: Arc<PoolInner>,
+    pool: Arc<dyn TaskHost>,
     /// The ids of the work's tasks (one for `apply`, one per chunk for a map).
     tasks: Range<u64>,
     /// What a cancel names.
@@ -369,7 +369,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// The handle of the work of tasks `tasks`, named `work` by a cancel.
     pub(crate) fn new(
         slot: Arc<ResultSlot<R>>,
-        pool: Arc<PoolInner>,
+        pool: Arc<dyn TaskHost>,
         tasks: Range<u64>,
         work: Work,
     ) -> Self {
@@ -401,7 +401,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn get(&self) -> Result<R> {
-        self.slot.wait(&self.pool, None);
+        self.slot.wait(&*self.pool, None);
         self.slot.take()
     }
 
@@ -426,7 +426,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
-        if self.slot.wait(&self.pool, Some(timeout)) {
+        if self.slot.wait(&*self.pool, Some(timeout)) {
             self.slot.take()
         } else {
             Err(Error::WaitTimeout(timeout))
@@ -483,7 +483,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn cancel(&self) -> CancelOutcome {
-        self.cancel_with(self.pool.settings.cancel_mode)
+        self.cancel_with(self.pool.cancel_mode())
     }
 
     /// Cancels the work: its tasks that have not started are removed without
@@ -518,7 +518,7 @@ impl<R: Send + 'static> AsyncResult<R> {
         let error = Error::Cancelled {
             work: self.work.clone(),
         };
-        let decided = self.slot.deliver(Err(error), &self.pool.ctx());
+        let decided = self.slot.deliver(Err(error), &self.pool.delivery().ctx());
         self.pool.cancel_tasks(self.tasks.clone(), mode);
         if decided {
             CancelOutcome::Cancelled
@@ -540,7 +540,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn wait(&self) {
-        self.slot.wait(&self.pool, None);
+        self.slot.wait(&*self.pool, None);
     }
 
     /// Waits up to `timeout`; returns whether the result is ready.
@@ -557,7 +557,7 @@ impl<R: Send + 'static> AsyncResult<R> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait(&self.pool, Some(timeout))
+        self.slot.wait(&*self.pool, Some(timeout))
     }
 
     /// Whether the result is ready (without waiting).
@@ -612,9 +612,8 @@ pub(crate) struct ApplySink<R> {
 impl<R: serde::de::DeserializeOwned + Send + 'static> Sink for ApplySink<R> {
     fn complete(&self, _tag: u64, outcome: Outcome<'_>, ctx: &Ctx<'_>) {
         let result = match outcome {
-            Outcome::Ok(bytes) => {
-                crate::task::decode::<R>(bytes, crate::CodecRole::Result).map_err(Error::from)
-            }
+            Outcome::Ok(bytes) => super::codec::decode::<R>(bytes, crate::error::CodecRole::Result)
+                .map_err(Error::from),
             Outcome::Panicked(report) => Err(report.into()),
             Outcome::Failed(e) => Err(e),
         };

@@ -4,7 +4,7 @@
 //! This sits below both the pool's shared state, which keeps each pending task's
 //! sink, and the result handles that implement it (`crate::result`).
 
-use super::callbacks::CallbackRunner;
+use super::callback_thread::CallbackRunner;
 use crate::error::Error;
 use crate::unwind::PanicReport;
 

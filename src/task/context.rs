@@ -132,8 +132,8 @@ fn decode<C: DeserializeOwned>(r: ContextRef) -> C {
     // between records); the parent wrote the encoded context before shipping it and
     // never writes it again.
     let bytes = unsafe { std::slice::from_raw_parts(ptr, r.len as usize) };
-    crate::task::decode(bytes, crate::error::CodecRole::Argument).unwrap_or_else(|e| {
-        crate::task::record_context_failure(e.clone());
+    super::codec::decode(bytes, crate::error::CodecRole::Argument).unwrap_or_else(|e| {
+        super::codec::record_context_failure(e.clone());
         panic!("decoding the task context: {e}")
     })
 }

@@ -1,10 +1,7 @@
-//! Generic tasks: serialized arguments in, serialized results out, run by
-//! monomorphized trampolines (see `kernel.rs` for how code travels).
-//!
-//! Arguments and results use serde with the postcard format: compact, no size limit,
-//! maintained (bincode is abandoned, DESIGN.md §7). A chunk of `map` items travels as
-//! one payload and comes back as one [`ChunkResult`], with a panic in one item
-//! reported for that item alone.
+//! Serialized arguments in, serialized results out: serde with the postcard format,
+//! compact, with no size limit, and maintained (bincode is abandoned, DESIGN.md §7).
+//! A chunk of `map` items travels as one payload and comes back as one
+//! [`ChunkResult`], with a panic in one item reported for that item alone.
 //!
 //! A value that fails to encode or decode is a [`CodecFailure`], which names the
 //! value's type and role and postcard's reason. The parent turns it into
@@ -18,63 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CodecDirection, CodecRole, Error};
-use crate::kernel::conjure;
-use crate::unwind::{self, PanicReport};
-
-/// A task trampoline: decodes `args`, runs the task, appends the encoded result to
-/// `out`. `Err` carries a codec failure; panics propagate to the caller.
-///
-/// # Safety
-/// Must be called in a process running the same binary that produced its code
-/// offset; the trampoline conjures its zero-sized function type.
-pub(crate) type TaskFn = unsafe fn(args: &[u8], out: &mut Vec<u8>) -> Result<(), CodecFailure>;
-
-/// A function that takes its arguments as a tuple, unpacked: Python's `f(*args)`.
-///
-/// Implemented for every `Fn` of zero to eight arguments, so [`crate::Pool::apply`]
-/// and [`crate::Pool::starmap`] accept plain closures and `fn` items:
-///
-/// ```
-/// fn divide(x: f64, y: f64) -> f64 {
-///     x / y
-/// }
-/// let pool = shmpool::Pool::new(1)?;
-/// assert_eq!(pool.apply(divide, (1.0, 4.0))?, 0.25);
-/// assert_eq!(pool.apply(|| 7, ())?, 7);
-/// assert_eq!(pool.apply(|x: u32| x + 1, (41,))?, 42);
-/// # Ok::<(), shmpool::Error>(())
-/// ```
-pub trait StarFn<Args>: Copy {
-    /// The return type.
-    type Output;
-    /// Calls the function with the tuple's elements as its arguments.
-    fn call_star(&self, args: Args) -> Self::Output;
-}
-
-macro_rules! star_fn {
-    ($($a:ident),*) => {
-        impl<Func, Ret, $($a),*> StarFn<($($a,)*)> for Func
-        where
-            Func: Fn($($a),*) -> Ret + Copy,
-        {
-            type Output = Ret;
-            #[allow(non_snake_case)]
-            fn call_star(&self, ($($a,)*): ($($a,)*)) -> Ret {
-                self($($a),*)
-            }
-        }
-    };
-}
-
-star_fn!();
-star_fn!(A);
-star_fn!(A, B);
-star_fn!(A, B, C);
-star_fn!(A, B, C, D);
-star_fn!(A, B, C, D, E);
-star_fn!(A, B, C, D, E, G);
-star_fn!(A, B, C, D, E, G, H);
-star_fn!(A, B, C, D, E, G, H, I);
+use crate::unwind::PanicReport;
 
 /// The results of one chunk of items: the values of the items that returned, in
 /// order, and the panics of those that did not, by index within the chunk.
@@ -373,75 +314,9 @@ pub(crate) fn result_count_mismatch<R>(results: usize, items: usize) -> Error {
     }
 }
 
-/// Runs `f(*args)` for one task.
-///
-/// # Safety
-/// See [`TaskFn`].
-pub(crate) unsafe fn apply_trampoline<Args, F>(
-    args: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), CodecFailure>
-where
-    Args: DeserializeOwned,
-    F: StarFn<Args>,
-    F::Output: Serialize,
-{
-    let args: Args = decode(args, CodecRole::Argument)?;
-    // SAFETY: F is zero-sized (checked where the trampoline is instantiated).
-    let f: F = unsafe { conjure() };
-    encode_into(&f.call_star(args), out, CodecRole::Result)
-}
-
-/// Runs `f(x)` for each item of a chunk.
-///
-/// # Safety
-/// See [`TaskFn`].
-pub(crate) unsafe fn map_trampoline<A, R, F>(
-    args: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), CodecFailure>
-where
-    A: DeserializeOwned,
-    R: Serialize,
-    F: Fn(A) -> R,
-{
-    let items: Vec<A> = decode_items(args, CodecRole::Argument)?;
-    // SAFETY: as above.
-    let f: F = unsafe { conjure() };
-    let results = run_items(items, f);
-    // A context that cannot be decoded fails the chunk as its arguments would.
-    if let Some(failure) = take_context_failure() {
-        return Err(failure);
-    }
-    encode_chunk_result(&results, out)
-}
-
-/// Runs `f(*args)` for each argument tuple of a chunk.
-///
-/// # Safety
-/// See [`TaskFn`].
-pub(crate) unsafe fn starmap_trampoline<Args, F>(
-    args: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), CodecFailure>
-where
-    Args: DeserializeOwned,
-    F: StarFn<Args>,
-    F::Output: Serialize,
-{
-    let items: Vec<Args> = decode_items(args, CodecRole::Argument)?;
-    // SAFETY: as above.
-    let f: F = unsafe { conjure() };
-    let results = run_items(items, |a| f.call_star(a));
-    if let Some(failure) = take_context_failure() {
-        return Err(failure);
-    }
-    encode_chunk_result(&results, out)
-}
-
 /// Serializes the results of one chunk onto the end of `out`; a failure names the
 /// type of one result.
-fn encode_chunk_result<R: Serialize>(
+pub(crate) fn encode_chunk_result<R: Serialize>(
     results: &ChunkResult<R>,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecFailure> {
@@ -449,83 +324,9 @@ fn encode_chunk_result<R: Serialize>(
     encode_named(results, out, CodecRole::Result, type_name::<R>())
 }
 
-/// Runs `f` over the items; a panic fails only its item, and the loop resumes with
-/// the next one. One `catch_unwind` covers the whole run between panics, so the
-/// common, panic-free case costs nothing per item.
-fn run_items<T, R>(items: Vec<T>, f: impl Fn(T) -> R) -> ChunkResult<R> {
-    let mut values = Vec::with_capacity(items.len());
-    let mut panics = Vec::new();
-    let mut items = items.into_iter();
-    let mut index = 0u32;
-    loop {
-        let run = unwind::catch(|| {
-            for item in &mut items {
-                values.push(f(item));
-                index += 1;
-            }
-        });
-        match run {
-            Ok(()) => return ChunkResult { values, panics },
-            Err(report) => {
-                panics.push((index, report));
-                index += 1;
-            }
-        }
-    }
-}
-
-/// The offset of a task trampoline.
-pub(crate) fn task_offset(f: TaskFn) -> i64 {
-    crate::kernel::offset_of_fn(f as usize)
-}
-
-/// Recovers a task trampoline from its offset.
-///
-/// # Safety
-/// `offset` must come from [`task_offset`] in a process running the same binary.
-pub(crate) unsafe fn task_from_offset(offset: i64) -> TaskFn {
-    let addr = crate::kernel::addr_of_offset(offset);
-    // SAFETY: by the caller's guarantee, `addr` is a TaskFn in this binary image.
-    unsafe { std::mem::transmute::<usize, TaskFn>(addr) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn apply_of<Args, F>(_: F) -> TaskFn
-    where
-        Args: DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize,
-    {
-        apply_trampoline::<Args, F>
-    }
-
-    #[test]
-    fn trampolines_unpack_arguments_and_encode_results() {
-        let t = apply_of(|a: u32, b: String| format!("{b}{a}"));
-        let args = encode(&(7u32, "x".to_string()), CodecRole::Argument).unwrap();
-        let mut out = Vec::new();
-        // SAFETY: the trampoline was instantiated in this process.
-        unsafe { t(&args, &mut out) }.unwrap();
-        assert_eq!(decode::<String>(&out, CodecRole::Result).unwrap(), "x7");
-        // Bad arguments are a codec error, not a panic, and name their type.
-        // SAFETY: as above.
-        let e = unsafe { t(&[0xff], &mut out) }.unwrap_err();
-        assert_eq!(
-            e,
-            CodecFailure {
-                direction: CodecDirection::Decode,
-                role: CodecRole::Argument,
-                type_name: "(u32, alloc::string::String)".into(),
-                reason: "postcard: Hit the end of buffer, expected more data (the bytes do not \
-                         fit the type: its `Serialize` and `Deserialize` impls may disagree, as \
-                         they do under postcard with `#[serde(skip_serializing_if)]`)"
-                    .into(),
-            }
-        );
-    }
 
     /// Serializes as a sequence of unknown length, which postcard cannot encode.
     struct Unsized;
@@ -540,10 +341,10 @@ mod tests {
     #[test]
     fn a_failure_names_the_item_type_and_travels_from_a_worker_intact() {
         let e = encode_items(&[Unsized, Unsized], CodecRole::Argument).unwrap_err();
-        assert_eq!(e.type_name, "shmpool::task::tests::Unsized");
+        assert_eq!(e.type_name, "shmpool::task::codec::tests::Unsized");
         assert_eq!(
             Error::from(e.clone()).to_string(),
-            "could not encode a task argument of type `shmpool::task::tests::Unsized`: \
+            "could not encode a task argument of type `shmpool::task::codec::tests::Unsized`: \
              postcard: The length of a sequence must be known (postcard writes the length of \
              each sequence and map first, so it cannot encode one of unknown length, such as \
              a `#[serde(flatten)]` struct or a `collect_seq` over an iterator of inexact size)"
@@ -581,19 +382,5 @@ mod tests {
             (CodecDirection::Decode, CodecRole::Result)
         );
         assert_eq!(e.type_name, "u64");
-    }
-
-    #[test]
-    fn a_panicking_item_fails_alone() {
-        let r = run_items(vec![1, 2, 3], |x: i32| {
-            if x == 2 {
-                panic!("two");
-            }
-            x * 10
-        });
-        assert_eq!(r.values, vec![10, 30]);
-        assert_eq!(r.panics.len(), 1);
-        assert_eq!(r.panics[0].0, 1);
-        assert_eq!(r.panics[0].1.message, "two");
     }
 }

@@ -31,7 +31,7 @@
 //! on the slot's state word races a worker's claim fairly: exactly one wins. A task a
 //! worker won is running (or about to run); the cancel answers it at once and returns
 //! the task's ring position, so that (unless told to let it finish) the caller can ask
-//! the collector to kill its worker (`pool/kill.rs`).
+//! the collector to kill its worker (`src/pool/kill.rs`).
 
 mod storage;
 
@@ -141,7 +141,7 @@ pub(crate) struct Fed {
 }
 
 /// Both containers cost a bounded amount per operation, whatever they hold: no
-/// rehash or copy of the whole under the mutex (`storage.rs`).
+/// rehash or copy of the whole under the mutex (`src/task/pending/storage.rs`).
 #[derive(Default)]
 struct Table {
     tasks: TaskSlots<Pending>,
