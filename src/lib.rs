@@ -96,8 +96,6 @@ mod loom_tests;
 pub mod npy;
 #[cfg(not(loom))]
 mod pool;
-#[cfg(all(not(loom), feature = "progress"))]
-mod progress;
 mod ring;
 #[cfg(not(loom))]
 mod shm;
@@ -177,13 +175,13 @@ pub use bytemuck;
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]
 pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
+#[cfg(all(not(loom), feature = "progress"))]
+pub use pool::Progress;
 #[cfg(not(loom))]
 pub use pool::{
     ArrayPages, BulkFuture, BulkMap, BulkWith, CancelToken, Imap, ImapStream, Number, Pool,
     PoolBuilder, StartMethod, Stats, Tasks, TasksWith, WorkerStats,
 };
-#[cfg(all(not(loom), feature = "progress"))]
-pub use progress::Progress;
 #[cfg(not(loom))]
 pub use shm::recycle as array_cache;
 #[cfg(not(loom))]

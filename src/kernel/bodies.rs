@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use bytemuck::Pod;
 
-use super::dispatch::KernelBody;
+use super::simd_dispatch::KernelBody;
 use super::{ChunkCall, Grid, GridMut, Inputs, KernelEnv, Outputs, conjure};
 use crate::simd::Simd;
 

@@ -20,20 +20,20 @@ use std::mem::size_of;
 use crate::layout::MAX_OPERANDS;
 
 mod bodies;
-mod dispatch;
 mod env;
 mod grid;
 mod operands;
+mod simd_dispatch;
 mod stream;
 
 pub(crate) use bodies::{
     ChunkMutBody, ChunksBody, FoldBody, ForEachBody, GridBody, IndexedBody, MapBody, ReduceBody,
     RowsBody, StreamMapBody,
 };
-pub(crate) use dispatch::{Kernels, kernels};
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
 pub use grid::{Grid, GridMut};
 pub use operands::{ArrayArg, Inputs, Outputs};
+pub(crate) use simd_dispatch::{Kernels, kernels};
 
 /// One operand of a chunk call, resolved in the worker: the address of the
 /// operand's element 0 and how many elements the job may touch from there.

@@ -1,7 +1,7 @@
 //! The parent's side of a pool, as one set of owners: the settings it was built
 //! with, the control segment, its life (`life.rs`), the fork server (`fork_server.rs`),
 //! the shipping of arrays to workers (`shipping.rs`), generic tasks from submission to
-//! delivery (`src/task/delivery.rs`, with `src/pool/dispatch.rs`), bulk jobs (`job::ledger`), the kills
+//! delivery (`src/task/delivery.rs`, with `src/pool/task_rings.rs`), bulk jobs (`job::ledger`), the kills
 //! cancels ask for (`kill.rs`), and statistics. Each owner keeps its locks private;
 //! the methods here combine them.
 

@@ -7,7 +7,7 @@
 //! holds each lock only inside one method call: the lock order is what the types
 //! allow. Whoever drains the completion rings holds a [`Draining`] (the drain lock),
 //! and under it takes the readers, then the table, then the task arena, each
-//! released before the next (`src/pool/dispatch.rs`); then a result's own state or the
+//! released before the next (`src/pool/task_rings.rs`); then a result's own state or the
 //! callback queue. The table and the arena are also taken alone by submitters and
 //! cancellers. Nothing else is locked while any of them is held.
 

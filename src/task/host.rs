@@ -1,5 +1,5 @@
 //! What the task engine's handles need of the pool that runs their tasks:
-//! [`TaskHost`], implemented by the pool (`src/pool/dispatch.rs`). An
+//! [`TaskHost`], implemented by the pool (`src/pool/task_rings.rs`). An
 //! [`AsyncResult`](super::async_result::AsyncResult) holds its pool as a
 //! `dyn TaskHost`, so nothing in `task/` names the pool, and imports point down.
 

@@ -14,7 +14,7 @@
 //!   (its future), [`cancel`] (what a cancel does and did), [`signal`] (what a
 //!   waiter sleeps on), and [`host`], the trait through which they reach their pool.
 //!
-//! The pool drives this engine (`src/pool/dispatch.rs`: submit, drain, deliver,
+//! The pool drives this engine (`src/pool/task_rings.rs`: submit, drain, deliver,
 //! retry, cancel); the worker runs its trampolines (`src/worker/task_exec.rs`).
 
 pub(crate) mod async_result;

@@ -7,9 +7,9 @@
 
 use bytemuck::Pod;
 
-use super::bulk::BulkMap;
-use super::bulk_engine::{OperandSpec, Role};
+use super::BulkMap;
 use super::bulk_with::{BulkWith, check_lengths, chunked, traffic};
+use super::engine::{OperandSpec, Role};
 use crate::error::Result;
 use crate::kernel::{
     ArrayArg, AssertZeroSized, FoldBody, Inputs, KernelEnv, Kernels, ReduceBody, kernels,
@@ -156,7 +156,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
             traffic(ins, &[]),
             false,
         )?;
-        let dry_plan = super::bulk_engine::plan(inner, &dry)?;
+        let dry_plan = super::engine::plan(inner, &dry)?;
         // Wide accumulators (a histogram of many bins) take fewer, longer default
         // chunks, so that the partials stay within MAX_PARTIAL_BYTES. The chunk
         // length still depends on the arrays and the accumulator alone.

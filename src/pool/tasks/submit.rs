@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Pool;
+use super::Tasks;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use super::tasks::Tasks;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
 use crate::task::async_result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
@@ -313,9 +313,9 @@ impl Tasks<'_> {
     }
 
     #[cfg(feature = "progress")]
-    fn progress_bar(&self, len: usize) -> Option<crate::progress::Bar> {
+    fn progress_bar(&self, len: usize) -> Option<super::progress::Bar> {
         self.progress
-            .then(|| crate::progress::Bar::new(Some(len as u64)))
+            .then(|| super::progress::Bar::new(Some(len as u64)))
     }
 
     #[cfg(not(feature = "progress"))]

@@ -7,14 +7,14 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::bulk_cancel::{Active, CancelToken};
-use super::inner::PoolInner;
-use super::life::PoolState;
+use super::cancel_token::{Active, CancelToken};
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
 use crate::kernel::{self, Kernels};
 use crate::layout::{JobKind, MAX_OPERANDS, RecordKind, TaskRecord};
+use crate::pool::inner::PoolInner;
+use crate::pool::life::PoolState;
 use crate::shm::Segment;
 
 /// How a job addresses one of its arrays.

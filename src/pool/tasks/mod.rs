@@ -1,6 +1,20 @@
 //! Generic tasks: `apply`, `map`, `starmap` and their `_async` forms, over any
 //! serializable arguments and results.
 
+mod chunks;
+mod imap;
+#[cfg(feature = "progress")]
+pub(crate) mod progress;
+mod submit;
+mod with_context;
+
+#[cfg(feature = "mpi")]
+pub(crate) use chunks::collect_input;
+pub use imap::{Imap, ImapStream};
+#[cfg(feature = "progress")]
+pub use progress::Progress;
+pub use with_context::TasksWith;
+
 use std::time::Duration;
 
 use serde::Serialize;

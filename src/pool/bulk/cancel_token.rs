@@ -12,8 +12,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::inner::PoolInner;
 use crate::job::protocol;
+use crate::pool::inner::PoolInner;
 use crate::task::cancel::{CancelMode, CancelOutcome};
 
 /// Cancels a bulk operation from another thread (or from a progress callback, a

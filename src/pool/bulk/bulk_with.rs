@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::Pool;
-use super::bulk_async::{self, BulkFuture};
-use super::bulk_engine::{self, OperandSpec, Operation, Options, Plan, Role};
+use super::bulk_future::{self, BulkFuture};
+use super::engine::{self, OperandSpec, Operation, Options, Plan, Role};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::kernel::{
@@ -193,10 +193,9 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
-        let started =
-            {
-                let (xa, ya) = (ArrayArg::of(&x), ArrayArg::of(&y));
-                check_lengths(&[xa], &[ya]).and_then(|len| {
+        let started = {
+            let (xa, ya) = (ArrayArg::of(&x), ArrayArg::of(&y));
+            check_lengths(&[xa], &[ya]).and_then(|len| {
                 let k = if len.saturating_mul(size_of::<U>()) >= STREAM_OUTPUT_BYTES {
                     kernels::<
                         StreamMapBody<E, &'static SharedArray<T>, &'static mut SharedArray<U>, F>,
@@ -208,9 +207,13 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
                 let op =
                     self.operation(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)?;
                 let inner = self.pool.arc();
-                bulk_async::start(inner, &op, crate::kernel::bulk_offset(k.at(inner.settings.simd)))
+                bulk_future::start(
+                    inner,
+                    &op,
+                    crate::kernel::bulk_offset(k.at(inner.settings.simd)),
+                )
             })
-            };
+        };
         match started {
             Ok(Some(job)) => BulkFuture::running(x, y, job),
             Ok(None) => BulkFuture::ready(x, y, Ok(())),
@@ -543,8 +546,8 @@ impl<'p, 'c, E: KernelEnv> BulkWith<'p, 'c, E> {
 
     pub(super) fn plan_and_run(&self, op: &Operation<'_>) -> Result<Plan> {
         let inner = self.pool.arc();
-        let plan = bulk_engine::plan(inner, op)?;
-        bulk_engine::run(inner, op, &plan)?;
+        let plan = engine::plan(inner, op)?;
+        engine::run(inner, op, &plan)?;
         Ok(plan)
     }
 

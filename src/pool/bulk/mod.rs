@@ -2,17 +2,27 @@
 //! options of one bulk operation, and the forms whose kernels take no parameters.
 //! The forms with parameters and context arrays are [`BulkWith`]'s.
 
+mod bulk_future;
+pub(crate) mod bulk_with;
+mod cancel_token;
+mod engine;
+mod reduce;
+
+pub use bulk_future::BulkFuture;
+pub use bulk_with::BulkWith;
+pub use cancel_token::CancelToken;
+pub use reduce::Number;
+
 use std::ops::Range;
 use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::Pool;
-use super::bulk_engine::Options;
-use super::bulk_with::BulkWith;
 use crate::array::SharedArray;
 use crate::error::Result;
 use crate::kernel::{AssertZeroSized, Grid, GridMut, Inputs, Outputs, Params, ParamsAndArrays};
+use crate::pool::Pool;
+use engine::Options;
 
 /// Options for a bulk array map: the chunk length, a per-chunk time limit, and
 /// retries. Made by [`Pool::bulk`]; the `Pool` methods of the same names use the

@@ -80,7 +80,7 @@ pub(crate) fn collect_input<I: IntoIterator>(items: I) -> Result<Vec<I::Item>> {
 }
 
 #[cfg(feature = "progress")]
-type Bar = crate::progress::Bar;
+type Bar = super::progress::Bar;
 #[cfg(not(feature = "progress"))]
 type Bar = ();
 
@@ -121,7 +121,7 @@ impl<R: Send + 'static> Aggregate<R> {
     }
 
     /// Delivers the empty list of a `map` over no items.
-    pub(crate) fn finish_empty(&self, inner: &super::PoolInner) {
+    pub(crate) fn finish_empty(&self, inner: &crate::pool::inner::PoolInner) {
         lock(&self.state).done = true;
         self.slot.deliver(Ok(Vec::new()), &inner.ctx());
     }

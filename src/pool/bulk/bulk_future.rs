@@ -15,12 +15,12 @@ use std::task::{Context, Poll};
 
 use bytemuck::Pod;
 
-use super::bulk_engine::{self, Published, Round};
-use super::inner::PoolInner;
+use super::engine::{self, Published, Round};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::job::ledger::{Outcome, failure_error};
 use crate::job::protocol;
+use crate::pool::inner::PoolInner;
 use crate::task::cancel::CancelMode;
 
 /// A bulk map in flight, from [`BulkMap::map_into_async`](crate::BulkMap::map_into_async).
@@ -158,7 +158,7 @@ impl<T: Pod, U: Pod> Drop for BulkFuture<T, U> {
 /// Plans an awaited map and publishes its job; `None` if it has nothing to do.
 pub(super) fn start(
     inner: &Arc<PoolInner>,
-    op: &bulk_engine::Operation<'_>,
+    op: &engine::Operation<'_>,
     kernel: i64,
 ) -> Result<Option<Published>> {
     if op.options.retries > 0 {
@@ -175,10 +175,10 @@ pub(super) fn start(
                 .into(),
         });
     }
-    let plan = bulk_engine::plan(inner, op)?;
+    let plan = engine::plan(inner, op)?;
     inner.check_open()?;
     if plan.range.is_empty() {
         return Ok(None);
     }
-    bulk_engine::publish(inner, op, &round(plan.range, plan.chunk_len, kernel)).map(Some)
+    engine::publish(inner, op, &round(plan.range, plan.chunk_len, kernel)).map(Some)
 }

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::inner::PoolInner;
 use super::{Imap, Tasks};
 use crate::array::SharedArray;
 use crate::error::{CodecRole, Result};
 use crate::kernel::AssertZeroSized;
+use crate::pool::inner::PoolInner;
 use crate::task::async_result::{AsyncResult, Callbacks};
 use crate::task::context::{self as task_context, ContextRef};
 

@@ -11,11 +11,12 @@ use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Tasks;
 use super::chunks::{ChunkSizes, decode_chunk};
-use super::tasks::Tasks;
-use super::{Pool, PoolInner};
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
+use crate::pool::Pool;
+use crate::pool::inner::PoolInner;
 use crate::sync::lock;
 use crate::task::cancel::{CancelMode, CancelOutcome};
 use crate::task::codec;
@@ -760,8 +761,8 @@ where
     /// assert_eq!(total, 328_350);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn progress(self) -> crate::progress::Progress<Self> {
+    pub fn progress(self) -> super::progress::Progress<Self> {
         let total = self.remaining().map(|n| n as u64);
-        crate::progress::Progress::new(self, total)
+        super::progress::Progress::new(self, total)
     }
 }
