@@ -103,7 +103,7 @@ pub enum Error {
     },
 
     /// A bulk map's element range does not lie within the arrays
-    /// ([`crate::BulkMap::range`]).
+    /// ([`crate::Bulk::range`]).
     #[error("the range {}..{} does not lie within an array of {len} elements", range.start, range.end)]
     RangeOutOfBounds {
         /// The range asked for.

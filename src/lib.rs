@@ -130,8 +130,8 @@ mod worker {
 pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
 #[cfg(all(not(loom), feature = "mpi"))]
 pub use cluster::{
-    Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistBulkWith, DistGrid, DistInputs,
-    LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
+    Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistInputs, LEFT_EXIT_CODE,
+    PANIC_EXIT_CODE, RowFrame,
 };
 #[cfg(not(loom))]
 pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
@@ -174,13 +174,15 @@ pub use bytemuck;
 #[cfg(not(loom))]
 pub use bytemuck::{Pod, Zeroable};
 #[cfg(not(loom))]
-pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
+pub use kernel::{
+    Env, Grid, GridMut, Inputs, KernelEnv, KernelFn, Outputs, Params, ParamsAndArrays,
+};
 #[cfg(all(not(loom), feature = "progress"))]
 pub use pool::Progress;
 #[cfg(not(loom))]
 pub use pool::{
-    ArrayPages, BulkFuture, BulkMap, BulkWith, CancelToken, Imap, ImapStream, Number, Pool,
-    PoolBuilder, StartMethod, Stats, Tasks, TasksWith, WorkerStats,
+    ArrayPages, Bulk, BulkFuture, CancelToken, Imap, ImapStream, Number, Pool, PoolBuilder,
+    StartMethod, Stats, Tasks, TasksWith, WorkerStats,
 };
 #[cfg(not(loom))]
 pub use shm::recycle as array_cache;

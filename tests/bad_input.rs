@@ -114,8 +114,9 @@ fn mismatched_lengths_are_refused_and_nothing_is_written() {
     }
     assert!(ys.iter().all(|v| *v == 5.0));
     assert!(matches!(
-        pool.map_chunks_into(&xs, &mut ys, |a: &[f64], b: &mut [f64]| b
-            .copy_from_slice(a)),
+        pool.bulk()
+            .map_chunks_into(&xs, &mut ys, |a: &[f64], b: &mut [f64]| b
+                .copy_from_slice(a)),
         Err(Error::LengthMismatch { .. })
     ));
 }

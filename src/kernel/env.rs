@@ -1,5 +1,6 @@
 //! What a kernel receives besides its arrays: parameters, and context arrays.
 //!
+//! A kernel of `pool.bulk()` receives its arguments alone.
 //! `pool.bulk().with(params)` hands every kernel call `&P`, a reference into the job
 //! entry in shared memory: the parameters are copied there once per job, not per
 //! chunk. `.context(&table)` adds read-only arrays that every chunk reads whole; the
@@ -20,8 +21,10 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// What a kernel's first argument is: `&P` ([`Params`]) or `&Env<P>`
-/// ([`ParamsAndArrays`]). Chosen by `BulkMap::with` and `BulkMap::context`.
+/// What a kernel receives besides its arguments: nothing (`()`, the kernels of
+/// `pool.bulk()`), `&P` ([`Params`], after [`Bulk::with`](crate::Bulk::with)) or
+/// `&Env<P>` ([`ParamsAndArrays`], after [`Bulk::context`](crate::Bulk::context)).
+/// [`KernelFn`](crate::KernelFn) says what a kernel of each looks like.
 pub trait KernelEnv: sealed::Sealed + 'static {
     /// The parameters' type.
     type Params: Pod;
@@ -51,6 +54,17 @@ pub struct Params<P>(PhantomData<P>);
 /// Kernels receive `&Env<P>`: the parameters and the context arrays.
 #[derive(Debug)]
 pub struct ParamsAndArrays<P>(PhantomData<P>);
+
+impl sealed::Sealed for () {}
+impl KernelEnv for () {
+    type Params = ();
+    type Arg = ();
+    type Held<'c> = &'c ();
+    #[inline(always)]
+    unsafe fn arg(_: &ChunkCall) -> &() {
+        &()
+    }
+}
 
 impl<P: Pod> sealed::Sealed for Params<P> {}
 impl<P: Pod> KernelEnv for Params<P> {

@@ -22,6 +22,7 @@ use crate::layout::MAX_OPERANDS;
 mod bodies;
 mod env;
 mod grid;
+mod kernel_fn;
 mod operands;
 mod simd_dispatch;
 mod stream;
@@ -32,6 +33,8 @@ pub(crate) use bodies::{
 };
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
 pub use grid::{Grid, GridMut};
+pub(crate) use kernel_fn::FoldOne;
+pub use kernel_fn::KernelFn;
 pub use operands::{ArrayArg, Inputs, Outputs};
 pub(crate) use simd_dispatch::{Kernels, kernels};
 

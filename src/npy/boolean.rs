@@ -36,7 +36,7 @@ use super::{DType, NpyElement};
 ///
 /// let pool = Pool::new(2)?;
 /// let xs = SharedArray::try_from_iter([1.0f64, -2.0, 3.0, -4.0])?;
-/// let positive = pool.map_array(&xs, |v: f64| Bool::from(v > 0.0))?;
+/// let positive = pool.bulk().map_array(&xs, |v: f64| Bool::from(v > 0.0))?;
 /// assert_eq!(&positive[..], &[true, false, true, false]);
 /// assert_eq!(positive.iter().filter(|b| b.get()).count(), 2);
 ///

@@ -27,7 +27,7 @@ mod tasks;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use bulk::{BulkFuture, BulkMap, BulkWith, CancelToken, Number};
+pub use bulk::{Bulk, BulkFuture, CancelToken, Number};
 pub(crate) use inner::PoolInner;
 pub use pool_builder::{PoolBuilder, StartMethod};
 pub use stats::{ArrayPages, Stats, WorkerStats};
@@ -37,6 +37,9 @@ pub use tasks::Progress;
 pub(crate) use tasks::collect_input;
 pub use tasks::{Imap, ImapStream, Tasks, TasksWith};
 
+use bytemuck::Pod;
+
+use crate::array::SharedArray;
 use crate::error::{Error, Result};
 
 impl PoolBuilder {
@@ -294,8 +297,80 @@ impl Pool {
         }
     }
 
-    pub(crate) fn inner(&self) -> &PoolInner {
-        &self.inner
+    /// numpy's vocabulary over [`SharedArray`]s, for one operation: maps with
+    /// several arrays in and out, parameters (`with`) and context arrays
+    /// (`context`), index-aware, row and stencil kernels, deterministic reductions
+    /// (`sum`, `dot`, `min`, `argmax`, `histogram`, `map_reduce`, ...), and the
+    /// operation's options (chunk length, time limit, retries, range, cancel token).
+    /// See [`Bulk`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut xs = shmpool::SharedArray::<u32>::filled(10_000, 1)?;
+    /// pool.bulk().chunk_len(1000).for_each_mut(&mut xs, |v: &mut u32| *v += 1)?;
+    /// assert!(xs.iter().all(|&v| v == 2));
+    /// assert_eq!(pool.bulk().sum(&xs)?, 20_000);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn bulk(&self) -> Bulk<'_> {
+        Bulk::new(&self.inner)
+    }
+
+    /// `y[i] = f(x[i])` for every element, run by the workers in place: numpy's
+    /// ufunc with `out=`. Every other array operation is reached through
+    /// [`Pool::bulk`]: several arrays in and out ([`Bulk::zip_map_into`]), kernels
+    /// with parameters and context arrays ([`Bulk::with`], [`Bulk::context`]),
+    /// reductions, and the options.
+    ///
+    /// `f` must be a non-capturing closure or a `fn` item: it runs in other
+    /// processes, which cannot see captured values. The workers claim chunks of the
+    /// arrays dynamically and run `f` over each in a tight loop that the compiler
+    /// vectorizes; no element is copied or serialized.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the lengths differ; [`Error::KernelPanicked`]
+    /// naming the chunk if `f` panics (the pool stays usable); [`Error::WorkerDied`]
+    /// if a worker dies in a chunk; [`Error::PoolClosed`] after `close`. An empty
+    /// array is a no-op.
+    ///
+    /// A panic or a death stops the map: the other workers finish the chunks they
+    /// are running and claim no more, and the call returns within about a
+    /// millisecond of the failure (plus the time those chunks take). Chunks not
+    /// computed then are named too, as [`Error::ChunkSkipped`], in an
+    /// [`Error::ChunksLost`]; [`Error::failed_ranges`] lists every range not
+    /// computed. (With [`Bulk::retries`], a death does not stop the map while a retry
+    /// is left.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64, 4.0, 9.0])?;
+    /// let mut ys = shmpool::SharedArray::zeroed(3)?;
+    /// pool.map_into(&xs, &mut ys, |v: f64| v.sqrt())?;
+    /// assert_eq!(&ys[..], &[1.0, 2.0, 3.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    ///
+    /// A closure that captures anything does not compile:
+    ///
+    /// ```compile_fail
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let xs = shmpool::SharedArray::from_slice(&[1.0f64])?;
+    /// let mut ys = shmpool::SharedArray::zeroed(1)?;
+    /// let scale = 2.0;
+    /// pool.map_into(&xs, &mut ys, move |v: f64| v * scale)?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_into<T, U, F>(&self, x: &SharedArray<T>, y: &mut SharedArray<U>, f: F) -> Result<()>
+    where
+        T: Pod,
+        U: Pod,
+        F: Fn(T) -> U + Copy,
+    {
+        self.bulk().map_into(x, y, f)
     }
 
     pub(crate) fn arc(&self) -> &Arc<PoolInner> {

@@ -1,6 +1,6 @@
 //! [`BulkFuture`]: a bulk map that can be awaited.
 //!
-//! `BulkMap::map_into_async` publishes the job at once and returns a future that
+//! `Bulk::map_into_async` publishes the job at once and returns a future that
 //! owns the arrays. No thread waits for it: the worker that finishes an awaited job
 //! also wakes the collector (the job's `wake_collector` flag), which wakes the
 //! future's waker. Dropping the future before it is done cancels the job as the
@@ -23,7 +23,7 @@ use crate::job::protocol;
 use crate::pool::inner::PoolInner;
 use crate::task::cancel::CancelMode;
 
-/// A bulk map in flight, from [`BulkMap::map_into_async`](crate::BulkMap::map_into_async).
+/// A bulk map in flight, from [`Bulk::map_into_async`](crate::Bulk::map_into_async).
 ///
 /// It resolves to the input and output arrays, given back, and the map's result.
 /// Dropping it before then cancels the map.

@@ -1,6 +1,6 @@
 //! [`CancelToken`]: cancelling a bulk operation from another thread.
 //!
-//! A token is handed to a bulk operation with [`BulkMap::cancel_token`]; while the
+//! A token is handed to a bulk operation with [`Bulk::cancel_token`]; while the
 //! operation runs, the token knows its job. [`CancelToken::cancel`] stops the job
 //! as a kernel panic would (no chunk is claimed any more; the chunks not started are
 //! skipped), and in [`CancelMode::Kill`] asks the collector to kill the workers
@@ -8,7 +8,7 @@
 //! [`Error::MapCancelled`](crate::Error::MapCancelled), naming the element ranges
 //! whose chunks ran to their end.
 //!
-//! [`BulkMap::cancel_token`]: crate::BulkMap::cancel_token
+//! [`Bulk::cancel_token`]: crate::Bulk::cancel_token
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -7,42 +7,40 @@
 
 use bytemuck::Pod;
 
-use super::BulkMap;
-use super::bulk_with::{BulkWith, check_lengths, chunked, traffic};
-use super::engine::{OperandSpec, Role};
+use super::bulk_builder::{Bulk, check_lengths, chunked, traffic};
+use super::engine::{self, OperandSpec, Role};
 use crate::error::Result;
 use crate::kernel::{
-    ArrayArg, AssertZeroSized, FoldBody, Inputs, KernelEnv, Kernels, ReduceBody, kernels,
+    ArrayArg, AssertZeroSized, FoldBody, FoldOne, Inputs, KernelEnv, KernelFn, Kernels, ReduceBody,
+    kernels,
 };
 use crate::layout::JobKind;
 
-mod builtins;
-mod histogram;
-mod number;
-
-pub use number::Number;
-
-impl<E: KernelEnv> BulkWith<'_, '_, E> {
-    /// `combine` over `map(p, x)` of every element, starting from `identity`:
-    /// numpy's `np.add.reduce(f(x))`, deterministic. Each chunk computes
-    /// `combine(…combine(combine(identity, map(x0)), map(x1))…)` in order; the
-    /// parent combines the chunks' partials pairwise in a fixed tree, in chunk
-    /// order. `identity` must be an identity of `combine` (0 for a sum, `-inf` for a
-    /// max), since every chunk starts from it. `inputs` is `&x` or a tuple of arrays,
-    /// as for maps.
+impl<E: KernelEnv> Bulk<'_, E> {
+    /// `combine` over `map(x)` of every element (with parameters, `map(p, x)`),
+    /// starting from `identity`: numpy's `np.add.reduce(f(x))`, deterministic. Each
+    /// chunk computes `combine(…combine(combine(identity, map(x0)), map(x1))…)` in
+    /// order; the parent combines the chunks' partials pairwise in a fixed tree, in
+    /// chunk order. `identity` must be an identity of `combine` (0 for a sum, `-inf`
+    /// for a max), since every chunk starts from it. `inputs` is `&x` or a tuple of
+    /// arrays, as for maps.
     ///
     /// The result is bit-identical for any number of workers, start method, SIMD
     /// level and scheduling, given the same chunk length (the default depends only
     /// on the array's length and element sizes).
     ///
     /// # Errors
-    /// As for [`crate::Pool::map_into`]: a kernel panic or a worker death fails the
-    /// reduction (or is retried, see [`BulkMap::retries`]).
+    /// As for [`Pool::map_into`](crate::Pool::map_into): a kernel panic or a worker
+    /// death fails the reduction (or is retried, see [`Bulk::retries`]).
     ///
     /// # Examples
     ///
     /// ```
     /// let pool = shmpool::Pool::new(2)?;
+    /// let a = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
+    /// let b = shmpool::SharedArray::from_slice(&[4.0f64, 5.0, 6.0])?;
+    /// let dot = pool.bulk().map_reduce((&a, &b), 0.0, |(a, b): (f64, f64)| a * b, |x, y| x + y)?;
+    /// assert_eq!(dot, 32.0);
     /// let x = shmpool::SharedArray::try_from_iter((1..=100).map(f64::from))?;
     /// let shift = 1.0;
     /// // The sum of squares of x - shift.
@@ -59,7 +57,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     where
         I: Inputs,
         A: Pod,
-        F: Fn(&E::Arg, I::Item) -> A + Copy,
+        F: KernelFn<E, (I::Item,), Output = A>,
         C: Fn(A, A) -> A + Copy,
     {
         let ((), ()) = (AssertZeroSized::<F>::OK, AssertZeroSized::<C>::OK);
@@ -74,14 +72,14 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     }
 
     /// A reduction whose kernel folds a whole chunk at a time into an accumulator:
-    /// `fold(p, &mut acc, inputs[chunk])`, with `acc` starting as `identity` in each
-    /// chunk. The partials are combined by `combine` in the parent, in a fixed tree
-    /// in chunk order, as for [`BulkWith::map_reduce`]. `combine` runs only in the
-    /// parent, so it may capture. A histogram is a fold whose accumulator is an
-    /// array of bins.
+    /// `fold(&mut acc, inputs[chunk])` (with parameters, `fold(p, &mut acc, ...)`),
+    /// with `acc` starting as `identity` in each chunk. The partials are combined by
+    /// `combine` in the parent, in a fixed tree in chunk order, as for
+    /// [`Bulk::map_reduce`]. `combine` runs only in the parent, so it may capture. A
+    /// histogram is a fold whose accumulator is an array of bins.
     ///
     /// # Errors
-    /// As for [`BulkWith::map_reduce`].
+    /// As for [`Bulk::map_reduce`].
     ///
     /// # Examples
     ///
@@ -89,10 +87,10 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     /// let pool = shmpool::Pool::new(2)?;
     /// let x = shmpool::SharedArray::try_from_iter((0..1000u32).map(|i| i % 7))?;
     /// // Counts of each residue: an accumulator of seven bins.
-    /// let counts = pool.bulk().with(()).fold_reduce(
+    /// let counts = pool.bulk().fold_reduce(
     ///     &x,
     ///     [0u64; 7],
-    ///     |_: &(), acc: &mut [u64; 7], xs: &[u32]| {
+    ///     |acc: &mut [u64; 7], xs: &[u32]| {
     ///         for &v in xs {
     ///             acc[v as usize] += 1;
     ///         }
@@ -117,15 +115,12 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
     where
         I: Inputs,
         A: Pod,
-        F: for<'a> Fn(&E::Arg, &mut A, I::Slices<'a>) + Copy,
+        F: for<'a> KernelFn<E, (&'a mut A, I::Slices<'a>), Output = ()>,
         C: FnMut(A, A) -> A,
     {
         let () = AssertZeroSized::<F>::OK;
         let ins = inputs.arrays();
-        let k = fold_kernels::<E, I, A, _>(
-            #[inline(always)]
-            move |p: &E::Arg, _: usize, acc: &mut [A], xs| fold(p, &mut acc[0], xs),
-        );
+        let k = fold_kernels::<E, I, A, _>(FoldOne(fold));
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
         Ok(
             tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
@@ -146,7 +141,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
         let len = check_lengths(ins, &[])?;
         let width = identity.len();
         let slot_bytes = size_of_val(identity).max(1);
-        let inner = self.pool().inner();
+        let inner = self.inner();
         // A dry plan (no partials yet) to learn the chunking.
         let dry = self.operation(
             kind,
@@ -156,7 +151,7 @@ impl<E: KernelEnv> BulkWith<'_, '_, E> {
             traffic(ins, &[]),
             false,
         )?;
-        let dry_plan = super::engine::plan(inner, &dry)?;
+        let dry_plan = engine::plan(inner, &dry)?;
         // Wide accumulators (a histogram of many bins) take fewer, longer default
         // chunks, so that the partials stay within MAX_PARTIAL_BYTES. The chunk
         // length still depends on the arrays and the accumulator alone.
@@ -212,7 +207,7 @@ where
     E: KernelEnv,
     I: Inputs,
     A: Pod,
-    G: for<'a> Fn(&E::Arg, usize, &mut [A], I::Slices<'a>) + Copy,
+    G: for<'a> KernelFn<E, (usize, &'a mut [A], I::Slices<'a>), Output = ()>,
 {
     let () = AssertZeroSized::<G>::OK;
     kernels::<FoldBody<E, I, A, G>>()
@@ -241,61 +236,6 @@ pub(super) fn tree_combine<A: Copy>(
         step *= 2;
     }
     Some(&slots[..width])
-}
-
-impl BulkMap<'_> {
-    /// See [`BulkWith::map_reduce`], with a kernel that takes no parameters.
-    ///
-    /// # Errors
-    /// As for [`BulkWith::map_reduce`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// let a = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
-    /// let b = shmpool::SharedArray::from_slice(&[4.0f64, 5.0, 6.0])?;
-    /// let dot = pool.bulk().map_reduce((&a, &b), 0.0, |(a, b): (f64, f64)| a * b, |x, y| x + y)?;
-    /// assert_eq!(dot, 32.0);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
-    where
-        I: Inputs,
-        A: Pod,
-        F: Fn(I::Item) -> A + Copy,
-        C: Fn(A, A) -> A + Copy,
-    {
-        let () = AssertZeroSized::<F>::OK;
-        self.with(()).map_reduce(
-            inputs,
-            identity,
-            #[inline(always)]
-            move |_: &(), v| map(v),
-            combine,
-        )
-    }
-
-    /// See [`BulkWith::fold_reduce`], with a kernel that takes no parameters.
-    ///
-    /// # Errors
-    /// As for [`BulkWith::map_reduce`].
-    pub fn fold_reduce<I, A, F, C>(self, inputs: I, identity: A, fold: F, combine: C) -> Result<A>
-    where
-        I: Inputs,
-        A: Pod,
-        F: for<'a> Fn(&mut A, I::Slices<'a>) + Copy,
-        C: FnMut(A, A) -> A,
-    {
-        let () = AssertZeroSized::<F>::OK;
-        self.with(()).fold_reduce(
-            inputs,
-            identity,
-            #[inline(always)]
-            move |_: &(), acc: &mut A, xs| fold(acc, xs),
-            combine,
-        )
-    }
 }
 
 #[cfg(test)]

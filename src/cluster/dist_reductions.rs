@@ -1,20 +1,20 @@
 //! numpy's reductions over distributed arrays: each rank's pool reduces its block
-//! ([`BulkMap::sum`] and the others), and the ranks' partials are combined in rank
+//! ([`Bulk::sum`] and the others), and the ranks' partials are combined in rank
 //! order (see `reduce.rs`).
 
-use super::super::collective::{CallKind, Entry, digest};
-use super::super::dist::DistArray;
-use super::super::maps::same_blocks;
-use super::DistBulk;
+use super::collective::{CallKind, Entry, digest};
+use super::dist_array::DistArray;
+use super::dist_bulk::DistBulk;
+use super::dist_maps::same_blocks;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
-use crate::pool::{BulkMap, Number};
+use crate::pool::{Bulk, Number};
 
-/// The most bins a histogram has, as for [`BulkMap::histogram`].
+/// The most bins a histogram has, as for [`Bulk::histogram`].
 const MAX_BINS: usize = 1 << 20;
 
 /// Whether `a` should replace `b` as the minimum: smaller, or a NaN over a number
-/// (the rule of [`BulkMap::min`]).
+/// (the rule of [`Bulk::min`]).
 fn less<T: Number>(a: T, b: T) -> bool {
     a < b || (a.is_nan() && !b.is_nan())
 }
@@ -40,7 +40,7 @@ fn from_word<T: Number>(word: u64) -> T {
 
 impl DistBulk<'_> {
     /// The sum of every element of a distributed array (`np.sum`): each rank's
-    /// [`BulkMap::sum`] of its block, the partials added in rank order. 0 for an
+    /// [`Bulk::sum`] of its block, the partials added in rank order. 0 for an
     /// empty array, wrapping for integers.
     ///
     /// Bit-identical for a given split and chunk length (see [`DistBulk`]), and
@@ -151,7 +151,7 @@ impl DistBulk<'_> {
         self,
         kind: CallKind,
         x: &DistArray<T>,
-        by_pool: fn(BulkMap<'_>, &SharedArray<T>) -> Result<Option<T>>,
+        by_pool: fn(Bulk<'_>, &SharedArray<T>) -> Result<Option<T>>,
         better: fn(T, T) -> bool,
     ) -> Result<Option<T>> {
         let local = x.local();
@@ -206,7 +206,7 @@ impl DistBulk<'_> {
         self,
         kind: CallKind,
         x: &DistArray<T>,
-        by_pool: fn(BulkMap<'_>, &SharedArray<T>) -> Result<Option<usize>>,
+        by_pool: fn(Bulk<'_>, &SharedArray<T>) -> Result<Option<usize>>,
         better: fn(T, T) -> bool,
     ) -> Result<Option<usize>> {
         let (local, start) = (x.local(), x.local_range().start);
@@ -231,12 +231,12 @@ impl DistBulk<'_> {
     }
 
     /// Counts of the elements in `bins` equal-width bins over `lo..=hi`, as
-    /// [`BulkMap::histogram`] counts them, over the whole distributed array. The
+    /// [`Bulk::histogram`] counts them, over the whole distributed array. The
     /// counts are exact: integer sums in rank order.
     ///
     /// # Errors
     /// On every rank: [`Error::InvalidArgument`] for the bins and ranges
-    /// [`BulkMap::histogram`] refuses; [`Error::RanksDisagree`] when the
+    /// [`Bulk::histogram`] refuses; [`Error::RanksDisagree`] when the
     /// ranks pass different bins or ranges; as for [`DistBulk::sum`].
     ///
     /// # Examples
@@ -257,7 +257,7 @@ impl DistBulk<'_> {
         range: (f64, f64),
     ) -> Result<Vec<u64>> {
         let (lo, hi) = range;
-        let check = BulkMap::check_histogram::<T>(bins, range);
+        let check = Bulk::check_histogram::<T>(bins, range);
         let args = digest(&[bins as u64, lo.to_bits(), hi.to_bits()]);
         let local = x.local();
         let counts = self.reduce(

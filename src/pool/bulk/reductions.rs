@@ -7,12 +7,13 @@
 //! result does not depend on the level.
 
 use super::histogram::{self, HistParams};
-use super::{Number, fold_kernels, tree_combine};
+use super::number::Number;
+use super::reduce::{fold_kernels, tree_combine};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::kernel::{ArrayArg, Params};
 use crate::layout::JobKind;
-use crate::pool::bulk::BulkMap;
+use super::bulk_builder::Bulk;
 
 /// Lanes of the in-chunk sums.
 const LANES: usize = 16;
@@ -85,7 +86,7 @@ fn greater<T: Number>(a: T, b: T) -> bool {
     a > b || (a.is_nan() && !b.is_nan())
 }
 
-impl BulkMap<'_> {
+impl Bulk<'_> {
     /// The sum of the elements (`np.sum(x)`): 0 for an empty array, wrapping for
     /// integers. Deterministic: bit-identical for any number of workers, start
     /// method and SIMD level, given the chunk length.
@@ -105,20 +106,18 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn sum<T: Number>(self, x: &SharedArray<T>) -> Result<T> {
-        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+        let k = fold_kernels::<(), &SharedArray<T>, T, _>(
             #[inline(always)]
-            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+            |_: usize, acc: &mut [T], xs: &[T]| {
                 acc[0] = acc[0].add(lane_sum(xs, xs, |x, _| x));
             },
         );
-        let mut slots =
-            self.with(())
-                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[T::ZERO])?;
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[T::ZERO])?;
         Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
     }
 
     /// The dot product `Σ a[i] * b[i]` (`np.dot` of two vectors), deterministic as
-    /// [`BulkMap::sum`] is. Products and sums are separate roundings: no FMA.
+    /// [`Bulk::sum`] is. Products and sums are separate roundings: no FMA.
     ///
     /// # Errors
     /// [`Error::OperandLength`], naming `b`, if the lengths differ; as for
@@ -137,16 +136,14 @@ impl BulkMap<'_> {
         if a.len() != b.len() {
             return Err(dot_lengths(a.len(), b.len()));
         }
-        let k = fold_kernels::<Params<()>, (&SharedArray<T>, &SharedArray<T>), T, _>(
+        let k = fold_kernels::<(), (&SharedArray<T>, &SharedArray<T>), T, _>(
             #[inline(always)]
-            |_: &(), _: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
+            |_: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
                 acc[0] = acc[0].add(lane_sum(xs, ys, |x, y| x.mul(y)));
             },
         );
         let ins = [ArrayArg::of(a), ArrayArg::of(b)];
-        let mut slots = self
-            .with(())
-            .reduce_slots(JobKind::Reduce, k, &ins, &[T::ZERO])?;
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[T::ZERO])?;
         Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
     }
 
@@ -166,9 +163,9 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn min<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
-        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+        let k = fold_kernels::<(), &SharedArray<T>, T, _>(
             #[inline(always)]
-            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+            |_: usize, acc: &mut [T], xs: &[T]| {
                 let m = lane_extreme(xs, T::MIN_IDENTITY, less);
                 if less(m, acc[0]) {
                     acc[0] = m;
@@ -184,9 +181,9 @@ impl BulkMap<'_> {
     /// # Errors
     /// As for [`crate::Pool::map_into`].
     pub fn max<T: Number>(self, x: &SharedArray<T>) -> Result<Option<T>> {
-        let k = fold_kernels::<Params<()>, &SharedArray<T>, T, _>(
+        let k = fold_kernels::<(), &SharedArray<T>, T, _>(
             #[inline(always)]
-            |_: &(), _: usize, acc: &mut [T], xs: &[T]| {
+            |_: usize, acc: &mut [T], xs: &[T]| {
                 let m = lane_extreme(xs, T::MAX_IDENTITY, greater);
                 if greater(m, acc[0]) {
                     acc[0] = m;
@@ -203,9 +200,7 @@ impl BulkMap<'_> {
         identity: T,
         better: fn(T, T) -> bool,
     ) -> Result<Option<T>> {
-        let mut slots =
-            self.with(())
-                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[identity])?;
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[identity])?;
         let best = tree_combine(&mut slots, 1, |l, r| {
             if better(r[0], l[0]) {
                 l[0] = r[0];
@@ -231,9 +226,9 @@ impl BulkMap<'_> {
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn argmin<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
-        let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+        let k = fold_kernels::<(), &SharedArray<T>, u64, _>(
             #[inline(always)]
-            |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
+            |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, less)) as u64;
             },
         );
@@ -246,9 +241,9 @@ impl BulkMap<'_> {
     /// # Errors
     /// As for [`crate::Pool::map_into`].
     pub fn argmax<T: Number>(self, x: &SharedArray<T>) -> Result<Option<usize>> {
-        let k = fold_kernels::<Params<()>, &SharedArray<T>, u64, _>(
+        let k = fold_kernels::<(), &SharedArray<T>, u64, _>(
             #[inline(always)]
-            |_: &(), start: usize, acc: &mut [u64], xs: &[T]| {
+            |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, greater)) as u64;
             },
         );
@@ -261,9 +256,7 @@ impl BulkMap<'_> {
         k: crate::kernel::Kernels,
         better: fn(T, T) -> bool,
     ) -> Result<Option<usize>> {
-        let mut slots =
-            self.with(())
-                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[u64::MAX])?;
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[u64::MAX])?;
         // Ties keep the left (earlier) index: the first occurrence wins.
         let best = tree_combine(&mut slots, 1, |l, r| {
             if better(x[r[0] as usize], x[l[0] as usize]) {
@@ -330,7 +323,7 @@ impl BulkMap<'_> {
         Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
     }
 
-    /// Checks a histogram's arguments as [`BulkMap::histogram`] does, for data of
+    /// Checks a histogram's arguments as [`Bulk::histogram`] does, for data of
     /// type `T`, without counting anything.
     #[cfg(feature = "mpi")]
     pub(crate) fn check_histogram<T: Number>(bins: usize, range: (f64, f64)) -> Result<()> {

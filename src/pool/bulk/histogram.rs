@@ -39,7 +39,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::Number;
+use super::number::Number;
 use crate::error::{Error, Result};
 
 /// The most bins a histogram has.

@@ -7,9 +7,9 @@ use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry};
+use super::rank::Cluster;
 use super::transfer::{self, ROOT};
 use crate::error::{CodecRole, Error, Result};
 use crate::pool::collect_input;

@@ -6,9 +6,9 @@ use std::ops::Range;
 use bytemuck::Pod;
 use mpi::traits::CommunicatorCollectives;
 
-use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry};
+use super::rank::Cluster;
 use super::transfer;
 use crate::array::SharedArray;
 use crate::error::Result;

@@ -6,11 +6,11 @@ use std::ops::Range;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry, digest};
+use super::dist_bulk::DistBulk;
 use super::halo;
-use super::reduce::DistBulk;
+use super::rank::Cluster;
 use super::transfer;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
@@ -366,14 +366,14 @@ fn shape(cols: usize, halo: usize) -> u64 {
 
 impl DistBulk<'_> {
     /// `f(frame, rows, x, y_rows)` over each rank's own rows of distributed grids:
-    /// [`crate::BulkWith::stencil_rows_into`] on each rank's padded block,
+    /// [`crate::Bulk::stencil_rows_into`] on each rank's padded block,
     /// restricted to its own rows. The kernel reads any padded row of `x` (its
     /// block and halos, so exchange the halos first) and writes the rows `rows` of
     /// `y`; `rows` are padded row indices, and `frame.global_row(r)` tells which
     /// global row one is. `y`'s halo rows are not written.
     ///
     /// A kernel that computes each output row from the rows around it computes
-    /// the same values as [`crate::BulkMap::stencil_rows_into`] over the whole
+    /// the same values as [`crate::Bulk::stencil_rows_into`] over the whole
     /// gathered grid, bit for bit, once the halos are exchanged.
     ///
     /// # Errors

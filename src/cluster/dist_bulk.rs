@@ -11,6 +11,7 @@
 //! few bytes per rank, so gathering them all costs no more than a small
 //! all-reduce.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -18,20 +19,18 @@ use mpi::Count;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives};
 
-use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry, digest};
+use super::dist_inputs::DistInputs;
+use super::rank::Cluster;
 use crate::error::{Error, Result};
-use crate::kernel::{AssertZeroSized, Inputs};
-use crate::pool::BulkMap;
-
-mod builtins;
-mod inputs;
-
-pub use inputs::DistInputs;
+use crate::kernel::{Inputs, KernelEnv, KernelFn, Params};
+use crate::pool::Bulk;
 
 /// Reductions (and stencils) over distributed arrays, made by [`Cluster::bulk`]:
-/// the distributed counterpart of [`BulkMap`]. Every call is collective.
+/// the distributed counterpart of [`Bulk`], with the same options and the same
+/// kernel environments (`E = ()`, or [`Params<P>`] after [`DistBulk::with`]). Every
+/// call is collective.
 ///
 /// **Determinism.** Each rank reduces its block with its pool, which is
 /// bit-identical for a given block and chunk length (the default chunk length
@@ -53,13 +52,35 @@ pub use inputs::DistInputs;
 /// assert_eq!(total, ((1u64 << 20) * ((1 << 20) - 1) / 2) as f64);
 /// # Ok::<(), shmpool::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
 #[must_use = "a DistBulk does nothing until one of its operations is called"]
-pub struct DistBulk<'c> {
+pub struct DistBulk<'c, E: KernelEnv = ()> {
     pub(super) cluster: &'c Cluster,
     chunk_len: Option<usize>,
     chunk_timeout: Option<Duration>,
     retries: u32,
+    /// The kernels' parameters, handed to each rank's local operation.
+    params: E::Params,
+    _env: PhantomData<E>,
+}
+
+// `Copy`, as `Bulk` is: one can run several operations with the same options.
+impl<E: KernelEnv> Clone for DistBulk<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E: KernelEnv> Copy for DistBulk<'_, E> {}
+
+impl<E: KernelEnv> std::fmt::Debug for DistBulk<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistBulk")
+            .field("chunk_len", &self.chunk_len)
+            .field("chunk_timeout", &self.chunk_timeout)
+            .field("retries", &self.retries)
+            .field("params_bytes", &size_of::<E::Params>())
+            .finish()
+    }
 }
 
 impl Cluster {
@@ -84,12 +105,48 @@ impl Cluster {
             chunk_len: None,
             chunk_timeout: None,
             retries: 0,
+            params: (),
+            _env: PhantomData,
         }
     }
 }
 
 impl<'c> DistBulk<'c> {
-    /// Elements per chunk of each rank's local reduction ([`BulkMap::chunk_len`]).
+    /// Hands `params` to every kernel call by reference, as [`Bulk::with`]: the
+    /// kernels of [`DistBulk::map_reduce`] and [`DistBulk::fold_reduce`] then take
+    /// `&P` first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use shmpool::{Cluster, DistArray};
+    ///
+    /// let cluster = Cluster::init()?;
+    /// let x = DistArray::from_fn(&cluster, 100, |i| i as f64)?;
+    /// let mean = cluster.bulk().sum(&x)? / x.len() as f64;
+    /// let ss = cluster.bulk().with(mean).map_reduce(
+    ///     &x,
+    ///     0.0,
+    ///     |m: &f64, v: f64| (v - m) * (v - m),
+    ///     |a: f64, b: f64| a + b,
+    /// )?;
+    /// assert_eq!(ss, 83_325.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn with<P: Pod>(self, params: P) -> DistBulk<'c, Params<P>> {
+        DistBulk {
+            cluster: self.cluster,
+            chunk_len: self.chunk_len,
+            chunk_timeout: self.chunk_timeout,
+            retries: self.retries,
+            params,
+            _env: PhantomData,
+        }
+    }
+}
+
+impl<'c, E: KernelEnv> DistBulk<'c, E> {
+    /// Elements per chunk of each rank's local reduction ([`Bulk::chunk_len`]).
     /// A reduction's result depends on it: every rank must pass the same.
     ///
     /// # Examples
@@ -109,7 +166,7 @@ impl<'c> DistBulk<'c> {
         self
     }
 
-    /// Kill a worker whose chunk runs longer than `d` ([`BulkMap::chunk_timeout`]).
+    /// Kill a worker whose chunk runs longer than `d` ([`Bulk::chunk_timeout`]).
     ///
     /// # Examples
     ///
@@ -128,7 +185,7 @@ impl<'c> DistBulk<'c> {
         self
     }
 
-    /// Re-run a chunk whose worker died up to `n` times ([`BulkMap::retries`]).
+    /// Re-run a chunk whose worker died up to `n` times ([`Bulk::retries`]).
     ///
     /// # Examples
     ///
@@ -145,31 +202,8 @@ impl<'c> DistBulk<'c> {
         self
     }
 
-    /// Hands `params` to every kernel call by reference, as [`BulkMap::with`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use shmpool::{Cluster, DistArray};
-    ///
-    /// let cluster = Cluster::init()?;
-    /// let x = DistArray::from_fn(&cluster, 100, |i| i as f64)?;
-    /// let mean = cluster.bulk().sum(&x)? / x.len() as f64;
-    /// let ss = cluster.bulk().with(mean).map_reduce(
-    ///     &x,
-    ///     0.0,
-    ///     |m: &f64, v: f64| (v - m) * (v - m),
-    ///     |a: f64, b: f64| a + b,
-    /// )?;
-    /// assert_eq!(ss, 83_325.0);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn with<P: Pod>(self, params: P) -> DistBulkWith<'c, P> {
-        DistBulkWith { bulk: self, params }
-    }
-
-    /// The local pool's bulk operations, with these options.
-    pub(super) fn local(&self) -> BulkMap<'c> {
+    /// The local pool's bulk operations, with these options and parameters.
+    pub(super) fn local(&self) -> Bulk<'c, E> {
         let mut bulk = self.cluster.pool().bulk().retries(self.retries);
         if let Some(n) = self.chunk_len {
             bulk = bulk.chunk_len(n);
@@ -177,14 +211,14 @@ impl<'c> DistBulk<'c> {
         if let Some(d) = self.chunk_timeout {
             bulk = bulk.chunk_timeout(d);
         }
-        bulk
+        bulk.in_env(self.params)
     }
 
-    /// `combine` over `map(x)` of every element of distributed arrays, starting
-    /// from `identity`: [`BulkMap::map_reduce`] on each rank's block, then the
-    /// ranks' partials combined in rank order (ranks with empty blocks left out).
-    /// `inputs` is `&x` or a tuple of up to three distributed arrays split alike.
-    /// `identity` must be an identity of `combine`.
+    /// `combine` over `map(x)` (with parameters, `map(p, x)`) of every element of
+    /// distributed arrays, starting from `identity`: [`Bulk::map_reduce`] on each
+    /// rank's block, then the ranks' partials combined in rank order (ranks with
+    /// empty blocks left out). `inputs` is `&x` or a tuple of up to three
+    /// distributed arrays split alike. `identity` must be an identity of `combine`.
     ///
     /// # Errors
     /// On every rank: [`Error::RanksDisagree`] when the ranks are in different calls
@@ -210,27 +244,37 @@ impl<'c> DistBulk<'c> {
     ///     f64::max,
     /// )?;
     /// assert_eq!(worst, 997.0);
+    /// // With a parameter: how many elements lie above a threshold.
+    /// let above = cluster.bulk().with(4.5f64).map_reduce(
+    ///     &a,
+    ///     0u64,
+    ///     |t: &f64, v: f64| u64::from(v > *t),
+    ///     |x: u64, y: u64| x + y,
+    /// )?;
+    /// assert_eq!(above, 995);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
     where
         I: DistInputs,
         A: Pod,
-        F: Fn(<I::Local as Inputs>::Item) -> A + Copy,
+        F: KernelFn<E, (<I::Local as Inputs>::Item,), Output = A>,
         C: Fn(A, A) -> A + Copy,
     {
-        let () = AssertZeroSized::<F>::OK;
-        self.with(()).map_reduce(
-            inputs,
-            identity,
-            #[inline(always)]
-            move |_: &(), v| map(v),
-            combine,
-        )
+        let local = inputs.local();
+        let total = self.reduce(
+            Entry::call(CallKind::DistMapReduce).args(digest(&[size_of::<A>() as u64])),
+            inputs.blocks(),
+            inputs.check(),
+            1,
+            |bulk| Ok(vec![bulk.map_reduce(local, identity, map, combine)?]),
+            |l, r| l[0] = combine(l[0], r[0]),
+        )?;
+        Ok(total.map_or(identity, |t| t[0]))
     }
 
     /// A reduction whose kernel folds a whole chunk at a time into an accumulator
-    /// ([`BulkMap::fold_reduce`] on each rank's block), the partials combined by
+    /// ([`Bulk::fold_reduce`] on each rank's block), the partials combined by
     /// `combine` in chunk order within a rank and then in rank order. `combine`
     /// runs only in the ranks' own processes, so it may capture.
     ///
@@ -254,23 +298,45 @@ impl<'c> DistBulk<'c> {
     ///     },
     /// )?;
     /// assert_eq!(counts, [100; 7]);
+    /// // How many elements are multiples of a step known at run time.
+    /// let multiples = cluster.bulk().with(7u32).fold_reduce(
+    ///     &x,
+    ///     0u64,
+    ///     |k: &u32, acc: &mut u64, xs: &[u32]| *acc += xs.iter().filter(|&&v| v % k == 0).count() as u64,
+    ///     |a, b| a + b,
+    /// )?;
+    /// assert_eq!(multiples, 100);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn fold_reduce<I, A, F, C>(self, inputs: I, identity: A, fold: F, combine: C) -> Result<A>
+    pub fn fold_reduce<I, A, F, C>(
+        self,
+        inputs: I,
+        identity: A,
+        fold: F,
+        mut combine: C,
+    ) -> Result<A>
     where
         I: DistInputs,
         A: Pod,
-        F: for<'a> Fn(&mut A, <I::Local as Inputs>::Slices<'a>) + Copy,
+        F: for<'a> KernelFn<E, (&'a mut A, <I::Local as Inputs>::Slices<'a>), Output = ()>,
         C: FnMut(A, A) -> A,
     {
-        let () = AssertZeroSized::<F>::OK;
-        self.with(()).fold_reduce(
-            inputs,
-            identity,
-            #[inline(always)]
-            move |_: &(), acc: &mut A, xs| fold(acc, xs),
-            combine,
-        )
+        let local = inputs.local();
+        let parts = self.partials(
+            Entry::call(CallKind::DistFoldReduce).args(digest(&[size_of::<A>() as u64])),
+            inputs.blocks(),
+            inputs.check(),
+            1,
+            |bulk| {
+                Ok(vec![bulk.fold_reduce(
+                    local,
+                    identity,
+                    fold,
+                    &mut combine,
+                )?])
+            },
+        )?;
+        Ok(fold_in_rank_order(parts, identity, combine))
     }
 
     /// The steps of every distributed reduction: the entry vote (with `check`,
@@ -285,7 +351,7 @@ impl<'c> DistBulk<'c> {
         blocks: &Blocks,
         check: Result<()>,
         width: usize,
-        local: impl FnOnce(BulkMap<'c>) -> Result<Vec<A>>,
+        local: impl FnOnce(Bulk<'c, E>) -> Result<Vec<A>>,
         mut combine: impl FnMut(&mut [A], &[A]),
     ) -> Result<Option<Vec<A>>> {
         let parts = self.partials(entry, blocks, check, width, local)?;
@@ -307,7 +373,7 @@ impl<'c> DistBulk<'c> {
         blocks: &Blocks,
         check: Result<()>,
         width: usize,
-        local: impl FnOnce(BulkMap<'c>) -> Result<Vec<A>>,
+        local: impl FnOnce(Bulk<'c, E>) -> Result<Vec<A>>,
     ) -> Result<Vec<Vec<A>>> {
         debug_assert!(width > 0);
         let cluster = self.cluster;
@@ -334,114 +400,6 @@ impl<'c> DistBulk<'c> {
             .filter(|(_, range)| !range.is_empty())
             .map(|(part, _)| part.to_vec())
             .collect())
-    }
-}
-
-/// [`DistBulk`] with kernel parameters, made by [`DistBulk::with`].
-#[derive(Debug, Clone, Copy)]
-#[must_use = "a DistBulkWith does nothing until one of its operations is called"]
-pub struct DistBulkWith<'c, P: Pod> {
-    bulk: DistBulk<'c>,
-    params: P,
-}
-
-impl<P: Pod> DistBulkWith<'_, P> {
-    /// [`DistBulk::map_reduce`] with a kernel that takes the parameters first:
-    /// [`crate::BulkWith::map_reduce`] on each rank's block, then the partials in
-    /// rank order.
-    ///
-    /// # Errors
-    /// As for [`DistBulk::map_reduce`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use shmpool::{Cluster, DistArray};
-    ///
-    /// let cluster = Cluster::init()?;
-    /// let x = DistArray::from_fn(&cluster, 10, |i| i as f64)?;
-    /// let above = cluster.bulk().with(4.5f64).map_reduce(
-    ///     &x,
-    ///     0u64,
-    ///     |t: &f64, v: f64| u64::from(v > *t),
-    ///     |a: u64, b: u64| a + b,
-    /// )?;
-    /// assert_eq!(above, 5);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
-    where
-        I: DistInputs,
-        A: Pod,
-        F: Fn(&P, <I::Local as Inputs>::Item) -> A + Copy,
-        C: Fn(A, A) -> A + Copy,
-    {
-        let (local, params) = (inputs.local(), self.params);
-        let total = self.bulk.reduce(
-            Entry::call(CallKind::DistMapReduce).args(digest(&[size_of::<A>() as u64])),
-            inputs.blocks(),
-            inputs.check(),
-            1,
-            |bulk| {
-                let part = bulk
-                    .with(params)
-                    .map_reduce(local, identity, map, combine)?;
-                Ok(vec![part])
-            },
-            |l, r| l[0] = combine(l[0], r[0]),
-        )?;
-        Ok(total.map_or(identity, |t| t[0]))
-    }
-
-    /// [`DistBulk::fold_reduce`] with a kernel that takes the parameters first.
-    ///
-    /// # Errors
-    /// As for [`DistBulk::map_reduce`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use shmpool::{Cluster, DistArray};
-    ///
-    /// let cluster = Cluster::init()?;
-    /// let x = DistArray::from_fn(&cluster, 1000, |i| i as u32)?;
-    /// // How many elements are multiples of a step known at run time.
-    /// let multiples = cluster.bulk().with(7u32).fold_reduce(
-    ///     &x,
-    ///     0u64,
-    ///     |k: &u32, acc: &mut u64, xs: &[u32]| *acc += xs.iter().filter(|&&v| v % k == 0).count() as u64,
-    ///     |a, b| a + b,
-    /// )?;
-    /// assert_eq!(multiples, 143);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn fold_reduce<I, A, F, C>(
-        self,
-        inputs: I,
-        identity: A,
-        fold: F,
-        mut combine: C,
-    ) -> Result<A>
-    where
-        I: DistInputs,
-        A: Pod,
-        F: for<'a> Fn(&P, &mut A, <I::Local as Inputs>::Slices<'a>) + Copy,
-        C: FnMut(A, A) -> A,
-    {
-        let (local, params) = (inputs.local(), self.params);
-        let parts = self.bulk.partials(
-            Entry::call(CallKind::DistFoldReduce).args(digest(&[size_of::<A>() as u64])),
-            inputs.blocks(),
-            inputs.check(),
-            1,
-            |bulk| {
-                let part = bulk
-                    .with(params)
-                    .fold_reduce(local, identity, fold, &mut combine)?;
-                Ok(vec![part])
-            },
-        )?;
-        Ok(fold_in_rank_order(parts, identity, combine))
     }
 }
 

@@ -3,14 +3,14 @@
 
 use bytemuck::Pod;
 
-use super::Cluster;
 use super::blocks::Blocks;
 use super::collective::{CallKind, Entry};
-use super::dist::DistArray;
+use super::dist_array::DistArray;
+use super::rank::Cluster;
 use super::transfer;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
-use crate::pool::BulkMap;
+use crate::pool::Bulk;
 
 impl Cluster {
     /// `y[i] = f(x[i])` over arrays that live on rank 0: rank 0 scatters uneven
@@ -182,7 +182,9 @@ impl Cluster {
         let _span = tracing::debug_span!("shmpool.cluster.map_dist", len = x.len()).entered();
         let start = x.local_range().start;
         self.agree_on_block(
-            self.pool().map_chunks_into(x.local(), y.local_mut(), f),
+            self.pool()
+                .bulk()
+                .map_chunks_into(x.local(), y.local_mut(), f),
             0,
             start,
         )
@@ -219,7 +221,7 @@ impl Cluster {
         )?;
         let _span = tracing::debug_span!("shmpool.cluster.for_each_dist", len = x.len()).entered();
         let start = x.local_range().start;
-        self.agree_on_block(self.pool().for_each_mut(x.local_mut(), f), 0, start)
+        self.agree_on_block(self.pool().bulk().for_each_mut(x.local_mut(), f), 0, start)
     }
 
     /// The root-data path shared by `map_into` and `map_chunks_into`: the entry
@@ -232,7 +234,7 @@ impl Cluster {
         call: Entry<'_>,
         x: &SharedArray<T>,
         y: &mut SharedArray<U>,
-        map: impl Fn(BulkMap<'_>, &SharedArray<T>, &mut SharedArray<U>) -> Result<()>,
+        map: impl Fn(Bulk<'_>, &SharedArray<T>, &mut SharedArray<U>) -> Result<()>,
     ) -> Result<()> {
         let reads_output = call.kind == CallKind::MapChunksInto;
         let len = self.enter(call, Ok(()))?;

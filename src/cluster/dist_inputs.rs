@@ -3,9 +3,9 @@
 
 use bytemuck::Pod;
 
-use super::super::blocks::Blocks;
-use super::super::dist::DistArray;
-use super::super::maps::same_blocks;
+use super::blocks::Blocks;
+use super::dist_array::DistArray;
+use super::dist_maps::same_blocks;
 use crate::array::SharedArray;
 use crate::error::Result;
 use crate::kernel::Inputs;
