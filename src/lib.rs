@@ -182,7 +182,7 @@ pub use pool::Progress;
 #[cfg(not(loom))]
 pub use pool::{
     ArrayPages, Bulk, BulkFuture, CancelToken, Imap, ImapStream, Number, Pool, PoolBuilder,
-    StartMethod, Stats, Tasks, TasksWith, WorkerStats,
+    StartMethod, Stats, Tasks, WorkerStats,
 };
 #[cfg(not(loom))]
 pub use shm::recycle as array_cache;
@@ -197,7 +197,7 @@ pub use task::cancel::{CancelMode, CancelOutcome};
 #[cfg(not(loom))]
 pub use task::result_future::ResultFuture;
 #[cfg(not(loom))]
-pub use task::star_fn::StarFn;
+pub use task::star_fn::{Context, StarFn, TaskEnv};
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(all(doctest, not(loom)))]

@@ -65,13 +65,13 @@ fn async_forms_see_their_own_context(m: StartMethod) {
         "map_async b",
     );
     let one = ok(
-        pool.tasks().with(&a).apply_async(pick, 250usize),
+        pool.tasks().with(&a).apply_async(pick, (250usize,)),
         "apply_async",
     );
     let pairs: Vec<(usize, usize)> = (0..100).map(|i| (i, 499 - i)).collect();
     let sums = ok(
         pool.tasks().with(&b).starmap_async(
-            |t: &Vec<u64>, (x, y): (usize, usize)| t[x] + t[y],
+            |t: &Vec<u64>, x: usize, y: usize| t[x] + t[y],
             pairs.clone(),
         ),
         "starmap_async",

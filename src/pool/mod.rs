@@ -35,12 +35,16 @@ pub use stats::{ArrayPages, Stats, WorkerStats};
 pub use tasks::Progress;
 #[cfg(feature = "mpi")]
 pub(crate) use tasks::collect_input;
-pub use tasks::{Imap, ImapStream, Tasks, TasksWith};
+pub use tasks::{Imap, ImapStream, Tasks};
 
 use bytemuck::Pod;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
+use crate::task::async_result::AsyncResult;
+use crate::task::star_fn::StarFn;
 
 impl PoolBuilder {
     /// Starts the pool: the fork server and every worker, and waits until each worker
@@ -297,6 +301,241 @@ impl Pool {
         }
     }
 
+    /// Python's vocabulary for one call, with options: chunk size, a time limit,
+    /// retries, the in-flight bound of an `imap`, a progress bar, and a task context
+    /// (`with`, `functools.partial`); and every form: `try_` (never waits for room
+    /// under [`max_queued`](PoolBuilder::max_queued)), `_async_with` (callbacks).
+    /// See [`Tasks`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let evens = pool.tasks().chunksize(4).map(|x: u32| x % 2 == 0, 0..8u32)?;
+    /// assert_eq!(evens, [true, false, true, false, true, false, true, false]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks::new(&self.inner)
+    }
+
+    /// Runs `f(*args)` in a worker and returns its result: Python's `apply`.
+    ///
+    /// `args` is a tuple, unpacked into `f`'s parameters (see [`crate::StarFn`]):
+    /// `(x,)` for one argument, `()` for none. `f` must be a non-capturing closure
+    /// or a `fn` item.
+    ///
+    /// # Errors
+    /// [`Error::TaskPanicked`] if `f` panics, [`Error::WorkerDied`] if its worker
+    /// dies, [`Error::Timeout`] past a time limit, [`Error::PoolClosed`] after
+    /// `close`, [`Error::Codec`] if arguments or result cannot be serialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let pid = pool.apply(|| std::process::id(), ())?;
+    /// assert_ne!(pid, std::process::id()); // it ran in a worker process
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    ///
+    /// A closure that captures anything does not compile: the worker could not see
+    /// what it captured. Pass the value as an argument instead.
+    ///
+    /// ```compile_fail
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let offset = 10u64;
+    /// let r = pool.apply(move |x: u64| x + offset, (1,))?;
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn apply<Args, F>(&self, f: F, args: Args) -> Result<F::Output>
+    where
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.tasks().apply(f, args)
+    }
+
+    /// Submits `f(*args)` and returns at once: Python's `apply_async`.
+    ///
+    /// # Errors
+    /// [`Error::PoolClosed`] after `close`; [`Error::Codec`] if the arguments cannot
+    /// be serialized. The task's own outcome comes from [`AsyncResult::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(1)?;
+    /// let r = pool.apply_async(|a: u64, b: u64| a * b, (6, 7))?;
+    /// // ... other work here, while the task runs ...
+    /// assert_eq!(r.get()?, 42);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn apply_async<Args, F>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
+    where
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.tasks().apply_async(f, args)
+    }
+
+    /// `f(x)` for every item, in input order: Python's `map`.
+    ///
+    /// Items are sent in chunks of `ceil(len / (4 × processes))`, Python's rule
+    /// (see [`Tasks::chunksize`]).
+    ///
+    /// # Errors
+    /// The first error of any item (as for [`Pool::apply`]);
+    /// [`Error::InputPanicked`] if the input iterator panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let words = pool.map(|s: String| s.to_uppercase(), ["a", "b", "c"].map(String::from))?;
+    /// assert_eq!(words, ["A", "B", "C"]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map<A, R, F, I>(&self, f: F, items: I) -> Result<Vec<R>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(A) -> R + Copy,
+    {
+        self.tasks().map(f, items)
+    }
+
+    /// Submits a `map` and returns at once: Python's `map_async`.
+    ///
+    /// # Errors
+    /// As for [`Pool::apply_async`], plus [`Error::InputPanicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool.map_async(|x: u32| x + 1, vec![1, 2, 3])?;
+    /// assert_eq!(r.get()?, [2, 3, 4]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_async<A, R, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(A) -> R + Copy,
+    {
+        self.tasks().map_async(f, items)
+    }
+
+    /// `f(*args)` for every argument tuple, in input order: Python's `starmap`.
+    ///
+    /// # Errors
+    /// As for [`Pool::map`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn divide(x: f64, y: f64) -> f64 {
+    ///     x / y
+    /// }
+    /// let pool = shmpool::Pool::new(2)?;
+    /// assert_eq!(pool.starmap(divide, [(1.0, 2.0), (9.0, 3.0)])?, [0.5, 3.0]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn starmap<Args, F, I>(&self, f: F, items: I) -> Result<Vec<F::Output>>
+    where
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.tasks().starmap(f, items)
+    }
+
+    /// Submits a `starmap` and returns at once: Python's `starmap_async`.
+    ///
+    /// # Errors
+    /// As for [`Pool::map_async`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let r = pool.starmap_async(|a: i32, b: i32| a - b, [(5, 3), (1, 4)])?;
+    /// assert_eq!(r.get()?, [2, -3]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn starmap_async<Args, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<F::Output>>>
+    where
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.tasks().starmap_async(f, items)
+    }
+
+    /// A lazy iterator over `f(x)` for each item, in input order: Python's `imap`.
+    ///
+    /// Items go to workers one at a time by default ([`Tasks::chunksize`] groups
+    /// them), at most [`Tasks::max_in_flight`] chunks ahead of the consumer.
+    ///
+    /// # Errors
+    /// [`Error::PoolClosed`] after `close`. Each item is a `Result` of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// // An endless input: only what is consumed is ever computed.
+    /// let firsts: Vec<u64> = pool
+    ///     .imap(|x: u64| x * x, 0u64..)?
+    ///     .take(5)
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(firsts, [0, 1, 4, 9, 16]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(A) -> R + Copy,
+    {
+        self.tasks().imap(f, items)
+    }
+
+    /// Like [`Pool::imap`], yielding results as they complete: Python's
+    /// `imap_unordered`. Each item is yielded exactly once.
+    ///
+    /// # Errors
+    /// As for [`Pool::imap`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let mut squares = pool
+    ///     .imap_unordered(|x: u64| x * x, 0..5u64)?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// squares.sort(); // they come in completion order
+    /// assert_eq!(squares, [0, 1, 4, 9, 16]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(A) -> R + Copy,
+    {
+        self.tasks().imap_unordered(f, items)
+    }
+
     /// numpy's vocabulary over [`SharedArray`]s, for one operation: maps with
     /// several arrays in and out, parameters (`with`) and context arrays
     /// (`context`), index-aware, row and stencil kernels, deterministic reductions
@@ -371,10 +610,6 @@ impl Pool {
         F: Fn(T) -> U + Copy,
     {
         self.bulk().map_into(x, y, f)
-    }
-
-    pub(crate) fn arc(&self) -> &Arc<PoolInner> {
-        &self.inner
     }
 }
 

@@ -232,7 +232,7 @@ impl PoolBuilder {
     /// let slow = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
     /// let a = pool.apply_async(slow, (200,))?;
     /// let b = pool.apply_async(slow, (1,))?;
-    /// assert!(matches!(pool.try_apply_async(slow, (1,)), Err(Error::QueueFull { limit: 2, .. })));
+    /// assert!(matches!(pool.tasks().try_apply_async(slow, (1,)), Err(Error::QueueFull { limit: 2, .. })));
     /// let c = pool.apply_async(slow, (1,))?; // waits until `a` is answered
     /// assert_eq!((a.get()?, b.get()?, c.get()?), (200, 1, 1));
     /// # Ok::<(), shmpool::Error>(())
@@ -412,7 +412,7 @@ impl PoolBuilder {
         let () = crate::kernel::AssertZeroSized::<F>::OK;
         let _ = f;
         self.initializer = Some(Initializer {
-            code: crate::task::trampolines::apply_trampoline::<Args, F>,
+            code: crate::task::trampolines::apply_trampoline::<(), Args, F>,
             args: crate::task::codec::encode(&args, crate::CodecRole::Argument),
         });
         self

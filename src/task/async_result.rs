@@ -37,7 +37,7 @@ use crate::unwind::{self, PanicReport};
 /// let pool = Pool::new(2)?;
 /// let total = Arc::new(AtomicU64::new(0));
 /// let seen = Arc::clone(&total);
-/// let r = pool.apply_async_with(
+/// let r = pool.tasks().apply_async_with(
 ///     |x: u64| x * x,
 ///     (12,),
 ///     Callbacks::new()
@@ -94,7 +94,7 @@ impl<R> Callbacks<R> {
     ///
     /// let pool = Pool::new(1)?;
     /// // No callbacks: the same as `apply_async`.
-    /// let r = pool.apply_async_with(|| 5, (), Callbacks::new())?;
+    /// let r = pool.tasks().apply_async_with(|| 5, (), Callbacks::new())?;
     /// assert_eq!(r.get()?, 5);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
@@ -112,7 +112,7 @@ impl<R> Callbacks<R> {
     ///
     /// let pool = Pool::new(2)?;
     /// let (tx, rx) = mpsc::channel();
-    /// let r = pool.map_async_with(
+    /// let r = pool.tasks().map_async_with(
     ///     |x: u32| x * 2,
     ///     [1, 2],
     ///     Callbacks::new().on_success(move |v: &Vec<u32>| tx.send(v.clone()).unwrap()),
@@ -136,7 +136,7 @@ impl<R> Callbacks<R> {
     ///
     /// let pool = Pool::new(1)?;
     /// let (tx, rx) = mpsc::channel();
-    /// let r = pool.apply_async_with(
+    /// let r = pool.tasks().apply_async_with(
     ///     || -> u32 { panic!("bad input") },
     ///     (),
     ///     Callbacks::new().on_error(move |e| tx.send(e.to_string()).unwrap()),

@@ -260,11 +260,51 @@ pub(crate) fn encode_items_into<T: Serialize>(
 }
 
 /// Serializes a slice of items (or results), sizing the buffer for them up front.
+#[cfg(any(test, feature = "mpi"))]
 pub(crate) fn encode_items<T: Serialize>(
     items: &[T],
     role: CodecRole,
 ) -> Result<Vec<u8>, CodecFailure> {
     let mut out = Vec::with_capacity(std::mem::size_of_val(items) + 16);
+    encode_items_into(items, &mut out, role)?;
+    Ok(out)
+}
+
+/// Splits a task's payload into what it names its environment by (its context's
+/// reference, or `()`, which takes no bytes) and the encoded arguments after it.
+#[inline]
+pub(crate) fn take_prefix<P: DeserializeOwned>(bytes: &[u8]) -> Result<(P, &[u8]), CodecFailure> {
+    postcard::take_from_bytes(bytes).map_err(|e| {
+        CodecFailure::new(
+            CodecDirection::Decode,
+            CodecRole::Argument,
+            type_name::<P>(),
+            e,
+        )
+    })
+}
+
+/// Serializes `value` after `prefix` (a context's reference, or nothing) into a new
+/// buffer.
+pub(crate) fn encode_after<T: Serialize + ?Sized>(
+    prefix: &[u8],
+    value: &T,
+    role: CodecRole,
+) -> Result<Vec<u8>, CodecFailure> {
+    let mut out = Vec::with_capacity(prefix.len() + std::mem::size_of_val(value) + 16);
+    out.extend_from_slice(prefix);
+    encode_into(value, &mut out, role)?;
+    Ok(out)
+}
+
+/// Serializes a slice of items after `prefix`, sizing the buffer for them up front.
+pub(crate) fn encode_items_after<T: Serialize>(
+    prefix: &[u8],
+    items: &[T],
+    role: CodecRole,
+) -> Result<Vec<u8>, CodecFailure> {
+    let mut out = Vec::with_capacity(prefix.len() + std::mem::size_of_val(items) + 16);
+    out.extend_from_slice(prefix);
     encode_items_into(items, &mut out, role)?;
     Ok(out)
 }

@@ -1,5 +1,8 @@
 //! Task trampolines: monomorphized functions that decode a task's arguments, run
 //! the user's function (conjured from its zero-sized type) and encode its result.
+//! A task of a call with a context carries the context's reference (`ContextRef`,
+//! `src/task/context.rs`) before its arguments; a task without one carries nothing
+//! more than its arguments.
 //! Code travels as a trampoline's offset from the code anchor, as bulk kernels do
 //! (`src/kernel/mod.rs`).
 
@@ -8,9 +11,9 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{
     ChunkResult, CodecFailure, decode, decode_items, encode_chunk_result, encode_into,
-    take_context_failure,
+    take_context_failure, take_prefix,
 };
-use super::star_fn::StarFn;
+use super::star_fn::{StarFn, TaskEnv};
 use crate::error::CodecRole;
 use crate::kernel::conjure;
 use crate::unwind;
@@ -23,42 +26,50 @@ use crate::unwind;
 /// offset; the trampoline conjures its zero-sized function type.
 pub(crate) type TaskFn = unsafe fn(args: &[u8], out: &mut Vec<u8>) -> Result<(), CodecFailure>;
 
-/// Runs `f(*args)` for one task.
+/// Runs `f(*args)` (with a context, `f(&context, *args)`) for one task.
 ///
 /// # Safety
 /// See [`TaskFn`].
-pub(crate) unsafe fn apply_trampoline<Args, F>(
-    args: &[u8],
+pub(crate) unsafe fn apply_trampoline<E, Args, F>(
+    bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), CodecFailure>
 where
+    E: TaskEnv,
     Args: DeserializeOwned,
-    F: StarFn<Args>,
+    F: StarFn<Args, E>,
     F::Output: Serialize,
 {
+    let (env, args) = take_prefix::<E::Ref>(bytes)?;
     let args: Args = decode(args, CodecRole::Argument)?;
     // SAFETY: F is zero-sized (checked where the trampoline is instantiated).
     let f: F = unsafe { conjure() };
-    encode_into(&f.call_star(args), out, CodecRole::Result)
+    encode_into(
+        &E::enter(env, |v| f.call_star(v, args)),
+        out,
+        CodecRole::Result,
+    )
 }
 
-/// Runs `f(x)` for each item of a chunk.
+/// Runs `f(x)` (with a context, `f(&context, x)`) for each item of a chunk.
 ///
 /// # Safety
 /// See [`TaskFn`].
-pub(crate) unsafe fn map_trampoline<A, R, F>(
-    args: &[u8],
+pub(crate) unsafe fn map_trampoline<E, A, R, F>(
+    bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), CodecFailure>
 where
+    E: TaskEnv,
     A: DeserializeOwned,
     R: Serialize,
-    F: Fn(A) -> R,
+    F: StarFn<(A,), E, Output = R>,
 {
-    let items: Vec<A> = decode_items(args, CodecRole::Argument)?;
+    let (env, items) = take_prefix::<E::Ref>(bytes)?;
+    let items: Vec<A> = decode_items(items, CodecRole::Argument)?;
     // SAFETY: as above.
     let f: F = unsafe { conjure() };
-    let results = run_items(items, f);
+    let results = run_items(items, |a| E::enter(env, |v| f.call_star(v, (a,))));
     // A context that cannot be decoded fails the chunk as its arguments would.
     if let Some(failure) = take_context_failure() {
         return Err(failure);
@@ -66,23 +77,26 @@ where
     encode_chunk_result(&results, out)
 }
 
-/// Runs `f(*args)` for each argument tuple of a chunk.
+/// Runs `f(*args)` (with a context, `f(&context, *args)`) for each argument tuple of
+/// a chunk.
 ///
 /// # Safety
 /// See [`TaskFn`].
-pub(crate) unsafe fn starmap_trampoline<Args, F>(
-    args: &[u8],
+pub(crate) unsafe fn starmap_trampoline<E, Args, F>(
+    bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), CodecFailure>
 where
+    E: TaskEnv,
     Args: DeserializeOwned,
-    F: StarFn<Args>,
+    F: StarFn<Args, E>,
     F::Output: Serialize,
 {
-    let items: Vec<Args> = decode_items(args, CodecRole::Argument)?;
+    let (env, items) = take_prefix::<E::Ref>(bytes)?;
+    let items: Vec<Args> = decode_items(items, CodecRole::Argument)?;
     // SAFETY: as above.
     let f: F = unsafe { conjure() };
-    let results = run_items(items, |a| f.call_star(a));
+    let results = run_items(items, |a| E::enter(env, |v| f.call_star(v, a)));
     if let Some(failure) = take_context_failure() {
         return Err(failure);
     }
@@ -141,7 +155,7 @@ mod tests {
         F: StarFn<Args>,
         F::Output: Serialize,
     {
-        apply_trampoline::<Args, F>
+        apply_trampoline::<(), Args, F>
     }
 
     #[test]

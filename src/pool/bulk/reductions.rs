@@ -6,6 +6,7 @@
 //! vectorizes that at every SIMD level, and since the lane count is fixed, the
 //! result does not depend on the level.
 
+use super::bulk_builder::Bulk;
 use super::histogram::{self, HistParams};
 use super::number::Number;
 use super::reduce::{fold_kernels, tree_combine};
@@ -13,7 +14,6 @@ use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::kernel::{ArrayArg, Params};
 use crate::layout::JobKind;
-use super::bulk_builder::Bulk;
 
 /// Lanes of the in-chunk sums.
 const LANES: usize = 16;

@@ -11,11 +11,11 @@ use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Tasks;
 use super::chunks::{ChunkSizes, decode_chunk};
+use super::shipment::Shipment;
+use super::tasks_builder::Tasks;
 use crate::error::{CodecRole, Error, Result};
 use crate::kernel::AssertZeroSized;
-use crate::pool::Pool;
 use crate::pool::inner::PoolInner;
 use crate::sync::lock;
 use crate::task::cancel::{CancelMode, CancelOutcome};
@@ -23,6 +23,7 @@ use crate::task::codec;
 use crate::task::host::wait_for;
 use crate::task::signal::Signal;
 use crate::task::sink::{Ctx, Outcome, Sink};
+use crate::task::star_fn::{StarFn, TaskEnv};
 use crate::task::submission::{Admission, TaskLimits};
 use crate::task::trampolines::{self, TaskFn};
 
@@ -90,10 +91,11 @@ pub struct Imap<R, It> {
     /// An encoded chunk (and its length) read from the input that did not fit under
     /// `max_queued` yet.
     held: Option<(Vec<u8>, usize)>,
-    /// Something the tasks need until the `Imap` is dropped (a task context's
-    /// shipment). A field, so it is dropped after `Drop::drop` cancels what is in
-    /// flight.
-    keep_alive: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// What each chunk's payload starts with: the context's reference, or nothing.
+    prefix: Vec<u8>,
+    /// The call's context, shipped until the `Imap` is dropped. A field, so it is
+    /// dropped after `Drop::drop` cancels what is in flight.
+    _context: Option<Arc<Shipment>>,
 }
 
 impl<R, It> fmt::Debug for Imap<R, It> {
@@ -147,70 +149,14 @@ impl<R: DeserializeOwned + Send + 'static> Sink for Shared<R> {
     }
 }
 
-impl Pool {
-    /// A lazy iterator over `f(x)` for each item, in input order: Python's `imap`.
-    ///
-    /// Items go to workers one at a time by default ([`Tasks::chunksize`] groups
-    /// them), at most [`Tasks::max_in_flight`] chunks ahead of the consumer.
-    ///
-    /// # Errors
-    /// [`Error::PoolClosed`] after `close`. Each item is a `Result` of its own.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// // An endless input: only what is consumed is ever computed.
-    /// let firsts: Vec<u64> = pool
-    ///     .imap(|x: u64| x * x, 0u64..)?
-    ///     .take(5)
-    ///     .collect::<Result<_, _>>()?;
-    /// assert_eq!(firsts, [0, 1, 4, 9, 16]);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn imap<A, R, F, I>(&self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
-    {
-        self.tasks().imap(f, items)
-    }
-
-    /// Like [`Pool::imap`], yielding results as they complete: Python's
-    /// `imap_unordered`. Each item is yielded exactly once.
+impl<E: TaskEnv> Tasks<'_, E> {
+    /// A lazy iterator over `f(x)` (with a context, `f(&context, x)`) for each item,
+    /// in input order: Python's `imap`. See [`Pool::imap`](crate::Pool::imap). A
+    /// context stays shipped until the [`Imap`] is dropped.
     ///
     /// # Errors
-    /// As for [`Pool::imap`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// let mut squares = pool
-    ///     .imap_unordered(|x: u64| x * x, 0..5u64)?
-    ///     .collect::<Result<Vec<_>, _>>()?;
-    /// squares.sort(); // they come in completion order
-    /// assert_eq!(squares, [0, 1, 4, 9, 16]);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn imap_unordered<A, R, F, I>(&self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
-    {
-        self.tasks().imap_unordered(f, items)
-    }
-}
-
-impl Tasks<'_> {
-    /// See [`Pool::imap`].
-    ///
-    /// # Errors
-    /// As for [`Pool::imap`].
+    /// As for [`Pool::imap`](crate::Pool::imap), plus [`Error::Codec`] if the context
+    /// cannot be serialized.
     ///
     /// # Examples
     ///
@@ -222,6 +168,13 @@ impl Tasks<'_> {
     ///     .imap(|s: String| s.len(), ["a", "bb", "ccc", "dddd"].map(String::from))?
     ///     .collect::<Result<Vec<_>, _>>()?;
     /// assert_eq!(lens, [1, 2, 3, 4]);
+    /// let offsets = vec![100u64, 200];
+    /// let mut it = pool
+    ///     .tasks()
+    ///     .with(&offsets)
+    ///     .imap(|o: &Vec<u64>, x: u64| o[(x % 2) as usize] + x, 0..4u64)?;
+    /// assert_eq!(it.next().transpose()?, Some(100));
+    /// assert_eq!(it.next().transpose()?, Some(201));
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn imap<A, R, F, I>(self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
@@ -229,15 +182,16 @@ impl Tasks<'_> {
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
+        F: StarFn<(A,), E, Output = R>,
     {
         self.make_imap(f, items, true)
     }
 
-    /// See [`Pool::imap_unordered`].
+    /// Like [`Tasks::imap`], yielding results as they complete: Python's
+    /// `imap_unordered`. Each item is yielded exactly once.
     ///
     /// # Errors
-    /// As for [`Pool::imap`].
+    /// As for [`Tasks::imap`].
     ///
     /// # Examples
     ///
@@ -250,6 +204,14 @@ impl Tasks<'_> {
     ///     .imap_unordered(|x: u64| x + 1, 0..100u64)?
     ///     .sum::<Result<u64, _>>()?;
     /// assert_eq!(total, 5050);
+    /// let step = 2u64;
+    /// let mut evens = pool
+    ///     .tasks()
+    ///     .with(&step)
+    ///     .imap_unordered(|s: &u64, x: u64| s * x, 0..4u64)?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// evens.sort();
+    /// assert_eq!(evens, [0, 2, 4, 6]);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
     pub fn imap_unordered<A, R, F, I>(self, f: F, items: I) -> Result<Imap<R, I::IntoIter>>
@@ -257,7 +219,7 @@ impl Tasks<'_> {
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
+        F: StarFn<(A,), E, Output = R>,
     {
         self.make_imap(f, items, false)
     }
@@ -267,13 +229,14 @@ impl Tasks<'_> {
         I: IntoIterator<Item = A>,
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
+        F: StarFn<(A,), E, Output = R>,
     {
         let () = AssertZeroSized::<F>::OK;
-        let _ = f;
-        let inner = self.pool.arc();
+        let _ = f; // only its type travels: the worker conjures the value
+        let context = self.ship()?;
+        let inner = self.inner;
         inner.check_open()?;
-        let chunksize = match self.chunksize {
+        let chunksize = match self.options.chunksize {
             Some(0) => return Err(Error::ZeroChunkLen),
             Some(n) => n,
             None => 1,
@@ -288,9 +251,15 @@ impl Tasks<'_> {
         Ok(Imap {
             inner: Arc::clone(inner),
             input: Some(items.into_iter()),
-            code: trampolines::map_trampoline::<A, R, F>,
+            code: trampolines::map_trampoline::<E, A, R, F>,
+            prefix: context
+                .as_deref()
+                .map_or(Vec::new(), |s| s.prefix().to_vec()),
             chunksize,
-            max_in_flight: self.in_flight.unwrap_or(4 * inner.settings.processes),
+            max_in_flight: self
+                .options
+                .in_flight
+                .unwrap_or(4 * inner.settings.processes),
             limits: self.limits(),
             ordered,
             shared: Arc::clone(&shared),
@@ -303,7 +272,7 @@ impl Tasks<'_> {
             trailing_error: None,
             ids: BTreeMap::new(),
             held: None,
-            keep_alive: None,
+            _context: context,
         })
     }
 }
@@ -373,7 +342,7 @@ where
         if chunk.is_empty() {
             return None;
         }
-        match codec::encode_items(&chunk, CodecRole::Argument) {
+        match codec::encode_items_after(&self.prefix, &chunk, CodecRole::Argument) {
             Ok(bytes) => Some((bytes, chunk.len())),
             Err(e) => {
                 self.input = None;
@@ -445,12 +414,6 @@ where
 }
 
 impl<R, It> Imap<R, It> {
-    /// Keeps `value` alive for as long as this imap (a task context's shipment).
-    pub(crate) fn keep_alive(mut self, value: Arc<dyn std::any::Any + Send + Sync>) -> Self {
-        self.keep_alive = Some(value);
-        self
-    }
-
     /// Stops this imap: reads no more input, and cancels the chunks in flight as the
     /// pool's [`cancel_mode`](crate::PoolBuilder::cancel_mode) says. The items of the
     /// chunks cancelled come out as [`Error::Cancelled`]; results that arrived before

@@ -1,261 +1,160 @@
 //! Submitting generic tasks: one `apply` task, or the chunks of a `map` into one
 //! aggregate result, admitted under
-//! [`PoolBuilder::max_queued`](crate::PoolBuilder::max_queued) as the caller asks.
-//! The `try_` forms, here too, never wait for room and return
-//! [`Error::QueueFull`](crate::Error::QueueFull) instead; without a bound they are
-//! the plain forms.
+//! [`PoolBuilder::max_queued`](crate::PoolBuilder::max_queued) as the caller asks:
+//! the `try_` forms never wait for room and return
+//! [`Error::QueueFull`](crate::Error::QueueFull) instead (without a bound they are
+//! the plain forms). A call with a context ships it first, and each task's payload
+//! starts with the context's reference.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Pool;
-use super::Tasks;
 use super::chunks::{Aggregate, ChunkSizes, collect_input};
-use crate::error::{CodecRole, Error, Result};
+use super::shipment::Shipment;
+use super::tasks_builder::Tasks;
+use crate::error::{CodecRole, Error, Result, Work};
 use crate::kernel::AssertZeroSized;
 use crate::task::async_result::{ApplySink, AsyncResult, Callbacks, ResultSlot};
 use crate::task::codec;
 use crate::task::sink::Sink;
-use crate::task::star_fn::StarFn;
+use crate::task::star_fn::{StarFn, TaskEnv};
 use crate::task::submission::Admission;
 use crate::task::trampolines::{self, TaskFn};
 
-impl Pool {
-    /// [`Pool::apply_async`] that never waits for room under
-    /// [`max_queued`](crate::PoolBuilder::max_queued).
-    ///
-    /// # Errors
-    /// [`Error::QueueFull`](crate::Error::QueueFull) when the pool already holds `max_queued` unanswered
-    /// tasks (nothing was submitted); otherwise as for [`Pool::apply_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmpool::{Error, Pool};
-    ///
-    /// let pool = Pool::builder().processes(1).max_queued(1).build()?;
-    /// let nap = || std::thread::sleep(std::time::Duration::from_millis(200));
-    /// let first = pool.try_apply_async(nap, ())?;
-    /// assert!(matches!(pool.try_apply_async(nap, ()), Err(Error::QueueFull { .. })));
-    /// first.get()?;
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_apply_async<Args, F>(&self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
-    where
-        Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.tasks().try_apply_async(f, args)
-    }
+/// Who keeps a call's context shipped until its result is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// The caller, which waits for the result (the blocking forms).
+    Caller,
+    /// The result's callbacks, which drop it on the callback thread once the result
+    /// is decided (the `_async` forms: the handle may be dropped first).
+    Callbacks,
+}
 
-    /// [`Pool::map_async`] that never waits for room under
-    /// [`max_queued`](crate::PoolBuilder::max_queued): all of its chunks are
-    /// submitted, or none.
-    ///
-    /// # Errors
-    /// [`Error::QueueFull`](crate::Error::QueueFull) when its chunks do not all fit (a map with more chunks
-    /// than `max_queued` never does: give it a larger chunk size); otherwise as for
-    /// [`Pool::map_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmpool::{Error, Pool};
-    ///
-    /// let pool = Pool::builder().processes(1).max_queued(2).build()?;
-    /// let r = pool.tasks().chunksize(5).try_map_async(|x: u32| x + 1, 0..10u32)?; // 2 chunks
-    /// assert_eq!(r.get()?[9], 10);
-    /// let too_many = pool.tasks().chunksize(1).try_map_async(|x: u32| x, 0..3u32);
-    /// assert!(matches!(too_many, Err(Error::QueueFull { requested: 3, .. })));
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_map_async<A, R, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
-    {
-        self.tasks().try_map_async(f, items)
-    }
+/// A submitted call: its result, and (for a blocking call with a context) the
+/// context's shipment, held until the result is taken.
+pub(super) struct Submitted<R> {
+    pub result: AsyncResult<R>,
+    _context: Option<Arc<Shipment>>,
+}
 
-    /// [`Pool::starmap_async`] that never waits for room under
-    /// [`max_queued`](crate::PoolBuilder::max_queued): all of its chunks are
-    /// submitted, or none.
-    ///
-    /// # Errors
-    /// As for [`Pool::try_map_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::builder().processes(1).max_queued(8).build()?;
-    /// let r = pool.try_starmap_async(|a: u32, b: u32| a * b, [(2, 3), (4, 5)])?;
-    /// assert_eq!(r.get()?, [6, 20]);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_starmap_async<Args, F, I>(
-        &self,
-        f: F,
-        items: I,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        self.tasks().try_starmap_async(f, items)
+impl<R: Send + 'static> Submitted<R> {
+    /// Waits for the result and takes it; then the context may go.
+    pub(super) fn get(self) -> Result<R> {
+        self.result.get()
     }
 }
 
-impl Tasks<'_> {
-    /// See [`Pool::try_apply_async`].
-    ///
-    /// # Errors
-    /// As for [`Pool::try_apply_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::builder().processes(1).max_queued(4).build()?;
-    /// let r = pool.tasks().retries(1).try_apply_async(|x: u8| x * 2, (21,))?;
-    /// assert_eq!(r.get()?, 42);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_apply_async<Args, F>(self, f: F, args: Args) -> Result<AsyncResult<F::Output>>
-    where
-        Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let () = AssertZeroSized::<F>::OK;
-        let _ = f;
-        self.submit_apply::<Args, F>(args, Callbacks::new(), Admission::NoWait)
-    }
-
-    /// See [`Pool::try_map_async`].
-    ///
-    /// # Errors
-    /// As for [`Pool::try_map_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::builder().processes(1).max_queued(4).build()?;
-    /// let r = pool.tasks().chunksize(50).try_map_async(|x: u64| x * x, 0..100u64)?;
-    /// assert_eq!(r.get()?[10], 100);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_map_async<A, R, F, I>(self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
-    where
-        I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(A) -> R + Copy,
-    {
-        let () = AssertZeroSized::<F>::OK;
-        let _ = f;
-        self.submit_chunks(
-            trampolines::map_trampoline::<A, R, F>,
-            items,
-            Callbacks::new(),
-            Admission::NoWait,
-        )
-    }
-
-    /// See [`Pool::try_starmap_async`].
-    ///
-    /// # Errors
-    /// As for [`Pool::try_map_async`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::builder().processes(1).max_queued(4).build()?;
-    /// let r = pool.tasks().chunksize(2).try_starmap_async(|a: i32, b: i32| a - b, [(5, 3), (1, 1)])?;
-    /// assert_eq!(r.get()?, [2, 0]);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn try_starmap_async<Args, F, I>(
-        self,
-        f: F,
-        items: I,
-    ) -> Result<AsyncResult<Vec<F::Output>>>
-    where
-        I: IntoIterator<Item = Args>,
-        Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
-        F::Output: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let () = AssertZeroSized::<F>::OK;
-        let _ = f;
-        self.submit_chunks(
-            trampolines::starmap_trampoline::<Args, F>,
-            items,
-            Callbacks::new(),
-            Admission::NoWait,
-        )
-    }
-}
-
-impl Tasks<'_> {
-    /// Submits one `apply` task, admitted as `how` says.
+impl<E: TaskEnv> Tasks<'_, E> {
+    /// Submits `f(*args)` as one task.
     pub(super) fn submit_apply<Args, F>(
         self,
+        f: F,
         args: Args,
         callbacks: Callbacks<F::Output>,
         how: Admission,
-    ) -> Result<AsyncResult<F::Output>>
+        keep: Keep,
+    ) -> Result<Submitted<F::Output>>
     where
         Args: Serialize + DeserializeOwned,
-        F: StarFn<Args>,
+        F: StarFn<Args, E>,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
     {
-        let inner = self.pool.arc();
-        let bytes = codec::encode(&args, CodecRole::Argument)?;
+        let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
+        let context = self.ship()?;
+        let prefix = context.as_deref().map_or(&[][..], Shipment::prefix);
+        let bytes = codec::encode_after(prefix, &args, CodecRole::Argument)?;
+        let (callbacks, held) = attach(callbacks, context, keep);
+        let inner = self.inner;
         let slot = ResultSlot::new(callbacks);
-        let code: TaskFn = trampolines::apply_trampoline::<Args, F>;
+        let code: TaskFn = trampolines::apply_trampoline::<E, Args, F>;
         let sink: Arc<dyn Sink> = Arc::new(ApplySink {
             slot: Arc::clone(&slot),
         });
         let ids = inner.delivery.new_task_ids(1);
         let id = ids.start;
         inner.submit_task(id, code, &bytes, &sink, 0, self.limits(), how)?;
-        Ok(AsyncResult::new(
-            slot,
-            inner.clone(),
-            ids,
-            crate::error::Work::Task(id),
-        ))
+        Ok(Submitted {
+            result: AsyncResult::new(slot, inner.clone(), ids, Work::Task(id)),
+            _context: held,
+        })
+    }
+
+    /// Submits `f(x)` for each item, in chunks.
+    pub(super) fn submit_map<A, R, F, I>(
+        self,
+        f: F,
+        items: I,
+        callbacks: Callbacks<Vec<R>>,
+        how: Admission,
+        keep: Keep,
+    ) -> Result<Submitted<Vec<R>>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: StarFn<(A,), E, Output = R>,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
+        let code: TaskFn = trampolines::map_trampoline::<E, A, R, F>;
+        self.submit_chunks(code, items, callbacks, how, keep)
+    }
+
+    /// Submits `f(*args)` for each argument tuple, in chunks.
+    pub(super) fn submit_starmap<Args, F, I>(
+        self,
+        f: F,
+        items: I,
+        callbacks: Callbacks<Vec<F::Output>>,
+        how: Admission,
+        keep: Keep,
+    ) -> Result<Submitted<Vec<F::Output>>>
+    where
+        I: IntoIterator<Item = Args>,
+        Args: Serialize + DeserializeOwned,
+        F: StarFn<Args, E>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let _ = f; // only its type travels: the worker conjures the value
+        let code: TaskFn = trampolines::starmap_trampoline::<E, Args, F>;
+        self.submit_chunks(code, items, callbacks, how, keep)
     }
 
     /// Collects the input, splits it into chunks, and submits one task per chunk,
     /// all feeding one aggregate result. With [`Admission::NoWait`] all chunks are
     /// admitted at once, or none.
-    pub(super) fn submit_chunks<A, R, I>(
+    fn submit_chunks<A, R, I>(
         self,
         code: TaskFn,
         items: I,
         callbacks: Callbacks<Vec<R>>,
         how: Admission,
-    ) -> Result<AsyncResult<Vec<R>>>
+        keep: Keep,
+    ) -> Result<Submitted<Vec<R>>>
     where
         I: IntoIterator<Item = A>,
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let inner = self.pool.arc();
+        let context = self.ship()?;
+        let inner = self.inner;
         inner.check_open()?;
         let items = collect_input(items)?;
-        let chunksize = match self.chunksize {
+        let chunksize = match self.options.chunksize {
             Some(0) => return Err(Error::ZeroChunkLen),
             Some(n) => n,
             None => items.len().div_ceil(4 * inner.settings.processes).max(1),
         };
+        let prefix = context
+            .as_deref()
+            .map_or(&[][..], Shipment::prefix)
+            .to_vec();
+        let (callbacks, held) = attach(callbacks, context, keep);
         let slot = ResultSlot::new(callbacks);
         let aggregate = Arc::new(Aggregate::new(
             ChunkSizes::new(chunksize, items.len()),
@@ -279,7 +178,7 @@ impl Tasks<'_> {
             slot,
             inner.clone(),
             ids.clone(),
-            crate::error::Work::Items(0..items.len()),
+            Work::Items(0..items.len()),
         );
         for ((index, chunk), id) in items.chunks(chunksize).enumerate().zip(ids.clone()) {
             // Admissions not used when a chunk fails: its own (when it never reached
@@ -292,7 +191,7 @@ impl Tasks<'_> {
                         .unadmit((ids.end - id - 1 + own) as usize);
                 }
             };
-            let bytes = match codec::encode_items(chunk, CodecRole::Argument) {
+            let bytes = match codec::encode_items_after(&prefix, chunk, CodecRole::Argument) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     unused(1);
@@ -309,17 +208,34 @@ impl Tasks<'_> {
                 return Err(e);
             }
         }
-        Ok(handle)
+        Ok(Submitted {
+            result: handle,
+            _context: held,
+        })
     }
 
     #[cfg(feature = "progress")]
     fn progress_bar(&self, len: usize) -> Option<super::progress::Bar> {
-        self.progress
+        self.options
+            .progress
             .then(|| super::progress::Bar::new(Some(len as u64)))
     }
 
     #[cfg(not(feature = "progress"))]
     fn progress_bar(&self, _len: usize) -> Option<()> {
         None
+    }
+}
+
+/// Hands a call's context to whoever keeps it: the caller (returned) or the
+/// result's callbacks.
+fn attach<R>(
+    callbacks: Callbacks<R>,
+    context: Option<Arc<Shipment>>,
+    keep: Keep,
+) -> (Callbacks<R>, Option<Arc<Shipment>>) {
+    match (context, keep) {
+        (Some(ship), Keep::Callbacks) => (callbacks.keep_alive(Box::new(ship)), None),
+        (context, _) => (callbacks, context),
     }
 }
