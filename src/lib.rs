@@ -25,18 +25,20 @@
 //! - **[`Pool`]** is Python's pool: [`Pool::apply`], [`Pool::map`],
 //!   [`Pool::starmap`], [`Pool::imap`] and their `_async` forms, over any
 //!   `Serialize + DeserializeOwned` arguments, with [`AsyncResult`]s that are
-//!   futures and [`Imap`]s that are streams. [`Pool::map_into`] and its
-//!   neighbours map a [`SharedArray`] in place with the defaults.
-//! - **[`Pool::tasks`]** sets the options of those calls for one call: chunk size,
-//!   a time limit that kills, how many chunks an `imap` keeps in flight, a progress
-//!   bar, and a context every task sees (`functools.partial`), before the call it
-//!   applies to: `pool.tasks().chunksize(100).timeout(limit).imap(f, items)?`.
-//! - **[`Pool::bulk`]** is numpy's vocabulary over [`SharedArray`]s: maps in place
-//!   with parameters (`bulk().with(p)`), several arrays in and out, context arrays,
-//!   index-aware, stencil and row kernels, deterministic reductions (`sum`, `dot`,
-//!   `min`, `argmax`, `histogram`, `map_reduce`, ...), a chunk length, a range, a
-//!   SIMD level, a cancel token: `pool.bulk().with(a).zip_map_into((&x, &y), &mut
-//!   out, |a, (x, y)| a * x + y)?`.
+//!   futures and [`Imap`]s that are streams; and [`Pool::map_into`], which maps a
+//!   [`SharedArray`] in place.
+//! - **[`Pool::tasks`]** ([`Tasks`]) has every form of Python's vocabulary
+//!   (`try_` forms that never wait for room, `_async_with` forms with callbacks),
+//!   with the options of one call: chunk size, a time limit that kills, how many
+//!   chunks an `imap` keeps in flight, a progress bar, and a context every task sees
+//!   (`functools.partial`): `pool.tasks().chunksize(100).timeout(limit).imap(f,
+//!   items)?`, `pool.tasks().with(&table).map(f, keys)?`.
+//! - **[`Pool::bulk`]** ([`Bulk`]) is numpy's vocabulary over [`SharedArray`]s:
+//!   maps in place with parameters (`pool.bulk().with(p)`), several arrays in and
+//!   out, context arrays, index-aware, stencil and row kernels, deterministic
+//!   reductions (`sum`, `dot`, `min`, `argmax`, `histogram`, `map_reduce`, ...), a
+//!   chunk length, a range, a cancel token: `pool.bulk().with(a).zip_map_into((&x,
+//!   &y), &mut out, |a: &f64, (x, y): (f64, f64)| a * x + y)?`.
 //!
 //! # The user guide
 //!

@@ -1,4 +1,4 @@
-//! Task contexts with the async forms (`TasksWith::{apply_async, map_async,
+//! Task contexts with the async forms (`Tasks::{apply_async, map_async,
 //! starmap_async}` and their `_with` variants) and with `imap` as a `Stream`: every
 //! task sees its call's context, the context stays in shared memory exactly until
 //! the call is answered (even when the handle is dropped first), and a cancel

@@ -61,7 +61,7 @@ impl Cluster {
     }
 
     /// [`Cluster::map_into`] with a chunk kernel: `f(&x[chunk], &mut y[chunk])`, as
-    /// in [`crate::Pool::map_chunks_into`].
+    /// in [`crate::Bulk::map_chunks_into`].
     ///
     /// The kernel may read its output: rank 0 scatters its `y` as well as its `x`,
     /// so every rank's kernel sees rank 0's values of `y` for its block, as a local
@@ -145,7 +145,7 @@ impl Cluster {
     }
 
     /// [`Cluster::map_dist_into`] with a chunk kernel, as in
-    /// [`crate::Pool::map_chunks_into`].
+    /// [`crate::Bulk::map_chunks_into`].
     ///
     /// # Errors
     /// As for [`Cluster::map_dist_into`].

@@ -216,10 +216,10 @@ impl PoolBuilder {
     /// memory (a few hundred bytes each, plus arguments over 72 bytes).
     ///
     /// With a bound, the plain forms (`apply_async`, `map_async`, `imap`, ...) wait
-    /// for room, one task (a `map`'s chunk) at a time; the `try_` forms
-    /// ([`Pool::try_apply_async`], [`Pool::try_map_async`],
-    /// [`Pool::try_starmap_async`]) submit all of their tasks or none, and return
-    /// [`Error::QueueFull`] when they do not fit. A cancelled task stops counting when
+    /// for room, one task (a `map`'s chunk) at a time; the `try_` forms of
+    /// [`Pool::tasks`] ([`Tasks::try_apply_async`], [`Tasks::try_map`],
+    /// [`Tasks::try_starmap_async`] and the others) submit all of their tasks or
+    /// none, and return [`Error::QueueFull`] when they do not fit. A cancelled task stops counting when
     /// it is cancelled. Bulk array maps are not counted.
     ///
     /// # Examples

@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Which context a task uses: the segment holding its encoded bytes. (Public only
-/// as a part of the input type of an `Imap` made by `TasksWith::imap`; its fields
-/// are the crate's.)
+/// as `TaskEnv::Ref` of `Context<C>`, a hidden part of that trait; its fields are
+/// the crate's.)
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextRef {

@@ -28,7 +28,8 @@ use crate::task::submission::{Admission, TaskLimits};
 use crate::task::trampolines::{self, TaskFn};
 
 /// A lazy iterator over the results of `f(x)` for each input item: the iterator
-/// returned by [`Pool::imap`] and [`Pool::imap_unordered`].
+/// returned by [`Pool::imap`](crate::Pool::imap) and
+/// [`Pool::imap_unordered`](crate::Pool::imap_unordered).
 ///
 /// It reads its input only as results are consumed, and keeps at most
 /// [`Tasks::max_in_flight`] chunks submitted and unread, so an endless input works
