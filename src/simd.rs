@@ -1,5 +1,5 @@
 //! [`Simd`]: the instruction-set levels bulk kernels are built for, and which one
-//! this CPU runs (`kernel/dispatch.rs` instantiates the kernels per level).
+//! this CPU runs (`src/kernel/simd_dispatch.rs` instantiates the kernels per level).
 
 use std::fmt;
 

@@ -24,7 +24,8 @@ use std::path::Path;
 
 use bytemuck::Pod;
 
-use super::{ReadOnlyArray, SharedArray};
+use super::read_only::ReadOnlyArray;
+use super::shared_array::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::{self, NpyElement, NpyError, NpyHeader};
 use crate::shm::Segment;

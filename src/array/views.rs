@@ -6,7 +6,7 @@ use ndarray::{
     Dimension, IxDyn,
 };
 
-use super::SharedArray;
+use super::shared_array::SharedArray;
 use crate::error::{Error, Result};
 
 impl<T: Pod> SharedArray<T> {

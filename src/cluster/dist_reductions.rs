@@ -1,6 +1,6 @@
 //! numpy's reductions over distributed arrays: each rank's pool reduces its block
 //! ([`Bulk::sum`] and the others), and the ranks' partials are combined in rank
-//! order (see `reduce.rs`).
+//! order (see `src/cluster/dist_bulk.rs`).
 
 use super::collective::{CallKind, Entry, digest};
 use super::dist_array::DistArray;

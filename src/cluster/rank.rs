@@ -174,7 +174,7 @@ pub struct Cluster {
     // Dropped in this order: the pool's workers go first, MPI is finalized last.
     pool: Pool,
     scratch: RefCell<Scratch>,
-    /// The entry votes, outcome agreements and departures (`collective.rs`),
+    /// The entry votes, outcome agreements and departures (`src/cluster/collective.rs`),
     /// over communicators of their own.
     calls: Collective,
     world: SimpleCommunicator,

@@ -3,7 +3,7 @@
 //! Each body is a zero-sized type naming the user's kernel type `F` (a closure or
 //! `fn` item with no captures), conjured inside the body and inlined into it; the
 //! dispatch module instantiates every body once per SIMD level. Operand order is
-//! each body's contract with the engine that builds its job (`pool/bulk_engine.rs`):
+//! each body's contract with the engine that builds its job (`src/pool/bulk/engine.rs`):
 //!
 //! | body | operands |
 //! |---|---|
@@ -14,15 +14,20 @@
 //! | `RowsBody` | input rows, output rows (chunked; an element is a row) |
 //! | `GridBody` | input rows (whole), output rows (chunked) |
 //!
-//! Context arrays, if any, follow (see `env.rs`).
+//! Context arrays, if any, follow (see `src/kernel/env.rs`).
 
 use std::marker::PhantomData;
 use std::ops::Range;
 
 use bytemuck::Pod;
 
+use super::chunk_call::ChunkCall;
+use super::env::KernelEnv;
+use super::grid::{Grid, GridMut};
+use super::kernel_fn::KernelFn;
+use super::operands::{Inputs, Outputs};
 use super::simd_dispatch::KernelBody;
-use super::{ChunkCall, Grid, GridMut, Inputs, KernelEnv, KernelFn, Outputs, conjure};
+use super::zero_sized::conjure;
 use crate::simd::Simd;
 
 macro_rules! body {

@@ -14,7 +14,7 @@ use std::ops::Deref;
 
 use bytemuck::Pod;
 
-use super::{ChunkCall, OperandPtr};
+use super::chunk_call::{ChunkCall, OperandPtr};
 use crate::layout::MAX_OPERANDS;
 
 mod sealed {
@@ -38,7 +38,7 @@ pub trait KernelEnv: sealed::Sealed + 'static {
     /// Returned, not handed to a closure: a kernel body runs inside three entry
     /// points (one per SIMD level), and a closure of the body's would be one function
     /// shared by all three, compiled once at the baseline whenever it is too big to
-    /// inline into them, and the user's kernel with it (`dispatch.rs`).
+    /// inline into them, and the user's kernel with it (`src/kernel/simd_dispatch.rs`).
     ///
     /// # Safety
     /// `call.params` points to a `Self::Params` aligned for it, valid during the

@@ -22,7 +22,7 @@
 //! x86-64-v3 and above and a correctly rounded software one at the baseline, so its
 //! results agree too.
 
-use super::{BulkKernel, ChunkCall};
+use super::chunk_call::{BulkKernel, ChunkCall};
 use crate::simd::Simd;
 
 /// A kernel body: what one chunk call does, independent of the instruction set.

@@ -4,7 +4,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Not;
 
-use super::{DType, NpyElement};
+use super::element::NpyElement;
+use crate::dtype::DType;
 
 /// numpy's `bool` (`'|b1'`): one byte, read as `false` when it is 0 and `true`
 /// otherwise.

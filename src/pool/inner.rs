@@ -1,9 +1,10 @@
 //! The parent's side of a pool, as one set of owners: the settings it was built
-//! with, the control segment, its life (`life.rs`), the fork server (`fork_server.rs`),
-//! the shipping of arrays to workers (`shipping.rs`), generic tasks from submission to
-//! delivery (`src/task/delivery.rs`, with `src/pool/task_rings.rs`), bulk jobs (`job::ledger`), the kills
-//! cancels ask for (`kill.rs`), and statistics. Each owner keeps its locks private;
-//! the methods here combine them.
+//! with, the control segment, its life (`src/pool/life.rs`), the fork server
+//! (`src/pool/fork_server.rs`), the shipping of arrays to workers
+//! (`src/pool/shipping.rs`), generic tasks from submission to delivery
+//! (`src/task/delivery.rs`, driven by `src/pool/task_rings.rs`), bulk jobs
+//! (`src/job/ledger.rs`), the kills cancels ask for (`src/pool/kill.rs`), and
+//! statistics. Each owner keeps its locks private; the methods here combine them.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -85,7 +86,7 @@ pub(crate) struct PoolInner {
     pub jobs: Ledger,
     /// The spare scratch of reductions.
     pub scratch: ScratchCache,
-    /// Kills asked for by cancels, for the collector to order (`kill.rs`).
+    /// Kills asked for by cancels, for the collector to order (`src/pool/kill.rs`).
     pub kill_requests: super::kill::Requests,
     /// Statistics.
     pub counters: Counters,

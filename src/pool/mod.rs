@@ -297,7 +297,7 @@ impl Pool {
             shared_memory_bytes,
             simd: inner.settings.simd,
             array_pages,
-            large_array_pages: crate::shm::segment::auto_page_kind(crate::HUGE_PAGE_THRESHOLD),
+            large_array_pages: crate::shm::segment::auto_page_kind(crate::shm::HUGE_PAGE_THRESHOLD),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::task::cancel::CancelMode;
 use crate::task::codec::CodecFailure;
 use crate::task::trampolines::TaskFn;
 #[allow(unused_imports)] // named by the docs' links
-use crate::{error::Error, pool::Pool, pool::tasks::Tasks};
+use crate::{error::Error, pool::tasks::Tasks};
 
 /// How worker processes are started.
 ///
@@ -57,7 +57,7 @@ pub enum StartMethod {
     Spawn,
 }
 
-/// Settings for a [`Pool`], built with [`Pool::builder`].
+/// Settings for a [`Pool`](crate::Pool), built with [`Pool::builder`](crate::Pool::builder).
 ///
 /// # Examples
 ///
@@ -217,7 +217,7 @@ impl PoolBuilder {
     ///
     /// With a bound, the plain forms (`apply_async`, `map_async`, `imap`, ...) wait
     /// for room, one task (a `map`'s chunk) at a time; the `try_` forms of
-    /// [`Pool::tasks`] ([`Tasks::try_apply_async`], [`Tasks::try_map`],
+    /// [`Pool::tasks`](crate::Pool::tasks) ([`Tasks::try_apply_async`], [`Tasks::try_map`],
     /// [`Tasks::try_starmap_async`] and the others) submit all of their tasks or
     /// none, and return [`Error::QueueFull`] when they do not fit. A cancelled task stops counting when
     /// it is cancelled. Bulk array maps are not counted.
@@ -339,7 +339,7 @@ impl PoolBuilder {
     /// arrays and arenas do not count); if it holds more than it did at start-up
     /// (before the initializer) plus `bytes`, it retires instead of taking another
     /// task, and a replacement is started as for
-    /// [`max_tasks_per_child`](Self::max_tasks_per_child). [`Pool::stats`] counts
+    /// [`max_tasks_per_child`](Self::max_tasks_per_child). [`Pool::stats`](crate::Pool::stats) counts
     /// these retirements.
     ///
     /// The read costs a few microseconds, so a worker reads at most once per
@@ -413,7 +413,7 @@ impl PoolBuilder {
         let _ = f;
         self.initializer = Some(Initializer {
             code: crate::task::trampolines::apply_trampoline::<(), Args, F>,
-            args: crate::task::codec::encode(&args, crate::CodecRole::Argument),
+            args: crate::task::codec::encode(&args, crate::error::CodecRole::Argument),
         });
         self
     }

@@ -3,8 +3,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::Worker;
 use super::segments::ParentGone;
+use super::worker_loop::Worker;
 use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, TaskRecord};
 use crate::shm::arena::ArenaMap;
 use crate::sync::{Ordering, fence};
@@ -198,7 +198,7 @@ impl Worker {
             }
         }
         // SYNC(P2): SeqCst fence between the push and the read of the polling flag;
-        // pairs with SYNC P1/P3 in the parent (dispatch.rs).
+        // pairs with SYNC P1/P3 in the parent (`src/pool/task_rings.rs`).
         fence(Ordering::SeqCst);
         if header.parent_polling.load(Ordering::Relaxed) == 0 {
             header.completions.notify(1);

@@ -131,7 +131,7 @@ impl<P> ParamsFit<P> {
 
 impl<'p> Bulk<'p> {
     /// This operation with kernels of the environment `E`, taking `params`, and no
-    /// context arrays (`cluster/dist_bulk.rs`, generic over the environment).
+    /// context arrays (`src/cluster/dist_bulk.rs`, generic over the environment).
     #[cfg(feature = "mpi")]
     pub(crate) fn in_env<E: KernelEnv>(self, params: E::Params) -> Bulk<'p, E> {
         self.retyped(params)

@@ -1,7 +1,8 @@
 //! Running one bulk operation: checking its range and chunking, publishing it as a
 //! job (or several, when chunks lost to deaths are retried), and deciding what the
 //! finished job means. Every bulk operation of the public vocabulary
-//! (`pool/bulk.rs`, `pool/bulk_with.rs`, `pool/reduce.rs`) comes through here.
+//! (`src/pool/bulk/maps.rs`, `src/pool/bulk/reduce.rs`, `src/pool/bulk/reductions.rs`)
+//! comes through here.
 
 use std::ops::Range;
 use std::sync::Arc;

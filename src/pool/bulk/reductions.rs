@@ -1,5 +1,6 @@
 //! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`,
-//! `argmax` and `histogram` (its bins in `histogram.rs`), deterministic like every reduction (see `reduce.rs`).
+//! `argmax` and `histogram` (its bins in `src/pool/bulk/histogram.rs`), deterministic
+//! like every reduction (see `src/pool/bulk/reduce.rs`).
 //!
 //! Within a chunk, sums and dot products keep 16 running partial sums, element
 //! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler

@@ -1,5 +1,6 @@
 //! Unit tests of the error type: messages, ranges, clones.
 
+use super::messages::human_bytes;
 use super::*;
 
 #[test]

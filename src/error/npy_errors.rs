@@ -1,6 +1,6 @@
 //! Why a `.npy` header or file cannot be read.
 
-use super::DType;
+use crate::dtype::DType;
 
 /// Why a `.npy` header cannot be parsed, or its array cannot be read as asked.
 ///

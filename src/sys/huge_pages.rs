@@ -1,7 +1,7 @@
 //! Huge pages: what the running system offers, and the calls that ask for them.
 //!
 //! Two kinds exist on Linux, and shmpool uses both for large arrays
-//! (`shm/pages.rs` has the policy):
+//! (`src/shm/page_policy.rs` has the policy):
 //!
 //! - **hugetlbfs pages** (`memfd_create(MFD_HUGETLB)`): taken from a pool the
 //!   administrator reserved (`/proc/sys/vm/nr_hugepages`). A `MAP_SHARED` mapping
@@ -94,7 +94,7 @@ pub(crate) fn huge_page_size() -> usize {
         std::fs::read_to_string(format!("{THP_DIR}/hpage_pmd_size"))
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
-            .filter(|n| n.is_power_of_two() && *n > super::page_size())
+            .filter(|n| n.is_power_of_two() && *n > super::mmap::page_size())
             .unwrap_or(2 << 20)
     })
 }
@@ -149,11 +149,11 @@ pub(crate) fn memfd_hugetlb(name: &std::ffi::CStr, len: u64) -> io::Result<Owned
     }
     // MFD_HUGE_<size>: log2 of the page size in bits 26..32 (MFD_HUGE_SHIFT).
     let size_bits = MemfdFlags::from_bits_retain(size.trailing_zeros() << 26);
-    let fd = super::above_stdio(rustix::fs::memfd_create(
+    let fd = super::process::above_stdio(rustix::fs::memfd_create(
         name,
         MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB | size_bits,
     )?)?;
-    super::set_len(fd.as_fd(), len)?;
+    super::mmap::set_len(fd.as_fd(), len)?;
     Ok(fd)
 }
 
@@ -257,13 +257,13 @@ mod tests {
     #[test]
     fn the_huge_page_size_is_a_power_of_two_above_the_base_page() {
         let size = huge_page_size();
-        assert!(size.is_power_of_two() && size > super::super::page_size());
+        assert!(size.is_power_of_two() && size > super::super::mmap::page_size());
     }
 
     #[test]
     fn data_extents_are_the_pages_a_memory_file_holds() {
-        let page = super::super::page_size() as u64;
-        let fd = super::super::memfd(c"extents", 64 * page).unwrap();
+        let page = super::super::mmap::page_size() as u64;
+        let fd = super::super::mmap::memfd(c"extents", 64 * page).unwrap();
         let find = |range: Range<u64>| {
             let mut out = Vec::new();
             data_extents(fd.as_fd(), range, &mut out).unwrap();

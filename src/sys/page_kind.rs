@@ -1,7 +1,7 @@
-//! [`PageKind`]: the kind of pages behind an array. A leaf module: the policy that
-//! chooses a kind is `pages.rs`.
+//! [`PageKind`]: the kind of pages behind an array (or any shared mapping). A leaf
+//! module: the policy that chooses a kind is `src/shm/page_policy.rs`.
 
-use crate::sys::pages as sys_pages;
+use super::huge_pages as sys_pages;
 
 /// The kind of memory page behind a `SharedArray`.
 ///

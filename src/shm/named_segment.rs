@@ -166,7 +166,7 @@ pub(crate) fn check_name(name: &str) -> io::Result<()> {
 }
 
 /// Maps `len` bytes of `fd`; when address space or mappings ran out, once more
-/// after the array cache let go of what it holds (`shm/recycle.rs`).
+/// after the array cache let go of what it holds (`src/shm/recycle.rs`).
 fn map(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
     let opts = MapOptions {
         writable: true,

@@ -1,5 +1,6 @@
 //! Unit tests of the header parser and writer.
 
+use super::header::*;
 use super::*;
 
 /// A v1.0 file prefix around `dict`, padded to 64 bytes as numpy does.

@@ -6,7 +6,7 @@
 //! 1. hugetlbfs pages, when the reserved pool has enough free pages for the whole
 //!    segment (rounded up to whole huge pages), counting those that dropped arrays
 //!    hold in the array cache: a held segment of the same size is taken over, and
-//!    others are given back to make room (`shm/recycle.rs`). The mapping reserves
+//!    others are given back to make room (`src/shm/recycle.rs`). The mapping reserves
 //!    the pages when it is made, so a shortage found then falls through to the
 //!    next choice;
 //! 2. transparent huge pages, when shmem THP is `advise`, `within_size`, `always`
@@ -25,8 +25,8 @@
 //! quarter of a scarce reserved pool, while the page faults huge pages save on such
 //! an array cost under a millisecond (`docs/BENCHMARKS.md`).
 
-pub use super::page_kind::PageKind;
-use crate::sys::pages::{self as sys_pages, ShmemThp};
+use crate::sys::huge_pages::{self as sys_pages, ShmemThp};
+use crate::sys::page_kind::PageKind;
 
 /// Arrays with at least this many bytes of data get huge pages under
 /// [`Pages::Auto`], where the system offers them.

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use bytemuck::Pod;
 
-use super::SharedArray;
+use super::shared_array::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::NpyElement;
 use crate::shm::Segment;
-use crate::shm::named::{self, CreateError, MAX_DIMS, NAMED_DATA_OFFSET};
+use crate::shm::named_segment::{self as named, CreateError, MAX_DIMS, NAMED_DATA_OFFSET};
 
 impl<T: NpyElement + Pod> SharedArray<T> {
     /// Creates an array of `len` zeroed elements in a named shared-memory segment
