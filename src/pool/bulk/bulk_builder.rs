@@ -34,6 +34,10 @@ use crate::pool::inner::PoolInner;
 /// take no kernel and exist for `E = ()`. `'p` is what the operation borrows: the
 /// pool, a cancel token, context arrays.
 ///
+/// A kernel's argument types are written out, as in the examples: the compiler
+/// infers those of a kernel of elements from the arrays, but not those of a kernel
+/// of slices, rows or grids (whose types hold lifetimes), nor its parameters'.
+///
 /// # Examples
 ///
 /// ```
