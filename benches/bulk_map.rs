@@ -90,11 +90,14 @@ impl Method {
                 Ok(())
             }
             Method::MapInto => pool.map_into(xs, ys, |x: f64| x.sqrt()),
-            Method::MapChunksInto => pool.map_chunks_into(xs, ys, |xs: &[f64], ys: &mut [f64]| {
-                for (y, x) in ys.iter_mut().zip(xs) {
-                    *y = x.sqrt();
-                }
-            }),
+            Method::MapChunksInto => {
+                pool.bulk()
+                    .map_chunks_into(xs, ys, |xs: &[f64], ys: &mut [f64]| {
+                        for (y, x) in ys.iter_mut().zip(xs) {
+                            *y = x.sqrt();
+                        }
+                    })
+            }
         }
     }
 }

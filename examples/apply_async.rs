@@ -70,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|&ms| {
             let log = Arc::clone(&completed);
             let on_done = move |v: &u64| log.lock().unwrap().push((*v, t.elapsed()));
-            pool.apply_async_with(nap, (ms,), Callbacks::new().on_success(on_done))
+            pool.tasks()
+                .apply_async_with(nap, (ms,), Callbacks::new().on_success(on_done))
         })
         .collect::<Result<Vec<AsyncResult<u64>>, Error>>()?;
     println!(

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod kinds;
+mod messages;
+pub(crate) mod npy_errors;
 
 pub use kinds::{CodecDirection, CodecRole, DeathCause, PoolKill, Work};
+use messages::{no_space_message, shape_elements};
+pub use npy_errors::NpyError;
 
 /// The result type of every fallible shmpool call.
 ///
@@ -103,7 +107,7 @@ pub enum Error {
     },
 
     /// A bulk map's element range does not lie within the arrays
-    /// ([`crate::BulkMap::range`]).
+    /// ([`crate::Bulk::range`]).
     #[error("the range {}..{} does not lie within an array of {len} elements", range.start, range.end)]
     RangeOutOfBounds {
         /// The range asked for.
@@ -356,7 +360,7 @@ pub enum Error {
         path: std::path::PathBuf,
         /// What is wrong with it.
         #[source]
-        problem: crate::npy::NpyError,
+        problem: NpyError,
     },
 
     /// A shape whose element count differs from the array's length.
@@ -428,7 +432,7 @@ pub enum Error {
     #[error("cannot back the array with {kind} pages: {reason}")]
     HugePagesUnavailable {
         /// The kind asked for.
-        kind: crate::shm::page_kind::PageKind,
+        kind: crate::sys::page_kind::PageKind,
         /// Why it cannot be had, with the setting to change.
         reason: String,
     },
@@ -700,48 +704,6 @@ pub(crate) fn gaps(range: &Range<usize>, covered: &[Range<usize>]) -> Vec<Range<
     out
 }
 
-/// The number of elements a shape holds, for messages: a shape whose count
-/// overflows `usize` (which `reshape` refuses) must not panic when printed.
-fn shape_elements(shape: &[usize]) -> String {
-    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
-        Some(n) => n.to_string(),
-        None => format!("more than {}", usize::MAX),
-    }
-}
-
-/// The message of [`Error::NoSpace`]: what was asked, where, what is free, and
-/// what to do about it.
-fn no_space_message(bytes: u64, filesystem: &std::path::Path, free: Option<u64>) -> String {
-    let free = match free {
-        Some(f) => format!("{} free", human_bytes(f)),
-        None => "an unknown amount free".to_string(),
-    };
-    let asked = match human_bytes(bytes) {
-        exact if bytes < 1024 => exact,
-        rounded => format!("{rounded} ({bytes} bytes)"),
-    };
-    format!(
-        "cannot reserve {asked} for a named shared-memory segment in {}, which has \
-         {free}: make it larger (Docker: `--shm-size`), or the array smaller",
-        filesystem.display(),
-    )
-}
-
-/// A size in bytes as people read it: `512 bytes`, `1.5 KiB`, `8.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// The message of [`Error::ChunksLost`]: how many chunks, then each one's error.
 fn chunks_lost_message(errors: &[Error]) -> String {
     let mut s = match errors.len() {
@@ -756,4 +718,4 @@ fn chunks_lost_message(errors: &[Error]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+mod error_tests;

@@ -43,7 +43,7 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMPOOL1");
 /// lifecycle word, completions carry their writer's generation, and the result
 /// arena's release counter lives in the arena. 4: the header carries the memory
 /// controls (`worker_memory_limit`, `max_worker_rss`, `retired_for_memory`) and a
-/// slot its `memory_limit_hit` flag. 6: a slot has its kill hold (`slot/record.rs`) and
+/// slot its `memory_limit_hit` flag. 6: a slot has its kill hold (`src/slot/record.rs`) and
 /// `unmapped_through`.
 pub(crate) const LAYOUT_VERSION: u32 = 6;
 
@@ -223,13 +223,13 @@ pub(crate) const PARAMS_BYTES: usize = 4096;
 pub(crate) const PARAMS_ALIGN: usize = 64;
 
 /// A job's kernel parameters: plain bytes, written by the parent while the entry is
-/// free and read by workers only after a successful claim (see `job/protocol.rs`).
+/// free and read by workers only after a successful claim (see `src/job/protocol.rs`).
 #[repr(C, align(64))]
 pub(crate) struct ParamsBlock(std::cell::UnsafeCell<[u8; PARAMS_BYTES]>);
 
 // SAFETY: the block is written only by the parent that owns the free entry, before it
 // publishes the job (SYNC B1), and read by workers only after a successful claim,
-// which proves the entry is not being rewritten (job/protocol.rs). Sharing references
+// which proves the entry is not being rewritten (`src/job/protocol.rs`). Sharing references
 // between threads is no more dangerous than sharing them between processes.
 unsafe impl Sync for ParamsBlock {}
 
@@ -294,7 +294,7 @@ impl JobKind {
 /// A bulk job: one entry per `map_into` call in flight.
 ///
 /// The descriptor fields are written by the parent while the entry is free, and read
-/// by workers that hold a matching generation (see `job/protocol.rs` for the
+/// by workers that hold a matching generation (see `src/job/protocol.rs` for the
 /// protocol). They are atomics because a worker with a stale generation may read them
 /// while the parent rewrites them; the generation check afterwards discards such
 /// reads. The parameter block is plain bytes, read only after a successful claim.
@@ -347,7 +347,7 @@ pub(crate) struct JobEntry {
     pub error_len: AtomicU32,
     /// The panic message, written by the worker that won `error_state`: whole when
     /// it fits, else shortened by the worker to a complete text that says how much
-    /// it leaves out (`worker/bulk_exec.rs`, `job_message`).
+    /// it leaves out (`src/worker/bulk_exec.rs`, `job_message`).
     pub error_msg: Cell<[u8; ERROR_MSG_BYTES]>,
     /// The kernel's parameters, `params_len` bytes.
     pub params: ParamsBlock,
@@ -399,7 +399,7 @@ impl JobEntry {
 pub(crate) const ERROR_MSG_BYTES: usize = 480;
 
 // SAFETY: all of these are #[repr(C)], hold only integers, atomics and byte arrays,
-// and are valid when zeroed. (`WorkerSlot` is defined in `slot/mod.rs`, whose fields
+// and are valid when zeroed. (`WorkerSlot` is defined in `src/slot/mod.rs`, whose fields
 // are all atomics.)
 unsafe impl ShmSafe for WorkerSlot {}
 // SAFETY: as above.

@@ -25,18 +25,20 @@
 //! - **[`Pool`]** is Python's pool: [`Pool::apply`], [`Pool::map`],
 //!   [`Pool::starmap`], [`Pool::imap`] and their `_async` forms, over any
 //!   `Serialize + DeserializeOwned` arguments, with [`AsyncResult`]s that are
-//!   futures and [`Imap`]s that are streams. [`Pool::map_into`] and its
-//!   neighbours map a [`SharedArray`] in place with the defaults.
-//! - **[`Pool::tasks`]** sets the options of those calls for one call: chunk size,
-//!   a time limit that kills, how many chunks an `imap` keeps in flight, a progress
-//!   bar, and a context every task sees (`functools.partial`), before the call it
-//!   applies to: `pool.tasks().chunksize(100).timeout(limit).imap(f, items)?`.
-//! - **[`Pool::bulk`]** is numpy's vocabulary over [`SharedArray`]s: maps in place
-//!   with parameters (`bulk().with(p)`), several arrays in and out, context arrays,
-//!   index-aware, stencil and row kernels, deterministic reductions (`sum`, `dot`,
-//!   `min`, `argmax`, `histogram`, `map_reduce`, ...), a chunk length, a range, a
-//!   SIMD level, a cancel token: `pool.bulk().with(a).zip_map_into((&x, &y), &mut
-//!   out, |a, (x, y)| a * x + y)?`.
+//!   futures and [`Imap`]s that are streams; and [`Pool::map_into`], which maps a
+//!   [`SharedArray`] in place.
+//! - **[`Pool::tasks`]** ([`Tasks`]) has every form of Python's vocabulary
+//!   (`try_` forms that never wait for room, `_async_with` forms with callbacks),
+//!   with the options of one call: chunk size, a time limit that kills, how many
+//!   chunks an `imap` keeps in flight, a progress bar, and a context every task sees
+//!   (`functools.partial`): `pool.tasks().chunksize(100).timeout(limit).imap(f,
+//!   items)?`, `pool.tasks().with(&table).map(f, keys)?`.
+//! - **[`Pool::bulk`]** ([`Bulk`]) is numpy's vocabulary over [`SharedArray`]s:
+//!   maps in place with parameters (`pool.bulk().with(p)`), several arrays in and
+//!   out, context arrays, index-aware, stencil and row kernels, deterministic
+//!   reductions (`sum`, `dot`, `min`, `argmax`, `histogram`, `map_reduce`, ...), a
+//!   chunk length, a range, a cancel token: `pool.bulk().with(a).zip_map_into((&x,
+//!   &y), &mut out, |a: &f64, (x, y): (f64, f64)| a * x + y)?`.
 //!
 //! # The user guide
 //!
@@ -62,6 +64,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// The loom models (`--cfg loom`) build the protocol modules without the rest of the
+// crate, which uses the parts of them the models do not: under loom those parts are
+// unused, not dead. Every other build checks them.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 // docs.rs (`--cfg docsrs`, nightly): mark each item with the feature it needs
 // (not with `not(loom)`, which gates nearly everything for the loom models).
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -80,33 +86,28 @@ pub mod guide {
     #![doc = include_str!("../docs/USER_GUIDE.md")]
 }
 
-#[cfg(not(loom))]
-mod array;
-#[cfg(not(loom))]
-mod cancel;
-#[cfg(all(not(loom), feature = "mpi"))]
-mod cluster;
-#[cfg(not(loom))]
-mod error;
-#[cfg(not(loom))]
-mod future;
+/// Declares its items for every build but the loom models' (`--cfg loom`, which
+/// builds only the protocol the models check, `src/loom_tests.rs`): one block in
+/// place of an attribute per item, in the style of tokio's `cfg_*` macros.
+macro_rules! cfg_not_loom {
+    ($($item:item)*) => {
+        $(
+            #[cfg(not(loom))]
+            $item
+        )*
+    };
+}
+
+// The protocol the loom models check, built under loom too.
 mod job;
-#[cfg(not(loom))]
-mod kernel;
 mod layout;
 #[cfg(all(test, loom))]
 mod loom_tests;
-#[cfg(not(loom))]
-pub mod npy;
-#[cfg(not(loom))]
-mod pool;
-#[cfg(all(not(loom), feature = "progress"))]
-mod progress;
-#[cfg(not(loom))]
-mod result;
 mod ring;
-#[cfg(not(loom))]
-mod shm;
+mod slot;
+mod sync;
+mod wake;
+
 /// Under loom, only the liveness table's protocol, for `loom_tests`.
 #[cfg(loom)]
 mod shm {
@@ -115,99 +116,93 @@ mod shm {
         pub(crate) use table::Table;
     }
 }
-#[cfg(not(loom))]
-mod simd;
-mod slot;
-mod sync;
-#[cfg(not(loom))]
-mod sys;
-#[cfg(not(loom))]
-mod task;
-#[cfg(not(loom))]
-mod task_context;
-#[cfg(not(loom))]
-mod unwind;
-mod wake;
-#[cfg(not(loom))]
-mod worker;
 /// Under loom, only the idle worker's wait, for `loom_tests`.
 #[cfg(loom)]
 mod worker {
     pub(crate) mod idle;
 }
 
-#[cfg(not(loom))]
-pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
-#[cfg(all(not(loom), feature = "mpi"))]
-pub use cluster::{
-    Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistBulkWith, DistGrid, DistInputs,
-    LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
-};
-#[cfg(not(loom))]
-pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
-/// The parts of the MPI bindings (rsmpi) that your own MPI calls on
-/// [`Cluster::world`] need, from the version shmpool is built on.
-///
-/// A `Cluster` initializes MPI for calls from one thread (`MPI_THREAD_FUNNELED`),
-/// and the compiler holds you to it: a `Cluster` and the communicator that
-/// [`Cluster::world`] lends cannot leave their thread. This module re-exports the
-/// traits, operations, datatypes and requests, but not what would make a
-/// communicator out of nothing (`SimpleCommunicator::world()`, the `topology`
-/// module, the raw `ffi`): those could be called on any thread. A program that
-/// depends on the `mpi` crate directly can still reach them, and then keeps to
-/// one MPI thread itself.
-///
-/// ```compile_fail
-/// // No communicator can be made on another thread through shmpool.
-/// std::thread::spawn(|| {
-///     let _world = shmpool::mpi::topology::SimpleCommunicator::world();
-/// });
-/// ```
-#[cfg(all(not(loom), feature = "mpi"))]
-pub mod mpi {
-    pub use ::mpi::{Count, Rank, Tag, Threading};
-    pub use ::mpi::{collective, datatype, point_to_point, request, traits};
+cfg_not_loom! {
+    mod array;
+    #[cfg(feature = "mpi")]
+    mod cluster;
+    mod dtype;
+    mod error;
+    mod kernel;
+    pub mod npy;
+    mod pool;
+    mod shm;
+    mod simd;
+    mod sys;
+    mod task;
+    mod unwind;
+    mod worker;
 
-    /// Facts about the MPI library and this process.
-    pub mod environment {
-        pub use ::mpi::environment::{
-            is_finalized, is_initialized, library_version, processor_name, threading_support, time,
-            time_resolution, version,
-        };
+    pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
+    #[cfg(feature = "mpi")]
+    pub use cluster::{
+        Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistInputs,
+        LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
+    };
+    pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
+    pub use bytemuck::{Pod, Zeroable};
+    pub use kernel::{
+        Env, Grid, GridMut, Inputs, KernelEnv, KernelFn, Outputs, Params, ParamsAndArrays,
+    };
+    #[cfg(feature = "progress")]
+    pub use pool::Progress;
+    pub use pool::{
+        ArrayPages, Bulk, BulkFuture, CancelToken, Imap, ImapStream, Number, Pool, PoolBuilder,
+        StartMethod, Stats, Tasks, WorkerStats,
+    };
+    pub use shm::recycle as array_cache;
+    pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
+    pub use simd::Simd;
+    pub use task::async_result::{AsyncResult, Callbacks};
+    pub use task::cancel::{CancelMode, CancelOutcome};
+    pub use task::result_future::ResultFuture;
+    pub use task::star_fn::{Context, StarFn, TaskEnv};
+
+    /// The parts of the MPI bindings (rsmpi) that your own MPI calls on
+    /// [`Cluster::world`] need, from the version shmpool is built on.
+    ///
+    /// A `Cluster` initializes MPI for calls from one thread (`MPI_THREAD_FUNNELED`),
+    /// and the compiler holds you to it: a `Cluster` and the communicator that
+    /// [`Cluster::world`] lends cannot leave their thread. This module re-exports the
+    /// traits, operations, datatypes and requests, but not what would make a
+    /// communicator out of nothing (`SimpleCommunicator::world()`, the `topology`
+    /// module, the raw `ffi`): those could be called on any thread. A program that
+    /// depends on the `mpi` crate directly can still reach them, and then keeps to
+    /// one MPI thread itself.
+    ///
+    /// ```compile_fail
+    /// // No communicator can be made on another thread through shmpool.
+    /// std::thread::spawn(|| {
+    ///     let _world = shmpool::mpi::topology::SimpleCommunicator::world();
+    /// });
+    /// ```
+    #[cfg(feature = "mpi")]
+    pub mod mpi {
+        pub use ::mpi::{Count, Rank, Tag, Threading};
+        pub use ::mpi::{collective, datatype, point_to_point, request, traits};
+
+        /// Facts about the MPI library and this process.
+        pub mod environment {
+            pub use ::mpi::environment::{
+                is_finalized, is_initialized, library_version, processor_name, threading_support,
+                time, time_resolution, version,
+            };
+        }
     }
+
+    /// The README's examples, compiled and run as doctests so they cannot rot.
+    #[cfg(doctest)]
+    #[doc = include_str!("../README.md")]
+    struct ReadmeDoctests;
 }
+
 /// The bytemuck crate shmpool is built on, for the derives' `crate` attribute:
 /// `#[bytemuck(crate = "shmpool::bytemuck")]` lets a crate derive [`Pod`] and
 /// [`Zeroable`] with no dependency of its own on bytemuck.
 #[doc(hidden)]
 pub use bytemuck;
-#[cfg(not(loom))]
-pub use bytemuck::{Pod, Zeroable};
-#[cfg(not(loom))]
-pub use cancel::{CancelMode, CancelOutcome};
-#[cfg(not(loom))]
-pub use future::ResultFuture;
-#[cfg(not(loom))]
-pub use kernel::{Env, Grid, GridMut, Inputs, KernelEnv, Outputs, Params, ParamsAndArrays};
-#[cfg(not(loom))]
-pub use pool::{
-    ArrayPages, BulkFuture, BulkMap, BulkWith, CancelToken, Imap, ImapStream, Number, Pool,
-    PoolBuilder, StartMethod, Stats, Tasks, TasksWith, WorkerStats,
-};
-#[cfg(all(not(loom), feature = "progress"))]
-pub use progress::Progress;
-#[cfg(not(loom))]
-pub use result::{AsyncResult, Callbacks};
-#[cfg(not(loom))]
-pub use shm::recycle as array_cache;
-#[cfg(not(loom))]
-pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};
-#[cfg(not(loom))]
-pub use simd::Simd;
-#[cfg(not(loom))]
-pub use task::StarFn;
-
-/// The README's examples, compiled and run as doctests so they cannot rot.
-#[cfg(all(doctest, not(loom)))]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

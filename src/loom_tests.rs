@@ -336,7 +336,7 @@ fn ring_and_wake_up_together_deliver_every_record() {
     });
 }
 
-/// The kill hold (`slot/record.rs`, `docs/PROTOCOL.md` §5c): the collector raises
+/// The kill hold (`src/slot/record.rs`, `docs/PROTOCOL.md` §5c): the collector raises
 /// the hold and reads what the worker runs, while the worker ends its task and moves
 /// on to the next. If the collector reads the old task (and so would kill for it),
 /// the worker has not passed the end of that task, and does not until the hold is

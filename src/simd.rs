@@ -1,5 +1,5 @@
 //! [`Simd`]: the instruction-set levels bulk kernels are built for, and which one
-//! this CPU runs (`kernel/dispatch.rs` instantiates the kernels per level).
+//! this CPU runs (`src/kernel/simd_dispatch.rs` instantiates the kernels per level).
 
 use std::fmt;
 
@@ -27,10 +27,12 @@ use std::fmt;
 /// `zip_map_into`, `for_each_mut`), whose loop is shmpool's. A kernel that loops
 /// itself (`map_chunks_into`, `map_rows_into`, `stencil_rows_into`,
 /// `map_indexed_into`, `fold_reduce`), or a large per-element one, can be too big
-/// for the compiler's taste, and then runs compiled for the baseline at every level. Mark it `#[inline(always)]`:
-/// on a closure in argument position, which stable Rust accepts, or on a `fn`.
+/// for the compiler's taste, and then runs compiled for the baseline at every level.
+/// Mark it `#[inline(always)]`: on a closure in argument position, which stable Rust
+/// accepts, or on a `fn`.
 ///
 /// ```
+/// use std::ops::Range;
 /// use shmpool::{Grid, GridMut, Pool, SharedArray};
 ///
 /// let pool = Pool::new(2)?;
@@ -40,7 +42,7 @@ use std::fmt;
 ///     &x,
 ///     &mut y,
 ///     #[inline(always)]
-///     |rows, x: Grid<f64>, mut y: GridMut<f64>| {
+///     |rows: Range<usize>, x: Grid<f64>, mut y: GridMut<f64>| {
 ///         for r in rows.filter(|&r| r > 0 && r + 1 < x.rows()) {
 ///             let (up, mid, down) = (x.row(r - 1), x.row(r), x.row(r + 1));
 ///             let out = y.row_mut(r);

@@ -35,6 +35,14 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
+/// Locks one of the parent's std mutexes, taking it over if a thread panicked while
+/// holding it: every state they guard is left consistent between statements (a
+/// panic is a bug of ours or a user's callback, and must not wedge the pool).
+#[cfg(not(loom))]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A hint inside a spin loop. Under loom, a yield, so the model can make progress.
 #[inline]
 pub(crate) fn spin_hint() {

@@ -65,6 +65,7 @@ fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let r = pool
+        .tasks()
         .apply_async_with(
             |x: u64| x * x,
             (12,),
@@ -83,6 +84,7 @@ fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
     let errors = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&errors);
     let r = pool
+        .tasks()
         .apply_async_with(
             |x: u64| -> u64 { panic!("bad {x}") },
             (1,),
@@ -99,6 +101,7 @@ fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
     let lists = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&lists);
     let r = pool
+        .tasks()
         .map_async_with(
             |x: u32| x + 1,
             0..10u32,
@@ -115,6 +118,7 @@ fn callbacks_run_on_the_result_thread_before_get_returns(m: StartMethod) {
 fn a_panicking_callback_does_not_kill_the_result_thread(m: StartMethod) {
     let pool = pool(m);
     let r = pool
+        .tasks()
         .apply_async_with(
             |x: u64| x,
             (1,),
@@ -130,14 +134,15 @@ fn a_panicking_callback_does_not_kill_the_result_thread(m: StartMethod) {
     let results: Vec<_> = (0..20u64)
         .map(|i| {
             let c = Arc::clone(&count);
-            pool.apply_async_with(
-                |x: u64| x * 3,
-                (i,),
-                Callbacks::new().on_success(move |_: &u64| {
-                    c.fetch_add(1, Ordering::SeqCst);
-                }),
-            )
-            .unwrap()
+            pool.tasks()
+                .apply_async_with(
+                    |x: u64| x * 3,
+                    (i,),
+                    Callbacks::new().on_success(move |_: &u64| {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    }),
+                )
+                .unwrap()
         })
         .collect();
     for (i, r) in results.into_iter().enumerate() {
@@ -204,6 +209,7 @@ fn starmap_async_with_and_progress_bars_give_the_same_results(m: StartMethod) {
     let seen = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&seen);
     let r = pool
+        .tasks()
         .starmap_async_with(
             |a: u32, b: u32| a * b,
             (0..100u32).map(|i| (i, 3)),
@@ -293,6 +299,7 @@ fn a_callback_can_call_apply_and_map() {
     let (tx, rx) = mpsc::channel();
     let (p, t) = (Arc::clone(&pool), tx.clone());
     let r = pool
+        .tasks()
         .apply_async_with(
             |x: u64| x + 1,
             (41,),
@@ -301,6 +308,7 @@ fn a_callback_can_call_apply_and_map() {
                 let inner_seen = Arc::new(Mutex::new(None));
                 let seen = Arc::clone(&inner_seen);
                 let with_callback = p
+                    .tasks()
                     .apply_async_with(
                         |x: u64| x * 3,
                         (5,),
@@ -323,6 +331,7 @@ fn a_callback_can_call_apply_and_map() {
     let (tx, rx) = mpsc::channel();
     let p = Arc::clone(&pool);
     let r = pool
+        .tasks()
         .apply_async_with(
             |x: u64| -> u64 { panic!("no {x}") },
             (7,),

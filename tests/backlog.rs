@@ -213,7 +213,7 @@ fn max_queued_makes_plain_forms_wait_and_try_forms_refuse() {
     let first: Vec<_> = (0..4u64)
         .map(|i| ok(pool.apply_async(gated, (gate.path(), i)), "apply_async"))
         .collect();
-    match pool.try_apply_async(gated, (gate.path(), 4)) {
+    match pool.tasks().try_apply_async(gated, (gate.path(), 4)) {
         Err(Error::QueueFull {
             limit: 4,
             queued: 4,
@@ -222,7 +222,7 @@ fn max_queued_makes_plain_forms_wait_and_try_forms_refuse() {
         other => panic!("expected QueueFull, got {other:?}"),
     }
     assert!(matches!(
-        pool.try_map_async(|x: u64| x, [1u64, 2]), // two chunks of one item
+        pool.tasks().try_map_async(|x: u64| x, [1u64, 2]), // two chunks of one item
         Err(Error::QueueFull { requested: 2, .. })
     ));
     assert!(matches!(
@@ -247,7 +247,7 @@ fn max_queued_makes_plain_forms_wait_and_try_forms_refuse() {
     }
     // Room again: a try_ form goes through.
     let r = ok(
-        pool.try_apply_async(|x: u64| x + 1, (1,)),
+        pool.tasks().try_apply_async(|x: u64| x + 1, (1,)),
         "try_apply_async",
     );
     assert_eq!(ok(get(r, "try_apply_async"), "its value"), 2);

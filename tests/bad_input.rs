@@ -114,8 +114,9 @@ fn mismatched_lengths_are_refused_and_nothing_is_written() {
     }
     assert!(ys.iter().all(|v| *v == 5.0));
     assert!(matches!(
-        pool.map_chunks_into(&xs, &mut ys, |a: &[f64], b: &mut [f64]| b
-            .copy_from_slice(a)),
+        pool.bulk()
+            .map_chunks_into(&xs, &mut ys, |a: &[f64], b: &mut [f64]| b
+                .copy_from_slice(a)),
         Err(Error::LengthMismatch { .. })
     ));
 }
@@ -317,7 +318,7 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
         x
     };
     assert_codec(
-        &pool.tasks().with(&Unsendable).apply(first, 1),
+        &pool.tasks().with(&Unsendable).apply(first, (1,)),
         Encode,
         Argument,
         ty,
@@ -338,7 +339,7 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
         SER_CUSTOM,
     );
     assert_codec(
-        &pool.tasks().with(&Unsendable).apply_async(first, 1),
+        &pool.tasks().with(&Unsendable).apply_async(first, (1,)),
         Encode,
         Argument,
         ty,
@@ -364,7 +365,7 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
         DE_CUSTOM,
     );
     assert_codec(
-        &pool.tasks().with(&Picky(20)).apply(picky, 1),
+        &pool.tasks().with(&Picky(20)).apply(picky, (1,)),
         Decode,
         Argument,
         ty,
@@ -494,7 +495,10 @@ fn work_submitted_while_the_pool_terminates_always_ends() {
                             .on_error(move |_: &Error| {
                                 counted2.fetch_add(1, Ordering::Relaxed);
                             });
-                        match pool.apply_async_with(|x: u64| x * 2, (i + t,), callbacks) {
+                        match pool
+                            .tasks()
+                            .apply_async_with(|x: u64| x * 2, (i + t,), callbacks)
+                        {
                             Ok(h) => handles.push((i + t, h)),
                             Err(Error::PoolTerminated | Error::PoolClosed) => break,
                             Err(e) => panic!("submit: {e}"),

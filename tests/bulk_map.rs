@@ -96,18 +96,20 @@ fn chunk_maps_over_every_type() {
 
     let x32 = SharedArray::filled(n, 2.0f32).unwrap();
     let mut y32 = SharedArray::zeroed(n).unwrap();
-    pool.map_chunks_into(&x32, &mut y32, |xs: &[f32], ys: &mut [f32]| {
-        ys.copy_from_slice(xs);
-        ys.iter_mut().for_each(|y| *y *= *y);
-    })
-    .unwrap();
+    pool.bulk()
+        .map_chunks_into(&x32, &mut y32, |xs: &[f32], ys: &mut [f32]| {
+            ys.copy_from_slice(xs);
+            ys.iter_mut().for_each(|y| *y *= *y);
+        })
+        .unwrap();
     assert!(y32.iter().all(|y| *y == 4.0));
 
     let mut xu = SharedArray::try_from_iter(0..n as u64).unwrap();
-    pool.for_each_chunk_mut(&mut xu, |xs: &mut [u64]| {
-        xs.iter_mut().for_each(|v| *v += 1)
-    })
-    .unwrap();
+    pool.bulk()
+        .for_each_chunk_mut(&mut xu, |xs: &mut [u64]| {
+            xs.iter_mut().for_each(|v| *v += 1)
+        })
+        .unwrap();
     assert!(xu.iter().enumerate().all(|(i, v)| *v == i as u64 + 1));
 
     let mut ps = SharedArray::filled(
@@ -120,7 +122,8 @@ fn chunk_maps_over_every_type() {
         },
     )
     .unwrap();
-    pool.for_each_mut(&mut ps, |p: &mut Particle| *p = step(*p))
+    pool.bulk()
+        .for_each_mut(&mut ps, |p: &mut Particle| *p = step(*p))
         .unwrap();
     assert!(ps.iter().all(|p| p.x == 2.0 && p.y == 3.0));
 }
@@ -175,7 +178,10 @@ fn a_very_large_number_of_chunks() {
 fn map_array_allocates_the_output() {
     let pool = pool();
     let xs = SharedArray::try_from_iter((0..1000).map(|i| i as f64)).unwrap();
-    let ys: SharedArray<f32> = pool.map_array(&xs, |v: f64| (v * 0.5) as f32).unwrap();
+    let ys: SharedArray<f32> = pool
+        .bulk()
+        .map_array(&xs, |v: f64| (v * 0.5) as f32)
+        .unwrap();
     assert_eq!(ys.len(), 1000);
     assert_eq!(ys[999], 499.5);
 }

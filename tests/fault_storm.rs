@@ -183,7 +183,11 @@ fn task_retries(method: StartMethod) {
         let results: Vec<_> = (0..TASKS)
             .map(|i| {
                 ok(
-                    pool.apply_async_with(|x: u64| x * 5, (i as u64,), deliveries.callbacks(i)),
+                    pool.tasks().apply_async_with(
+                        |x: u64| x * 5,
+                        (i as u64,),
+                        deliveries.callbacks(i),
+                    ),
                     &what,
                 )
             })

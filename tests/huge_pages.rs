@@ -473,7 +473,8 @@ fn report_the_page_kinds_of_a_loop_of_new_arrays() {
         let mut ys = SharedArray::<u8>::zeroed(len).expect("array");
         kinds.push(format!("{:?}", ys.page_kind()));
         assert!(ys[..1 << 20].iter().all(|&y| y == 0), "not zeroed");
-        pool.for_each_mut(&mut ys, |y: &mut u8| *y = 3)
+        pool.bulk()
+            .for_each_mut(&mut ys, |y: &mut u8| *y = 3)
             .expect("map");
         assert!(ys.iter().all(|&y| y == 3));
     }

@@ -1,9 +1,6 @@
 //! Named shared-memory segments: created, opened by name, mapped by workers,
 //! attached from Python, unlinked on drop, and reclaimed after a crashed owner.
 
-#[path = "common/numpy.rs"]
-mod numpy;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +9,8 @@ use shmpool::npy::Bool;
 use shmpool::{Error, Pool, SharedArray};
 
 mod common;
+
+use common::numpy;
 
 fn unique(tag: &str) -> String {
     format!("shmpool-test-{tag}-{}", std::process::id())
@@ -38,7 +37,9 @@ fn create_open_map_and_unlink() {
         pool.map_into(&b, &mut out, |v: f64| v * 2.0).unwrap();
         assert_eq!(out[123], 246.0);
         // Workers write into a named segment in place.
-        pool.for_each_mut(&mut a, |v: &mut f64| *v += 0.5).unwrap();
+        pool.bulk()
+            .for_each_mut(&mut a, |v: &mut f64| *v += 0.5)
+            .unwrap();
         assert_eq!(b[7], 7.5);
         drop(b); // not the owner: the segment stays
         assert!(exists(&name));

@@ -25,7 +25,9 @@ fn bulk_maps_over_an_n_dimensional_array_match_ndarray() {
         .reshape(&[7, 11])
         .unwrap();
     z.as_array_mut().index_axis_mut(Axis(0), 3).fill(5);
-    pool.for_each_mut(&mut z, |v: &mut i32| *v *= 3).unwrap();
+    pool.bulk()
+        .for_each_mut(&mut z, |v: &mut i32| *v *= 3)
+        .unwrap();
     let sums: Vec<i32> = z.as_array().sum_axis(Axis(1)).iter().copied().collect();
     assert_eq!(sums, vec![0, 0, 0, 165, 0, 0, 0]);
 }
@@ -59,7 +61,7 @@ fn fixed_dimension_views_one_and_n_dimensional() {
         .column_mut(0)
         .fill(-1.0);
     x.as_array1_mut()[1] = 100.0;
-    let y: SharedArray<f64> = pool.map_array(&x, |v: f64| v * 2.0).unwrap();
+    let y: SharedArray<f64> = pool.bulk().map_array(&x, |v: f64| v * 2.0).unwrap();
     let y2 = y.as_array_dim::<Ix2>().unwrap();
     assert_eq!(y2.column(0).to_vec(), vec![-2.0; 3]);
     assert_eq!(y2[(0, 1)], 200.0);

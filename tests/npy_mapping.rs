@@ -236,7 +236,9 @@ fn bool_arrays_map_both_ways() {
         let mut a = unsafe { SharedArray::<Bool>::open_npy(&numpy_wrote) }.unwrap();
         assert_eq!(a.shape(), &[2, 3, 4]);
         assert!(a.iter().enumerate().all(|(i, b)| b.get() == (i % 5 == 1)));
-        pool.for_each_mut(&mut a, |b: &mut Bool| *b = !*b).unwrap();
+        pool.bulk()
+            .for_each_mut(&mut a, |b: &mut Bool| *b = !*b)
+            .unwrap();
     }
     let script = format!(
         "import numpy as np\n\

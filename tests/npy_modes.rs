@@ -125,7 +125,9 @@ fn load_npy_copies_so_changes_never_reach_the_file() {
     let pool = Pool::new(2).unwrap();
     let mut a = SharedArray::<i32>::load_npy(&path).unwrap();
     assert_eq!(a.shape(), &[3, 2]);
-    pool.for_each_mut(&mut a, |v: &mut i32| *v *= 10).unwrap();
+    pool.bulk()
+        .for_each_mut(&mut a, |v: &mut i32| *v *= 10)
+        .unwrap();
     assert_eq!(&a[..], &[10, 20, 30, 40, 50, 60]);
     assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
     // A later change to the file does not reach the copy either.

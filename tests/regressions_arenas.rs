@@ -201,7 +201,7 @@ fn kill_workers_and_wait_for_replacements(pool: &Pool, server: i32) {
 /// A trivial task whose callback keeps the pool's result thread busy for 300 ms.
 fn occupy_the_result_thread(pool: &Pool) -> AsyncResult<u8> {
     ok(
-        pool.apply_async_with(
+        pool.tasks().apply_async_with(
             || 0u8,
             (),
             Callbacks::new().on_success(|_| std::thread::sleep(Duration::from_millis(300))),
@@ -246,7 +246,7 @@ impl Patterned {
         } else {
             Callbacks::new()
         };
-        let result = pool.apply_async_with(
+        let result = pool.tasks().apply_async_with(
             |seed: u64, len: usize, pause_ms: u64| {
                 std::thread::sleep(Duration::from_millis(pause_ms));
                 patterned(seed, len)

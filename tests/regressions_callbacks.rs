@@ -31,7 +31,7 @@ fn bug4_apply_inside_on_success_returns() {
         let pool = Arc::new(ok(Pool::new(2), "Pool::new(2)"));
         let (tx, rx) = mpsc::channel();
         let nested = Arc::clone(&pool);
-        let outer = pool.apply_async_with(
+        let outer = pool.tasks().apply_async_with(
             |x: u64| x + 1,
             (1,),
             Callbacks::new().on_success(move |v: &u64| {
@@ -55,7 +55,7 @@ fn bug4_map_inside_on_error_returns() {
         let pool = Arc::new(ok(Pool::new(2), "Pool::new(2)"));
         let (tx, rx) = mpsc::channel();
         let nested = Arc::clone(&pool);
-        let outer = pool.apply_async_with(
+        let outer = pool.tasks().apply_async_with(
             || -> u64 { panic!("boom") },
             (),
             Callbacks::new().on_error(move |e: &Error| {

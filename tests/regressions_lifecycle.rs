@@ -116,7 +116,9 @@ fn retirements_and_kills(round: usize) {
         let stop_killer = RaiseOnDrop(&stop);
         let results: Vec<_> = (0..TASKS)
             .map(|i| {
-                let r = pool.apply_async_with(scramble, (i as u64,), deliveries.callbacks(i));
+                let r =
+                    pool.tasks()
+                        .apply_async_with(scramble, (i as u64,), deliveries.callbacks(i));
                 ok(r, format!("round {round}: submit"))
             })
             .collect();

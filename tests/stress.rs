@@ -65,18 +65,19 @@ fn two_hundred_thousand_tasks_while_workers_are_killed() {
             .map(|i| {
                 let count = Arc::clone(&deliveries);
                 let counted = Arc::clone(&deliveries);
-                pool.apply_async_with(
-                    |x: u64| x.wrapping_mul(2_654_435_761) ^ 0x5555,
-                    (i,),
-                    Callbacks::new()
-                        .on_success(move |_: &u64| {
-                            count[i as usize].fetch_add(1, Ordering::Relaxed);
-                        })
-                        .on_error(move |_: &Error| {
-                            counted[i as usize].fetch_add(1, Ordering::Relaxed);
-                        }),
-                )
-                .unwrap()
+                pool.tasks()
+                    .apply_async_with(
+                        |x: u64| x.wrapping_mul(2_654_435_761) ^ 0x5555,
+                        (i,),
+                        Callbacks::new()
+                            .on_success(move |_: &u64| {
+                                count[i as usize].fetch_add(1, Ordering::Relaxed);
+                            })
+                            .on_error(move |_: &Error| {
+                                counted[i as usize].fetch_add(1, Ordering::Relaxed);
+                            }),
+                    )
+                    .unwrap()
             })
             .collect();
         let (mut ok, mut died) = (0usize, 0usize);

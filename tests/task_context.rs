@@ -33,13 +33,13 @@ fn map_apply_starmap_and_imap_see_the_context(m: StartMethod) {
     );
     assert_eq!(got, want);
     assert_eq!(
-        ok(pool.tasks().with(&table).apply(lookup, 12), "apply"),
+        ok(pool.tasks().with(&table).apply(lookup, (12,)), "apply"),
         151
     );
     let pairs: Vec<(u64, u64)> = (0..100).map(|i| (i, 999 - i)).collect();
     let sums = ok(
         pool.tasks().with(&table).starmap(
-            |t: &HashMap<u64, u64>, (a, b): (u64, u64)| t[&a] + t[&b],
+            |t: &HashMap<u64, u64>, a: u64, b: u64| t[&a] + t[&b],
             pairs.clone(),
         ),
         "starmap",
@@ -148,7 +148,7 @@ fn a_context_survives_worker_deaths_and_retries(m: StartMethod) {
                 }
                 o[0]
             },
-            1,
+            (1,),
         )
         .unwrap_err();
     assert!(matches!(err, Error::WorkerDied { .. }), "{err:?}");
@@ -156,7 +156,7 @@ fn a_context_survives_worker_deaths_and_retries(m: StartMethod) {
         ok(
             pool.tasks()
                 .with(&offsets)
-                .apply(|o: &Vec<i64>, x: i64| o[0] * x, 3),
+                .apply(|o: &Vec<i64>, x: i64| o[0] * x, (3,)),
             "after"
         ),
         3000

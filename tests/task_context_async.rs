@@ -1,4 +1,4 @@
-//! Task contexts with the async forms (`TasksWith::{apply_async, map_async,
+//! Task contexts with the async forms (`Tasks::{apply_async, map_async,
 //! starmap_async}` and their `_with` variants) and with `imap` as a `Stream`: every
 //! task sees its call's context, the context stays in shared memory exactly until
 //! the call is answered (even when the handle is dropped first), and a cancel
@@ -65,13 +65,13 @@ fn async_forms_see_their_own_context(m: StartMethod) {
         "map_async b",
     );
     let one = ok(
-        pool.tasks().with(&a).apply_async(pick, 250usize),
+        pool.tasks().with(&a).apply_async(pick, (250usize,)),
         "apply_async",
     );
     let pairs: Vec<(usize, usize)> = (0..100).map(|i| (i, 499 - i)).collect();
     let sums = ok(
         pool.tasks().with(&b).starmap_async(
-            |t: &Vec<u64>, (x, y): (usize, usize)| t[x] + t[y],
+            |t: &Vec<u64>, x: usize, y: usize| t[x] + t[y],
             pairs.clone(),
         ),
         "starmap_async",

@@ -24,7 +24,8 @@ use std::path::Path;
 
 use bytemuck::Pod;
 
-use super::{ReadOnlyArray, SharedArray};
+use super::read_only::ReadOnlyArray;
+use super::shared_array::SharedArray;
 use crate::error::{Error, Result};
 use crate::npy::{self, NpyElement, NpyError, NpyHeader};
 use crate::shm::Segment;
@@ -77,7 +78,7 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// // SAFETY: as above.
     /// let mut y = unsafe { SharedArray::<f64>::open_npy(&path)? };
     /// assert_eq!(y.shape(), &[2, 3]);
-    /// pool.for_each_mut(&mut y, |v: &mut f64| *v = v.sqrt())?; // written to the file
+    /// pool.bulk().for_each_mut(&mut y, |v: &mut f64| *v = v.sqrt())?; // written to the file
     /// assert_eq!(&y[..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -6,7 +6,7 @@ use std::ops::Deref;
 
 use bytemuck::Pod;
 
-use super::SharedArray;
+use super::shared_array::SharedArray;
 
 /// A [`SharedArray`] that cannot be written: a `.npy` file mapped read-only by
 /// [`SharedArray::open_npy_read_only`] (numpy's `mmap_mode="r"`).

@@ -6,7 +6,7 @@ use ndarray::{
     Dimension, IxDyn,
 };
 
-use super::SharedArray;
+use super::shared_array::SharedArray;
 use crate::error::{Error, Result};
 
 impl<T: Pod> SharedArray<T> {
@@ -20,7 +20,7 @@ impl<T: Pod> SharedArray<T> {
     ///
     /// let pool = Pool::new(2)?;
     /// let x = SharedArray::try_from_iter((0..24).map(|i| i as f64))?.reshape(&[2, 3, 4])?;
-    /// let y: SharedArray<f64> = pool.map_array(&x, |v: f64| v * 10.0)?; // keeps the shape
+    /// let y: SharedArray<f64> = pool.bulk().map_array(&x, |v: f64| v * 10.0)?; // keeps the shape
     /// let view = y.as_array();
     /// assert_eq!(view.shape(), &[2, 3, 4]);
     /// assert_eq!(view[[1, 2, 3]], 230.0);

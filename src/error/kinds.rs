@@ -1,14 +1,13 @@
-//! The parts an [`Error`] names: which way a codec failed and for what value, why
+//! The parts an [`Error`](crate::Error) names: which way a codec failed and for what value, why
 //! a worker died, and which work an error is about.
 
 use std::fmt;
 use std::ops::Range;
 
 #[allow(unused_imports)] // named by doc links
-use super::Error;
-use super::human_bytes;
+use super::messages::human_bytes;
 
-/// Whether a value failed to serialize or to deserialize ([`Error::Codec`]).
+/// Whether a value failed to serialize or to deserialize ([`Error::Codec`](crate::Error::Codec)).
 ///
 /// # Examples
 ///
@@ -35,7 +34,8 @@ impl fmt::Display for CodecDirection {
     }
 }
 
-/// What a value that failed to serialize or deserialize was ([`Error::Codec`]).
+/// What a value that failed to serialize or deserialize was
+/// ([`Error::Codec`](crate::Error::Codec)).
 ///
 /// # Examples
 ///

@@ -310,7 +310,7 @@ impl Ledger {
             // with the claim (SYNC B3), so it is seen inside; one seen outside cleared it
             // (Release) after its last chunk, so its done-bits (read by `outcome`, SYNC
             // B11) are visible. A dead worker's: through its death. Model-checked in
-            // `loom_tests/bulk_job.rs`, which makes this check step for step.
+            // `src/loom_tests/bulk_job.rs`, which makes this check step for step.
             let someone_inside = inside(packed);
             if next < chunks {
                 if !someone_inside {

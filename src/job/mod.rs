@@ -1,4 +1,5 @@
-//! The bulk job: the one home of an array map's bookkeeping.
+//! The bulk job: the one home of a bulk operation's bookkeeping (a map's, a
+//! reduction's), on both sides: the parent's and the workers'.
 //!
 //! * [`protocol`]: the job entry in shared memory and the protocol both sides
 //!   follow: publish, join, claim, done-bits, panics, finish (`docs/PROTOCOL.md`).
@@ -12,8 +13,8 @@
 //! Under `cfg(loom)` only [`protocol`] is built: the loom models
 //! (`src/loom_tests.rs`) run its claim, completion, stop and quiescence steps.
 //!
-//! The worker's chunk loop (`worker/bulk_exec.rs`) and the bulk engine with its retry
-//! loop (`pool/bulk_engine.rs`) use these; neither keeps job state of its own.
+//! The worker's chunk loop (`src/worker/bulk_exec.rs`) and the bulk engine with its retry
+//! loop (`src/pool/bulk/engine.rs`) use these; neither keeps job state of its own.
 
 #[cfg(not(loom))]
 pub(crate) mod ledger;

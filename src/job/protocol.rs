@@ -530,7 +530,7 @@ pub(crate) fn cursor_state(job: &JobEntry) -> (u32, u64) {
     // sequence of every claim: in the collector's quiescence check this load precedes the
     // loads of `bulk_job` (SYNC W2), and reading a claim, or any later value of the cursor
     // (all of them written by read-modify-writes), makes every claimer's `bulk_job` store
-    // before its claim visible to them. The loom models (`loom_tests/bulk_job.rs`) fail
+    // before its claim visible to them. The loom models (`src/loom_tests/bulk_job.rs`) fail
     // with it Relaxed. A starting worker also uses it (`join_active_jobs`: its claim CAS
     // checks what it read), and the collector when a worker dies (`may_have_held`: the
     // dead worker's own claim is visible through SYNC F1 anyway).

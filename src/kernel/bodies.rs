@@ -3,7 +3,7 @@
 //! Each body is a zero-sized type naming the user's kernel type `F` (a closure or
 //! `fn` item with no captures), conjured inside the body and inlined into it; the
 //! dispatch module instantiates every body once per SIMD level. Operand order is
-//! each body's contract with the engine that builds its job (`pool/bulk_engine.rs`):
+//! each body's contract with the engine that builds its job (`src/pool/bulk/engine.rs`):
 //!
 //! | body | operands |
 //! |---|---|
@@ -14,15 +14,20 @@
 //! | `RowsBody` | input rows, output rows (chunked; an element is a row) |
 //! | `GridBody` | input rows (whole), output rows (chunked) |
 //!
-//! Context arrays, if any, follow (see `env.rs`).
+//! Context arrays, if any, follow (see `src/kernel/env.rs`).
 
 use std::marker::PhantomData;
 use std::ops::Range;
 
 use bytemuck::Pod;
 
-use super::dispatch::KernelBody;
-use super::{ChunkCall, Grid, GridMut, Inputs, KernelEnv, Outputs, conjure};
+use super::chunk_call::ChunkCall;
+use super::env::KernelEnv;
+use super::grid::{Grid, GridMut};
+use super::kernel_fn::KernelFn;
+use super::operands::{Inputs, Outputs};
+use super::simd_dispatch::KernelBody;
+use super::zero_sized::conjure;
 use crate::simd::Simd;
 
 macro_rules! body {
@@ -42,7 +47,7 @@ where
     E: KernelEnv,
     I: Inputs,
     O: Outputs,
-    F: Fn(&E::Arg, I::Item) -> O::Item,
+    F: KernelFn<E, (I::Item,), Output = O::Item>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -62,7 +67,7 @@ where
         let p: &E::Arg = &held;
         for i in 0..n {
             // SAFETY: every slice holds `n` elements.
-            unsafe { O::put(&mut outs, i, f(p, I::get(ins, i))) };
+            unsafe { O::put(&mut outs, i, f.call(p, (I::get(ins, i),))) };
         }
     }
 }
@@ -76,7 +81,7 @@ where
     E: KernelEnv,
     I: Inputs,
     O: Outputs,
-    F: for<'a> Fn(&E::Arg, I::Slices<'a>, O::Slices<'a>),
+    F: for<'a> KernelFn<E, (I::Slices<'a>, O::Slices<'a>), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -93,7 +98,7 @@ where
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
-        f(p, ins, outs)
+        f.call(p, (ins, outs))
     }
 }
 
@@ -105,7 +110,7 @@ impl<E, T, F> KernelBody for ForEachBody<E, T, F>
 where
     E: KernelEnv,
     T: Pod,
-    F: Fn(&E::Arg, &mut T),
+    F: for<'a> KernelFn<E, (&'a mut T,), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -122,7 +127,7 @@ where
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
         for x in xs {
-            f(p, x);
+            f.call(p, (x,));
         }
     }
 }
@@ -135,7 +140,7 @@ impl<E, T, F> KernelBody for ChunkMutBody<E, T, F>
 where
     E: KernelEnv,
     T: Pod,
-    F: Fn(&E::Arg, &mut [T]),
+    F: for<'a> KernelFn<E, (&'a mut [T],), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -151,7 +156,7 @@ where
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
-        f(p, xs)
+        f.call(p, (xs,))
     }
 }
 
@@ -165,7 +170,7 @@ where
     E: KernelEnv,
     I: Inputs,
     A: Pod,
-    F: Fn(&E::Arg, I::Item) -> A,
+    F: KernelFn<E, (I::Item,), Output = A>,
     C: Fn(A, A) -> A,
 {
     #[inline(always)]
@@ -188,7 +193,7 @@ where
         let mut acc = identity;
         for i in 0..n {
             // SAFETY: the slices hold `n` elements.
-            acc = combine(acc, f(p, unsafe { I::get(ins, i) }));
+            acc = combine(acc, f.call(p, (unsafe { I::get(ins, i) },)));
         }
         // SAFETY: the slot is this chunk's alone (see above).
         unsafe { slot.write(acc) };
@@ -205,7 +210,7 @@ where
     E: KernelEnv,
     I: Inputs,
     A: Pod,
-    F: for<'a> Fn(&E::Arg, usize, &mut [A], I::Slices<'a>),
+    F: for<'a> KernelFn<E, (usize, &'a mut [A], I::Slices<'a>), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -233,7 +238,7 @@ where
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
-        f(p, start, slot, ins)
+        f.call(p, (start, slot, ins))
     }
 }
 
@@ -247,7 +252,7 @@ where
     E: KernelEnv,
     I: Inputs,
     O: Outputs,
-    F: for<'a> Fn(&E::Arg, Range<usize>, I::Slices<'a>, O::Slices<'a>),
+    F: for<'a> KernelFn<E, (Range<usize>, I::Slices<'a>, O::Slices<'a>), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -266,7 +271,7 @@ where
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
-        f(p, start..start + call.len, ins, outs)
+        f.call(p, (start..start + call.len, ins, outs))
     }
 }
 
@@ -279,7 +284,7 @@ where
     E: KernelEnv,
     T: Pod,
     U: Pod,
-    F: Fn(&E::Arg, &[T], &mut [U]),
+    F: for<'a> KernelFn<E, (&'a [T], &'a mut [U]), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -309,12 +314,12 @@ where
         let p: &E::Arg = &held;
         if in_cols == 0 || out_cols == 0 {
             for _ in 0..call.len {
-                f(p, &[], &mut []);
+                f.call(p, (&[], &mut []));
             }
             return;
         }
         for (row_in, row_out) in xs.chunks_exact(in_cols).zip(ys.chunks_exact_mut(out_cols)) {
-            f(p, row_in, row_out);
+            f.call(p, (row_in, row_out));
         }
     }
 }
@@ -328,7 +333,7 @@ where
     E: KernelEnv,
     T: Pod,
     U: Pod,
-    F: for<'a> Fn(&E::Arg, Range<usize>, Grid<'a, T>, GridMut<'a, U>),
+    F: for<'a> KernelFn<E, (Range<usize>, Grid<'a, T>, GridMut<'a, U>), Output = ()>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, _level: Simd) {
@@ -354,11 +359,13 @@ where
         // SAFETY: as in `MapBody`.
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
-        f(
+        f.call(
             p,
-            first..first + call.len,
-            Grid::new(xs, in_cols),
-            GridMut::new(ys, first, out_cols),
+            (
+                first..first + call.len,
+                Grid::new(xs, in_cols),
+                GridMut::new(ys, first, out_cols),
+            ),
         )
     }
 }
@@ -375,7 +382,7 @@ where
     E: KernelEnv,
     I: Inputs,
     O: Outputs,
-    F: Fn(&E::Arg, I::Item) -> O::Item,
+    F: KernelFn<E, (I::Item,), Output = O::Item>,
 {
     #[inline(always)]
     unsafe fn run(call: &ChunkCall, level: Simd) {
@@ -396,6 +403,6 @@ where
         let p: &E::Arg = &held;
         // SAFETY: as in `MapBody`; `out` holds `n` writable elements, and every index
         // passed to the closure is below `n`, the slices' length.
-        unsafe { super::stream::map_streaming(level, n, out, |i| f(p, I::get(ins, i))) }
+        unsafe { super::stream::map_streaming(level, n, out, |i| f.call(p, (I::get(ins, i),))) }
     }
 }

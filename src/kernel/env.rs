@@ -1,5 +1,6 @@
 //! What a kernel receives besides its arrays: parameters, and context arrays.
 //!
+//! A kernel of `pool.bulk()` receives its arguments alone.
 //! `pool.bulk().with(params)` hands every kernel call `&P`, a reference into the job
 //! entry in shared memory: the parameters are copied there once per job, not per
 //! chunk. `.context(&table)` adds read-only arrays that every chunk reads whole; the
@@ -13,15 +14,17 @@ use std::ops::Deref;
 
 use bytemuck::Pod;
 
-use super::{ChunkCall, OperandPtr};
+use super::chunk_call::{ChunkCall, OperandPtr};
 use crate::layout::MAX_OPERANDS;
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// What a kernel's first argument is: `&P` ([`Params`]) or `&Env<P>`
-/// ([`ParamsAndArrays`]). Chosen by `BulkMap::with` and `BulkMap::context`.
+/// What a kernel receives besides its arguments: nothing (`()`, the kernels of
+/// `pool.bulk()`), `&P` ([`Params`], after [`Bulk::with`](crate::Bulk::with)) or
+/// `&Env<P>` ([`ParamsAndArrays`], after [`Bulk::context`](crate::Bulk::context)).
+/// [`KernelFn`](crate::KernelFn) says what a kernel of each looks like.
 pub trait KernelEnv: sealed::Sealed + 'static {
     /// The parameters' type.
     type Params: Pod;
@@ -35,7 +38,7 @@ pub trait KernelEnv: sealed::Sealed + 'static {
     /// Returned, not handed to a closure: a kernel body runs inside three entry
     /// points (one per SIMD level), and a closure of the body's would be one function
     /// shared by all three, compiled once at the baseline whenever it is too big to
-    /// inline into them, and the user's kernel with it (`dispatch.rs`).
+    /// inline into them, and the user's kernel with it (`src/kernel/simd_dispatch.rs`).
     ///
     /// # Safety
     /// `call.params` points to a `Self::Params` aligned for it, valid during the
@@ -51,6 +54,17 @@ pub struct Params<P>(PhantomData<P>);
 /// Kernels receive `&Env<P>`: the parameters and the context arrays.
 #[derive(Debug)]
 pub struct ParamsAndArrays<P>(PhantomData<P>);
+
+impl sealed::Sealed for () {}
+impl KernelEnv for () {
+    type Params = ();
+    type Arg = ();
+    type Held<'c> = &'c ();
+    #[inline(always)]
+    unsafe fn arg(_: &ChunkCall) -> &() {
+        &()
+    }
+}
 
 impl<P: Pod> sealed::Sealed for Params<P> {}
 impl<P: Pod> KernelEnv for Params<P> {

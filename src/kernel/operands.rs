@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytemuck::Pod;
 
-use super::OperandPtr;
+use super::chunk_call::OperandPtr;
 use crate::array::SharedArray;
 use crate::shm::Segment;
 

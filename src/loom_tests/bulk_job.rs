@@ -1,8 +1,8 @@
 //! The bulk job's claim, quiescence and death protocol (`docs/PROTOCOL.md` §7) under
-//! loom: two workers run the chunk loop of `worker/bulk_exec.rs` on one job entry
+//! loom: two workers run the chunk loop of `src/worker/bulk_exec.rs` on one job entry
 //! while the collector stops the job, closes its cursor and checks it for quiescence
 //! as `Ledger::resolve_abandoned` does, with the real protocol functions
-//! (`job/protocol.rs`) and slot words (`slot/record.rs`) throughout.
+//! (`src/job/protocol.rs`) and slot words (`src/slot/record.rs`) throughout.
 //!
 //! The kernel's output is one loom cell per chunk. A worker writes its chunk's cell
 //! between its claim and its done-bit; the collector, once it concludes that the job

@@ -4,7 +4,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Not;
 
-use super::{DType, NpyElement};
+use super::element::NpyElement;
+use crate::dtype::DType;
 
 /// numpy's `bool` (`'|b1'`): one byte, read as `false` when it is 0 and `true`
 /// otherwise.
@@ -36,7 +37,7 @@ use super::{DType, NpyElement};
 ///
 /// let pool = Pool::new(2)?;
 /// let xs = SharedArray::try_from_iter([1.0f64, -2.0, 3.0, -4.0])?;
-/// let positive = pool.map_array(&xs, |v: f64| Bool::from(v > 0.0))?;
+/// let positive = pool.bulk().map_array(&xs, |v: f64| Bool::from(v > 0.0))?;
 /// assert_eq!(&positive[..], &[true, false, true, false]);
 /// assert_eq!(positive.iter().filter(|b| b.get()).count(), 2);
 ///

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use bytemuck::Pod;
 
-use super::{NpyElement, header_bytes};
+use super::element::NpyElement;
+use super::header::header_bytes;
 use crate::error::{Error, Result};
 
 /// Writes `values` to a new `.npy` file at `path` (created, or truncated), as a 1-D

@@ -1,6 +1,8 @@
 //! Parsing the header: the preamble, then the Python dict literal.
 
-use super::{DType, MAGIC, NpyError, NpyHeader, checked_len};
+use super::header::{MAGIC, NpyHeader, checked_len};
+use crate::dtype::DType;
+use crate::error::npy_errors::NpyError;
 
 /// The longest excerpt of header text an error quotes.
 const EXCERPT: usize = 48;

@@ -97,7 +97,7 @@ fn start_server(inner: &PoolInner, method: StartMethod) -> Result<()> {
 
 struct Collector {
     inner: Arc<PoolInner>,
-    /// The kills this collector ordered, per slot (`kill.rs`).
+    /// The kills this collector ordered, per slot (`src/pool/kill.rs`).
     orders: Orders,
     /// Consecutive deaths of workers that never became ready.
     early_deaths: u32,
@@ -222,7 +222,7 @@ impl Collector {
 
     /// Handles the end of a process of `slot` (the slot is `Exited`), then empties
     /// the slot. Everything a death means is decided here, once: the dead process's
-    /// record is compared with the kill the pool ordered, if any (`kill.rs`), so the
+    /// record is compared with the kill the pool ordered, if any (`src/pool/kill.rs`), so the
     /// work a kill targeted gets its own outcome and nothing else is blamed.
     fn on_exit(&mut self, slot: usize, dead: DeadProcess<'_>) {
         let inner = Arc::clone(&self.inner);
@@ -364,7 +364,7 @@ impl Collector {
     }
 
     /// What a worker's exit status means. A SIGKILL the pool ordered (a kill order
-    /// of `kill.rs`, or the kill of every worker when the pool stops) is
+    /// of `src/pool/kill.rs`, or the kill of every worker when the pool stops) is
     /// `KilledByPool`; a SIGABRT after an allocation failed under
     /// `worker_memory_limit` is `MemoryLimit`; any other SIGKILL is `OutOfMemory` when
     /// the kernel counted an OOM kill for it.
@@ -471,7 +471,7 @@ impl Collector {
     /// Kills workers whose task or chunk is past its deadline; returns the time to
     /// the nearest deadline.
     ///
-    /// The collector kills through a pidfd of its own (`kill.rs`), not through the
+    /// The collector kills through a pidfd of its own (`src/pool/kill.rs`), not through the
     /// fork server, so a stopped or busy server cannot delay a timeout, and it
     /// watches the pidfd for the death. The deadline is checked again under the kill
     /// hold: a task or chunk that ended meanwhile is not killed, nor is the work its
@@ -516,7 +516,7 @@ impl Collector {
     /// or whose record names it (the worker records it before it releases the claim,
     /// SYNC W3, and the release is seen through SYNC M9); of a cancelled bulk job,
     /// the workers that hold one of its chunks. Each is checked again under the kill
-    /// hold (`kill.rs`): work that ended meanwhile is left alone, and so is whatever
+    /// hold (`src/pool/kill.rs`): work that ended meanwhile is left alone, and so is whatever
     /// its worker moved on to.
     fn kill_cancelled(&mut self) {
         let requests = self.inner.kill_requests.take();

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::inner::lock;
+use crate::sync::lock;
 use crate::sys::{self, Pid};
 use crate::worker::server::Request;
 

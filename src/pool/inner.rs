@@ -1,21 +1,20 @@
 //! The parent's side of a pool, as one set of owners: the settings it was built
-//! with, the control segment, its life (`life.rs`), the fork server (`fork_server.rs`),
-//! the shipping of arrays to workers (`shipping.rs`), generic tasks from submission to
-//! delivery (`delivery.rs`, with `dispatch.rs`), bulk jobs (`job::ledger`), the kills
-//! cancels ask for (`kill.rs`), and statistics. Each owner keeps its locks private;
-//! the methods here combine them.
+//! with, the control segment, its life (`src/pool/life.rs`), the fork server
+//! (`src/pool/fork_server.rs`), the shipping of arrays to workers
+//! (`src/pool/shipping.rs`), generic tasks from submission to delivery
+//! (`src/task/delivery.rs`, driven by `src/pool/task_rings.rs`), bulk jobs
+//! (`src/job/ledger.rs`), the kills cancels ask for (`src/pool/kill.rs`), and
+//! statistics. Each owner keeps its locks private; the methods here combine them.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::PoolBuilder;
-use super::delivery::TaskDelivery;
 use super::fork_server::ForkServer;
 use super::life::{PoolLife, StartError};
 use super::shipping::Shipper;
 use super::stats::{ArrayPages, Counters};
-use crate::cancel::CancelMode;
 use crate::error::{Error, Result};
 use crate::job::ledger::Ledger;
 use crate::job::scratch::ScratchCache;
@@ -27,6 +26,8 @@ use crate::shm::registry::IdleWorkers;
 use crate::slot::SlotState;
 use crate::sync::Ordering;
 use crate::sys::{self, MapOptions};
+use crate::task::cancel::CancelMode;
+use crate::task::delivery::TaskDelivery;
 use crate::wake::Backoff;
 use crate::worker::server::Request;
 
@@ -85,7 +86,7 @@ pub(crate) struct PoolInner {
     pub jobs: Ledger,
     /// The spare scratch of reductions.
     pub scratch: ScratchCache,
-    /// Kills asked for by cancels, for the collector to order (`kill.rs`).
+    /// Kills asked for by cancels, for the collector to order (`src/pool/kill.rs`).
     pub kill_requests: super::kill::Requests,
     /// Statistics.
     pub counters: Counters,
@@ -135,7 +136,7 @@ impl PoolInner {
                     .map_err(Error::io("storing initializer arguments"))?;
                 Payload::in_arena_at(bytes.len(), block.off)
             };
-            init = Some((crate::task::task_offset(i.code), payload));
+            init = Some((crate::task::trampolines::task_offset(i.code), payload));
         }
         // SAFETY: a fresh, zero-filled mapping of `total` bytes that no other process
         // has yet; `ctrl_map` owns it for as long as the PoolInner (and so the view).
@@ -228,7 +229,7 @@ impl PoolInner {
     }
 
     /// Counts and announces what a feed pushed.
-    pub(crate) fn after_feed(&self, fed: super::pending::Fed) {
+    pub(crate) fn after_feed(&self, fed: crate::task::pending::Fed) {
         if fed.pushed > 0 {
             Counters::add(&self.counters.records_submitted, fed.pushed as u64);
             Counters::add(
@@ -421,11 +422,6 @@ impl IdleWorkers for PoolInner {
             !serving || slot.unmapped_through() >= epoch
         })
     }
-}
-
-/// Locks a mutex, ignoring poisoning (no invariant here spans a panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The SIMD level a pool runs bulk kernels at: the builder's choice, else

@@ -2,13 +2,13 @@
 //! work (a task or chunk past its time limit, a cancelled task, the chunks of a
 //! cancelled bulk job) is killed through [`Orders::order`], on the collector thread.
 //!
-//! An order is decided under the slot's kill hold (`slot/record.rs`): the collector
+//! An order is decided under the slot's kill hold (`src/slot/record.rs`): the collector
 //! raises the hold, reads what the worker runs, and kills only if that is the work
 //! the order targets. The worker cannot leave that work while the hold is raised, so
 //! a kill never lands on work it did not target: not on the next task of a worker
 //! whose cancelled task just ended, nor on another job's chunk (`docs/PROTOCOL.md`
 //! §5c). The order is remembered with the process's generation; when the process's
-//! death is handled, `collector.rs` compares it with what the process ran and gives
+//! death is handled, `src/pool/collector.rs` compares it with what the process ran and gives
 //! the targeted work its own outcome (`Timeout`, `Cancelled`), and every death it
 //! ordered a `DeathCause::KilledByPool` cause, so no message guesses at an outside
 //! killer.
@@ -23,10 +23,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::inner::lock;
 use crate::error::PoolKill;
 use crate::layout::ControlView;
 use crate::slot::{Assignment, KillHold};
+use crate::sync::lock;
 use crate::sys::{self, ExitStatus};
 
 /// The work a kill is for.

@@ -5,8 +5,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use super::inner::lock;
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 /// The state of a pool, held in [`PoolLife`] as a `u32`.
 #[repr(u32)]

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use super::inner::lock;
 use super::stats::{ArrayPages, Counters};
 use crate::error::{Error, Result};
 use crate::shm::liveness::Liveness;
 use crate::shm::{PageKind, Segment};
+use crate::sync::lock;
 use crate::sys;
 
 /// The channel to one worker, and what it has been sent.

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::shm::PageKind;
+use crate::sys::page_kind::PageKind;
 
 /// The parent's counters (all Relaxed: they are statistics, not synchronization).
 #[derive(Debug, Default)]
@@ -125,9 +125,9 @@ pub struct Stats {
     /// dropped (each array once). Pages nobody touched take no memory, so this
     /// bounds what the pool holds rather than measuring what is resident.
     pub shared_memory_bytes: u64,
-    /// The instruction-set level bulk kernels run at ([`crate::Simd`]): the highest
+    /// The instruction-set level bulk kernels run at ([`crate::simd::Simd`]): the highest
     /// the CPU supports, unless `PoolBuilder::simd` or `SHMPOOL_SIMD` chose one.
-    pub simd: crate::Simd,
+    pub simd: crate::simd::Simd,
     /// The arrays counted in `shared_memory_bytes`, by the pages behind them.
     pub array_pages: ArrayPages,
     /// The pages a large array ([`crate::HUGE_PAGE_THRESHOLD`] bytes or more) made

@@ -2,7 +2,7 @@
 //!
 //! An arena is a memfd that the writer grows with `ftruncate` when it needs room,
 //! and that every process maps in windows as it reaches them
-//! (`shm/windows.rs`): nobody ever remaps or moves a mapping, so offsets stay
+//! (`src/shm/windows.rs`): nobody ever remaps or moves a mapping, so offsets stay
 //! valid in every process, and an arena takes address space only for what it has
 //! carried. Readers only touch ranges that the writer published through a ring
 //! record, which the writer grew the file to cover before publishing; every
@@ -88,7 +88,7 @@ impl TaskArena {
     }
 
     /// Copies `bytes` into a new block, which lies inside one window of the arena
-    /// (`shm/windows.rs`).
+    /// (`src/shm/windows.rs`).
     pub(crate) fn store(&mut self, bytes: &[u8]) -> io::Result<Block> {
         let need = round(bytes.len() as u64).max(ALIGN);
         // First fit: the first free block with room for the block inside a window.

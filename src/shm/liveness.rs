@@ -3,7 +3,7 @@
 //! Workers cache their mappings of array segments, because mapping (and faulting in)
 //! a large array on every job would cost more than the job. A cached mapping keeps
 //! the memory alive, so workers must drop it when the parent releases the segment:
-//! when its array is dropped and the array cache (`recycle.rs`) does not keep it,
+//! when its array is dropped and the array cache (`src/shm/recycle.rs`) does not keep it,
 //! or when the cache lets it go. A kept segment's word stays alive. The
 //! parent process keeps one small shared segment of 64-bit words: when an array is
 //! first shipped to a pool it gets a word, which holds the array's segment id until
@@ -12,14 +12,14 @@
 //! with a different id, which the worker also notices.
 //!
 //! After the words comes one more: the *retirement epoch*, which the parent bumps
-//! after every retirement, and then wakes idle workers (`registry.rs`). An idle
+//! after every retirement, and then wakes idle workers (`src/shm/registry.rs`). An idle
 //! worker counts the epoch among the sources it re-checks before it sleeps
-//! (`worker/idle.rs`), so no retirement can slip in unseen between its check and its
+//! (`src/worker/idle.rs`), so no retirement can slip in unseen between its check and its
 //! sleep. A busy worker, never idle, loads it between records (one atomic load) and
 //! checks its mappings when it changed, so a dropped array's memory comes back
 //! within one task's time even on a pool that is never idle.
 //!
-//! The protocol on the words is [`Table`] (`liveness/table.rs`); this file maps
+//! The protocol on the words is [`Table`] (`src/shm/liveness/table.rs`); this file maps
 //! the table and hands out its words.
 
 use std::io;

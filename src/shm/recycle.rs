@@ -15,7 +15,7 @@
 //! until its pages are free, so kept arrays never
 //! push new ones off huge pages.
 //! `zeroed` zeroes the pages reused memory holds and allocates none
-//! (`shm/zeroing.rs`); `for_overwrite` does not zero.
+//! (`src/shm/zeroing.rs`); `for_overwrite` does not zero.
 //!
 //! The cache is bounded: at most [`MAX_SEGMENTS`] arrays and [`limit`] bytes (an
 //! eighth of physical memory or of the process's cgroup memory limit, whichever is
@@ -57,10 +57,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::any::Any;
 
-use super::page_kind::PageKind;
+use crate::sys::page_kind::PageKind;
 use crate::sys;
 
-/// What the cache holds: an array segment (`shm/segment.rs`, which hands its
+/// What the cache holds: an array segment (`src/shm/segment.rs`, which hands its
 /// segments here from its `Drop` and takes them back as `Box<dyn Any>`). The cache
 /// needs only its size and page kind, and a way to make its next drop final.
 pub(crate) trait Kept: Any + Send {
@@ -262,7 +262,7 @@ pub(crate) fn hugetlb_pages_held() -> u64 {
 /// it sees the segment retired (woken now if idle, else between two tasks).
 /// Returns whether `needed` pages are free.
 pub(crate) fn give_back_hugetlb_pages(needed: u64) -> bool {
-    let free = || sys::pages::hugetlb_pool().map_or(0, |p| p.available);
+    let free = || sys::huge_pages::hugetlb_pool().map_or(0, |p| p.available);
     let short = needed.saturating_sub(free());
     if short == 0 {
         return true;

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use super::liveness::Liveness;
 use super::mapping::Mapping;
-use super::pages::{self, Offer, PageKind, Pages};
+use super::page_policy::{self as pages, Offer, Pages};
+use crate::sys::page_kind::PageKind;
 use super::zeroing::HeldPages;
-use crate::error::Error;
-use crate::sys::pages as sys_pages;
+use crate::sys::huge_pages as sys_pages;
 use crate::sys::{self, MapOptions};
 
 /// "SHMARR01" in little-endian: the first word of a memfd array segment.
@@ -86,6 +86,22 @@ impl Backing {
     }
 }
 
+/// Why a new segment could not be created: the array that asked turns it into the
+/// crate's `Error` (`src/array/mod.rs`), so that shared memory stays below the
+/// public error type.
+#[derive(Debug)]
+pub(crate) enum SegmentError {
+    /// Huge pages were asked for explicitly, and cannot be had.
+    HugePagesUnavailable {
+        /// The kind asked for.
+        kind: PageKind,
+        /// Why it cannot be had, with the setting to change.
+        reason: String,
+    },
+    /// The memory could not be created at all.
+    Io(io::Error),
+}
+
 /// A segment, owned by the parent.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -107,11 +123,11 @@ pub(crate) struct Segment {
     /// worker's decoded task context) must be keyed by the tenant as well.
     tenant: u64,
     /// A memfd segment made by [`Segment::new_memfd`], which the array cache
-    /// (`shm/recycle.rs`) may keep when it is dropped; false for every other
+    /// (`src/shm/recycle.rs`) may keep when it is dropped; false for every other
     /// segment, and for one the cache released.
     recyclable: bool,
     /// The pages its file is known to hold, mapped in the parent's mapping: what
-    /// `Segment::zero_data` zeroes (`shm/zeroing.rs`).
+    /// `Segment::zero_data` zeroes (`src/shm/zeroing.rs`).
     held: HeldPages,
 }
 
@@ -190,13 +206,13 @@ impl ShipInfo {
 
 impl Segment {
     /// A memfd segment for `len` elements of the given size and alignment, backed by
-    /// the pages `pages` asks for (`shm/pages.rs` has the policy), holding
+    /// the pages `pages` asks for (`src/shm/page_policy.rs` has the policy), holding
     /// `contents`.
     ///
     /// The segment of a dropped array with the same bytes of data, on the kind of
     /// page a new one would get (counting the hugetlbfs pages that kept segments
-    /// hold as free, `shm/pages.rs`), is taken from the array cache
-    /// (`shm/recycle.rs`) when there is one, with a new tenant, and zeroed if
+    /// hold as free, `src/shm/page_policy.rs`), is taken from the array cache
+    /// (`src/shm/recycle.rs`) when there is one, with a new tenant, and zeroed if
     /// `contents` asks for zeros (the pages its file holds; none is allocated).
     /// Otherwise the segment is new and reads as zeros: only the page holding the
     /// header is touched here, and every other page is faulted in by whoever first
@@ -205,8 +221,9 @@ impl Segment {
     /// tried once more after the array cache has released what it holds.
     ///
     /// # Errors
-    /// [`Error::HugePagesUnavailable`] when huge pages were asked for explicitly
-    /// and cannot be had; [`Error::Io`] when the memory cannot be created at all.
+    /// [`SegmentError::HugePagesUnavailable`] when huge pages were asked for
+    /// explicitly and cannot be had; [`SegmentError::Io`] when the memory cannot be
+    /// created at all.
     /// Under [`Pages::Auto`] a refused huge-page segment falls back to the next
     /// kind.
     pub(crate) fn new_memfd(
@@ -215,12 +232,12 @@ impl Segment {
         elem_align: usize,
         pages: Pages,
         contents: Contents,
-    ) -> crate::Result<Self> {
+    ) -> Result<Self, SegmentError> {
         let data_bytes = len
             .checked_mul(elem_size)
             .filter(|b| *b <= isize::MAX as usize - DATA_OFFSET - sys_pages::huge_page_size())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))
-            .map_err(Error::io("creating a shared array"))?;
+            .map_err(SegmentError::Io)?;
         let total = DATA_OFFSET + data_bytes;
         let env_allows = pages != Pages::Auto || pages::env_allows_huge();
         let offer = match pages {
@@ -247,7 +264,7 @@ impl Segment {
         if let Pages::HugeTlb | Pages::TransparentHuge = pages {
             // An explicit kind is the only candidate.
             if let Some(reason) = offer.refusal(preferred, total) {
-                return Err(Error::HugePagesUnavailable {
+                return Err(SegmentError::HugePagesUnavailable {
                     kind: preferred,
                     reason,
                 });
@@ -270,12 +287,12 @@ impl Segment {
             // A huge-page kind refused for want of pages. A shortage of
             // descriptors is not about pages.
             Err((kind, e)) if kind.is_huge() && !sys::is_descriptor_shortage(&e) => {
-                return Err(Error::HugePagesUnavailable {
+                return Err(SegmentError::HugePagesUnavailable {
                     kind,
                     reason: e.to_string(),
                 });
             }
-            Err((_, e)) => return Err(Error::io("creating a shared array")(e)),
+            Err((_, e)) => return Err(SegmentError::Io(e)),
         };
         let header = SegmentHeader {
             magic: SEGMENT_MAGIC,
@@ -424,7 +441,7 @@ pub(crate) enum Contents {
 
 impl Segment {
     /// Zeroes the elements of a segment taken from the array cache where its file
-    /// holds pages, allocating none (`shm/zeroing.rs`).
+    /// holds pages, allocating none (`src/shm/zeroing.rs`).
     fn zero_data(&mut self) {
         let Backing::Shared(map) = &self.storage.map else {
             unreachable!("only memfd segments are recycled")
@@ -433,7 +450,7 @@ impl Segment {
         // SAFETY: `map` is the parent's writable mapping of the whole file from
         // offset 0, and `data` lies inside it. The segment came from the array
         // cache, so no array refers to it and no worker writes it
-        // (`shm/recycle.rs`): nobody else accesses the range during the call.
+        // (`src/shm/recycle.rs`): nobody else accesses the range during the call.
         unsafe {
             self.held
                 .zero(self.storage.fd.as_fd(), map.as_non_null(), map.len(), data)

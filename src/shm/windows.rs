@@ -1,6 +1,6 @@
 //! An arena file mapped in windows: address space taken as payloads need it.
 //!
-//! An arena (`shm/arena.rs`) is a memfd that its writer grows with `ftruncate` and
+//! An arena (`src/shm/arena.rs`) is a memfd that its writer grows with `ftruncate` and
 //! that readers read at offsets published through the rings. Every process maps it
 //! in **windows** that double in size: window 0 covers bytes `0..W` of the file,
 //! window 1 `W..2W`, window 2 `2W..4W`, window k `W·2^(k-1)..W·2^k`
@@ -241,7 +241,7 @@ impl ArenaMap {
 
 /// Maps window `k` of the arena file `fd`. When address space runs out and this
 /// process's array cache holds segments, it lets them go and the mapping is tried
-/// again (`shm/recycle.rs`).
+/// again (`src/shm/recycle.rs`).
 fn map_window(fd: BorrowedFd<'_>, k: usize, writable: bool) -> io::Result<Mapping> {
     let window = window_range(k);
     let opts = MapOptions {

@@ -1,14 +1,14 @@
 //! Zeroing reused memory without allocating it.
 //!
 //! [`crate::SharedArray::zeroed`] on a segment taken from the array cache
-//! (`shm/recycle.rs`) must read as zeros, and must hold no more memory than a fresh
+//! (`src/shm/recycle.rs`) must read as zeros, and must hold no more memory than a fresh
 //! segment would: a fresh memfd allocates a page only when someone touches it (as
 //! `np.zeros` does), so a loop that makes a 1 GiB output each step and writes 64 KiB
 //! of it must hold 64 KiB, not the GiB, on every step.
 //!
 //! So only the pages the file holds are zeroed. The kernel keeps that set for us:
 //! `lseek` with `SEEK_DATA` and `SEEK_HOLE` walks a memory file's pages, those in
-//! memory and those swapped out (`sys::pages::data_extents`); everything else reads
+//! memory and those swapped out (`src/sys/huge_pages.rs`, `data_extents`); everything else reads
 //! as zeros already. A page leaves a segment's file only if the file is truncated or
 //! a hole is punched, and shmpool does neither to an array segment, so the set only
 //! grows. (Were a known page punched out all the same, zeroing it would allocate it
@@ -35,7 +35,7 @@ use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
 use crate::sys;
-use crate::sys::pages as sys_pages;
+use crate::sys::huge_pages as sys_pages;
 
 /// The ranges of a segment's mapping known to hold pages in its file, each mapped
 /// in this process's mapping when it was found.

@@ -2,7 +2,9 @@
 //! for the dead process that the collector consumes once (as iceoryx2's
 //! `DeadNodeView` is consumed by `remove_stale_resources`).
 
-use super::{Assignment, SlotState, WorkerSlot};
+use super::lifecycle::SlotState;
+use super::record::Assignment;
+use super::worker_slot::WorkerSlot;
 use crate::sync::Ordering;
 use crate::sys::ExitStatus;
 

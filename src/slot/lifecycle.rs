@@ -1,6 +1,6 @@
 //! The slot's state machine: one atomic word, `generation << 32 | was_ready << 16 |
 //! state`, changed only by the typed transitions below (the diagram is in
-//! `slot/mod.rs`). Each transition is a compare-and-swap that names the state and the
+//! `src/slot/mod.rs`). Each transition is a compare-and-swap that names the state and the
 //! generation it starts from; from any other state it fails and changes nothing, so
 //! a slot can never be given a second process, and a process can never move a slot
 //! that a later process already owns.

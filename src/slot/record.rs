@@ -16,7 +16,7 @@
 //! up to the moment the collector kills it (the hold stays raised then) or lets go.
 //! A kill decided from that read cannot land on work the worker moved on to.
 
-use super::{NO_CHUNK, NO_JOB, WorkerSlot};
+use super::worker_slot::{NO_CHUNK, NO_JOB, WorkerSlot};
 use crate::sync::{AtomicU32, Ordering, fence, futex_wait, futex_wake};
 
 /// What a worker runs, as its slot records it.
@@ -91,7 +91,7 @@ impl WorkerSlot {
         // (SYNC B9, Acquire) reads that claim or a later value, then sees this store
         // (or the clear in `leave_job`) in `runs_job`. A worker that claims nothing
         // holds nothing, so missing it costs nothing. Checked by the loom models of
-        // `loom_tests/bulk_job.rs`, which fail if the store is removed
+        // `src/loom_tests/bulk_job.rs`, which fail if the store is removed
         // (`docs/PROTOCOL.md` §7, §10).
         self.bulk_job.store(job, Ordering::Relaxed);
     }
@@ -155,7 +155,7 @@ impl WorkerSlot {
 
     /// Raised after the worker registers as a sleeper, lowered before it withdraws;
     /// so a collector that finds it raised after the worker's death knows the
-    /// registration is there to remove (`wake.rs`, `forget_dead_sleeper`).
+    /// registration is there to remove (`src/wake.rs`, `forget_dead_sleeper`).
     pub(crate) fn set_asleep(&self, asleep: bool) {
         // SYNC(W10): SeqCst — read only by the collector after the death (SYNC F1 makes
         // it and the registration, SYNC E1, visible), by its load in `exited`.

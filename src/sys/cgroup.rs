@@ -1,6 +1,6 @@
 //! This process's memory cgroups: where they are mounted, and the memory limit they
 //! set. Read from `/proc/self/cgroup` and `/proc/self/mountinfo`; used by the OOM
-//! watch (`pool/oom.rs`) and by the array cache's default size (`shm/recycle.rs`).
+//! watch (`src/pool/oom.rs`) and by the array cache's default size (`src/shm/recycle.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -141,7 +141,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A hybrid v1 and v2 machine's `/proc/self/cgroup` and mounts (also used by
-    /// `pool/oom.rs`'s tests).
+    /// `src/pool/oom.rs`'s tests).
     pub(crate) const HYBRID_CGROUP: &str =
         "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
     pub(crate) const HYBRID_MOUNTS: &str = "\

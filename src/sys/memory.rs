@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use super::Pid;
+use super::process::Pid;
 
 // ───────────────────────────── the data limit ─────────────────────────────
 
@@ -103,7 +103,7 @@ impl Statm {
     pub(crate) fn read(&self) -> io::Result<Resident> {
         let mut buf = [0u8; 160];
         let n = self.file.read_at(&mut buf, 0)?;
-        parse_statm(&buf[..n], super::page_size() as u64)
+        parse_statm(&buf[..n], super::mmap::page_size() as u64)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected statm"))
     }
 }

@@ -1,7 +1,7 @@
 //! Running the chunks of a bulk job inside a worker.
 
-use super::Worker;
 use super::segments::ParentGone;
+use super::worker_loop::Worker;
 use crate::job::protocol::{self as bulk, Joined, Operand};
 use crate::kernel::{ChunkCall, OperandPtr};
 use crate::layout::{ERROR_MSG_BYTES, MAX_OPERANDS};
@@ -38,7 +38,7 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
             return Ok(());
         }
     };
-    // SAFETY: a successful claim proves the descriptor belongs to this job (bulk.rs),
+    // SAFETY: a successful claim proves the descriptor belongs to this job (`src/job/protocol.rs`),
     // and the parent wrote the kernel offset with `bulk_offset` in the same binary
     // (forked, or re-executed and fingerprint-checked at start-up), for a SIMD level
     // it checked this CPU supports.
@@ -72,7 +72,7 @@ pub(super) fn run(w: &mut Worker, index: u32, generation: u32) -> Result<(), Par
             // exclusive ones of the outputs) until the job finishes, and other
             // workers write only their own chunks' ranges and slots. The parameter
             // block holds the kernel's parameters and is not rewritten while we hold
-            // a chunk (job/protocol.rs).
+            // a chunk (`src/job/protocol.rs`).
             unsafe { kernel(&call) }
         });
         slot.stop_clock();

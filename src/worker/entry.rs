@@ -26,7 +26,7 @@ extern "C" fn early_entry() {
     // close-on-exec on exactly these descriptors for this process to adopt.
     match unsafe { Role::decode(&text) } {
         Some(Role::Server(args)) => super::server::server_main(args),
-        Some(Role::Worker(args)) => super::worker_main(args),
+        Some(Role::Worker(args)) => super::worker_loop::worker_main(args),
         None => sys::exit_now(super::exit_code::BAD_SEGMENT),
     }
 }

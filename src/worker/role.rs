@@ -1,6 +1,6 @@
 //! The roles a process of the pool starts in (the fork server, a worker), what each
 //! starts from, and the text form of a role that a re-executed binary finds in its
-//! environment (`entry.rs`).
+//! environment (`src/worker/entry.rs`).
 
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;

@@ -4,7 +4,7 @@
 //! descriptor (SCM_RIGHTS) and a [`ShipInfo`], before it publishes a job that uses
 //! it. The worker maps it when the message arrives, and keeps the mapping until the
 //! liveness table says the array is gone: it checks before it goes to sleep, when a
-//! retirement wakes it (`idle.rs`), and between records whenever the table's
+//! retirement wakes it (`src/worker/idle.rs`), and between records whenever the table's
 //! retirement epoch moved.
 
 use std::collections::HashMap;
@@ -99,7 +99,7 @@ impl SegmentCache {
         }
     }
 
-    /// The liveness table, for the idle worker's wake-up sources (`idle.rs`).
+    /// The liveness table, for the idle worker's wake-up sources (`src/worker/idle.rs`).
     pub(crate) fn table(&self) -> Table<'_> {
         self.live.table()
     }

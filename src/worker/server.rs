@@ -79,7 +79,7 @@ pub(crate) fn server_main(args: ServerArgs) -> ! {
     sys::ignore_sigpipe();
     if args.reexec {
         // A fresh, single-threaded process: the panic hook that workers switch to
-        // recording (src/unwind.rs) must exist before the first worker is forked
+        // recording (`src/unwind.rs`) must exist before the first worker is forked
         // from here, or a ForkServer worker's panics lose their location.
         crate::unwind::install_hook();
     }
@@ -207,7 +207,7 @@ fn spawn(args: &ServerArgs, ctrl: &ControlView, start: Start, children: &mut Vec
                 reexec: args.workers == StartKind::Exec,
             };
             match args.workers {
-                StartKind::Fork => super::worker_main(worker),
+                StartKind::Fork => super::worker_loop::worker_main(worker),
                 StartKind::Exec => exec_worker(worker),
             }
         }

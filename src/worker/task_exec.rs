@@ -3,13 +3,13 @@
 use std::io;
 use std::time::Duration;
 
-use super::Worker;
 use super::segments::ParentGone;
+use super::worker_loop::Worker;
 use crate::layout::{CompletionRecord, INLINE_BYTES, OutcomeCode, Payload, TaskRecord};
 use crate::shm::arena::ArenaMap;
 use crate::sync::{Ordering, fence};
 use crate::sys;
-use crate::task;
+use crate::task::{codec, trampolines};
 
 impl Worker {
     /// Runs one task record (its claim already released) and pushes its completion.
@@ -33,16 +33,16 @@ impl Worker {
                 }
                 // SAFETY: the offset was produced by `task_offset` in the parent, which
                 // runs the same binary (forked, or re-executed and fingerprint-checked).
-                let f = unsafe { task::task_from_offset(record.code) };
+                let f = unsafe { trampolines::task_from_offset(record.code) };
                 // A context task reads its context from a segment of ours.
                 let segments = &mut self.segments;
                 let mut resolve = |id: u64| {
                     let map = segments.get(id).ok().flatten()?;
                     Some((map.data_ptr().cast_const(), map.data_bytes()))
                 };
-                task::take_context_failure(); // none left over from an earlier task
+                codec::take_context_failure(); // none left over from an earlier task
                 let ran = crate::unwind::catch(|| {
-                    crate::task_context::scope(&mut resolve, || {
+                    crate::task::context::scope(&mut resolve, || {
                         // SAFETY: `f` is a trampoline of this binary (see above); its
                         // contract asks nothing more of the arguments, which it decodes
                         // and checks.
@@ -58,12 +58,12 @@ impl Worker {
                     }
                     // An `apply` whose context could not be decoded: its codec
                     // failure, not the panic that carried it out.
-                    Err(report) => match task::take_context_failure() {
+                    Err(report) => match codec::take_context_failure() {
                         Some(failure) => {
                             out = failure.into_bytes();
                             OutcomeCode::Codec
                         }
-                        None => match task::encode_report(&report) {
+                        None => match codec::encode_report(&report) {
                             Ok(b) => {
                                 out = b;
                                 OutcomeCode::Panicked
@@ -159,7 +159,7 @@ impl Worker {
         match outcome {
             OutcomeCode::InitFailed => {
                 let report = |message: &str| {
-                    task::encode_report(&crate::unwind::PanicReport {
+                    codec::encode_report(&crate::unwind::PanicReport {
                         message: message.to_string(),
                         location: None,
                     })
@@ -198,7 +198,7 @@ impl Worker {
             }
         }
         // SYNC(P2): SeqCst fence between the push and the read of the polling flag;
-        // pairs with SYNC P1/P3 in the parent (dispatch.rs).
+        // pairs with SYNC P1/P3 in the parent (`src/pool/task_rings.rs`).
         fence(Ordering::SeqCst);
         if header.parent_polling.load(Ordering::Relaxed) == 0 {
             header.completions.notify(1);
@@ -223,7 +223,7 @@ impl Worker {
             .map_err(|_| super::exit_code::INIT_FAILED)?
             .to_vec();
         // SAFETY: as in `run_task`: a trampoline offset from the parent's binary.
-        let f = unsafe { task::task_from_offset(record.code) };
+        let f = unsafe { trampolines::task_from_offset(record.code) };
         let mut out = Vec::new();
         // SAFETY: as in `run_task`.
         match crate::unwind::catch(|| unsafe { f(&args, &mut out) }) {
@@ -244,7 +244,7 @@ impl Worker {
     }
 
     fn report_init_failure(&mut self, report: &crate::unwind::PanicReport) {
-        if let Ok(bytes) = task::encode_report(report) {
+        if let Ok(bytes) = codec::encode_report(report) {
             let _ = self.complete(0, OutcomeCode::InitFailed, &bytes);
         }
     }
@@ -286,7 +286,7 @@ mod tests {
                 let text = short_account(len, &io::Error::from(kind));
                 assert!(text.len() <= SHORT_ACCOUNT_BYTES, "{text:?}");
                 assert!(text.starts_with(&format!("{len}-byte result not stored")));
-                let report = task::encode_report(&crate::unwind::PanicReport {
+                let report = codec::encode_report(&crate::unwind::PanicReport {
                     message: text.clone(),
                     location: None,
                 })

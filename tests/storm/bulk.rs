@@ -166,7 +166,7 @@ impl Round<'_> {
         }
     }
 
-    fn bulk_map(&self, planted: &Planted) -> shmpool::BulkMap<'_> {
+    fn bulk_map(&self, planted: &Planted) -> shmpool::Bulk<'_> {
         let mut map = self
             .pool
             .bulk()

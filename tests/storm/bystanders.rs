@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shmpool::{BulkMap, Pool, SharedArray, Tasks};
+use shmpool::{Bulk, Pool, SharedArray, Tasks};
 
 use super::bulk::{mix, reduce_combine, reduce_map, reference_reduction};
 use super::jobs::{Job, JobArgs, run_job, run_job_item};
@@ -272,7 +272,7 @@ impl Bystander {
 
     /// The options of a bystander's bulk maps: chunks of `chunk_len`, retried only
     /// with the killer.
-    fn bulk(&self, chunk_len: usize) -> BulkMap<'_> {
+    fn bulk(&self, chunk_len: usize) -> Bulk<'_> {
         let map = self.pool.bulk().chunk_len(chunk_len);
         match self.kills {
             Kills::PoolOnly => map,

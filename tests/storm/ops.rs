@@ -246,7 +246,9 @@ impl Round<'_> {
             let _ = tx.send(pool.apply(run_job, inner.args()));
         });
         let r = ok(
-            self.pool.apply_async_with(run_job, outer.args(), callbacks),
+            self.pool
+                .tasks()
+                .apply_async_with(run_job, outer.args(), callbacks),
             cx,
         );
         // The callback runs only if the outer task succeeds; otherwise it is dropped,

@@ -136,8 +136,11 @@ impl Round<'_> {
             .enumerate()
             .map(|(i, job)| {
                 ok(
-                    self.pool
-                        .apply_async_with(run_job, job.args(), deliveries.callbacks(i)),
+                    self.pool.tasks().apply_async_with(
+                        run_job,
+                        job.args(),
+                        deliveries.callbacks(i),
+                    ),
                     cx,
                 )
             })
@@ -310,8 +313,10 @@ impl Round<'_> {
         if self.rng.chance(50) {
             let jobs = self.jobs(n);
             let pool = Arc::clone(&self.pool);
-            let submit =
-                |i: usize, callbacks| pool.apply_async_with(run_job, jobs[i].args(), callbacks);
+            let submit = |i: usize, callbacks| {
+                pool.tasks()
+                    .apply_async_with(run_job, jobs[i].args(), callbacks)
+            };
             self.drop_each(n, submit, |i, out| jobs[i].check(cx, out), totals);
         } else {
             let chunksize = self.rng.range(1..4) as usize;

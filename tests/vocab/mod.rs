@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use shmpool::npy::NpyElement;
-use shmpool::{BulkMap, DeathCause, Error, Grid, GridMut, Pod, Pool, SharedArray, Work};
+use shmpool::{Bulk, DeathCause, Error, Grid, GridMut, Pod, Pool, SharedArray, Work};
 
 use crate::common::Rng;
 use crate::common::numpy::Numpy;
@@ -105,7 +105,7 @@ pub(super) fn close(got: f64, want: f64, scale: f64, tol: f64, what: &str) {
 }
 
 /// The bulk options to try: the default chunk length and a few fixed ones.
-pub(super) fn chunkings(pool: &Pool) -> Vec<(String, BulkMap<'_>)> {
+pub(super) fn chunkings(pool: &Pool) -> Vec<(String, Bulk<'_>)> {
     vec![
         ("default chunks".into(), pool.bulk()),
         ("chunk_len(333)".into(), pool.bulk().chunk_len(333)),

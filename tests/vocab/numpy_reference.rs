@@ -298,7 +298,7 @@ fn histograms_match_numpy(m: StartMethod) {
 
 /// Ranges shmpool refuses where numpy returns garbage or raises only for some
 /// data (an IndexError from a NaN index): the width or an end overflows the data's
-/// precision. Documented on `BulkMap::histogram`.
+/// precision. Documented on `Bulk::histogram`.
 fn ranges_numpy_cannot_bin_are_refused(m: StartMethod) {
     let pool = pool_of(1, m);
     let x = SharedArray::from_slice(&[0.0f64, 1.0, 5.0]).unwrap();

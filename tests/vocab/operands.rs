@@ -21,10 +21,11 @@ fn several_inputs_and_outputs(m: StartMethod) {
 
     // np.add(a, b, out=s), f32 + i16 into f64.
     let mut s = SharedArray::<f64>::zeroed(n).unwrap();
-    pool.zip_map_into((&a, &b), &mut s, |(a, b): (f32, i16)| {
-        f64::from(a) + f64::from(b)
-    })
-    .unwrap();
+    pool.bulk()
+        .zip_map_into((&a, &b), &mut s, |(a, b): (f32, i16)| {
+            f64::from(a) + f64::from(b)
+        })
+        .unwrap();
     let want: Vec<f64> = (0..n).map(|i| f64::from(a[i]) + f64::from(b[i])).collect();
     assert_same(&bits(&s), &bits(&want), "np.add");
 
@@ -61,7 +62,8 @@ fn several_inputs_and_outputs(m: StartMethod) {
             (d, r as i32)
         }
     }
-    pool.zip_map_into((&p, &q), (&mut quot, &mut rem), divmod)
+    pool.bulk()
+        .zip_map_into((&p, &q), (&mut quot, &mut rem), divmod)
         .unwrap();
     for i in 0..n {
         let (d, r) = divmod((p[i], q[i]));
@@ -131,13 +133,21 @@ fn length_mismatches_are_typed_errors(m: StartMethod) {
 
     let r = pool.map_into(&a, &mut y9, |v: f64| v);
     assert_eq!(length_error(r), mismatch(9, 10));
-    let r = pool.zip_map_into((&a, &b), &mut y9, |(a, _): (f64, f32)| a);
+    let r = pool
+        .bulk()
+        .zip_map_into((&a, &b), &mut y9, |(a, _): (f64, f32)| a);
     assert_eq!(length_error(r), mismatch(9, 10));
-    let r = pool.zip_map_into((&a, &short), &mut y, |(a, _): (f64, u8)| a);
+    let r = pool
+        .bulk()
+        .zip_map_into((&a, &short), &mut y, |(a, _): (f64, u8)| a);
     assert_eq!(length_error(r), operand("input 1", 9, 10));
-    let r = pool.zip_map_into((&a, &b, &short), &mut y, |(a, _, _): (f64, f32, u8)| a);
+    let r = pool
+        .bulk()
+        .zip_map_into((&a, &b, &short), &mut y, |(a, _, _): (f64, f32, u8)| a);
     assert_eq!(length_error(r), operand("input 2", 9, 10));
-    let r = pool.zip_map_into(&a, (&mut y, &mut z9), |v: f64| (v, 0i32));
+    let r = pool
+        .bulk()
+        .zip_map_into(&a, (&mut y, &mut z9), |v: f64| (v, 0i32));
     assert_eq!(length_error(r), operand("output 1", 9, 10));
     let r = pool.bulk().with(1.0f64).zip_map_chunks_into(
         (&a, &short),

@@ -23,17 +23,19 @@ fn simd_outputs(
     pool.map_into(x, &mut a, |v: f64| v.mul_add(1.5, 0.25).abs().sqrt())
         .unwrap();
     let mut b = SharedArray::zeroed(n).unwrap();
-    pool.zip_map_into((x, y, &a), &mut b, |(x, y, a): (f64, f64, f64)| {
-        x * y - a / 3.0
-    })
-    .unwrap();
+    pool.bulk()
+        .zip_map_into((x, y, &a), &mut b, |(x, y, a): (f64, f64, f64)| {
+            x * y - a / 3.0
+        })
+        .unwrap();
     let mut c = SharedArray::<f32>::zeroed(n).unwrap();
-    pool.map_chunks_into(x, &mut c, |xs: &[f64], cs: &mut [f32]| {
-        for (c, x) in cs.iter_mut().zip(xs) {
-            *c = (*x as f32) * 0.1 + 1.0;
-        }
-    })
-    .unwrap();
+    pool.bulk()
+        .map_chunks_into(x, &mut c, |xs: &[f64], cs: &mut [f32]| {
+            for (c, x) in cs.iter_mut().zip(xs) {
+                *c = (*x as f32) * 0.1 + 1.0;
+            }
+        })
+        .unwrap();
     let (rows, cols) = (g.shape()[0], g.shape()[1]);
     let mut l = SharedArray::zeroed(rows * cols)
         .unwrap()

@@ -1,5 +1,5 @@
 //! The liveness table's protocol: the words and the retirement epoch, and what the
-//! parent and the workers do with them. Apart from the mapping (`liveness.rs`), so
+//! parent and the workers do with them. Apart from the mapping (`src/shm/liveness.rs`), so
 //! that loom models run this same code on the heap (`src/loom_tests.rs`).
 
 use crate::sync::{AtomicU64, Ordering};
@@ -16,7 +16,7 @@ pub(crate) struct Table<'a> {
 
 impl<'a> Table<'a> {
     /// The table over `words` and `epoch`: in a mapping of the table
-    /// (`liveness.rs`), or on the heap (loom models).
+    /// (`src/shm/liveness.rs`), or on the heap (loom models).
     pub(crate) fn new(words: &'a [AtomicU64], epoch: &'a AtomicU64) -> Self {
         Table { words, epoch }
     }
@@ -37,7 +37,7 @@ impl<'a> Table<'a> {
         // new epoch then sees the word at 0. The wake-up that follows
         // (`EventCount::notify`, SYNC E3) orders this store before its load of the
         // sleeper count: a worker that registered in time is woken, and one that
-        // registered later sees the new epoch in its re-check (worker/idle.rs).
+        // registered later sees the new epoch in its re-check (`src/worker/idle.rs`).
         self.epoch.fetch_add(1, Ordering::Release);
     }
 

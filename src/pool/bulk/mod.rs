@@ -1,0 +1,29 @@
+//! numpy's vocabulary over [`SharedArray`](crate::SharedArray)s, run in place by the
+//! workers, and its run loop.
+//!
+//! * [`bulk_builder`]: [`Bulk`], one operation's options and the environment its
+//!   kernels take (nothing, parameters, context arrays), made by `pool.bulk()`;
+//! * [`maps`]: the maps (`map_into`, `zip_map_into`, row and stencil kernels, the
+//!   awaitable `map_into_async`), each written once for every environment;
+//! * [`reduce`]: deterministic reductions (`map_reduce`, `fold_reduce`, the tree
+//!   that combines their partials); [`reductions`]: numpy's (`sum`, `dot`, `min`,
+//!   `argmax`, `histogram`, ...), with [`histogram`]'s bins and the element types
+//!   they take ([`number`]);
+//! * [`engine`]: plan, publish, retry, decide: what every operation comes down to;
+//! * [`cancel_token`] and [`bulk_future`]: stopping an operation from another
+//!   thread, and awaiting a map.
+
+mod bulk_builder;
+mod bulk_future;
+mod cancel_token;
+mod engine;
+mod histogram;
+mod maps;
+mod number;
+mod reduce;
+mod reductions;
+
+pub use bulk_builder::Bulk;
+pub use bulk_future::BulkFuture;
+pub use cancel_token::CancelToken;
+pub use number::Number;

@@ -1,0 +1,260 @@
+//! Deterministic reductions: each chunk folds its elements in order into one
+//! partial, in a worker; the parent combines the partials in a fixed binary tree, in
+//! chunk order. The result depends on the chunk length (and the range), never on
+//! the number of workers, the start method, the SIMD level or the scheduling, so a
+//! floating-point sum is bit-identical from run to run. Reductions therefore choose
+//! their default chunk length from the array alone.
+
+use bytemuck::Pod;
+
+use super::bulk_builder::{Bulk, check_lengths, chunked, traffic};
+use super::engine::{self, OperandSpec, Role};
+use crate::error::Result;
+use crate::kernel::{
+    ArrayArg, AssertZeroSized, FoldBody, FoldOne, Inputs, KernelEnv, KernelFn, Kernels, ReduceBody,
+    kernels,
+};
+use crate::layout::JobKind;
+
+impl<E: KernelEnv> Bulk<'_, E> {
+    /// `combine` over `map(x)` of every element (with parameters, `map(p, x)`),
+    /// starting from `identity`: numpy's `np.add.reduce(f(x))`, deterministic. Each
+    /// chunk computes `combine(…combine(combine(identity, map(x0)), map(x1))…)` in
+    /// order; the parent combines the chunks' partials pairwise in a fixed tree, in
+    /// chunk order. `identity` must be an identity of `combine` (0 for a sum, `-inf`
+    /// for a max), since every chunk starts from it. `inputs` is `&x` or a tuple of
+    /// arrays, as for maps.
+    ///
+    /// The result is bit-identical for any number of workers, start method, SIMD
+    /// level and scheduling, given the same chunk length (the default depends only
+    /// on the array's length and element sizes).
+    ///
+    /// # Errors
+    /// As for [`Pool::map_into`](crate::Pool::map_into): a kernel panic or a worker
+    /// death fails the reduction (or is retried, see [`Bulk::retries`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let a = shmpool::SharedArray::from_slice(&[1.0f64, 2.0, 3.0])?;
+    /// let b = shmpool::SharedArray::from_slice(&[4.0f64, 5.0, 6.0])?;
+    /// let dot = pool.bulk().map_reduce((&a, &b), 0.0, |(a, b): (f64, f64)| a * b, |x, y| x + y)?;
+    /// assert_eq!(dot, 32.0);
+    /// let x = shmpool::SharedArray::try_from_iter((1..=100).map(f64::from))?;
+    /// let shift = 1.0;
+    /// // The sum of squares of x - shift.
+    /// let ss = pool.bulk().with(shift).map_reduce(
+    ///     &x,
+    ///     0.0,
+    ///     |s: &f64, v: f64| (v - s) * (v - s),
+    ///     |a: f64, b: f64| a + b,
+    /// )?;
+    /// assert_eq!(ss, 328_350.0);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn map_reduce<I, A, F, C>(self, inputs: I, identity: A, map: F, combine: C) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: KernelFn<E, (I::Item,), Output = A>,
+        C: Fn(A, A) -> A + Copy,
+    {
+        let ((), ()) = (AssertZeroSized::<F>::OK, AssertZeroSized::<C>::OK);
+        let _ = map; // only its type travels: the worker conjures the value
+        let k = kernels::<ReduceBody<E, I, A, F, C>>();
+        let ins = inputs.arrays();
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
+        Ok(
+            tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
+                .map_or(identity, |s| s[0]),
+        )
+    }
+
+    /// A reduction whose kernel folds a whole chunk at a time into an accumulator:
+    /// `fold(&mut acc, inputs[chunk])` (with parameters, `fold(p, &mut acc, ...)`),
+    /// with `acc` starting as `identity` in each chunk. The partials are combined by
+    /// `combine` in the parent, in a fixed tree in chunk order, as for
+    /// [`Bulk::map_reduce`]. `combine` runs only in the parent, so it may capture. A
+    /// histogram is a fold whose accumulator is an array of bins.
+    ///
+    /// # Errors
+    /// As for [`Bulk::map_reduce`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::try_from_iter((0..1000u32).map(|i| i % 7))?;
+    /// // Counts of each residue: an accumulator of seven bins.
+    /// let counts = pool.bulk().fold_reduce(
+    ///     &x,
+    ///     [0u64; 7],
+    ///     |acc: &mut [u64; 7], xs: &[u32]| {
+    ///         for &v in xs {
+    ///             acc[v as usize] += 1;
+    ///         }
+    ///     },
+    ///     |mut a, b| {
+    ///         for (a, b) in a.iter_mut().zip(b) {
+    ///             *a += b;
+    ///         }
+    ///         a
+    ///     },
+    /// )?;
+    /// assert_eq!(counts, [143, 143, 143, 143, 143, 143, 142]);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn fold_reduce<I, A, F, C>(
+        self,
+        inputs: I,
+        identity: A,
+        fold: F,
+        mut combine: C,
+    ) -> Result<A>
+    where
+        I: Inputs,
+        A: Pod,
+        F: for<'a> KernelFn<E, (&'a mut A, I::Slices<'a>), Output = ()>,
+        C: FnMut(A, A) -> A,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let ins = inputs.arrays();
+        let k = fold_kernels::<E, I, A, _>(FoldOne(fold));
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
+        Ok(
+            tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
+                .map_or(identity, |s| s[0]),
+        )
+    }
+
+    /// Runs a reduction kernel and returns every chunk's partial (`identity.len()`
+    /// accumulators each), in chunk order. Operands: the inputs, the partials and
+    /// the identity, as the reduction bodies expect.
+    pub(super) fn reduce_slots<A: Pod>(
+        &self,
+        kind: JobKind,
+        kernels: Kernels,
+        ins: &[ArrayArg<'_>],
+        identity: &[A],
+    ) -> Result<Vec<A>> {
+        let len = check_lengths(ins, &[])?;
+        let width = identity.len();
+        let slot_bytes = size_of_val(identity).max(1);
+        let inner = self.inner();
+        // A dry plan (no partials yet) to learn the chunking.
+        let dry = self.operation(
+            kind,
+            kernels,
+            chunked(ins).collect(),
+            len,
+            traffic(ins, &[]),
+            false,
+        )?;
+        let dry_plan = engine::plan(inner, &dry)?;
+        // Wide accumulators (a histogram of many bins) take fewer, longer default
+        // chunks, so that the partials stay within MAX_PARTIAL_BYTES. The chunk
+        // length still depends on the arrays and the accumulator alone.
+        let chunk_len = match dry.options.chunk_len {
+            Some(n) => n,
+            None => {
+                let most = (MAX_PARTIAL_BYTES / slot_bytes).saturating_sub(1).max(1);
+                dry_plan.chunk_len.max(dry_plan.range.len().div_ceil(most))
+            }
+        };
+        let chunks = dry_plan.range.len().div_ceil(chunk_len.max(1));
+        // The identity first, then one slot of `width` accumulators per chunk.
+        let bytes = (chunks + 1) * slot_bytes;
+        let mut scratch = inner.scratch.take(bytes)?;
+        let identity_bytes: &[u8] = bytemuck::cast_slice(identity);
+        scratch[..identity_bytes.len()].copy_from_slice(identity_bytes);
+        let mut operands: Vec<OperandSpec<'_>> = chunked(ins).collect();
+        operands.push(OperandSpec {
+            segment: scratch.segment(),
+            elem_size: slot_bytes,
+            role: Role::PerChunk { base: slot_bytes },
+            type_tag: 0,
+        });
+        operands.push(OperandSpec {
+            segment: scratch.segment(),
+            elem_size: size_of::<A>(),
+            role: Role::Whole { extent: width },
+            type_tag: 0,
+        });
+        let mut op = self.operation(kind, kernels, operands, len, traffic(ins, &[]), false)?;
+        op.options.chunk_len = Some(chunk_len);
+        let ran = self.plan_and_run(&op);
+        drop(op);
+        let partials = ran.map(|_| match size_of::<A>() {
+            0 => vec![A::zeroed(); chunks * width],
+            n => scratch[slot_bytes..bytes]
+                .chunks_exact(n)
+                .map(bytemuck::pod_read_unaligned::<A>)
+                .collect(),
+        });
+        inner.scratch.give_back(scratch);
+        partials
+    }
+}
+
+/// The most bytes of partials a reduction's default chunking makes.
+const MAX_PARTIAL_BYTES: usize = 64 << 20;
+
+/// The entry points of the fold body for kernel `G`, named by its value (for
+/// closures, whose types cannot be written).
+pub(super) fn fold_kernels<E, I, A, G>(_: G) -> Kernels
+where
+    E: KernelEnv,
+    I: Inputs,
+    A: Pod,
+    G: for<'a> KernelFn<E, (usize, &'a mut [A], I::Slices<'a>), Output = ()>,
+{
+    let () = AssertZeroSized::<G>::OK;
+    kernels::<FoldBody<E, I, A, G>>()
+}
+
+/// Combines `slots` (each `width` accumulators) pairwise in a fixed tree, in
+/// order: `((s0 s1)(s2 s3))…`, the result in the first slot. `None` if there is no
+/// slot.
+pub(super) fn tree_combine<A: Copy>(
+    slots: &mut [A],
+    width: usize,
+    mut combine: impl FnMut(&mut [A], &[A]),
+) -> Option<&[A]> {
+    let n = slots.len() / width.max(1);
+    if n == 0 {
+        return None;
+    }
+    let mut step = 1;
+    while step < n {
+        let mut i = 0;
+        while i + step < n {
+            let (left, right) = slots.split_at_mut((i + step) * width);
+            combine(&mut left[i * width..(i + 1) * width], &right[..width]);
+            i += 2 * step;
+        }
+        step *= 2;
+    }
+    Some(&slots[..width])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tree_combine;
+
+    #[test]
+    fn the_tree_pairs_neighbours_in_order() {
+        // Strings show the shape: ((ab)(cd))e.
+        let mut slots: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let mut out = String::new();
+        let mut names: Vec<usize> = (0..5).collect();
+        tree_combine(&mut names, 1, |l, r| {
+            let (a, b) = (slots[l[0]].clone(), slots[r[0]].clone());
+            slots[l[0]] = format!("({a}{b})");
+        });
+        out.push_str(&slots[0]);
+        assert_eq!(out, "(((ab)(cd))e)");
+        let mut none: [u8; 0] = [];
+        assert!(tree_combine(&mut none, 1, |_, _| ()).is_none());
+    }
+}
