@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests that run the examples.
+//! Building the examples, for the suites that run them (`tests/examples.rs`, and
+//! `tests/cluster_calls.rs` and `tests/cluster_bulk.rs` under `mpirun`), which
+//! include this file by path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
