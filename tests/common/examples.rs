@@ -23,7 +23,12 @@ pub fn build_examples(features: &[&str]) -> PathBuf {
         cargo.args(["--features", &features.join(",")]);
     }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
+        // `cargo test` builds the examples with the test profile, whose output
+        // is this directory too: ask for that profile, so this build finds them
+        // built (the dev profile would compile the crate once more).
+        Some("debug") => {
+            cargo.args(["--profile", "test"]);
+        }
         Some("release") => {
             cargo.arg("--release");
         }
