@@ -194,7 +194,11 @@ impl Orders {
             return false;
         }
         if !self.decision_delay.is_zero() {
-            wait_for_other_work(&s.assignment_hint(), || s.assignment_hint(), self.decision_delay);
+            wait_for_other_work(
+                &s.assignment_hint(),
+                || s.assignment_hint(),
+                self.decision_delay,
+            );
         }
         let Some(hold) = s.hold(phase.generation) else {
             return false;
