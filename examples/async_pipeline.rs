@@ -20,7 +20,7 @@
 //! copies of the process at `build()`. A tokio runtime has threads of its own, and
 //! a lock one of them holds at that instant (the stdout lock of a `println!`, an
 //! application mutex, a logger's) stays held in every worker: a task that takes it
-//! never returns (`tests/async_start.rs` shows it). So this example builds its pool
+//! never returns (`tests/pool_in_async.rs` shows it). So this example builds its pool
 //! in a plain `fn main`, before the runtime and its threads exist, and then runs the
 //! async code; that is safe, and the quickest start (about 2 ms for 2 workers).
 //! Where the pool must be built inside async code (under `#[tokio::main]`), choose

@@ -88,7 +88,9 @@ pub mod guide {
 
 /// Declares its items for every build but the loom models' (`--cfg loom`, which
 /// builds only the protocol the models check, `src/loom_tests.rs`): one block in
-/// place of an attribute per item, in the style of tokio's `cfg_*` macros.
+/// place of an attribute per item, in the style of tokio's `cfg_*` macros. As with
+/// tokio's, `cargo fmt` does not see the modules declared inside it: format with
+/// `rustfmt --edition 2024 $(git ls-files '*.rs')`, which `.ci/run` checks.
 macro_rules! cfg_not_loom {
     ($($item:item)*) => {
         $(

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-mod support;
+#[path = "common/examples.rs"]
+mod examples;
 
 /// An example, the arguments the tests give it, and lines its output must contain.
 struct Example {
@@ -117,8 +118,8 @@ const EXAMPLES: &[Example] = &[
 
 /// Examples that need more than a plain run, and the tests that run them.
 const RUN_ELSEWHERE: [&str; 2] = [
-    "mpi_sqrt", // tests/mpi.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
-    "mpi_sum",  // tests/mpi_dist.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
+    "mpi_sqrt", // tests/cluster_calls.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
+    "mpi_sum",  // tests/cluster_bulk.rs, under `mpirun -n 2` and `-n 3` (feature `mpi`)
 ];
 
 /// How long one example may run (a debug build, on a busy machine).
@@ -333,5 +334,5 @@ fn run(name: &str) -> String {
 /// profile.
 fn examples_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| support::build_examples(&[]))
+    DIR.get_or_init(|| examples::build_examples(&[]))
 }

@@ -37,7 +37,7 @@ impl<T: NpyElement + Pod> SharedArray<T> {
     /// `/dev/shm`, a tmpfs with a size limit (64 MiB in a Docker container unless
     /// run with `--shm-size`), when the array is created, and a `/dev/shm` too small
     /// for it gives [`Error::NoSpace`] now instead of a `SIGBUS` at the first write.
-    /// Before it reports `NoSpace`, it waits (up to 100 ms) for pool workers still
+    /// Before it reports `NoSpace`, it waits (up to 1 s, and no longer than they take) for pool workers still
     /// mapping named arrays this process dropped to let go of them, so the space of
     /// an array dropped just before is found free. Arrays that are not named ([`SharedArray::zeroed`] and the rest) are memfds,
     /// outside `/dev/shm`, and stay lazy: their pages are allocated when touched.

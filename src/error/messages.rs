@@ -12,7 +12,11 @@ pub(super) fn shape_elements(shape: &[usize]) -> String {
 
 /// The message of [`Error::NoSpace`]: what was asked, where, what is free, and
 /// what to do about it.
-pub(super) fn no_space_message(bytes: u64, filesystem: &std::path::Path, free: Option<u64>) -> String {
+pub(super) fn no_space_message(
+    bytes: u64,
+    filesystem: &std::path::Path,
+    free: Option<u64>,
+) -> String {
     let free = match free {
         Some(f) => format!("{} free", human_bytes(f)),
         None => "an unknown amount free".to_string(),

@@ -2,7 +2,6 @@
 //! ([`header_bytes`]), and whether its array can be read as a given type
 //! ([`validate_for`]). Parsing is in `src/npy/parse.rs`.
 
-
 use super::element::NpyElement;
 #[allow(unused_imports)] // named by the docs' links
 use super::parse::parse_header;

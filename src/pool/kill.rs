@@ -138,9 +138,9 @@ pub(crate) struct Order {
 #[derive(Debug)]
 pub(crate) struct Orders {
     per_slot: Vec<Option<Order>>,
-    /// A pause between the caller's look at a slot and the hold (tests only:
-    /// `PoolBuilder::kill_decision_delay`), which widens the window in which the
-    /// worker may move on.
+    /// Tests only (`PoolBuilder::kill_decision_delay`): between the caller's look at
+    /// a slot and the hold, wait (at most this long) until the worker runs other work
+    /// than it did at the look, so the kill is decided in the window where it moved on.
     decision_delay: Duration,
 }
 
@@ -194,7 +194,11 @@ impl Orders {
             return false;
         }
         if !self.decision_delay.is_zero() {
-            std::thread::sleep(self.decision_delay);
+            wait_for_other_work(
+                &s.assignment_hint(),
+                || s.assignment_hint(),
+                self.decision_delay,
+            );
         }
         let Some(hold) = s.hold(phase.generation) else {
             return false;
@@ -272,5 +276,19 @@ impl Orders {
                 let _ = s.report_exit(o.generation, ExitStatus::Signal(libc::SIGKILL));
             }
         }
+    }
+}
+
+/// Waits, at most `limit`, until `now()` shows the worker running other work (a task
+/// or a bulk job) than `looked` did: the forced race of `kill_decision_delay`. A
+/// sleep of fixed length opened the window only when the machine kept up; waiting
+/// for the move makes the race happen at any load.
+fn wait_for_other_work(looked: &Assignment, now: impl Fn() -> Assignment, limit: Duration) {
+    let runs_other_work = |a: &Assignment| {
+        (a.task.is_some() || a.job.is_some()) && (a.task, a.job) != (looked.task, looked.job)
+    };
+    let deadline = std::time::Instant::now() + limit;
+    while !runs_other_work(&now()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
     }
 }

@@ -418,11 +418,12 @@ impl PoolBuilder {
         self
     }
 
-    /// For tests of the kill protocol only: the collector sleeps `delay` between
-    /// finding a worker to kill (for a timeout or a cancel) and deciding the kill
-    /// under the kill hold, which widens the window in which the worker may move on
-    /// to other work. A pool with a delay still kills only the work it targets
-    /// (`docs/PROTOCOL.md` §5c); its kills are slower. Not part of the API.
+    /// For tests of the kill protocol only: between finding a worker to kill (for a
+    /// timeout or a cancel) and deciding the kill under the kill hold, the collector
+    /// waits, at most `delay`, until the worker runs other work than it did when
+    /// found: the race in which a kill could hit the next work, forced at any load. A
+    /// pool with a delay still kills only the work it targets (`docs/PROTOCOL.md`
+    /// §5c); its kills are slower. Not part of the API.
     #[doc(hidden)]
     pub fn kill_decision_delay(mut self, delay: Duration) -> Self {
         self.kill_decision_delay = delay;

@@ -14,7 +14,7 @@ pub(crate) mod segment;
 pub(crate) mod windows;
 pub(crate) mod zeroing;
 
+pub use crate::sys::page_kind::PageKind;
 pub(crate) use mapping::Mapping;
 pub use page_policy::{HUGE_PAGE_THRESHOLD, Pages};
-pub use crate::sys::page_kind::PageKind;
 pub(crate) use segment::{Contents, Segment, SegmentError, ShipInfo, WorkerMapping};

@@ -45,8 +45,12 @@ pub(crate) const NAMED_DATA_OFFSET: usize = 128;
 pub(crate) const MAX_DIMS: usize = 8;
 
 /// How long a creation that found no room waits for workers to let go of named
-/// arrays this process dropped (`registry::settle`) before it tries once more.
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
+/// arrays this process dropped (`registry::settle`) before it tries once more. The
+/// wait ends as soon as they have; the limit only bounds it for a worker that stays
+/// busy in one long record, or a machine so loaded that a woken worker waits its
+/// turn. 100 ms was too short for the second: on a 2-core machine at load 8, three
+/// woken workers took longer, and a `/dev/shm` with room for the array refused it.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The decoded header of a named segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,9 +244,12 @@ pub(crate) fn create(
             )
         };
         // Workers may still map named arrays this process dropped a moment ago,
-        // which holds their space: once they have let go, try once more.
+        // which holds their space: once they have let go, try once more. Always
+        // once more: they may have let go between the failure and the settle, which
+        // then finds nobody behind.
         let reserved = sys::reserve(fd.as_fd(), bytes as u64).or_else(|e| {
-            if no_space(&e) && registry::settle(SETTLE_LIMIT) {
+            if no_space(&e) {
+                registry::settle(SETTLE_LIMIT);
                 sys::reserve(fd.as_fd(), bytes as u64)
             } else {
                 Err(e)

@@ -57,8 +57,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::any::Any;
 
-use crate::sys::page_kind::PageKind;
 use crate::sys;
+use crate::sys::page_kind::PageKind;
 
 /// What the cache holds: an array segment (`src/shm/segment.rs`, which hands its
 /// segments here from its `Drop` and takes them back as `Box<dyn Any>`). The cache

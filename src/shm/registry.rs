@@ -43,25 +43,25 @@ fn live_pools() -> Vec<Arc<dyn IdleWorkers>> {
 }
 
 /// Waits, for at most `limit`, until the workers of every pool have let go of
-/// every array dropped so far. Returns whether any had not when called (so
-/// memory may have come back since); false at once if all had.
+/// every array dropped so far; returns at once if they all have. The caller
+/// retries what failed either way: the workers may have let go between its
+/// failure and this call (a test caught that race at load 6 on 2 cores).
 ///
 /// Idle workers do within a millisecond or so of the drop; a worker busy in a task
 /// does between records, so the wait is bounded. Called where a failure may be for
 /// want of that memory (a named segment that `/dev/shm` had no room for).
-pub(crate) fn settle(limit: Duration) -> bool {
+pub(crate) fn settle(limit: Duration) {
     let Ok(table) = Liveness::global() else {
-        return false;
+        return;
     };
     let epoch = table.epoch();
     let behind = || live_pools().into_iter().any(|p| !p.unmapped_through(epoch));
     if !behind() {
-        return false;
+        return;
     }
     wake_idle_workers();
     let deadline = Instant::now() + limit;
     while behind() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(100));
     }
-    true
 }

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use super::liveness::Liveness;
 use super::mapping::Mapping;
 use super::page_policy::{self as pages, Offer, Pages};
-use crate::sys::page_kind::PageKind;
 use super::zeroing::HeldPages;
 use crate::sys::huge_pages as sys_pages;
+use crate::sys::page_kind::PageKind;
 use crate::sys::{self, MapOptions};
 
 /// "SHMARR01" in little-endian: the first word of a memfd array segment.

@@ -1,9 +1,5 @@
 //! The clock every process shares, and yielding the CPU.
 
-
-
-
-
 /// Nanoseconds on `CLOCK_MONOTONIC`, a clock every process on the machine shares.
 pub(crate) fn monotonic_ns() -> u64 {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use rustix::thread::futex;
 
-
-
 /// Sleeps while `*word == expected`, for at most `timeout`.
 ///
 /// A *shared* futex: no `FUTEX_PRIVATE_FLAG`, so waiters and wakers may live in

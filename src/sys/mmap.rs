@@ -10,8 +10,6 @@ use rustix::mm::{Advice, MapFlags, ProtFlags};
 
 use super::process::above_stdio;
 
-
-
 /// Creates an anonymous, close-on-exec memory file of `len` bytes, filled with zeros.
 /// Its pages are allocated when first touched.
 pub(crate) fn memfd(name: &CStr, len: u64) -> io::Result<OwnedFd> {

@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use super::socket::poll_readable;
 
-
-
-
 /// A process id.
 pub(crate) type Pid = i32;
 

@@ -6,9 +6,6 @@ use std::os::fd::OwnedFd;
 
 use super::process::{Pid, above_stdio};
 
-
-
-
 /// Whether a create should fail if the name exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ShmMode {

@@ -13,8 +13,6 @@ use rustix::net::{
 
 use super::process::above_stdio;
 
-
-
 /// A connected pair of `SOCK_SEQPACKET` Unix sockets: message boundaries are kept
 /// and each message may carry descriptors.
 pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -1,9 +1,14 @@
-//! Helpers shared by the integration tests (`regressions_*.rs`, `fault_storm.rs` and
-//! its `storm` module, `fail_fast.rs`, `hostile.rs`, `api_*.rs`, `named.rs`,
-//! `faults_wakeups.rs`, and more): time limits, finding and signalling our own
-//! workers, payload patterns, a small PRNG, markers that let a worker die only once,
-//! checking a map's output, re-running a test in a child process, and a small
-//! private `/dev/shm` for such a child.
+//! Helpers shared by the integration tests (`faults_*.rs` and the fault storm's
+//! `storm` module, `tasks_*.rs`, `pool_*.rs`, `array_named.rs`, and more): time
+//! limits, finding and signalling our own workers, payload patterns, a small PRNG,
+//! markers that let a worker die only once, checking a map's output, re-running a
+//! test in a child process, and a small private `/dev/shm` for such a child.
+//!
+//! This folder holds every helper that more than one suite uses. Besides this
+//! module (`mod common;`), some suites include a file of it by path: `numpy.rs`
+//! (python3 with numpy, also `common::numpy`), `array_memory.rs` (the memory behind
+//! an array, also for `benches/first_touch.rs`), `examples.rs` (building the
+//! examples) and `mpi_jobs.rs` (the `cluster_*` suites' MPI jobs).
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]

@@ -1,4 +1,4 @@
-//! The machinery of the seeded fault storm (`tests/fault_storm.rs`): its
+//! The machinery of the seeded fault storm (`tests/faults_storm.rs`): its
 //! configuration (`SHMPOOL_STORM_SEED`, `SHMPOOL_STORM_SECS`, `SHMPOOL_STORM_SKIP`),
 //! the failure context every message starts with, and the storm's main loop.
 //!

@@ -1,9 +1,11 @@
-//! Hostile environments: closed standard streams, file-size limits, dropped arrays on
-//! a pool that is never idle, huge zeroed arrays. Each case that changes the
-//! process (closes descriptors, lowers a limit) runs in a child: this test binary
-//! again, filtered to the case, with `SHMPOOL_HOSTILE_CASE` naming it. A child
-//! reports a failure on the descriptor named by `SHMPOOL_HOSTILE_REPORT` (its stdout
-//! may be closed) and exits 1; the test asserts that it exited 0 and not by a signal.
+//! Hostile environments: closed standard streams, file-size limits, descriptor
+//! limits, dropped arrays on a pool that is never idle, huge zeroed arrays. Each case
+//! that changes the process (closes descriptors, lowers a limit) runs in a child:
+//! this test binary again, filtered to the case, with `SHMPOOL_HOSTILE_CASE` naming
+//! it. A child reports a failure on the descriptor named by `SHMPOOL_HOSTILE_REPORT`
+//! (its stdout may be closed) and exits 1; the test asserts that it exited 0 and not
+//! by a signal. Issue 10's bug 7 (one EMFILE while building a pool), at the end,
+//! runs its child through `common::rerun_self` instead.
 
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -499,4 +501,82 @@ fn pools_and_arrays_fit_under_an_address_space_limit_of_2_gib() {
         "pools_and_arrays_fit_under_an_address_space_limit_of_2_gib",
         2,
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Issue 10, bug 7: one EMFILE while creating a pool breaks pool creation for the
+// rest of the process (the liveness table is process-global, so the test runs in a
+// child: this binary again, through `common::rerun_self`). The test failed on code
+// with the bug.
+// ---------------------------------------------------------------------------------
+
+const EMFILE_CHILD: &str = "SHMPOOL_HOSTILE_EMFILE_CHILD";
+
+#[test]
+fn bug7_one_emfile_does_not_break_later_pools() {
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        emfile_child();
+        return;
+    }
+    let out = common::rerun_self(
+        "bug7_one_emfile_does_not_break_later_pools",
+        EMFILE_CHILD,
+        Duration::from_secs(60),
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("EMFILE CHILD DONE"),
+        "the child failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+fn nofile_limit() -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(rc, 0, "getrlimit");
+    limit
+}
+
+fn set_nofile_limit(limit: libc::rlimit) {
+    // SAFETY: setrlimit reads one rlimit through a valid pointer.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(rc, 0, "setrlimit");
+}
+
+/// In the child: build pools under small descriptor limits (which must fail with an
+/// error, not a panic, when they are too small), and after each, with the limit
+/// restored, a pool must build and work.
+fn emfile_child() {
+    let original = nofile_limit();
+    for soft in [5, 6, 8, 10, 12, 16, 24, 32] {
+        set_nofile_limit(libc::rlimit {
+            rlim_cur: soft,
+            ..original
+        });
+        let attempt = std::panic::catch_unwind(|| Pool::new(1));
+        set_nofile_limit(original);
+        match attempt {
+            Err(_) => panic!("Pool::new(1) panicked under RLIMIT_NOFILE = {soft}"),
+            Ok(Err(e)) => eprintln!("RLIMIT_NOFILE = {soft}: Pool::new(1) failed: {e}"),
+            Ok(Ok(pool)) => {
+                assert!(soft > 5, "Pool::new(1) succeeded with only 5 descriptors");
+                eprintln!("RLIMIT_NOFILE = {soft}: Pool::new(1) succeeded");
+                drop(pool);
+            }
+        }
+        let pool = common::ok(
+            Pool::new(1),
+            format!("Pool::new(1) after an attempt under RLIMIT_NOFILE = {soft}"),
+        );
+        assert_eq!(common::ok(pool.apply(|x: u32| x * 2, (21,)), "apply"), 42);
+    }
+    println!("EMFILE CHILD DONE");
 }

@@ -200,24 +200,42 @@ fn results_and_arguments_that_fail_to_deserialize_are_codec_errors() {
     let pool = pool();
     // Decoded in the parent: the task's result.
     let r = pool.apply(Picky, (20,));
-    assert_codec(&r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
+    assert_codec(
+        &r,
+        Decode,
+        CodecRole::Result,
+        "pool_bad_input::Picky",
+        DE_CUSTOM,
+    );
     assert_eq!(
         r.unwrap_err().to_string(),
-        format!("could not decode a task result of type `bad_input::Picky`: {DE_CUSTOM}")
+        format!("could not decode a task result of type `pool_bad_input::Picky`: {DE_CUSTOM}")
     );
     // Decoded in the worker: the task's arguments, reported back by the worker.
     let r = pool.apply(|p: Picky| p.0, (Picky(20),));
-    assert_codec(&r, Decode, Argument, "(bad_input::Picky,)", DE_CUSTOM);
+    assert_codec(&r, Decode, Argument, "(pool_bad_input::Picky,)", DE_CUSTOM);
     // A map item, in the worker.
     let r = pool.map(|p: Picky| p.0, (0..20u32).map(Picky));
-    assert_codec(&r, Decode, Argument, "bad_input::Picky", DE_CUSTOM);
+    assert_codec(&r, Decode, Argument, "pool_bad_input::Picky", DE_CUSTOM);
     // A map with one undecodable result fails as a whole; an imap fails that chunk.
     let r = pool.map(Picky, 0..20u32);
-    assert_codec(&r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
+    assert_codec(
+        &r,
+        Decode,
+        CodecRole::Result,
+        "pool_bad_input::Picky",
+        DE_CUSTOM,
+    );
     let items: Vec<_> = pool.imap(Picky, 5..15u32).unwrap().collect();
     assert!(items[..6].iter().all(Result::is_ok));
     for r in &items[6..] {
-        assert_codec(r, Decode, CodecRole::Result, "bad_input::Picky", DE_CUSTOM);
+        assert_codec(
+            r,
+            Decode,
+            CodecRole::Result,
+            "pool_bad_input::Picky",
+            DE_CUSTOM,
+        );
     }
     // Nothing broke.
     assert_eq!(pool.apply(|x: u32| Picky(x), (3,)).unwrap().0, 3);
@@ -252,15 +270,27 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
     let pool = pool();
     // Encoded in the parent: arguments and map items. Nothing is submitted.
     let r = pool.apply(|_: Unsendable| 1u8, (Unsendable,));
-    assert_codec(&r, Encode, Argument, "(bad_input::Unsendable,)", SER_CUSTOM);
+    assert_codec(
+        &r,
+        Encode,
+        Argument,
+        "(pool_bad_input::Unsendable,)",
+        SER_CUSTOM,
+    );
     assert_eq!(
         r.unwrap_err().to_string(),
         format!(
-            "could not encode a task argument of type `(bad_input::Unsendable,)`: {SER_CUSTOM}"
+            "could not encode a task argument of type `(pool_bad_input::Unsendable,)`: {SER_CUSTOM}"
         )
     );
     let r = pool.map(|_: Unsendable| 1u8, vec![Unsendable, Unsendable]);
-    assert_codec(&r, Encode, Argument, "bad_input::Unsendable", SER_CUSTOM);
+    assert_codec(
+        &r,
+        Encode,
+        Argument,
+        "pool_bad_input::Unsendable",
+        SER_CUSTOM,
+    );
     let r = pool
         .imap(|_: Unsendable| 1u8, vec![Unsendable])
         .unwrap()
@@ -269,7 +299,7 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
         &r.expect("one item"),
         Encode,
         Argument,
-        "bad_input::Unsendable",
+        "pool_bad_input::Unsendable",
         SER_CUSTOM,
     );
     // Encoded in the worker: results, reported back by the worker.
@@ -278,7 +308,7 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
         &r,
         Encode,
         CodecRole::Result,
-        "bad_input::Unsendable",
+        "pool_bad_input::Unsendable",
         SER_CUSTOM,
     );
     let r = pool.map(|_: u8| Unsendable, 0..5u8);
@@ -286,7 +316,7 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
         &r,
         Encode,
         CodecRole::Result,
-        "bad_input::Unsendable",
+        "pool_bad_input::Unsendable",
         SER_CUSTOM,
     );
     // Postcard's reason, whatever it is, is carried with a hint at its cause.
@@ -295,7 +325,7 @@ fn values_that_fail_to_serialize_name_their_type_role_and_reason() {
         &r,
         Encode,
         CodecRole::Result,
-        "bad_input::Flattened",
+        "pool_bad_input::Flattened",
         "postcard: The length of a sequence must be known (postcard writes the length of each \
          sequence and map first, so it cannot encode one of unknown length, such as a \
          `#[serde(flatten)]` struct or a `collect_seq` over an iterator of inexact size)",
@@ -312,7 +342,7 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
     use CodecDirection::Encode;
     use CodecRole::Argument;
     let pool = pool();
-    let ty = "bad_input::Unsendable";
+    let ty = "pool_bad_input::Unsendable";
     let first = |c: &Unsendable, x: u8| {
         let _ = c;
         x
@@ -355,7 +385,7 @@ fn task_contexts_that_fail_to_encode_or_decode_are_named() {
     // Encodes, but the worker cannot decode it: a codec error naming the context's
     // type, as for an argument the worker cannot decode.
     let picky = |p: &Picky, x: u32| p.0 + x;
-    let ty = "bad_input::Picky";
+    let ty = "pool_bad_input::Picky";
     use CodecDirection::Decode;
     assert_codec(
         &pool.tasks().with(&Picky(20)).map(picky, [1, 2, 3]),

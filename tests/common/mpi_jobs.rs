@@ -1,4 +1,5 @@
-//! Running a test's body as an MPI job, shared by the `mpi` test binaries.
+//! Running a test's body as an MPI job, shared by the `cluster_*` test
+//! binaries (feature `mpi`), which include this file by path.
 //!
 //! MPI can be initialized only once per process, so each test is a driver: it runs
 //! its own test binary under `mpirun -n 2` and then `-n 3`, filtered to that one

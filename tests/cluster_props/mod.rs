@@ -1,5 +1,5 @@
 //! The generator, element types, kernels and checks of the MPI property tests
-//! (`tests/mpi_properties.rs`).
+//! (`tests/cluster_properties.rs`).
 
 use std::fmt::{Debug, Display};
 use std::time::Instant;

@@ -10,7 +10,7 @@
 //! broadcasts it, so every rank draws the same cases in the same order and makes
 //! the same collective calls; after each case the ranks check that they still
 //! agree. Each job prints its seed, and every failure names it: replay one with
-//! `SHMPOOL_PROP_SEED=<seed> cargo test --features mpi --test mpi_properties`.
+//! `SHMPOOL_PROP_SEED=<seed> cargo test --features mpi --test cluster_properties`.
 //!
 //! `root_data_chunk_kernels_read_rank_0s_y` holds issue 11's third defect down: on
 //! the root-data path, a chunk kernel that reads its output (`y += x`) sees rank
@@ -25,14 +25,15 @@ use serde::de::DeserializeOwned;
 use shmpool::mpi::traits::{Communicator, CommunicatorCollectives, Root};
 use shmpool::{Blocks, DistArray};
 
+mod cluster_props;
+#[path = "common/mpi_jobs.rs"]
 mod mpi_jobs;
-mod mpi_props;
 
-use mpi_jobs::on_every_rank;
-use mpi_props::{
+use cluster_props::{
     Ctx, Elem, Particle, Rng, SEED_VAR, add_f, add_x, bump, cross_of, distribute, f_of, on_root,
     set_cross, set_f,
 };
+use mpi_jobs::on_every_rank;
 
 /// The random sizes of the array properties are drawn below these.
 const ARRAY_SIZES: &[usize] = &[64, 1_000, 5_000, 50_000, 300_000];

@@ -9,8 +9,10 @@ use shmpool::{
     Blocks, Cluster, DistArray, DistGrid, Error, Grid, GridMut, Pool, RowFrame, SharedArray,
 };
 
+#[path = "common/examples.rs"]
+mod examples;
+#[path = "common/mpi_jobs.rs"]
 mod mpi_jobs;
-mod support;
 
 use mpi_jobs::{CASE_VAR, mpirun, mpirun_program, on_every_rank, on_rank};
 
@@ -503,7 +505,7 @@ fn the_mpi_sum_example_checks_its_sums_on_two_and_three_ranks() {
     if std::env::var_os(CASE_VAR).is_some() {
         return; // a rank of another test's job
     }
-    let exe = support::build_examples(&["mpi"]).join("mpi_sum");
+    let exe = examples::build_examples(&["mpi"]).join("mpi_sum");
     for n in [2, 3] {
         let job = mpirun_program(n, &exe, &["100003", "3"], None);
         assert!(

@@ -1,34 +1,273 @@
-//! Regression tests for the bugs of issue 10 in the lives of workers and pools: bug 2
-//! (`max_tasks_per_child` with killed workers), bug 5 (a task timeout while the fork
-//! server is stopped) and bug 7 (one EMFILE while creating a pool), one section each.
-//! The other bugs are tested by the other `regressions_*.rs` files, one per family
-//! (`bugN_` names throughout).
-//!
-//! Each fails on code that has its bug, and none can hang: every test body runs
-//! under a time limit (`common::within`) and every result is waited for with
-//! `get_timeout` (`common::get`).
+//! Python Pool parity, a pool's life: close, join, terminate and drop; the
+//! initializer; max_tasks_per_child; and a per-task timeout that replaces its worker.
+//! Then issue 10's bugs in the lives of workers: bug 2 (`max_tasks_per_child` with
+//! killed workers) and bug 5 (a task timeout while the fork server is stopped). The
+//! rest of the API is in `tasks_calls.rs` and `tasks_results.rs`.
 
 #[macro_use]
 mod common;
 
+use common::pool;
+
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
     Deliveries, RaiseOnDrop, Stopped, first_wrong, fork_server_of, get, live_children_of, ok,
-    rerun_self, signal_worker, wait_until, within, worker_pids,
+    signal_worker, wait_until, within, worker_pids,
 };
 use shmpool::{DeathCause, Error, Pool, StartMethod, Work};
 
-/// The time limit of one test's body.
+fn close_join_and_submitting_after_close(m: StartMethod) {
+    let pool = pool(m);
+    let results: Vec<_> = (0..10u64)
+        .map(|i| {
+            pool.apply_async(
+                |x: u64| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    x
+                },
+                (i,),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(matches!(pool.join(), Err(Error::JoinBeforeClose)));
+    pool.close();
+    assert!(matches!(pool.apply(|| 1, ()), Err(Error::PoolClosed)));
+    assert!(matches!(
+        pool.map(|x: u8| x, vec![1u8]),
+        Err(Error::PoolClosed)
+    ));
+    pool.join().unwrap();
+    // Everything submitted before close finished.
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r.get().unwrap(), i as u64);
+    }
+    assert!(pool.stats().workers.iter().all(|w| w.pid.is_none()));
+}
+
+fn terminate_returns_promptly_with_tasks_stuck_in_endless_loops(m: StartMethod) {
+    let pool = pool(m);
+    let stuck: Vec<_> = (0..4)
+        .map(|_| {
+            pool.apply_async(
+                || {
+                    #[allow(clippy::empty_loop)]
+                    loop {}
+                },
+                (),
+            )
+            .unwrap()
+        })
+        .collect::<Vec<shmpool::AsyncResult<()>>>();
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    pool.terminate();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "terminate took {:?}",
+        t.elapsed()
+    );
+    for r in stuck {
+        assert!(matches!(r.get(), Err(Error::PoolTerminated)));
+    }
+    assert!(matches!(pool.apply(|| 1, ()), Err(Error::PoolTerminated)));
+    pool.join().unwrap();
+}
+
+fn dropping_a_pool_with_pending_work_never_hangs(m: StartMethod) {
+    let pool = pool(m);
+    let pending = pool
+        .apply_async(
+            || {
+                std::thread::sleep(Duration::from_secs(30));
+                1
+            },
+            (),
+        )
+        .unwrap();
+    let workers = worker_pids(&pool);
+    assert_eq!(workers.len(), 2);
+    let t = Instant::now();
+    drop(pool);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(matches!(pending.get(), Err(Error::PoolTerminated)));
+    // Every worker is gone: killed and reaped, not left running or as a zombie.
+    for pid in workers {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "worker {pid} outlived the pool");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+static INIT_CALLS: AtomicUsize = AtomicUsize::new(0);
+static INIT_NAME: Mutex<String> = Mutex::new(String::new());
+
+fn init_worker(name: String, times: usize) {
+    INIT_CALLS.fetch_add(times, Ordering::SeqCst);
+    *INIT_NAME.lock().unwrap() = name;
+}
+
+fn the_initializer_runs_once_in_each_worker_before_its_first_task(m: StartMethod) {
+    let pool = Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .initializer(init_worker, ("configured".to_string(), 1))
+        .build()
+        .unwrap();
+    let seen: HashSet<(u32, usize, String)> = pool
+        .map(
+            |_: u32| {
+                std::thread::sleep(Duration::from_millis(2));
+                (
+                    std::process::id(),
+                    INIT_CALLS.load(Ordering::SeqCst),
+                    INIT_NAME.lock().unwrap().clone(),
+                )
+            },
+            0..40u32,
+        )
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(!seen.is_empty());
+    for (pid, calls, name) in &seen {
+        assert_ne!(*pid, std::process::id());
+        assert_eq!(*calls, 1, "worker {pid} ran the initializer {calls} times");
+        assert_eq!(name, "configured");
+    }
+    // The parent never ran it.
+    assert_eq!(INIT_CALLS.load(Ordering::SeqCst), 0);
+}
+
+fn an_initializer_that_panics_fails_build(m: StartMethod) {
+    let err = Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .initializer(|| panic!("no config file"), ())
+        .build()
+        .unwrap_err();
+    match err {
+        Error::InitializerFailed { message } => {
+            assert!(message.contains("no config file"), "{message}")
+        }
+        other => panic!("expected InitializerFailed, got {other:?}"),
+    }
+}
+
+fn max_tasks_per_child_replaces_workers_after_n_tasks(m: StartMethod) {
+    let pool = Pool::builder()
+        .processes(1)
+        .start_method(m)
+        .max_tasks_per_child(3)
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = (0..9)
+        .map(|_| pool.apply(std::process::id, ()).unwrap())
+        .collect();
+    for window in pids.chunks(3) {
+        assert!(window.iter().all(|p| *p == window[0]), "{pids:?}");
+    }
+    let distinct: HashSet<u32> = pids.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "{pids:?}");
+    assert!(pool.stats().respawns >= 2);
+}
+
+/// Python's maxtasksperchild, done better: the replacement starts while the old
+/// worker runs its last task, so the pool never runs short of a worker.
+fn max_tasks_per_child_starts_the_replacement_before_the_old_worker_retires(m: StartMethod) {
+    let pool = Pool::builder()
+        .processes(1)
+        .start_method(m)
+        .max_tasks_per_child(1)
+        .build()
+        .unwrap();
+    let last = pool
+        .apply_async(
+            || {
+                std::thread::sleep(Duration::from_millis(500));
+                std::process::id()
+            },
+            (),
+        )
+        .unwrap();
+    // While the old worker still runs its last task, a second process is up.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    let mut seen = worker_pids(&pool);
+    while seen.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+        seen = worker_pids(&pool);
+    }
+    assert!(!last.ready(), "the last task ended before the check");
+    assert_eq!(
+        seen.len(),
+        2,
+        "no replacement while the old worker ran: {seen:?}"
+    );
+    let old = last.get().unwrap();
+    assert!(
+        seen.contains(&(old as i32)),
+        "{seen:?} lacks the retiring {old}"
+    );
+    let new = pool.apply(std::process::id, ()).unwrap();
+    assert_ne!(new, old);
+    assert!(
+        seen.contains(&(new as i32)),
+        "{seen:?} lacks the replacement {new}"
+    );
+}
+
+fn a_per_task_timeout_kills_the_worker_and_the_pool_carries_on(m: StartMethod) {
+    let pool = pool(m);
+    let t = Instant::now();
+    let err = pool
+        .tasks()
+        .timeout(Duration::from_millis(100))
+        .apply(|| std::thread::sleep(Duration::from_secs(30)), ())
+        .unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    match err {
+        Error::Timeout { limit, work, .. } => {
+            assert_eq!(limit, Duration::from_millis(100));
+            assert!(matches!(work, shmpool::Work::Task(_)));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert_eq!(pool.apply(|x: u32| x + 1, (1,)).unwrap(), 2);
+}
+
+for_each_start_method!(
+    close_join_and_submitting_after_close,
+    terminate_returns_promptly_with_tasks_stuck_in_endless_loops,
+    dropping_a_pool_with_pending_work_never_hangs,
+    the_initializer_runs_once_in_each_worker_before_its_first_task,
+    an_initializer_that_panics_fails_build,
+    max_tasks_per_child_replaces_workers_after_n_tasks,
+    max_tasks_per_child_starts_the_replacement_before_the_old_worker_retires,
+    a_per_task_timeout_kills_the_worker_and_the_pool_carries_on,
+);
+
+/// The time limit of one issue-10 test's body.
 const LIMIT: Duration = Duration::from_secs(90);
 
 per_start_method!(bug5_a_task_timeout_is_enforced_while_the_fork_server_is_stopped);
 
 // ---------------------------------------------------------------------------------
-// Bug 2: max_tasks_per_child together with killed workers: exit-0 deaths, Start
-// errors, and extra workers left running.
+// Issue 10, bug 2: max_tasks_per_child together with killed workers: exit-0 deaths,
+// Start errors, and extra workers left running.
+//
+// The `bug2_` and `bug5_` tests below each failed on code with its bug, and none can
+// hang: every body runs under a time limit (`common::within`) and every result is
+// waited for with `get_timeout` (`common::get`).
 // ---------------------------------------------------------------------------------
 
 fn scramble(x: u64) -> u64 {
@@ -218,7 +457,7 @@ fn bug2_retired_workers_exit_and_respawns_match_retirements() {
 }
 
 // ---------------------------------------------------------------------------------
-// Bug 5: a task timeout is not enforced while the fork server is stopped.
+// Issue 10, bug 5: a task timeout is not enforced while the fork server is stopped.
 // ---------------------------------------------------------------------------------
 
 fn bug5_a_task_timeout_is_enforced_while_the_fork_server_is_stopped(method: StartMethod) {
@@ -255,80 +494,4 @@ fn bug5_a_task_timeout_is_enforced_while_the_fork_server_is_stopped(method: Star
         drop(stopped);
         assert_eq!(ok(pool.apply(|x: u32| x + 1, (41,)), "after SIGCONT"), 42);
     });
-}
-
-// ---------------------------------------------------------------------------------
-// Bug 7: one EMFILE while creating a pool breaks pool creation for the rest of the
-// process (the liveness table is process-global, so the test runs in a child).
-// ---------------------------------------------------------------------------------
-
-const EMFILE_CHILD: &str = "SHMPOOL_REGRESSIONS_EMFILE_CHILD";
-
-#[test]
-fn bug7_one_emfile_does_not_break_later_pools() {
-    if std::env::var_os(EMFILE_CHILD).is_some() {
-        emfile_child();
-        return;
-    }
-    let out = rerun_self(
-        "bug7_one_emfile_does_not_break_later_pools",
-        EMFILE_CHILD,
-        Duration::from_secs(60),
-    );
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success() && stdout.contains("EMFILE CHILD DONE"),
-        "the child failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-}
-
-fn nofile_limit() -> libc::rlimit {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit through a valid pointer.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    assert_eq!(rc, 0, "getrlimit");
-    limit
-}
-
-fn set_nofile_limit(limit: libc::rlimit) {
-    // SAFETY: setrlimit reads one rlimit through a valid pointer.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    assert_eq!(rc, 0, "setrlimit");
-}
-
-/// In the child: build pools under small descriptor limits (which must fail with an
-/// error, not a panic, when they are too small), and after each, with the limit
-/// restored, a pool must build and work.
-fn emfile_child() {
-    let original = nofile_limit();
-    for soft in [5, 6, 8, 10, 12, 16, 24, 32] {
-        set_nofile_limit(libc::rlimit {
-            rlim_cur: soft,
-            ..original
-        });
-        let attempt = std::panic::catch_unwind(|| Pool::new(1));
-        set_nofile_limit(original);
-        match attempt {
-            Err(_) => panic!("Pool::new(1) panicked under RLIMIT_NOFILE = {soft}"),
-            Ok(Err(e)) => eprintln!("RLIMIT_NOFILE = {soft}: Pool::new(1) failed: {e}"),
-            Ok(Ok(pool)) => {
-                assert!(soft > 5, "Pool::new(1) succeeded with only 5 descriptors");
-                eprintln!("RLIMIT_NOFILE = {soft}: Pool::new(1) succeeded");
-                drop(pool);
-            }
-        }
-        let pool = ok(
-            Pool::new(1),
-            format!("Pool::new(1) after an attempt under RLIMIT_NOFILE = {soft}"),
-        );
-        assert_eq!(ok(pool.apply(|x: u32| x * 2, (21,)), "apply"), 42);
-    }
-    println!("EMFILE CHILD DONE");
 }

@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests that run the examples.
+//! Building the examples, for the suites that run them (`tests/examples.rs`, and
+//! `tests/cluster_calls.rs` and `tests/cluster_bulk.rs` under `mpirun`), which
+//! include this file by path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +23,12 @@ pub fn build_examples(features: &[&str]) -> PathBuf {
         cargo.args(["--features", &features.join(",")]);
     }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
+        // `cargo test` builds the examples with the test profile, whose output
+        // is this directory too: ask for that profile, so this build finds them
+        // built (the dev profile would compile the crate once more).
+        Some("debug") => {
+            cargo.args(["--profile", "test"]);
+        }
         Some("release") => {
             cargo.arg("--release");
         }

@@ -3,7 +3,7 @@
 //! parameters, with parameters and with context arrays, and `Pool`'s own methods.
 //! A family that loses a form fails to compile here; `DistBulk`'s forms (feature
 //! `mpi`) are type-checked by `dist_forms`, which needs `mpirun` to run and is run
-//! by `tests/mpi.rs`.
+//! by `tests/cluster_calls.rs`.
 
 use std::ops::Range;
 use std::sync::mpsc;
@@ -586,7 +586,7 @@ fn bulk_with_context_arrays_has_every_form() {
 }
 
 /// Every form of `DistBulk` (feature `mpi`), without parameters and with them.
-/// Type-checked here; running them takes `mpirun`, and `tests/mpi.rs` does.
+/// Type-checked here; running them takes `mpirun`, and `tests/cluster_calls.rs` does.
 #[cfg(feature = "mpi")]
 #[allow(dead_code)]
 fn dist_forms(cluster: &shmpool::Cluster) -> shmpool::Result<()> {

@@ -1,6 +1,7 @@
 //! Python Pool parity, what a call gives back: AsyncResult (get, wait, ready,
-//! successful, timeouts), callbacks and the thread they run on, a task's panic, and
-//! errors as values. The rest of the API is in `api_calls.rs` and `api_lifecycle.rs`.
+//! successful, timeouts), callbacks and the thread they run on (one may call the
+//! pool: issue 10's bug 4), a task's panic, and errors as values. The rest of the
+//! API is in `tasks_calls.rs` and `pool_lifecycle.rs`.
 
 #[macro_use]
 mod common;
@@ -8,10 +9,10 @@ mod common;
 use common::pool;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::worker_pids;
+use common::{get, ok, within, worker_pids};
 use shmpool::{Callbacks, Error, Pool, StartMethod};
 
 fn apply_async_get_wait_ready_successful_and_timeouts(m: StartMethod) {
@@ -54,7 +55,7 @@ fn apply_async_get_wait_ready_successful_and_timeouts(m: StartMethod) {
     match failing.get() {
         Err(Error::TaskPanicked { message, location }) => {
             assert_eq!(message, "nope");
-            assert!(location.unwrap().contains("api_results.rs"));
+            assert!(location.unwrap().contains("tasks_results.rs"));
         }
         other => panic!("expected TaskPanicked, got {other:?}"),
     }
@@ -175,7 +176,10 @@ fn one_panicking_task_among_many_fails_alone(m: StartMethod) {
                 assert_eq!(i, 77);
                 assert_eq!(message, "task 77 failed");
                 let location = location.expect("a panic location");
-                assert!(location.starts_with("tests/api_results.rs:"), "{location}");
+                assert!(
+                    location.starts_with("tests/tasks_results.rs:"),
+                    "{location}"
+                );
             }
             Err(e) => panic!("task {i}: {e}"),
         }
@@ -294,7 +298,6 @@ for_each_start_method!(
 /// wait for the answer, even for a result with callbacks of its own.
 #[test]
 fn a_callback_can_call_apply_and_map() {
-    use std::sync::mpsc;
     let pool = Arc::new(Pool::new(2).unwrap());
     let (tx, rx) = mpsc::channel();
     let (p, t) = (Arc::clone(&pool), tx.clone());
@@ -346,4 +349,68 @@ fn a_callback_can_call_apply_and_map() {
         mapped.unwrap(),
         (0..100u64).map(|x| x * x).collect::<Vec<_>>()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Issue 10, bug 4: a blocking call inside a callback deadlocked (callbacks ran on
+// the result thread, which the blocking call waits for). These tests failed on code
+// with the bug; none can hang: the body runs under a time limit (`common::within`)
+// and the outer result is waited for with `get_timeout` (`common::get`).
+// ---------------------------------------------------------------------------------
+
+/// The time limit of one bug-4 test's body.
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// How long the test waits for the nested call's answer.
+const NESTED_WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn bug4_apply_inside_on_success_returns() {
+    within(LIMIT, "bug4 apply", || {
+        let pool = Arc::new(ok(Pool::new(2), "Pool::new(2)"));
+        let (tx, rx) = mpsc::channel();
+        let nested = Arc::clone(&pool);
+        let outer = pool.tasks().apply_async_with(
+            |x: u64| x + 1,
+            (1,),
+            Callbacks::new().on_success(move |v: &u64| {
+                let r = nested.apply(|x: u64| x * 10, (*v,));
+                let _ = tx.send(r.map_err(|e| e.to_string()));
+            }),
+        );
+        let outer = ok(outer, "submit");
+        let answer = rx
+            .recv_timeout(NESTED_WAIT)
+            .expect("pool.apply inside on_success did not return (deadlock)");
+        assert_eq!(answer, Ok(20));
+        // (The callback, and its Arc of the pool, are gone once the result is ready.)
+        assert_eq!(ok(get(outer, "outer"), "outer"), 2);
+    });
+}
+
+#[test]
+fn bug4_map_inside_on_error_returns() {
+    within(LIMIT, "bug4 map", || {
+        let pool = Arc::new(ok(Pool::new(2), "Pool::new(2)"));
+        let (tx, rx) = mpsc::channel();
+        let nested = Arc::clone(&pool);
+        let outer = pool.tasks().apply_async_with(
+            || -> u64 { panic!("boom") },
+            (),
+            Callbacks::new().on_error(move |e: &Error| {
+                let r = nested.map(|x: u64| x * 7, 0..100u64);
+                let _ = tx.send((e.to_string(), r.map_err(|e| e.to_string())));
+            }),
+        );
+        let outer = ok(outer, "submit");
+        let (error, answer) = rx
+            .recv_timeout(NESTED_WAIT)
+            .expect("pool.map inside on_error did not return (deadlock)");
+        assert!(error.contains("boom"), "{error}");
+        assert_eq!(answer, Ok((0..100).map(|x| x * 7).collect()));
+        assert!(matches!(
+            get(outer, "outer"),
+            Err(Error::TaskPanicked { .. })
+        ));
+    });
 }

@@ -8,8 +8,10 @@ use shmpool::mpi::collective::SystemOperation;
 use shmpool::mpi::traits::CommunicatorCollectives;
 use shmpool::{Blocks, Cluster, DistArray, Error, SharedArray};
 
+#[path = "common/examples.rs"]
+mod examples;
+#[path = "common/mpi_jobs.rs"]
 mod mpi_jobs;
-mod support;
 
 use mpi_jobs::{CASE_VAR, mpirun, mpirun_program, on_every_rank, on_rank, processes_with_env};
 
@@ -396,7 +398,7 @@ fn the_mpi_sqrt_example_checks_its_results_on_two_and_three_ranks() {
     if std::env::var_os(CASE_VAR).is_some() {
         return; // a rank of another test's job
     }
-    let exe = support::build_examples(&["mpi"]).join("mpi_sqrt");
+    let exe = examples::build_examples(&["mpi"]).join("mpi_sqrt");
     for n in [2, 3] {
         let job = mpirun_program(n, &exe, &["100003", "3"], None);
         assert!(
