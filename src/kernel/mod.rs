@@ -40,8 +40,8 @@ pub(crate) use code_offsets::{
 };
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
 pub use grid::{Grid, GridMut};
-pub(crate) use kernel_fn::{FoldEachRow, FoldOne};
 pub use kernel_fn::KernelFn;
+pub(crate) use kernel_fn::{FoldEachRow, FoldOne};
 pub use operands::{ArrayArg, Inputs, Outputs};
 pub(crate) use simd_dispatch::{Kernels, kernels};
 pub(crate) use zero_sized::{AssertZeroSized, conjure};

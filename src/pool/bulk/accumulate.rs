@@ -257,7 +257,10 @@ mod tests {
         assert_eq!(<DefaultDtype as MeanIn<f32>>::widen(0.5), 0.5f32);
         assert_eq!(<i64 as SumIn<u32>>::widen(u32::MAX), 4_294_967_295i64);
         // Beyond 2^53, rounded to nearest even, as numpy's cast.
-        assert_eq!(<f64 as SumIn<i64>>::widen((1 << 53) + 1), 9_007_199_254_740_992.0);
+        assert_eq!(
+            <f64 as SumIn<i64>>::widen((1 << 53) + 1),
+            9_007_199_254_740_992.0
+        );
     }
 
     #[test]

@@ -33,7 +33,12 @@ struct Along {
 impl Along {
     /// Checks a reduction of `x` along `axis` into an output of `out_len` elements
     /// (`what` names it in errors).
-    fn check<T: Number>(x: &SharedArray<T>, axis: usize, out_len: usize, what: &str) -> Result<Along> {
+    fn check<T: Number>(
+        x: &SharedArray<T>,
+        axis: usize,
+        out_len: usize,
+        what: &str,
+    ) -> Result<Along> {
         let [rows, cols] = *x.shape() else {
             return Err(Error::Dimensionality {
                 shape: x.shape().to_vec(),
@@ -117,12 +122,23 @@ where
     };
     let ops = vec![spec(xr, Role::Chunked), spec(yr, Role::Chunked)];
     let k = kernels::<RowsBody<E, T, U, F>>();
-    bulk.run(JobKind::Rows, k, ops, xr.len, xr.elem_size + yr.elem_size, true)
+    bulk.run(
+        JobKind::Rows,
+        k,
+        ops,
+        xr.len,
+        xr.elem_size + yr.elem_size,
+        true,
+    )
 }
 
 /// Rows of no column: `value` into the outputs of the rows the operation covers,
 /// after checking its range as the engine would.
-fn fill_rows<E: KernelEnv, D, U: bytemuck::Pod>(bulk: &Bulk<'_, E, D>, out: &mut SharedArray<U>, value: U) -> Result<()> {
+fn fill_rows<E: KernelEnv, D, U: bytemuck::Pod>(
+    bulk: &Bulk<'_, E, D>,
+    out: &mut SharedArray<U>,
+    value: U,
+) -> Result<()> {
     let len = out.len();
     let (start, end) = bulk.options.range.unwrap_or((0, len));
     if start > end || end > len {
@@ -389,7 +405,12 @@ impl Bulk<'_> {
     /// assert_eq!(&r[..], &[4, 9]);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn min_axis<T: Number>(self, x: &SharedArray<T>, axis: usize, out: &mut SharedArray<T>) -> Result<()> {
+    pub fn min_axis<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        axis: usize,
+        out: &mut SharedArray<T>,
+    ) -> Result<()> {
         self.extreme_axis::<T, false>(x, axis, out)
     }
 
@@ -398,7 +419,12 @@ impl Bulk<'_> {
     ///
     /// # Errors
     /// As for [`Bulk::min_axis`].
-    pub fn max_axis<T: Number>(self, x: &SharedArray<T>, axis: usize, out: &mut SharedArray<T>) -> Result<()> {
+    pub fn max_axis<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        axis: usize,
+        out: &mut SharedArray<T>,
+    ) -> Result<()> {
         self.extreme_axis::<T, true>(x, axis, out)
     }
 

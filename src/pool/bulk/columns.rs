@@ -158,7 +158,10 @@ where
             *s = *s + W::widen(v);
         }
     }
-    let means: Vec<W::Acc> = s.iter().map(|&s| super::accumulate::divide_by_count(s, n)).collect();
+    let means: Vec<W::Acc> = s
+        .iter()
+        .map(|&s| super::accumulate::divide_by_count(s, n))
+        .collect();
     // The shift of each column: its element nearest the column's mean, the first
     // on a tie.
     let mut k: Vec<W::Acc> = rows.row(0).iter().map(|&v| W::widen(v)).collect();
@@ -183,7 +186,10 @@ where
     acc[0] = n as f64;
     let fields = [&s, &k, &l, &q];
     for (field, values) in fields.into_iter().enumerate() {
-        for (w, v) in acc[1 + field * cols..1 + (field + 1) * cols].iter_mut().zip(values) {
+        for (w, v) in acc[1 + field * cols..1 + (field + 1) * cols]
+            .iter_mut()
+            .zip(values)
+        {
             *w = v.to_f64();
         }
     }
@@ -211,7 +217,11 @@ pub(super) fn column_extremes<T: Number, const MAX: bool>(
             }
         },
     );
-    let start = if MAX { T::MAX_IDENTITY } else { T::MIN_IDENTITY };
+    let start = if MAX {
+        T::MAX_IDENTITY
+    } else {
+        T::MIN_IDENTITY
+    };
     let mut slots = partials(bulk, x, k, &vec![start; cols])?;
     let best = tree_combine(&mut slots, cols, |l, r| {
         for (a, &b) in l.iter_mut().zip(r) {

@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(lane_extreme::<_, true>(&xs, f64::NAN, less_number), -1.0);
         assert_eq!(lane_extreme::<_, true>(&xs, f64::NAN, greater_number), 7.0);
         assert!(lane_extreme::<_, true>(&[f64::NAN; 40], f64::NAN, less_number).is_nan());
-        assert_eq!(lane_extreme::<_, true>(&[f64::INFINITY], f64::NAN, less_number), f64::INFINITY);
+        assert_eq!(
+            lane_extreme::<_, true>(&[f64::INFINITY], f64::NAN, less_number),
+            f64::INFINITY
+        );
         assert_eq!(first_best(&[2, 1, 1, 0, 0], less), 3);
     }
 

@@ -231,7 +231,10 @@ impl<'p, D: Dtype> Bulk<'p, (), D> {
         D: MeanIn<T>,
     {
         let mut sums = chunk_sums::<T, Averaged<D>>(self.plain(), x)?;
-        Ok(divide_by_count(tree_sum(&mut sums), covered(&self, x.len())))
+        Ok(divide_by_count(
+            tree_sum(&mut sums),
+            covered(&self, x.len()),
+        ))
     }
 
     /// The variance (`np.var(x, ddof=ddof)`): `Σ(x − mean)² / (n − ddof)`, in the
@@ -381,7 +384,10 @@ mod tests {
             assert_eq!(mean, s as f64 / n as f64);
             // The mean is not exact here (50050/1001 ≈ 49.99...), so allow a few ulps.
             let sq = sq.unwrap();
-            assert!((sq - exact).abs() <= 1e-12 * exact, "chunks of {c}: {sq} vs {exact}");
+            assert!(
+                (sq - exact).abs() <= 1e-12 * exact,
+                "chunks of {c}: {sq} vs {exact}"
+            );
         }
         // A mean that is exact: symmetric data around 1e6.
         let ys: Vec<f64> = (0..999).map(|i| 1e6 + f64::from(i - 499)).collect();

@@ -3,9 +3,7 @@
 //! deterministic like every reduction. For integers, which hold no NaN, each is
 //! its plain form.
 
-use super::accumulate::{
-    Averaged, Dtype, Float, MeanIn, SumIn, Summed, Widen, divide_by_count,
-};
+use super::accumulate::{Averaged, Dtype, Float, MeanIn, SumIn, Summed, Widen, divide_by_count};
 use super::bulk_builder::Bulk;
 use super::lanes::{chunk_sum, first_best, greater_number, lane_extreme, less_number};
 use super::moments::{covered, tree_sum};
@@ -82,9 +80,9 @@ impl<'p, D: Dtype> Bulk<'p, (), D> {
                 acc[1] = chunk_sum(xs, |v| u64::from(!v.is_nan())) as f64;
             },
         );
-        let slots =
-            self.plain()
-                .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[0.0; 2])?;
+        let slots = self
+            .plain()
+            .reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[0.0; 2])?;
         let mut sums: Vec<<D as MeanIn<T>>::Acc> = slots
             .chunks_exact(2)
             .map(|w| <D as MeanIn<T>>::Acc::from_f64(w[0]))
@@ -216,7 +214,11 @@ impl Bulk<'_> {
     /// `best`, unless it points at a NaN and every element is one. A NaN can win
     /// only where no number beats the fill (all are NaN or that infinity), so the
     /// second pass runs only then.
-    fn unless_all_nan<T: Number>(self, x: &SharedArray<T>, best: Option<usize>) -> Result<Option<usize>> {
+    fn unless_all_nan<T: Number>(
+        self,
+        x: &SharedArray<T>,
+        best: Option<usize>,
+    ) -> Result<Option<usize>> {
         match best {
             Some(i) if x[i].is_nan() => match self.nanmin(x)? {
                 Some(m) if m.is_nan() => Err(Error::AllNan {
