@@ -5,9 +5,12 @@
 //! never on the workers, the start method or the SIMD level.
 //!
 //! Within a chunk a column is added (or compared) row after row, which
-//! vectorizes across the columns. A chunk holds at least [`PARTIAL_SHARE`] times
-//! as many bytes of rows as its partial has, so that the parent's combine stays
-//! a small part of the work.
+//! vectorizes across the columns. By default a chunk holds at least
+//! [`PARTIAL_SHARE`] times as many bytes of rows as its partial has, so that the
+//! parent's combine stays a small part of the work, and the chunks are few enough
+//! that their partials fit the scratch the pool keeps between calls
+//! ([`KEPT_BYTES`]): a reduction that outgrows it maps a fresh segment in every
+//! process and faults its pages in, each call.
 
 use std::ops::Range;
 
@@ -20,17 +23,19 @@ use super::number::Number;
 use super::reduce::{fold_rows_kernels, rows_of, tree_combine};
 use crate::array::SharedArray;
 use crate::error::Result;
+use crate::job::scratch::KEPT_BYTES;
 use crate::kernel::{Grid, Kernels};
 use crate::layout::JobKind;
 
 /// The least bytes of input rows per byte of partial, for the default chunk length.
-const PARTIAL_SHARE: usize = 32;
+const PARTIAL_SHARE: usize = 64;
 
 /// Every chunk's partial (`width` accumulators of `A`, starting as `identity`),
 /// for the row fold kernels `k` over `x`, in chunk order. The default chunk
 /// length is the engine's for rows of `x`, raised so that a chunk's rows hold at
-/// least [`PARTIAL_SHARE`] times its partial's bytes; it depends on the array
-/// alone.
+/// least [`PARTIAL_SHARE`] times its partial's bytes, and so that the partials
+/// and the identity fit in [`KEPT_BYTES`] where one partial is small enough; it
+/// depends on the array and the range alone, never on the workers.
 fn partials<T: Number, A: bytemuck::Pod>(
     bulk: Bulk<'_>,
     x: &SharedArray<T>,
@@ -46,8 +51,15 @@ fn partials<T: Number, A: bytemuck::Pod>(
                 _ => rows.len,
             };
             let row_bytes = rows.elem_size.max(1);
-            let least = (PARTIAL_SHARE * size_of_val(identity)).div_ceil(row_bytes);
-            bulk.chunk_len(default_chunk_len(span, row_bytes, 1).max(least).max(1))
+            let partial_bytes = size_of_val(identity).max(1);
+            let least = (PARTIAL_SHARE * partial_bytes).div_ceil(row_bytes);
+            // The identity takes a slot of the scratch too.
+            let fit = match KEPT_BYTES / partial_bytes {
+                slots @ 2.. => span.div_ceil(slots - 1),
+                _ => 1,
+            };
+            let len = default_chunk_len(span, row_bytes, 1).max(least).max(fit);
+            bulk.chunk_len(len.max(1))
         }
     };
     bulk.reduce_slots(JobKind::Reduce, k, &[rows], identity)
