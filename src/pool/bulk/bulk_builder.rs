@@ -300,8 +300,10 @@ impl<'p, E: KernelEnv, D> Bulk<'p, E, D> {
     /// Elements per chunk (rows, for row operations). Default: about 256 KiB of
     /// input and output per chunk, and at least eight chunks per worker when the
     /// array is large enough (reductions choose from the array alone, so that their
-    /// result does not depend on the pool's size). Zero is refused with
-    /// [`Error::ZeroChunkLen`].
+    /// result does not depend on the pool's size; a reduction along axis 0 of a 2-D
+    /// array takes rows of at least 64 times the bytes of its partial, a value per
+    /// column, so that combining the partials stays a small part of the work).
+    /// Zero is refused with [`Error::ZeroChunkLen`].
     ///
     /// # Examples
     ///
