@@ -96,6 +96,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A NaN-ignoring index (`nanargmin`, `nanargmax`) of data that are all NaN:
+    /// there is no number to point at, where numpy raises `ValueError("All-NaN
+    /// slice encountered")`.
+    #[error("all {len} elements are NaN: there is no number to give the index of")]
+    AllNan {
+        /// Elements reduced.
+        len: usize,
+    },
+
     /// A SIMD level this CPU cannot run was asked for (`PoolBuilder::simd` or
     /// `SHMPOOL_SIMD`).
     #[error("SIMD level {requested} was asked for, but this CPU supports up to {detected}")]

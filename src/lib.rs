@@ -154,8 +154,8 @@ cfg_not_loom! {
     #[cfg(feature = "progress")]
     pub use pool::Progress;
     pub use pool::{
-        ArrayPages, Bulk, BulkFuture, CancelToken, Imap, ImapStream, Number, Pool, PoolBuilder,
-        StartMethod, Stats, Tasks, WorkerStats,
+        ArrayPages, Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float, Imap, ImapStream,
+        MeanIn, Number, Pool, PoolBuilder, StartMethod, Stats, SumIn, Tasks, WorkerStats,
     };
     pub use shm::recycle as array_cache;
     pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};

@@ -10,6 +10,7 @@
 //! | `MapBody`, `ChunksBody` | inputs, outputs (chunked) |
 //! | `ForEachBody`, `ChunkMutBody` | the array (chunked, in place) |
 //! | `ReduceBody`, `FoldBody` | inputs (chunked), partials (one slot per chunk), identity |
+//! | `FoldRowsBody` | input rows (chunked; an element is a row), partials, identity |
 //! | `IndexedBody` | inputs (whole), outputs (chunked) |
 //! | `RowsBody` | input rows, output rows (chunked; an element is a row) |
 //! | `GridBody` | input rows (whole), output rows (chunked) |
@@ -239,6 +240,52 @@ where
         let held = unsafe { E::arg(call) };
         let p: &E::Arg = &held;
         f.call(p, (start, slot, ins))
+    }
+}
+
+body!(
+    /// A chunk's partial of a fold over the rows of a 2-D array: the slot (`width`
+    /// accumulators) starts as the identity, then `f(p, rows, slot, chunk_rows)`
+    /// folds the chunk's rows (`rows`, their global indices) into it.
+    FoldRowsBody<E, T, A, F>
+);
+impl<E, T, A, F> KernelBody for FoldRowsBody<E, T, A, F>
+where
+    E: KernelEnv,
+    T: Pod,
+    A: Pod,
+    F: for<'a> KernelFn<E, (Range<usize>, &'a mut [A], Grid<'a, T>), Output = ()>,
+{
+    #[inline(always)]
+    unsafe fn run(call: &ChunkCall, _level: Simd) {
+        let (x, partials, identity) = (&call.operands[0], &call.operands[1], &call.operands[2]);
+        let cols = x.elem_size / size_of::<T>().max(1);
+        let width = identity.extent;
+        // SAFETY: operand 0 holds input rows of `cols` elements (an element is a
+        // row), chunked and read-only; the partials and the identity are as in
+        // `FoldBody`, the chunk's slot ours alone.
+        let (xs, slot, identity) = unsafe {
+            (
+                std::slice::from_raw_parts(
+                    x.ptr.cast::<T>().cast_const().add(call.start * cols),
+                    call.len * cols,
+                ),
+                std::slice::from_raw_parts_mut(
+                    partials.ptr.cast::<A>().add(call.chunk * width),
+                    width,
+                ),
+                std::slice::from_raw_parts(identity.ptr.cast::<A>().cast_const(), width),
+            )
+        };
+        // A retried chunk starts over from the identity.
+        slot.copy_from_slice(identity);
+        // SAFETY: as in `MapBody`.
+        let f: F = unsafe { conjure() };
+        let first = call.origin + call.start;
+        // SAFETY: as in `MapBody`.
+        let held = unsafe { E::arg(call) };
+        let p: &E::Arg = &held;
+        f.call(p, (first..first + call.len, slot, Grid::new(xs, cols)))
     }
 }
 

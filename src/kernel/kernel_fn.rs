@@ -10,7 +10,10 @@
 //! inlined into every SIMD entry point (`src/kernel/simd_dispatch.rs`) with nothing
 //! of shmpool's between them.
 
+use std::ops::Range;
+
 use super::env::{Env, KernelEnv, Params, ParamsAndArrays};
+use super::grid::Grid;
 
 /// A bulk kernel for the environment `E`, called with the arguments `Args` (a
 /// tuple: an element, or a chunk's slices, or a row and its output).
@@ -118,5 +121,34 @@ where
     #[inline(always)]
     fn call(&self, env: &E::Arg, (_, slot, xs): (usize, &'a mut [A], S)) {
         self.0.call(env, (&mut slot[0], xs))
+    }
+}
+
+/// A fold kernel of one accumulator over rows (`fold_rows`'s, `f(&mut acc, row)`)
+/// as the row fold body calls it: `(global rows, the chunk's slot of accumulators,
+/// the chunk's rows)`, each row folded in order into the slot's first. As
+/// zero-sized as the kernel it wraps.
+#[derive(Clone, Copy)]
+pub(crate) struct FoldEachRow<F>(pub F);
+
+impl<'a, E, A: 'a, T: 'a, F> KernelFn<E, (Range<usize>, &'a mut [A], Grid<'a, T>)>
+    for FoldEachRow<F>
+where
+    E: KernelEnv,
+    F: for<'b> KernelFn<E, (&'b mut A, &'b [T]), Output = ()>,
+{
+    type Output = ();
+    #[inline(always)]
+    fn call(&self, env: &E::Arg, (rows, slot, grid): (Range<usize>, &'a mut [A], Grid<'a, T>)) {
+        let acc = &mut slot[0];
+        match grid.cols() {
+            // Rows of no element: one call each all the same, as `map_rows_into`.
+            0 => rows.for_each(|_| self.0.call(env, (&mut *acc, &[]))),
+            cols => {
+                for row in grid.as_slice().chunks_exact(cols) {
+                    self.0.call(env, (&mut *acc, row));
+                }
+            }
+        }
     }
 }

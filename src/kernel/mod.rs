@@ -30,8 +30,8 @@ mod stream;
 mod zero_sized;
 
 pub(crate) use bodies::{
-    ChunkMutBody, ChunksBody, FoldBody, ForEachBody, GridBody, IndexedBody, MapBody, ReduceBody,
-    RowsBody, StreamMapBody,
+    ChunkMutBody, ChunksBody, FoldBody, FoldRowsBody, ForEachBody, GridBody, IndexedBody, MapBody,
+    ReduceBody, RowsBody, StreamMapBody,
 };
 #[doc(hidden)]
 pub use chunk_call::{ChunkCall, OperandPtr};
@@ -40,8 +40,8 @@ pub(crate) use code_offsets::{
 };
 pub use env::{Env, KernelEnv, Params, ParamsAndArrays, type_tag};
 pub use grid::{Grid, GridMut};
-pub(crate) use kernel_fn::FoldOne;
 pub use kernel_fn::KernelFn;
+pub(crate) use kernel_fn::{FoldEachRow, FoldOne};
 pub use operands::{ArrayArg, Inputs, Outputs};
 pub(crate) use simd_dispatch::{Kernels, kernels};
 pub(crate) use zero_sized::{AssertZeroSized, conjure};

@@ -27,7 +27,7 @@ mod tasks;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use bulk::{Bulk, BulkFuture, CancelToken, Number};
+pub use bulk::{Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float, MeanIn, Number, SumIn};
 pub(crate) use inner::PoolInner;
 pub use pool_builder::{PoolBuilder, StartMethod};
 pub use stats::{ArrayPages, Stats, WorkerStats};

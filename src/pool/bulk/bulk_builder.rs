@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
+use super::accumulate::DefaultDtype;
 use super::cancel_token::CancelToken;
 use super::engine::{self, OperandSpec, Operation, Options, Plan, Role};
 use crate::array::SharedArray;
@@ -31,8 +32,10 @@ use crate::pool::inner::PoolInner;
 ///
 /// Every form (`map_into`, `zip_map_into`, `map_reduce`, ...) exists for every
 /// `E`; the reductions of numpy's names (`sum`, `dot`, `min`, `histogram`, ...)
-/// take no kernel and exist for `E = ()`. `'p` is what the operation borrows: the
-/// pool, a cancel token, context arrays.
+/// take no kernel and exist for `E = ()`. `D` is what the sums, means and
+/// variances among them compute in (numpy's `dtype=`): [`DefaultDtype`], numpy's
+/// defaults, unless [`Bulk::dtype`] chose an accumulator. `'p` is what the
+/// operation borrows: the pool, a cancel token, context arrays.
 ///
 /// A kernel's argument types are written out, as in the examples: the compiler
 /// infers those of a kernel of elements from the arrays, but not those of a kernel
@@ -58,24 +61,24 @@ use crate::pool::inner::PoolInner;
 /// # Ok::<(), shmpool::Error>(())
 /// ```
 #[must_use = "a Bulk does nothing until one of its operations runs"]
-pub struct Bulk<'p, E: KernelEnv = ()> {
+pub struct Bulk<'p, E: KernelEnv = (), D = DefaultDtype> {
     pub(super) inner: &'p Arc<PoolInner>,
     pub(super) options: Options<'p>,
     /// The parameters, copied into the job entry at each run.
     params: E::Params,
     /// The context arrays, in the order `context` added them.
     contexts: ContextArrays<'p>,
-    _env: PhantomData<E>,
+    _env: PhantomData<(E, D)>,
 }
 
 // A builder is `Copy`, as its options are: one can run several operations.
-impl<E: KernelEnv> Clone for Bulk<'_, E> {
+impl<E: KernelEnv, D> Clone for Bulk<'_, E, D> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<E: KernelEnv> Copy for Bulk<'_, E> {}
+impl<E: KernelEnv, D> Copy for Bulk<'_, E, D> {}
 
 /// The context arrays of an operation, with their element types' tags, held
 /// inline so that a builder stays `Copy`. A job holds at most `MAX_OPERANDS`
@@ -106,12 +109,13 @@ impl<'p> ContextArrays<'p> {
     }
 }
 
-impl<E: KernelEnv> std::fmt::Debug for Bulk<'_, E> {
+impl<E: KernelEnv, D> std::fmt::Debug for Bulk<'_, E, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bulk")
             .field("options", &self.options)
             .field("params_bytes", &size_of::<E::Params>())
             .field("context_arrays", &self.contexts.count)
+            .field("dtype", &std::any::type_name::<D>())
             .finish()
     }
 }
@@ -139,6 +143,11 @@ impl<'p> Bulk<'p> {
     #[cfg(feature = "mpi")]
     pub(crate) fn in_env<E: KernelEnv>(self, params: E::Params) -> Bulk<'p, E> {
         self.retyped(params)
+    }
+
+    /// This operation, its sums and means computed in `A` (see [`Bulk::dtype`]).
+    pub(super) fn with_dtype<A>(self) -> Bulk<'p, (), A> {
+        self.retyped(())
     }
 
     /// A bulk operation on the pool `inner`, with the default options.
@@ -241,7 +250,8 @@ impl<'p, P: Pod> Bulk<'p, Params<P>> {
         'p: 'a,
     {
         let params = self.params;
-        self.retyped::<ParamsAndArrays<P>>(params).context(array)
+        self.retyped::<ParamsAndArrays<P>, DefaultDtype>(params)
+            .context(array)
     }
 }
 
@@ -267,9 +277,10 @@ impl<'p, P: Pod> Bulk<'p, ParamsAndArrays<P>> {
     }
 }
 
-impl<'p, E: KernelEnv> Bulk<'p, E> {
-    /// The same operation in another environment, with `params`.
-    fn retyped<F: KernelEnv>(self, params: F::Params) -> Bulk<'p, F> {
+impl<'p, E: KernelEnv, D> Bulk<'p, E, D> {
+    /// The same operation in another environment, with `params`, and the
+    /// accumulator `A`.
+    fn retyped<F: KernelEnv, A>(self, params: F::Params) -> Bulk<'p, F, A> {
         Bulk {
             inner: self.inner,
             options: self.options,
@@ -279,11 +290,20 @@ impl<'p, E: KernelEnv> Bulk<'p, E> {
         }
     }
 
+    /// The same operation with numpy's default accumulators, the `D` that the
+    /// reductions' plumbing (`reduce_slots`, `run`) is written for.
+    pub(super) fn plain(self) -> Bulk<'p, E> {
+        let params = self.params;
+        self.retyped(params)
+    }
+
     /// Elements per chunk (rows, for row operations). Default: about 256 KiB of
     /// input and output per chunk, and at least eight chunks per worker when the
     /// array is large enough (reductions choose from the array alone, so that their
-    /// result does not depend on the pool's size). Zero is refused with
-    /// [`Error::ZeroChunkLen`].
+    /// result does not depend on the pool's size; a reduction along axis 0 of a 2-D
+    /// array takes rows of at least 64 times the bytes of its partial, a value per
+    /// column, so that combining the partials stays a small part of the work).
+    /// Zero is refused with [`Error::ZeroChunkLen`].
     ///
     /// # Examples
     ///

@@ -9,6 +9,7 @@ use bytemuck::Pod;
 use super::bulk_builder::{Bulk, check_lengths, chunked, spec, traffic};
 use super::bulk_future::{self, BulkFuture};
 use super::engine::Role;
+use super::reduce;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
 use crate::kernel::{
@@ -511,21 +512,7 @@ fn rows_of<'a, T: Pod, U: Pod>(
     x: &'a SharedArray<T>,
     y: &'a SharedArray<U>,
 ) -> Result<(ArrayArg<'a>, ArrayArg<'a>)> {
-    let as_rows = |a: ArrayArg<'a>, elem: usize| -> Result<ArrayArg<'a>> {
-        match *a.shape {
-            [rows, cols] => Ok(ArrayArg {
-                len: rows,
-                elem_size: cols * elem,
-                ..a
-            }),
-            _ => Err(Error::Dimensionality {
-                shape: a.shape.to_vec(),
-                axes: 2,
-            }),
-        }
-    };
-    let xr = as_rows(ArrayArg::of(x), size_of::<T>())?;
-    let yr = as_rows(ArrayArg::of(y), size_of::<U>())?;
+    let (xr, yr) = (reduce::rows_of(x)?, reduce::rows_of(y)?);
     if xr.len != yr.len {
         return Err(Error::OperandLength {
             what: "the output's rows".into(),

@@ -7,12 +7,15 @@
 
 use bytemuck::Pod;
 
+use std::ops::Range;
+
 use super::bulk_builder::{Bulk, check_lengths, chunked, traffic};
 use super::engine::{self, OperandSpec, Role};
-use crate::error::Result;
+use crate::array::SharedArray;
+use crate::error::{Error, Result};
 use crate::kernel::{
-    ArrayArg, AssertZeroSized, FoldBody, FoldOne, Inputs, KernelEnv, KernelFn, Kernels, ReduceBody,
-    kernels,
+    ArrayArg, AssertZeroSized, FoldBody, FoldEachRow, FoldOne, FoldRowsBody, Grid, Inputs,
+    KernelEnv, KernelFn, Kernels, ReduceBody, kernels,
 };
 use crate::layout::JobKind;
 
@@ -78,8 +81,17 @@ impl<E: KernelEnv> Bulk<'_, E> {
     /// [`Bulk::map_reduce`]. `combine` runs only in the parent, so it may capture. A
     /// histogram is a fold whose accumulator is an array of bins.
     ///
+    /// A chunk is a run of elements whose length is the chunk length's, wherever
+    /// rows begin and end, so the inputs must be 1-D: a fold over the rows of a 2-D
+    /// array is [`Bulk::fold_rows`], and its sums, means, extremes along an axis
+    /// are [`Bulk::sum_axis`] and its siblings. (A kernel that took its slice for a
+    /// row would see only as many rows as there are chunks, a number that changes
+    /// with the chunk length, and no error.)
+    ///
     /// # Errors
-    /// As for [`Bulk::map_reduce`].
+    /// [`Error::InvalidArgument`] if an input has more than one axis (reshape it to
+    /// 1-D to fold its elements, in chunks that ignore its rows); as for
+    /// [`Bulk::map_reduce`] otherwise.
     ///
     /// # Examples
     ///
@@ -120,8 +132,86 @@ impl<E: KernelEnv> Bulk<'_, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let ins = inputs.arrays();
+        if let Some(a) = ins.iter().find(|a| a.shape.len() > 1) {
+            return Err(Error::InvalidArgument {
+                name: "fold_reduce input",
+                reason: format!(
+                    "its chunks run across the rows of an array of shape {:?}: fold rows \
+                     with `fold_rows`, reduce along an axis with `sum_axis` and the like, \
+                     or reshape the array to 1-D to fold its elements",
+                    a.shape
+                ),
+            });
+        }
         let k = fold_kernels::<E, I, A, _>(FoldOne(fold));
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
+        Ok(
+            tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
+                .map_or(identity, |s| s[0]),
+        )
+    }
+
+    /// A reduction over the rows of a 2-D array: `fold(&mut acc, row)` (with
+    /// parameters, `fold(p, &mut acc, row)`) for every row in order, `acc` starting
+    /// as `identity` in each chunk of rows; the partials are combined by `combine`
+    /// in the parent, in a fixed tree in chunk order, as for [`Bulk::fold_reduce`].
+    /// Whatever the chunk length, the kernel sees whole rows, one call each: the
+    /// form for a custom reduction of columns (column sums are
+    /// [`Bulk::sum_axis`]). Chunks, `.range(a..b)` and the chunk ranges in errors
+    /// count rows, as for [`Bulk::map_rows_into`]. Deterministic, given the chunk
+    /// length.
+    ///
+    /// # Errors
+    /// [`Error::Dimensionality`] if `x` is not 2-D; as for [`Bulk::map_reduce`]
+    /// otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// const COLS: usize = 512;
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::<f64>::filled(6144 * COLS, 1.0)?.reshape(&[6144, COLS])?;
+    /// // Column sums with a custom accumulator: one row per call, at any chunk length.
+    /// let sums = pool.bulk().fold_rows(
+    ///     &x,
+    ///     [0.0; COLS],
+    ///     |acc: &mut [f64; COLS], row: &[f64]| {
+    ///         for (a, v) in acc.iter_mut().zip(row) {
+    ///             *a += v;
+    ///         }
+    ///     },
+    ///     |mut a, b| {
+    ///         a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+    ///         a
+    ///     },
+    /// )?;
+    /// assert!(sums.iter().all(|&s| s == 6144.0));
+    /// // With a parameter: how many rows start above a threshold.
+    /// let rows = pool.bulk().with(0.5f64).fold_rows(
+    ///     &x,
+    ///     0u64,
+    ///     |t: &f64, n: &mut u64, row: &[f64]| *n += u64::from(row[0] > *t),
+    ///     |a, b| a + b,
+    /// )?;
+    /// assert_eq!(rows, 6144);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    pub fn fold_rows<T, A, F, C>(
+        self,
+        x: &SharedArray<T>,
+        identity: A,
+        fold: F,
+        mut combine: C,
+    ) -> Result<A>
+    where
+        T: Pod,
+        A: Pod,
+        F: for<'a> KernelFn<E, (&'a mut A, &'a [T]), Output = ()>,
+        C: FnMut(A, A) -> A,
+    {
+        let () = AssertZeroSized::<F>::OK;
+        let k = fold_rows_kernels::<E, T, A, _>(FoldEachRow(fold));
+        let mut slots = self.reduce_slots(JobKind::Reduce, k, &[rows_of(x)?], &[identity])?;
         Ok(
             tree_combine(&mut slots, 1, |l, r| l[0] = combine(l[0], r[0]))
                 .map_or(identity, |s| s[0]),
@@ -211,6 +301,37 @@ where
 {
     let () = AssertZeroSized::<G>::OK;
     kernels::<FoldBody<E, I, A, G>>()
+}
+
+/// The entry points of the row fold body for kernel `G` (see [`fold_kernels`]).
+pub(super) fn fold_rows_kernels<E, T, A, G>(_: G) -> Kernels
+where
+    E: KernelEnv,
+    T: Pod,
+    A: Pod,
+    G: for<'a> KernelFn<E, (Range<usize>, &'a mut [A], Grid<'a, T>), Output = ()>,
+{
+    let () = AssertZeroSized::<G>::OK;
+    kernels::<FoldRowsBody<E, T, A, G>>()
+}
+
+/// A 2-D array as an array of rows: an element is a row, `len` counts rows.
+///
+/// # Errors
+/// [`Error::Dimensionality`] if the array is not 2-D.
+pub(super) fn rows_of<T: Pod>(x: &SharedArray<T>) -> Result<ArrayArg<'_>> {
+    let a = ArrayArg::of(x);
+    match *a.shape {
+        [rows, cols] => Ok(ArrayArg {
+            len: rows,
+            elem_size: cols * size_of::<T>(),
+            ..a
+        }),
+        _ => Err(Error::Dimensionality {
+            shape: a.shape.to_vec(),
+            axes: 2,
+        }),
+    }
 }
 
 /// Combines `slots` (each `width` accumulators) pairwise in a fixed tree, in

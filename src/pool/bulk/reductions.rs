@@ -1,14 +1,18 @@
-//! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`,
-//! `argmax` and `histogram` (its bins in `src/pool/bulk/histogram.rs`), deterministic
-//! like every reduction (see `src/pool/bulk/reduce.rs`).
+//! numpy's reductions over `SharedArray`s: `dot`, `min`, `max`, `argmin`, `argmax`
+//! and `histogram` (its bins in `src/pool/bulk/histogram.rs`), deterministic like
+//! every reduction (see `src/pool/bulk/reduce.rs`). `sum` and the statistics
+//! (`mean`, `var`, ...) are in `src/pool/bulk/moments.rs`, the NaN-aware forms in
+//! `src/pool/bulk/nan_reductions.rs`, the forms along an axis in
+//! `src/pool/bulk/axis.rs`.
 //!
-//! Within a chunk, sums and dot products keep 16 running partial sums, element
-//! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler
-//! vectorizes that at every SIMD level, and since the lane count is fixed, the
-//! result does not depend on the level.
+//! Within a chunk, dot products keep 16 running partial sums and extremes 16
+//! running extremes (`src/pool/bulk/lanes.rs`): the compiler vectorizes them at
+//! every SIMD level, and since the lane count is fixed, the result does not depend
+//! on the level.
 
 use super::bulk_builder::Bulk;
 use super::histogram::{self, HistParams};
+use super::lanes::{first_best, greater, lane_extreme, lane_sum, less};
 use super::number::Number;
 use super::reduce::{fold_kernels, tree_combine};
 use crate::array::SharedArray;
@@ -16,107 +20,7 @@ use crate::error::{Error, Result};
 use crate::kernel::{ArrayArg, Params};
 use crate::layout::JobKind;
 
-/// Lanes of the in-chunk sums.
-const LANES: usize = 16;
-
-/// `Σ term(xs[i], ys[i])` over the elements of `xs` in `LANES` lanes, element `i`
-/// going to lane `i % LANES`, the lanes then added pairwise. `ys` holds at least as
-/// many elements as `xs`. The lanes are walked in whole blocks of `LANES`, with no
-/// index to check, so the loop vectorizes at every SIMD level.
-#[inline(always)]
-fn lane_sum<T: Number>(xs: &[T], ys: &[T], term: impl Fn(T, T) -> T) -> T {
-    let ys = &ys[..xs.len()];
-    let (x_blocks, y_blocks) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
-    let (x_tail, y_tail) = (x_blocks.remainder(), y_blocks.remainder());
-    let mut lanes = [T::ZERO; LANES];
-    for (x, y) in x_blocks.zip(y_blocks) {
-        for ((lane, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane = lane.add(term(x, y));
-        }
-    }
-    for ((lane, &x), &y) in lanes.iter_mut().zip(x_tail).zip(y_tail) {
-        *lane = lane.add(term(x, y));
-    }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for j in 0..width {
-            lanes[j] = lanes[j].add(lanes[j + width]);
-        }
-    }
-    lanes[0]
-}
-
-/// The extreme of `xs` by `better` (strictly), or NaN if any element is one.
-#[inline(always)]
-fn lane_extreme<T: Number>(xs: &[T], start: T, better: impl Fn(T, T) -> bool) -> T {
-    let mut lanes = [start; LANES];
-    let mut nan = [false; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for j in 0..LANES {
-            let v = c[j];
-            lanes[j] = if better(v, lanes[j]) { v } else { lanes[j] };
-            nan[j] |= v.is_nan();
-        }
-    }
-    for (j, &v) in tail.iter().enumerate() {
-        lanes[j] = if better(v, lanes[j]) { v } else { lanes[j] };
-        nan[j] |= v.is_nan();
-    }
-    if nan.iter().any(|&n| n)
-        && let Some(first_nan) = xs.iter().copied().find(|v| v.is_nan())
-    {
-        return first_nan;
-    }
-    lanes
-        .into_iter()
-        .fold(start, |acc, v| if better(v, acc) { v } else { acc })
-}
-
-/// Whether `a` should replace `b` as the minimum: smaller, or a NaN over a number.
-#[inline(always)]
-fn less<T: Number>(a: T, b: T) -> bool {
-    a < b || (a.is_nan() && !b.is_nan())
-}
-
-/// Whether `a` should replace `b` as the maximum.
-#[inline(always)]
-fn greater<T: Number>(a: T, b: T) -> bool {
-    a > b || (a.is_nan() && !b.is_nan())
-}
-
 impl Bulk<'_> {
-    /// The sum of the elements (`np.sum(x)`): 0 for an empty array, wrapping for
-    /// integers. Deterministic: bit-identical for any number of workers, start
-    /// method and SIMD level, given the chunk length.
-    ///
-    /// # Errors
-    /// As for [`crate::Pool::map_into`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// let x = shmpool::SharedArray::try_from_iter((0..1000).map(|i| i as f32 * 0.1))?;
-    /// let a = pool.bulk().sum(&x)?;
-    /// let b = shmpool::Pool::new(1)?.bulk().sum(&x)?;
-    /// assert_eq!(a.to_bits(), b.to_bits()); // the same bits with 1 or 2 workers
-    /// assert!((a - 49_950.0).abs() < 0.1);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn sum<T: Number>(self, x: &SharedArray<T>) -> Result<T> {
-        let k = fold_kernels::<(), &SharedArray<T>, T, _>(
-            #[inline(always)]
-            |_: usize, acc: &mut [T], xs: &[T]| {
-                acc[0] = acc[0].add(lane_sum(xs, xs, |x, _| x));
-            },
-        );
-        let mut slots = self.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[T::ZERO])?;
-        Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
-    }
-
     /// The dot product `Σ a[i] * b[i]` (`np.dot` of two vectors), deterministic as
     /// [`Bulk::sum`] is. Products and sums are separate roundings: no FMA.
     ///
@@ -167,7 +71,7 @@ impl Bulk<'_> {
         let k = fold_kernels::<(), &SharedArray<T>, T, _>(
             #[inline(always)]
             |_: usize, acc: &mut [T], xs: &[T]| {
-                let m = lane_extreme(xs, T::MIN_IDENTITY, less);
+                let m = lane_extreme::<T, false>(xs, T::MIN_IDENTITY, less);
                 if less(m, acc[0]) {
                     acc[0] = m;
                 }
@@ -185,7 +89,7 @@ impl Bulk<'_> {
         let k = fold_kernels::<(), &SharedArray<T>, T, _>(
             #[inline(always)]
             |_: usize, acc: &mut [T], xs: &[T]| {
-                let m = lane_extreme(xs, T::MAX_IDENTITY, greater);
+                let m = lane_extreme::<T, false>(xs, T::MAX_IDENTITY, greater);
                 if greater(m, acc[0]) {
                     acc[0] = m;
                 }
@@ -194,7 +98,7 @@ impl Bulk<'_> {
         self.extreme(x, k, T::MAX_IDENTITY, greater)
     }
 
-    fn extreme<T: Number>(
+    pub(super) fn extreme<T: Number>(
         self,
         x: &SharedArray<T>,
         k: crate::kernel::Kernels,
@@ -251,7 +155,7 @@ impl Bulk<'_> {
         self.arg_extreme(x, k, greater)
     }
 
-    fn arg_extreme<T: Number>(
+    pub(super) fn arg_extreme<T: Number>(
         self,
         x: &SharedArray<T>,
         k: crate::kernel::Kernels,
@@ -340,16 +244,4 @@ pub(crate) fn dot_lengths(a: usize, b: usize) -> Error {
         len: b,
         expected: a,
     }
-}
-
-/// The index of the first element of `xs` that nothing after it beats.
-#[inline(always)]
-fn first_best<T: Number>(xs: &[T], better: fn(T, T) -> bool) -> usize {
-    let mut best = 0;
-    for (i, &v) in xs.iter().enumerate().skip(1) {
-        if better(v, xs[best]) {
-            best = i;
-        }
-    }
-    best
 }
