@@ -32,7 +32,7 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
-use shmpool::{Grid, GridMut, Pool, SharedArray, Simd};
+use shmpool::{Bins, Grid, GridMut, Pool, SharedArray, Simd};
 
 const WORKERS: usize = 2;
 const LEN: usize = 1 << 24;
@@ -437,15 +437,29 @@ fn histogram(c: &mut Criterion) {
     for (level, pool) in &s.pools {
         let counts = pool
             .bulk()
-            .histogram(&x, BINS, (0.0, 1.0))
-            .expect("histogram");
+            .histogram(
+                &x,
+                Bins::Uniform {
+                    count: BINS,
+                    range: (0.0, 1.0),
+                },
+            )
+            .expect("histogram")
+            .counts;
         assert_eq!(counts[..], reference[..], "histogram at {level}");
         group.bench_function(BenchmarkId::new(format!("shmpool/{level}"), "2^24"), |b| {
             b.iter(|| {
                 black_box(
                     pool.bulk()
-                        .histogram(&x, BINS, (0.0, 1.0))
-                        .expect("histogram"),
+                        .histogram(
+                            &x,
+                            Bins::Uniform {
+                                count: BINS,
+                                range: (0.0, 1.0),
+                            },
+                        )
+                        .expect("histogram")
+                        .counts,
                 )
             })
         });

@@ -141,8 +141,8 @@ cfg_not_loom! {
     pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
     #[cfg(feature = "mpi")]
     pub use cluster::{
-        Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistInputs,
-        LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
+        Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistHistogramSpec,
+        DistInputs, LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
     };
     pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
     pub use bytemuck::{Pod, Zeroable};
@@ -152,8 +152,8 @@ cfg_not_loom! {
     #[cfg(feature = "progress")]
     pub use pool::Progress;
     pub use pool::{
-        ArrayPages, Bulk, BulkFuture, CancelToken, Imap, ImapStream, Number, Pool, PoolBuilder,
-        StartMethod, Stats, Tasks, WorkerStats,
+        ArrayPages, BinValue, Bins, Bulk, BulkFuture, CancelToken, Histogram, HistogramSpec, Imap,
+        ImapStream, Number, Pool, PoolBuilder, StartMethod, Stats, Tasks, Weighted, WorkerStats,
     };
     pub use shm::recycle as array_cache;
     pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};

@@ -27,7 +27,9 @@ mod tasks;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use bulk::{Bulk, BulkFuture, CancelToken, Number};
+pub use bulk::{
+    BinValue, Bins, Bulk, BulkFuture, CancelToken, Histogram, HistogramSpec, Number, Weighted,
+};
 pub(crate) use inner::PoolInner;
 pub use pool_builder::{PoolBuilder, StartMethod};
 pub use stats::{ArrayPages, Stats, WorkerStats};

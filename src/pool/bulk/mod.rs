@@ -7,8 +7,8 @@
 //!   awaitable `map_into_async`), each written once for every environment;
 //! * [`reduce`]: deterministic reductions (`map_reduce`, `fold_reduce`, the tree
 //!   that combines their partials); [`reductions`]: numpy's (`sum`, `dot`, `min`,
-//!   `argmax`, `histogram`, ...), with [`histogram`]'s bins and the element types
-//!   they take ([`number`]);
+//!   `argmax`, ...), and [`histogram`], numpy's `np.histogram`, with the element
+//!   types they take ([`number`]);
 //! * [`engine`]: plan, publish, retry, decide: what every operation comes down to;
 //! * [`cancel_token`] and [`bulk_future`]: stopping an operation from another
 //!   thread, and awaiting a map.
@@ -26,4 +26,5 @@ mod reductions;
 pub use bulk_builder::Bulk;
 pub use bulk_future::BulkFuture;
 pub use cancel_token::CancelToken;
+pub use histogram::{BinValue, Bins, Histogram, HistogramSpec, Weighted};
 pub use number::Number;

@@ -1,6 +1,6 @@
-//! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`,
-//! `argmax` and `histogram` (its bins in `src/pool/bulk/histogram.rs`), deterministic
-//! like every reduction (see `src/pool/bulk/reduce.rs`).
+//! numpy's reductions over `SharedArray`s: `sum`, `dot`, `min`, `max`, `argmin`
+//! and `argmax` (`histogram` has a folder of its own, `src/pool/bulk/histogram/`),
+//! deterministic like every reduction (see `src/pool/bulk/reduce.rs`).
 //!
 //! Within a chunk, sums and dot products keep 16 running partial sums, element
 //! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler
@@ -8,12 +8,11 @@
 //! result does not depend on the level.
 
 use super::bulk_builder::Bulk;
-use super::histogram::{self, HistParams};
 use super::number::Number;
 use super::reduce::{fold_kernels, tree_combine};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
-use crate::kernel::{ArrayArg, Params};
+use crate::kernel::ArrayArg;
 use crate::layout::JobKind;
 
 /// Lanes of the in-chunk sums.
@@ -265,70 +264,6 @@ impl Bulk<'_> {
             }
         });
         Ok(best.map(|s| s[0] as usize))
-    }
-
-    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`, exactly as
-    /// `np.histogram(x, bins, range=(lo, hi))[0]` counts them.
-    ///
-    /// The edges are numpy's: edge `i` is `lo + i·step`, with `step = (hi − lo) /
-    /// bins`, the product and the sum each rounded (as `np.linspace` computes them),
-    /// and the last edge is `hi`; for `f32` data they are rounded to `f32`, as numpy
-    /// makes `float32` edges for `float32` data. Bin `b` holds the values `v` with
-    /// `edge[b] <= v < edge[b + 1]`, and the last bin also holds `hi`. So a value on
-    /// an edge counts in the bin above it, whatever `(v − lo) / step` rounds to
-    /// (`0.3` is in bin 2 of 10 bins over `(0, 1)`, since the edge `3 · 0.1` is
-    /// `0.30000000000000004`). Values outside the range and NaNs are not counted.
-    /// Deterministic: integer counts, the same for any worker count and SIMD level.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] where numpy raises, or would bin wrongly: `bins`
-    /// is 0 or above 2^20; the range is not finite with `lo < hi` (numpy widens `lo
-    /// == hi` by ±0.5, shmpool refuses it); the width `hi − lo`, or an end, overflows
-    /// the data's precision (`(-1e308, 1e308)`); two edges do not increase (too many
-    /// bins for a range a few units in the last place wide). As for
-    /// [`crate::Pool::map_into`] otherwise.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// let x = shmpool::SharedArray::from_slice(&[0.1f64, 0.4, 0.5, 0.9, 1.0, 7.0])?;
-    /// assert_eq!(pool.bulk().histogram(&x, 2, (0.0, 1.0))?, vec![2, 3]);
-    /// // On an edge: numpy's edge 3 of 10 over (0, 1) is 0.30000000000000004.
-    /// let x = shmpool::SharedArray::from_slice(&[0.3f64])?;
-    /// assert_eq!(pool.bulk().histogram(&x, 10, (0.0, 1.0))?[2], 1);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn histogram<T: Number>(
-        self,
-        x: &SharedArray<T>,
-        bins: usize,
-        range: (f64, f64),
-    ) -> Result<Vec<u64>> {
-        let params = HistParams::new::<T>(bins, range)?;
-        let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
-            #[inline(always)]
-            |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| histogram::count(acc, h, xs),
-        );
-        let mut slots = self.with(params).reduce_slots(
-            JobKind::Reduce,
-            k,
-            &[ArrayArg::of(x)],
-            &vec![0u64; bins],
-        )?;
-        let counts = tree_combine(&mut slots, bins, |l, r| {
-            for (a, b) in l.iter_mut().zip(r) {
-                *a += b;
-            }
-        });
-        Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
-    }
-
-    /// Checks a histogram's arguments as [`Bulk::histogram`] does, for data of
-    /// type `T`, without counting anything.
-    #[cfg(feature = "mpi")]
-    pub(crate) fn check_histogram<T: Number>(bins: usize, range: (f64, f64)) -> Result<()> {
-        HistParams::new::<T>(bins, range).map(|_| ())
     }
 }
 
