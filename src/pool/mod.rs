@@ -19,6 +19,8 @@ mod kill;
 mod life;
 mod oom;
 mod pool_builder;
+#[cfg(feature = "progress")]
+mod progress_bar;
 mod shipping;
 mod stats;
 mod task_rings;
