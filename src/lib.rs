@@ -53,7 +53,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `progress` | on | progress bars on standard error (indicatif): [`Imap::progress`], `tasks().progress(true)` |
+//! | `progress` | on | progress bars on standard error (indicatif): [`Imap::progress`], `tasks().progress(true)`, `bulk().progress(true)` |
 //! | `ndarray` | on | ndarray views of shared arrays (`SharedArray::as_array` and its kin) and `SharedArray::from_array` |
 //! | `mpi` | off | `Cluster`, `DistArray` and their kin: a pool per MPI rank, arrays split over ranks. Needs an MPI library (Open MPI or MPICH) and libclang at build time |
 //!

@@ -30,6 +30,11 @@ impl Bar {
         Self::counting(total, "")
     }
 
+    /// A bar of `total` chunks of a bulk operation.
+    pub(crate) fn chunks(total: u64) -> Self {
+        Self::counting(Some(total), " chunks")
+    }
+
     /// A bar of `total` steps, each a `unit` (a word after a space, or nothing),
     /// or a spinner.
     fn counting(total: Option<u64>, unit: &str) -> Self {
@@ -55,6 +60,11 @@ impl Bar {
     /// Advances the bar by `n` steps.
     pub(crate) fn inc(&self, n: u64) {
         self.bar.inc(n);
+    }
+
+    /// Moves the bar to step `n`.
+    pub(crate) fn set(&self, n: u64) {
+        self.bar.set_position(n);
     }
 
     /// Draws the bar full and ends its line.

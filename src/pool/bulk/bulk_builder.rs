@@ -404,6 +404,35 @@ impl<'p, E: KernelEnv> Bulk<'p, E> {
         self
     }
 
+    /// Show a progress bar of the operation's chunks on standard error while it
+    /// runs, as [`Tasks::progress`](crate::Tasks::progress) does for `map` (feature
+    /// `progress`, on by default). The bar counts chunks run, which the waiting
+    /// caller reads from the job at each of its wake-ups (at least every 50 ms), so
+    /// it costs the workers nothing; choose [`Bulk::chunk_len`] for a finer bar.
+    /// When the operation succeeds the bar is drawn full; when it fails or is
+    /// cancelled it stays at the chunks that ran; either way its line is ended, so what is printed next
+    /// starts a line of its own. Hidden where standard error is not a terminal.
+    /// For every blocking operation (maps and reductions); `map_into_async` shows
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::<f64>::filled(1 << 20, 2.0)?;
+    /// let mut y = shmpool::SharedArray::zeroed(x.len())?;
+    /// // A bar of 64 chunks of 16384 elements.
+    /// pool.bulk().progress(true).chunk_len(1 << 14).map_into(&x, &mut y, |v: f64| v.sqrt())?;
+    /// let total = pool.bulk().progress(true).sum(&y)?;
+    /// assert!((total - (1 << 20) as f64 * 2f64.sqrt()).abs() < 1e-6);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.options.progress = show;
+        self
+    }
+
     /// The pool this operation runs on.
     pub(super) fn inner(&self) -> &'p Arc<PoolInner> {
         self.inner

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cancel_token::{Active, CancelToken};
+use super::chunk_progress::ChunkProgress;
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
@@ -49,6 +50,8 @@ pub(crate) struct Options<'t> {
     pub range: Option<(usize, usize)>,
     /// The token that may cancel the operation.
     pub cancel: Option<&'t CancelToken>,
+    /// Show a bar of the chunks run while the caller waits (feature `progress`).
+    pub progress: bool,
 }
 
 /// A bulk operation, ready to run.
@@ -156,6 +159,8 @@ fn run_rounds(
     if plan.range.is_empty() {
         return Ok(());
     }
+    let chunks = plan.range.len().div_ceil(plan.chunk_len) as u64;
+    let mut progress = ChunkProgress::new(op.options.progress, chunks);
     let job = Job {
         inner,
         op,
@@ -174,7 +179,7 @@ fn run_rounds(
         // nothing it loses will be re-run, so the caller is told at once.
         let stop_on_death = retries_left == 0;
         while let Some((range, _)) = ranges.next() {
-            let outcome = job.execute(range, stop_on_death)?;
+            let outcome = job.execute(range, stop_on_death, &mut progress)?;
             if active.is_some_and(|a| a.cancelled()) && !matches!(outcome, Outcome::Terminated) {
                 let mut not_done: Vec<Range<usize>> = lost.into_iter().map(|(r, _)| r).collect();
                 if let Outcome::Failed { lost: l, .. } = outcome {
@@ -204,6 +209,7 @@ fn run_rounds(
             }
         }
         if lost.is_empty() {
+            progress.finish();
             return Ok(());
         }
         if inner.life.state() == PoolState::Terminated {
@@ -274,6 +280,12 @@ impl Published {
 
     /// Waits until the job finishes, or the collector is gone; says which.
     pub(crate) fn wait(&self) -> bool {
+        self.wait_showing(&ChunkProgress::new(false, 0))
+    }
+
+    /// [`Published::wait`], showing the chunks run on `progress` each time the
+    /// wait wakes (at least every 50 ms).
+    fn wait_showing(&self, progress: &ChunkProgress) -> bool {
         let inner = &self.inner;
         let job = inner.ctrl.job(self.index);
         protocol::wait_finished(
@@ -281,12 +293,21 @@ impl Published {
             inner.settings.backoff,
             Duration::from_millis(50),
             || {
+                if progress.shown() {
+                    progress.running(self.chunks_run());
+                }
                 // The collector's `finish_everything` (which finishes or marks terminated
                 // every job) is visible to the checks that follow (SYNC C6).
                 inner.life.collector_exited().then_some(())
             },
         )
         .is_none()
+    }
+
+    /// The chunks of this job run so far.
+    fn chunks_run(&self) -> u64 {
+        let chunks = self.span.len.div_ceil(self.span.chunk_len);
+        protocol::chunks_run(self.inner.ctrl.bitmap(self.index), chunks)
     }
 
     /// What became of the finished job (`finished`: it did finish; else the
@@ -304,7 +325,12 @@ impl Published {
 impl Job<'_> {
     /// Runs the elements `range` as one job; says what became of it. With
     /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
-    fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
+    fn execute(
+        &self,
+        range: Range<usize>,
+        stop_on_death: bool,
+        progress: &mut ChunkProgress,
+    ) -> Result<Outcome> {
         let published = publish(
             self.inner,
             self.op,
@@ -313,9 +339,12 @@ impl Job<'_> {
         if let Some(a) = self.active {
             a.running(self.inner, published.index, published.generation);
         }
-        let finished = published.wait();
+        let finished = published.wait_showing(progress);
         if let Some(a) = self.active {
             a.finished();
+        }
+        if progress.shown() {
+            progress.job_ended(published.chunks_run());
         }
         Ok(published.conclude(finished))
     }
