@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::cancel_token::{Active, CancelToken};
 use super::chunk_progress::ChunkProgress;
+use super::chunking::{ChunkBasis, REDUCTION_WORKERS, default_chunk_len};
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
@@ -70,7 +71,7 @@ pub(crate) struct Operation<'a> {
     pub options: Options<'a>,
     /// Whether the default chunk length may depend on the worker count. Reductions
     /// say no: their result depends on the chunk length, and must not depend on the
-    /// pool's size.
+    /// pool's size (`src/pool/bulk/chunking.rs`).
     pub balance_chunks: bool,
 }
 
@@ -94,17 +95,21 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
             });
         }
     };
-    let workers = if op.balance_chunks {
-        inner.settings.processes
-    } else {
-        1
-    };
+    let max = u64::from(inner.ctrl.dims().max_chunks);
     let chunk_len = match op.options.chunk_len {
         Some(0) => return Err(Error::ZeroChunkLen),
         Some(n) => n,
-        None => default_chunk_len(range.len(), op.bytes_per_elem, workers),
+        None => {
+            let workers = if op.balance_chunks {
+                inner.settings.processes
+            } else {
+                REDUCTION_WORKERS
+            };
+            let chunked = op.operands.iter().filter(|o| o.role == Role::Chunked);
+            let basis = ChunkBasis::new(op.bytes_per_elem, chunked.map(|o| o.elem_size), workers);
+            default_chunk_len(range.len(), basis, max as usize)
+        }
     };
-    let max = u64::from(inner.ctrl.dims().max_chunks);
     let chunks = range.len().div_ceil(chunk_len) as u64;
     if chunks > max {
         return Err(Error::TooManyChunks { chunks, max });
@@ -471,28 +476,3 @@ pub(crate) fn publish(
     Ok(published)
 }
 
-/// The default chunk length: about 256 KiB of traffic per chunk, at least eight
-/// chunks per worker when the array allows, never below 16 KiB of traffic.
-pub(crate) fn default_chunk_len(len: usize, bytes_per_elem: usize, workers: usize) -> usize {
-    const TARGET: usize = 256 << 10;
-    const FLOOR: usize = 16 << 10;
-    let bytes_per_elem = bytes_per_elem.max(1);
-    let by_bytes = (TARGET / bytes_per_elem).max(1);
-    let balanced = len.div_ceil(workers.max(1) * 8).max(1);
-    let floor = (FLOOR / bytes_per_elem).max(1);
-    by_bytes.min(balanced).max(floor).max(len.div_ceil(1 << 20))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::default_chunk_len;
-
-    #[test]
-    fn default_chunks_are_a_few_hundred_kib() {
-        // 2^24 f64 in and out: 16 bytes per element, 256 KiB per chunk.
-        assert_eq!(default_chunk_len(1 << 24, 16, 2), 16384);
-        // Small arrays are not split below 16 KiB of traffic.
-        assert_eq!(default_chunk_len(1000, 16, 2), 1024);
-        assert_eq!(default_chunk_len(0, 16, 2), 1024);
-    }
-}

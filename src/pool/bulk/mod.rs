@@ -10,7 +10,8 @@
 //!   `argmax`, ...), and [`histogram`], numpy's `np.histogram`, with the element
 //!   types they take ([`number`]);
 //! * [`engine`]: plan, publish, retry, decide: what every operation comes down to;
-//!   [`chunk_progress`]: the bar of chunks it shows while the caller waits;
+//!   [`chunking`]: the default chunk length; [`chunk_progress`]: the bar of chunks
+//!   it shows while the caller waits;
 //! * [`cancel_token`] and [`bulk_future`]: stopping an operation from another
 //!   thread, and awaiting a map.
 
@@ -18,6 +19,7 @@ mod bulk_builder;
 mod bulk_future;
 mod cancel_token;
 mod chunk_progress;
+mod chunking;
 mod engine;
 mod histogram;
 mod maps;
