@@ -299,7 +299,7 @@ impl Pool {
             bytes_mapped: c.bytes_mapped.load(Relaxed),
             workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
             shared_memory_bytes,
-            simd: inner.settings.simd,
+            simd: inner.settings.simd.level,
             array_pages,
             large_array_pages: crate::shm::segment::auto_page_kind(crate::shm::HUGE_PAGE_THRESHOLD),
         }

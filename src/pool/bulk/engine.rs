@@ -171,7 +171,7 @@ fn run_rounds(
         op,
         chunk_len: plan.chunk_len,
         first: plan.range.start,
-        kernel: kernel::bulk_offset(op.kernels.at(inner.settings.simd)),
+        kernel: kernel::bulk_offset(op.kernels.for_pool(inner.settings.simd)),
         active,
     };
     // Each range still to compute, with the error that lost it last time.

@@ -5,7 +5,8 @@
 //! Within a chunk, sums and dot products keep 16 running partial sums, element
 //! `i` going to lane `i % 16`, and add the lanes pairwise at the end. The compiler
 //! vectorizes that at every SIMD level, and since the lane count is fixed, the
-//! result does not depend on the level.
+//! result does not depend on the level. These reductions are memory-bound: under
+//! `Simd::Auto` they run at AVX2 at most (`crate::simd::Levels`).
 
 use super::bulk_builder::Bulk;
 use super::number::Number;
@@ -111,7 +112,8 @@ impl Bulk<'_> {
             |_: usize, acc: &mut [T], xs: &[T]| {
                 acc[0] = acc[0].add(lane_sum(xs, xs, |x, _| x));
             },
-        );
+        )
+        .memory_bound();
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[T::ZERO])?;
         Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
     }
@@ -141,7 +143,8 @@ impl Bulk<'_> {
             |_: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
                 acc[0] = acc[0].add(lane_sum(xs, ys, |x, y| x.mul(y)));
             },
-        );
+        )
+        .memory_bound();
         let ins = [ArrayArg::of(a), ArrayArg::of(b)];
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[T::ZERO])?;
         Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
@@ -171,7 +174,8 @@ impl Bulk<'_> {
                     acc[0] = m;
                 }
             },
-        );
+        )
+        .memory_bound();
         self.extreme(x, k, T::MIN_IDENTITY, less)
     }
 
@@ -189,7 +193,8 @@ impl Bulk<'_> {
                     acc[0] = m;
                 }
             },
-        );
+        )
+        .memory_bound();
         self.extreme(x, k, T::MAX_IDENTITY, greater)
     }
 
@@ -231,7 +236,8 @@ impl Bulk<'_> {
             |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, less)) as u64;
             },
-        );
+        )
+        .memory_bound();
         self.arg_extreme(x, k, less)
     }
 
@@ -246,7 +252,8 @@ impl Bulk<'_> {
             |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, greater)) as u64;
             },
-        );
+        )
+        .memory_bound();
         self.arg_extreme(x, k, greater)
     }
 
