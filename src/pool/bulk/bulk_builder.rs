@@ -281,9 +281,9 @@ impl<'p, E: KernelEnv> Bulk<'p, E> {
 
     /// Elements per chunk (rows, for row operations). Default: about 2 MiB of
     /// input and output per chunk, each chunk starting 4 KiB-aligned in every array,
-    /// and at least eight chunks per worker when the array is large enough
-    /// (reductions choose from the array alone, as if for eight workers, so that
-    /// their result does not depend on the pool's size). Shorter chunks balance
+    /// and at least 16 chunks per worker when the array is large enough
+    /// (reductions at least 128 chunks, whatever the pool, so that their result
+    /// depends on the array alone). Shorter chunks balance
     /// better but cost more: each chunk a worker claims restarts its streams through
     /// memory, about 1-2 µs, so below a few hundred KiB a memory-bound map slows
     /// down. Zero is refused with [`Error::ZeroChunkLen`].

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::cancel_token::{Active, CancelToken};
 use super::chunk_progress::ChunkProgress;
-use super::chunking::{ChunkBasis, REDUCTION_WORKERS, default_chunk_len};
+use super::chunking::{CHUNKS_PER_WORKER, ChunkBasis, REDUCTION_CHUNKS, default_chunk_len};
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
@@ -100,13 +100,13 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
         Some(0) => return Err(Error::ZeroChunkLen),
         Some(n) => n,
         None => {
-            let workers = if op.balance_chunks {
-                inner.settings.processes
+            let chunks = if op.balance_chunks {
+                inner.settings.processes * CHUNKS_PER_WORKER
             } else {
-                REDUCTION_WORKERS
+                REDUCTION_CHUNKS
             };
             let chunked = op.operands.iter().filter(|o| o.role == Role::Chunked);
-            let basis = ChunkBasis::new(op.bytes_per_elem, chunked.map(|o| o.elem_size), workers);
+            let basis = ChunkBasis::new(op.bytes_per_elem, chunked.map(|o| o.elem_size), chunks);
             default_chunk_len(range.len(), basis, max as usize)
         }
     };
