@@ -1,6 +1,7 @@
 //! The compute vocabulary against rayon and a sequential loop, all in one run:
-//! axpy with a run-time scale, `sum`, `dot` and a 256-bin histogram over 2^24 f64,
-//! and one 5-point stencil step and a row normalisation over a 4096 × 4096 grid.
+//! axpy with a run-time scale, `sum`, `dot` and a 256-bin histogram, counted and
+//! weighted, over 2^24 f64, and one 5-point stencil step and a row normalisation
+//! over a 4096 × 4096 grid.
 //!
 //! ```text
 //! cargo bench --bench vocabulary
@@ -17,8 +18,11 @@
 //! - `limit` (axpy, sum, dot, stencil): the same loads and stores on the 2-thread
 //!   pool with integer work only (a wrapping sum or an exclusive or of the bits,
 //!   a copy for the stencil), compiled for AVX2: what memory allows;
-//! - `shmpool/<level>`: shmpool on a 2-process pool forced to each SIMD level the
-//!   CPU supports (`baseline`, `avx2`, `avx512`).
+//! - `shmpool/auto`: shmpool on a 2-process pool as `Pool::new` makes it, choosing
+//!   its SIMD levels itself (the highest the CPU has, and AVX2 at most for
+//!   memory-bound kernels: `Simd`'s docs);
+//! - `shmpool/<level>`: the same, forced to each level the CPU supports
+//!   (`baseline`, `avx2`, `avx512`) for every kernel.
 //!
 //! Every row's result is checked against the sequential one before it is timed
 //! (exactly for maps and counts, within a relative 1e-9 for floating-point sums,
@@ -32,7 +36,7 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
-use shmpool::{Grid, GridMut, Pool, SharedArray, Simd};
+use shmpool::{Bins, Grid, GridMut, Pool, SharedArray, Simd};
 
 const WORKERS: usize = 2;
 const LEN: usize = 1 << 24;
@@ -144,7 +148,7 @@ struct Setup {
 
 fn setup() -> Setup {
     // The pools first: their fork servers are forked before the rayon threads exist.
-    let pools = [Simd::Baseline, Simd::Avx2, Simd::Avx512]
+    let pools = [Simd::Auto, Simd::Baseline, Simd::Avx2, Simd::Avx512]
         .into_iter()
         .filter(|s| s.is_supported())
         .map(|s| {
@@ -437,17 +441,99 @@ fn histogram(c: &mut Criterion) {
     for (level, pool) in &s.pools {
         let counts = pool
             .bulk()
-            .histogram(&x, BINS, (0.0, 1.0))
-            .expect("histogram");
+            .histogram(
+                &x,
+                Bins::Uniform {
+                    count: BINS,
+                    range: (0.0, 1.0),
+                },
+            )
+            .expect("histogram")
+            .counts;
         assert_eq!(counts[..], reference[..], "histogram at {level}");
         group.bench_function(BenchmarkId::new(format!("shmpool/{level}"), "2^24"), |b| {
             b.iter(|| {
                 black_box(
                     pool.bulk()
-                        .histogram(&x, BINS, (0.0, 1.0))
-                        .expect("histogram"),
+                        .histogram(
+                            &x,
+                            Bins::Uniform {
+                                count: BINS,
+                                range: (0.0, 1.0),
+                            },
+                        )
+                        .expect("histogram")
+                        .counts,
                 )
             })
+        });
+    }
+    group.finish();
+}
+
+fn weigh(acc: &mut [f64; BINS], xs: &[f64], ws: &[f64]) {
+    for (&v, &w) in xs.iter().zip(ws) {
+        if (0.0..=1.0).contains(&v) {
+            acc[((v * BINS as f64) as usize).min(BINS - 1)] += w;
+        }
+    }
+}
+
+/// numpy's `np.histogram(x, 256, range=(0, 1), weights=w)`: the weights of each
+/// bin added up, rather than its elements counted.
+fn weighted_histogram(c: &mut Criterion) {
+    let s = setup();
+    let (x, w) = (data(LEN, 5), data(LEN, 7));
+    let mut reference = [0.0f64; BINS];
+    weigh(&mut reference, &x, &w);
+    let same = |got: &[f64]| got.iter().zip(&reference).all(|(&g, &r)| close(g, r));
+    let rayon_hist = || {
+        s.threads.install(|| {
+            x.par_chunks(1 << 15)
+                .zip(w.par_chunks(1 << 15))
+                .fold(
+                    || [0.0f64; BINS],
+                    |mut acc, (xs, ws)| {
+                        weigh(&mut acc, xs, ws);
+                        acc
+                    },
+                )
+                .reduce(
+                    || [0.0f64; BINS],
+                    |mut a, b| {
+                        a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                        a
+                    },
+                )
+        })
+    };
+    let bins = Bins::Uniform {
+        count: BINS,
+        range: (0.0, 1.0),
+    };
+    let mut group = c.benchmark_group("histogram256_weighted");
+    config(&mut group, 2 * LEN * 8);
+    group.bench_function(BenchmarkId::new("seq", "2^24"), |b| {
+        b.iter(|| {
+            let mut acc = [0.0f64; BINS];
+            weigh(&mut acc, &x, &w);
+            black_box(acc)
+        })
+    });
+    assert!(same(&rayon_hist()), "rayon weighted histogram");
+    group.bench_function(BenchmarkId::new("rayon", "2^24"), |b| {
+        b.iter(|| black_box(rayon_hist()))
+    });
+    for (level, pool) in &s.pools {
+        let run = || {
+            pool.bulk()
+                .histogram(&x, bins.weights(&w))
+                .expect("weighted histogram")
+                .counts
+        };
+        assert!(same(&run()), "weighted histogram at {level}");
+        group.bench_function(BenchmarkId::new(format!("shmpool/{level}"), "2^24"), |b| {
+            b.iter(|| black_box(run()))
         });
     }
     group.finish();
@@ -644,6 +730,6 @@ criterion_group! {
         .sample_size(15)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = axpy, sum_and_dot, histogram, stencil_and_rows
+    targets = axpy, sum_and_dot, histogram, weighted_histogram, stencil_and_rows
 }
 criterion_main!(benches);

@@ -53,7 +53,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `progress` | on | progress bars on standard error (indicatif): [`Imap::progress`], `tasks().progress(true)` |
+//! | `progress` | on | progress bars on standard error (indicatif): [`Imap::progress`], `tasks().progress(true)`, `bulk().progress(true)` |
 //! | `ndarray` | on | ndarray views of shared arrays (`SharedArray::as_array` and its kin) and `SharedArray::from_array` |
 //! | `mpi` | off | `Cluster`, `DistArray` and their kin: a pool per MPI rank, arrays split over ranks. Needs an MPI library (Open MPI or MPICH) and libclang at build time |
 //!
@@ -143,8 +143,8 @@ cfg_not_loom! {
     pub use array::{ReadOnlyArray, SharedArray, reclaim_stale_segments};
     #[cfg(feature = "mpi")]
     pub use cluster::{
-        Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistInputs,
-        LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
+        Blocks, Cluster, ClusterBuilder, DistArray, DistBulk, DistGrid, DistHistogramSpec,
+        DistInputs, LEFT_EXIT_CODE, PANIC_EXIT_CODE, RowFrame,
     };
     pub use error::{CodecDirection, CodecRole, DeathCause, Error, PoolKill, Result, Work};
     pub use bytemuck::{Pod, Zeroable};
@@ -154,8 +154,9 @@ cfg_not_loom! {
     #[cfg(feature = "progress")]
     pub use pool::Progress;
     pub use pool::{
-        ArrayPages, Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float, Imap, ImapStream,
-        MeanIn, Number, Pool, PoolBuilder, StartMethod, Stats, SumIn, Tasks, WorkerStats,
+        ArrayPages, BinValue, Bins, Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float,
+        Histogram, HistogramSpec, Imap, ImapStream, MeanIn, Number, Pool, PoolBuilder, StartMethod,
+        Stats, SumIn, Tasks, Weighted, WorkerStats,
     };
     pub use shm::recycle as array_cache;
     pub use shm::{HUGE_PAGE_THRESHOLD, PageKind, Pages};

@@ -6,8 +6,12 @@ use std::fmt;
 /// The instruction-set level bulk kernels run at.
 ///
 /// The default, [`Simd::Auto`], picks the highest level this CPU supports, once per
-/// process, the way numpy does when it is imported. Forcing a level is for
-/// reproducibility checks and benchmarks: `PoolBuilder::simd` or the
+/// process, the way numpy does when it is imported, with one exception: the
+/// memory-bound elementwise kernels (`map_into`, `zip_map_into`, `for_each_mut`,
+/// `map_reduce`, and the built-in `sum`, `dot`, `min`, `max`, `argmin`,
+/// `argmax`) run at AVX2 at most, since 512-bit vectors only slow them down (by
+/// 13-23% on an AMD Zen 4, measured). Forcing a level applies it to every kernel;
+/// that is for reproducibility checks and benchmarks: `PoolBuilder::simd` or the
 /// `SHMPOOL_SIMD` environment variable (`baseline`, `avx2` or `avx512`).
 ///
 /// # Examples
@@ -57,7 +61,8 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Simd {
-    /// The highest level the CPU supports.
+    /// The highest level the CPU supports (AVX2 at most for memory-bound
+    /// elementwise kernels).
     #[default]
     Auto,
     /// The compilation target's baseline: SSE2 on x86-64, NEON on aarch64.
@@ -124,11 +129,59 @@ impl Simd {
         }
     }
 
+    /// The lower of two levels.
+    fn min(self, other: Simd) -> Simd {
+        if other.rank() < self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+
     fn rank(self) -> u8 {
         match self {
             Simd::Auto | Simd::Baseline => 0,
             Simd::Avx2 => 1,
             Simd::Avx512 => 2,
+        }
+    }
+}
+
+/// The levels a pool runs its kernels at: the pool's level, and the one for
+/// memory-bound elementwise kernels.
+///
+/// Elementwise maps and the built-in sums, dot products and extremes move a few
+/// bytes per arithmetic operation, so memory, not the vector width, bounds them
+/// at the sizes a pool is for. There 512-bit vectors gain nothing, and they lose:
+/// on this project's test machine (an AMD Zen 4 VM, whose 512-bit units are two
+/// 256-bit halves) `dot` and axpy ran 13-23% slower at AVX-512 than at AVX2, and
+/// slower in plain threads too (`docs/BENCHMARKS.md`, "AVX-512 and
+/// memory-bound kernels"), and Skylake-class Intel cores clock down under 512-bit
+/// work; glibc's `memcpy` keeps to 256-bit vectors for the same reasons. So where
+/// the level was left to [`Simd::Auto`], those kernels run at AVX2 at most, and
+/// every other kernel (the histogram, kernels with loops of their own) at the
+/// highest level. A level chosen by `PoolBuilder::simd` or `SHMPOOL_SIMD` applies
+/// to every kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Levels {
+    /// The pool's level, resolved: what every kernel but the memory-bound ones
+    /// runs at.
+    pub level: Simd,
+    /// What memory-bound elementwise kernels run at.
+    pub memory_bound: Simd,
+}
+
+impl Levels {
+    /// The levels for `chosen` (possibly `Auto`), which the CPU supports.
+    pub(crate) fn new(chosen: Simd) -> Levels {
+        let level = chosen.resolve();
+        let memory_bound = match chosen {
+            Simd::Auto => level.min(Simd::Avx2),
+            _ => level,
+        };
+        Levels {
+            level,
+            memory_bound,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use shmpool::mpi::collective::SystemOperation;
 use shmpool::mpi::traits::CommunicatorCollectives;
 use shmpool::{
-    Blocks, Cluster, DistArray, DistGrid, Error, Grid, GridMut, Pool, RowFrame, SharedArray,
+    Bins, Blocks, Cluster, DistArray, DistGrid, Error, Grid, GridMut, Pool, RowFrame, SharedArray,
 };
 
 #[path = "common/examples.rs"]
@@ -47,7 +47,16 @@ fn distributed_reductions_match_a_sequential_pass_over_the_gathered_array() {
                 let dot = bulk().dot(&x, &w).unwrap();
                 let (min, max) = (bulk().min(&x).unwrap(), bulk().max(&x).unwrap());
                 let (argmin, argmax) = (bulk().argmin(&x).unwrap(), bulk().argmax(&x).unwrap());
-                let hist = bulk().histogram(&x, 16, (-0.5, 0.5)).unwrap();
+                let hist = bulk()
+                    .histogram(
+                        &x,
+                        Bins::Uniform {
+                            count: 16,
+                            range: (-0.5, 0.5),
+                        },
+                    )
+                    .unwrap()
+                    .counts;
                 let sum_sq = bulk()
                     .map_reduce(&x, 0.0, |v: f64| v * v, |a: f64, b: f64| a + b)
                     .unwrap();
@@ -479,12 +488,24 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
             let split = |e: &Error| matches!(e, Error::Mpi(m) if m.contains("split"));
             assert!(failed_together(cluster, &result, last, split), "{result:?}");
             // Bad arguments: the same typed error everywhere.
-            match cluster.bulk().histogram(&x, 0, (0.0, 1.0)) {
+            match cluster.bulk().histogram(
+                &x,
+                Bins::Uniform {
+                    count: 0,
+                    range: (0.0, 1.0),
+                },
+            ) {
                 Err(Error::InvalidArgument { name: "bins", .. }) => {}
                 other => panic!("{other:?}"),
             }
             // Ranks that pass different bins disagree, before anything moves.
-            match cluster.bulk().histogram(&x, 4 + cluster.rank(), (0.0, 1.0)) {
+            match cluster.bulk().histogram(
+                &x,
+                Bins::Uniform {
+                    count: 4 + cluster.rank(),
+                    range: (0.0, 1.0),
+                },
+            ) {
                 Err(Error::RanksDisagree {
                     what: "arguments", ..
                 }) => {}
@@ -493,7 +514,17 @@ fn an_error_on_one_rank_fails_every_rank_and_the_next_call_works() {
             // The pools and the cluster still work.
             assert_eq!(cluster.bulk().sum(&x).unwrap(), 2999 * 3000 / 2);
             assert_eq!(
-                cluster.bulk().histogram(&x, 3, (0.0, 3000.0)).unwrap(),
+                cluster
+                    .bulk()
+                    .histogram(
+                        &x,
+                        Bins::Uniform {
+                            count: 3,
+                            range: (0.0, 3000.0)
+                        }
+                    )
+                    .unwrap()
+                    .counts,
                 vec![1000; 3]
             );
         },

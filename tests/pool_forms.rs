@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::sync::mpsc;
 
-use shmpool::{Callbacks, Env, Grid, GridMut, Pool, SharedArray};
+use shmpool::{Bins, Callbacks, Env, Grid, GridMut, Pool, SharedArray};
 
 fn pool() -> Pool {
     Pool::builder().processes(2).max_queued(64).build().unwrap()
@@ -367,7 +367,18 @@ fn bulk_without_parameters_has_every_form() {
     assert_eq!(b.max(&x).unwrap(), Some(7.0));
     assert_eq!(b.argmin(&x).unwrap(), Some(0));
     assert_eq!(b.argmax(&x).unwrap(), Some(7));
-    assert_eq!(b.histogram(&x, 2, (0.0, 8.0)).unwrap(), [4, 4]);
+    assert_eq!(
+        b.histogram(
+            &x,
+            Bins::Uniform {
+                count: 2,
+                range: (0.0, 8.0)
+            }
+        )
+        .unwrap()
+        .counts,
+        [4, 4]
+    );
 }
 
 /// Every form of `Bulk` with a parameter: each kernel takes `&P` first.
@@ -610,7 +621,13 @@ fn dist_forms(cluster: &shmpool::Cluster) -> shmpool::Result<()> {
     b.max(&x)?;
     b.argmin(&x)?;
     b.argmax(&x)?;
-    b.histogram(&x, 2, (0.0, 8.0))?;
+    b.histogram(
+        &x,
+        Bins::Uniform {
+            count: 2,
+            range: (0.0, 8.0),
+        },
+    )?;
     let g = DistGrid::<f64>::zeroed(cluster, 4, 4, 1)?;
     let mut h = DistGrid::<f64>::zeroed(cluster, 4, 4, 1)?;
     b.stencil_rows_into(

@@ -8,7 +8,7 @@ use super::dist_bulk::DistBulk;
 use super::dist_maps::same_blocks;
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
-use crate::pool::{Bulk, Number};
+use crate::pool::{BinValue, Bins, Bulk, Histogram, Number, Weighted};
 
 /// The most bins a histogram has, as for [`Bulk::histogram`].
 const MAX_BINS: usize = 1 << 20;
@@ -230,47 +230,150 @@ impl DistBulk<'_> {
         Ok(best.map(|b| b[1] as usize))
     }
 
-    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`, as
-    /// [`Bulk::histogram`] counts them, over the whole distributed array. The
-    /// counts are exact: integer sums in rank order.
+    /// numpy's `np.histogram` over the whole distributed array, as
+    /// [`Bulk::histogram`] computes it: [`Bins`] count the elements, and
+    /// [`Weighted`] bins (`bins.weights(&w)`, `w` a [`DistArray`] split like
+    /// `x`) add up their weights. Each rank's pool computes its block's
+    /// histogram, and the ranks' bins are added in rank order: counts are exact,
+    /// sums of weights bit-identical for a given split and chunk length, and the
+    /// same on every rank.
     ///
     /// # Errors
-    /// On every rank: [`Error::InvalidArgument`] for the bins and ranges
-    /// [`Bulk::histogram`] refuses; [`Error::RanksDisagree`] when the
-    /// ranks pass different bins or ranges; as for [`DistBulk::sum`].
+    /// On every rank: [`Error::InvalidArgument`] for the bins
+    /// [`Bulk::histogram`] refuses; [`Error::RanksDisagree`] when the ranks pass
+    /// different bins, or weights to some and not to others; as for
+    /// [`DistBulk::sum`]. Weights split unlike the data: [`Error::LengthMismatch`]
+    /// or [`Error::Mpi`] where they are, [`Error::RankFailed`] elsewhere.
     ///
     /// # Examples
     ///
     /// ```no_run
-    /// use shmpool::{Cluster, DistArray};
+    /// use shmpool::{Bins, Cluster, DistArray};
     ///
     /// let cluster = Cluster::init()?;
     /// let x = DistArray::from_fn(&cluster, 1000, |i| (i % 10) as f64)?;
-    /// let counts = cluster.bulk().histogram(&x, 5, (0.0, 10.0))?;
-    /// assert_eq!(counts, vec![200; 5]);
+    /// let bins = Bins::Uniform { count: 5, range: (0.0, 10.0) };
+    /// let h = cluster.bulk().histogram(&x, bins)?;
+    /// assert_eq!(h.counts, vec![200; 5]);
+    /// let w = DistArray::from_fn(&cluster, 1000, |_| 0.5f64)?;
+    /// let h = cluster.bulk().histogram(&x, bins.weights(&w))?;
+    /// assert_eq!(h.counts, vec![100.0; 5]);
     /// # Ok::<(), shmpool::Error>(())
     /// ```
-    pub fn histogram<T: Number>(
+    pub fn histogram<T: Number, S: DistHistogramSpec>(
         self,
         x: &DistArray<T>,
-        bins: usize,
-        range: (f64, f64),
-    ) -> Result<Vec<u64>> {
-        let (lo, hi) = range;
-        let check = Bulk::check_histogram::<T>(bins, range);
-        let args = digest(&[bins as u64, lo.to_bits(), hi.to_bits()]);
-        let local = x.local();
+        bins: S,
+    ) -> Result<Histogram<S::Value>> {
+        bins.dist_histogram_of(self, x)
+    }
+
+    /// The histogram of `x` in `bins`, each rank's block counted by `local`,
+    /// `weights` describing the weights (`[]` without): every rank must pass the
+    /// same bins and weights, split alike (`split`, the weights' local check).
+    fn histogram_in<T: Number, C: BinValue>(
+        self,
+        x: &DistArray<T>,
+        bins: Bins<'_>,
+        weights: &[u64],
+        split: Result<()>,
+        local: impl FnOnce(Bulk<'_>) -> Result<Vec<C>>,
+    ) -> Result<Histogram<C>> {
+        let empty = Bulk::empty_histogram::<T, C>(bins);
+        let mut args = match bins {
+            Bins::Uniform { count, range } => {
+                vec![0, count as u64, range.0.to_bits(), range.1.to_bits()]
+            }
+            Bins::Edges(e) => {
+                let edges: Vec<u64> = e.iter().map(|v| v.to_bits()).collect();
+                vec![1, e.len() as u64, digest(&edges)]
+            }
+        };
+        args.extend_from_slice(weights);
+        let check = empty.as_ref().map(drop).map_err(Clone::clone).and(split);
+        let width = empty
+            .as_ref()
+            .map_or(1, |h| h.counts.len().clamp(1, MAX_BINS));
         let counts = self.reduce(
-            Entry::call(CallKind::DistHistogram).args(args),
+            Entry::call(CallKind::DistHistogram).args(digest(&args)),
             x.blocks(),
             check,
             // A valid width on every rank once the vote passed; 1 keeps a refused
-            // call from allocating what it was asked for.
-            bins.clamp(1, MAX_BINS),
-            |bulk| bulk.histogram(local, bins, range),
-            |l, r| l.iter_mut().zip(r).for_each(|(a, b)| *a += b),
+            // call from allocating what it was asked for, and stands in for no
+            // bins at all (fewer than two edges), whose partials are dropped.
+            width,
+            |bulk| {
+                let counts = local(bulk)?;
+                Ok(if counts.is_empty() {
+                    vec![C::default()]
+                } else {
+                    counts
+                })
+            },
+            |l, r| l.iter_mut().zip(r).for_each(|(a, &b)| *a += b),
         )?;
-        Ok(counts.unwrap_or_else(|| vec![0; bins]))
+        // The vote passed, so this rank's bins were valid.
+        let mut h = empty?;
+        if let Some(counts) = counts {
+            let n = h.counts.len();
+            h.counts.copy_from_slice(&counts[..n]);
+        }
+        Ok(h)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Bins<'_> {}
+    impl<W: super::Number> Sealed for super::Weighted<'_, super::DistArray<W>> {}
+}
+
+/// What [`DistBulk::histogram`] computes: [`Bins`] count the elements in each
+/// bin; [`Weighted`] bins (`bins.weights(&w)`, `w` a [`DistArray`] of any
+/// [`Number`], split like the data) add up their weights.
+pub trait DistHistogramSpec: sealed::Sealed {
+    /// What a bin holds: `u64` for counts, `f64` for sums of weights.
+    type Value: BinValue;
+
+    /// Runs the histogram of `x` on `bulk`'s cluster.
+    #[doc(hidden)]
+    fn dist_histogram_of<T: Number>(
+        self,
+        bulk: DistBulk<'_>,
+        x: &DistArray<T>,
+    ) -> Result<Histogram<Self::Value>>;
+}
+
+impl DistHistogramSpec for Bins<'_> {
+    type Value = u64;
+
+    fn dist_histogram_of<T: Number>(
+        self,
+        bulk: DistBulk<'_>,
+        x: &DistArray<T>,
+    ) -> Result<Histogram<u64>> {
+        let local = x.local();
+        bulk.histogram_in(x, self, &[], Ok(()), |b| {
+            Ok(b.histogram(local, self)?.counts)
+        })
+    }
+}
+
+impl<W: Number> DistHistogramSpec for Weighted<'_, DistArray<W>> {
+    type Value = f64;
+
+    fn dist_histogram_of<T: Number>(
+        self,
+        bulk: DistBulk<'_>,
+        x: &DistArray<T>,
+    ) -> Result<Histogram<f64>> {
+        let (local, w) = (x.local(), self.weights);
+        let weights = [1, size_of::<W>() as u64];
+        let split = same_blocks(x.blocks(), w.blocks());
+        let bins = self.bins;
+        bulk.histogram_in(x, bins, &weights, split, |b| {
+            Ok(b.histogram(local, bins.weights(w.local()))?.counts)
+        })
     }
 }
 

@@ -48,4 +48,5 @@ pub use dist_array::DistArray;
 pub use dist_bulk::DistBulk;
 pub use dist_grid::{DistGrid, RowFrame};
 pub use dist_inputs::DistInputs;
+pub use dist_reductions::DistHistogramSpec;
 pub use rank::{Cluster, ClusterBuilder, PANIC_EXIT_CODE};

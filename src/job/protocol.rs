@@ -550,6 +550,16 @@ pub(crate) fn lost_chunks(bitmap: &[AtomicU64], claimed: u64) -> Vec<u64> {
         .collect()
 }
 
+/// How many of the first `chunks` chunks have their done bit set: the chunks run
+/// so far, for a progress bar. Relaxed: a count to show, on which nothing is read
+/// (a bit set a moment ago may be missed, and counted at the next look).
+pub(crate) fn chunks_run(bitmap: &[AtomicU64], chunks: u64) -> u64 {
+    bitmap[..chunks.div_ceil(64) as usize]
+        .iter()
+        .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+        .sum()
+}
+
 /// Finishes a quiescent job on behalf of workers that died in it.
 pub(crate) fn finish_abandoned(job: &JobEntry) {
     let chunks = job.chunks.load(Ordering::Relaxed);

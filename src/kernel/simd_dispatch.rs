@@ -23,7 +23,7 @@
 //! results agree too.
 
 use super::chunk_call::{BulkKernel, ChunkCall};
-use crate::simd::Simd;
+use crate::simd::{Levels, Simd};
 
 /// A kernel body: what one chunk call does, independent of the instruction set.
 pub(crate) trait KernelBody {
@@ -43,9 +43,29 @@ pub(crate) struct Kernels {
     avx2: BulkKernel,
     #[cfg(target_arch = "x86_64")]
     avx512: BulkKernel,
+    /// An elementwise kernel bounded by memory (see [`Levels`]).
+    memory_bound: bool,
 }
 
 impl Kernels {
+    /// These entry points, for an elementwise kernel that memory bounds: a map or
+    /// a built-in reduction, which runs at [`Levels::memory_bound`].
+    pub(crate) fn memory_bound(self) -> Kernels {
+        Kernels {
+            memory_bound: true,
+            ..self
+        }
+    }
+
+    /// The entry point a pool running at `levels` uses.
+    pub(crate) fn for_pool(&self, levels: Levels) -> BulkKernel {
+        self.at(if self.memory_bound {
+            levels.memory_bound
+        } else {
+            levels.level
+        })
+    }
+
     /// The entry point for `level` (already resolved and checked to be supported).
     pub(crate) fn at(&self, level: Simd) -> BulkKernel {
         match level {
@@ -77,6 +97,7 @@ pub(crate) fn kernels<K: KernelBody>() -> Kernels {
         avx2: baseline_entry::<K>,
         #[cfg(target_arch = "x86_64")]
         avx512: baseline_entry::<K>,
+        memory_bound: false,
     }
 }
 
@@ -89,6 +110,7 @@ pub(crate) fn kernels<K: KernelBody>() -> Kernels {
         avx2: avx2_entry::<K>,
         #[cfg(target_arch = "x86_64")]
         avx512: avx512_entry::<K>,
+        memory_bound: false,
     }
 }
 
@@ -122,7 +144,9 @@ unsafe fn avx512_entry<K: KernelBody>(call: &ChunkCall) {
 
 #[cfg(test)]
 mod tests {
-    use crate::simd::Simd;
+    use super::{KernelBody, kernels};
+    use crate::kernel::chunk_call::ChunkCall;
+    use crate::simd::{Levels, Simd};
 
     #[test]
     fn levels_parse_and_resolve() {
@@ -133,5 +157,70 @@ mod tests {
         assert_ne!(Simd::Auto.resolve(), Simd::Auto);
         assert!(Simd::Baseline.is_supported());
         assert!(Simd::detected().is_supported());
+    }
+
+    #[test]
+    fn auto_runs_memory_bound_kernels_at_avx2_at_most_and_a_forced_level_everywhere() {
+        let auto = Levels::new(Simd::Auto);
+        assert_eq!(auto.level, Simd::detected());
+        let expected = if Simd::detected() == Simd::Avx512 {
+            Simd::Avx2
+        } else {
+            Simd::detected()
+        };
+        assert_eq!(auto.memory_bound, expected);
+        for forced in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
+            if forced.is_supported() {
+                let levels = Levels::new(forced);
+                assert_eq!((levels.level, levels.memory_bound), (forced, forced));
+            }
+        }
+    }
+
+    /// A body that records the level of the entry point it runs in.
+    struct Records;
+    std::thread_local! {
+        static RAN_AT: std::cell::Cell<Option<Simd>> = const { std::cell::Cell::new(None) };
+    }
+    impl KernelBody for Records {
+        unsafe fn run(_: &ChunkCall, level: Simd) {
+            RAN_AT.with(|r| r.set(Some(level)));
+        }
+    }
+
+    /// The level `kernel`'s entry point runs its body at.
+    fn ran_at(kernel: super::BulkKernel) -> Option<Simd> {
+        let call = ChunkCall {
+            params: std::ptr::null(),
+            start: 0,
+            len: 0,
+            chunk: 0,
+            origin: 0,
+            operands: [crate::kernel::chunk_call::OperandPtr::NONE; crate::layout::MAX_OPERANDS],
+            context_count: 0,
+            operand_count: 0,
+        };
+        RAN_AT.with(|r| r.set(None));
+        // SAFETY: the body touches no operand; the test below runs only the
+        // entry points of levels this CPU supports.
+        unsafe { kernel(&call) };
+        RAN_AT.with(|r| r.get())
+    }
+
+    #[test]
+    #[cfg(not(shmpool_baseline_only))]
+    fn a_memory_bound_kernel_runs_at_the_memory_bound_level() {
+        let k = kernels::<Records>();
+        let levels = Levels::new(Simd::Auto);
+        assert_eq!(ran_at(k.for_pool(levels)), Some(levels.level));
+        assert_eq!(
+            ran_at(k.memory_bound().for_pool(levels)),
+            Some(levels.memory_bound)
+        );
+        let forced = Levels::new(Simd::Baseline);
+        assert_eq!(
+            ran_at(k.memory_bound().for_pool(forced)),
+            Some(Simd::Baseline)
+        );
     }
 }

@@ -43,8 +43,8 @@ pub(crate) const MAX_PROCESSES: usize = 4096;
 pub(crate) struct Settings {
     /// Worker processes the pool keeps running.
     pub processes: usize,
-    /// The SIMD level bulk kernels run at (resolved: never `Auto`).
-    pub simd: crate::simd::Simd,
+    /// The SIMD levels bulk kernels run at (resolved: never `Auto`).
+    pub simd: crate::simd::Levels,
     /// How callers wait.
     pub backoff: Backoff,
     /// The default time limit of a task.
@@ -424,9 +424,10 @@ impl IdleWorkers for PoolInner {
     }
 }
 
-/// The SIMD level a pool runs bulk kernels at: the builder's choice, else
-/// `SHMPOOL_SIMD`, else the CPU's highest; refused if the CPU cannot run it.
-fn simd_level(chosen: Option<crate::simd::Simd>) -> Result<crate::simd::Simd> {
+/// The SIMD levels a pool runs bulk kernels at: the builder's choice, else
+/// `SHMPOOL_SIMD`, else the CPU's highest (and AVX2 at most for memory-bound
+/// kernels, `Levels`); refused if the CPU cannot run it.
+fn simd_level(chosen: Option<crate::simd::Simd>) -> Result<crate::simd::Levels> {
     let level = match chosen {
         Some(level) => level,
         None => match std::env::var("SHMPOOL_SIMD") {
@@ -443,5 +444,5 @@ fn simd_level(chosen: Option<crate::simd::Simd>) -> Result<crate::simd::Simd> {
             detected: crate::simd::Simd::detected(),
         });
     }
-    Ok(level.resolve())
+    Ok(crate::simd::Levels::new(level))
 }

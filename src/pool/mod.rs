@@ -19,6 +19,8 @@ mod kill;
 mod life;
 mod oom;
 mod pool_builder;
+#[cfg(feature = "progress")]
+mod progress_bar;
 mod shipping;
 mod stats;
 mod task_rings;
@@ -27,7 +29,10 @@ mod tasks;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use bulk::{Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float, MeanIn, Number, SumIn};
+pub use bulk::{
+    BinValue, Bins, Bulk, BulkFuture, CancelToken, DefaultDtype, Dtype, Float, Histogram,
+    HistogramSpec, MeanIn, Number, SumIn, Weighted,
+};
 pub(crate) use inner::PoolInner;
 pub use pool_builder::{PoolBuilder, StartMethod};
 pub use stats::{ArrayPages, Stats, WorkerStats};
@@ -295,7 +300,7 @@ impl Pool {
             bytes_mapped: c.bytes_mapped.load(Relaxed),
             workers_retired_for_memory: inner.ctrl.header().retired_for_memory.load(Relaxed),
             shared_memory_bytes,
-            simd: inner.settings.simd,
+            simd: inner.settings.simd.level,
             array_pages,
             large_array_pages: crate::shm::segment::auto_page_kind(crate::shm::HUGE_PAGE_THRESHOLD),
         }

@@ -373,8 +373,9 @@ impl PoolBuilder {
     /// The instruction-set level bulk kernels run at. Default: the
     /// `SHMPOOL_SIMD` environment variable if set (`baseline`, `avx2`, `avx512` or
     /// `auto`), else [`Simd::Auto`](crate::Simd::Auto), the highest level the CPU
-    /// supports. Forcing a level is for reproducibility checks and benchmarks:
-    /// results are bit-identical at every level (see [`crate::Simd`]).
+    /// supports (AVX2 at most for memory-bound elementwise kernels). A forced level
+    /// applies to every kernel. Forcing one is for reproducibility checks and
+    /// benchmarks: results are bit-identical at every level (see [`crate::Simd`]).
     ///
     /// # Errors
     /// [`PoolBuilder::build`] fails with [`Error::SimdUnsupported`] for a level this CPU

@@ -126,7 +126,8 @@ pub struct Stats {
     /// bounds what the pool holds rather than measuring what is resident.
     pub shared_memory_bytes: u64,
     /// The instruction-set level bulk kernels run at ([`crate::simd::Simd`]): the highest
-    /// the CPU supports, unless `PoolBuilder::simd` or `SHMPOOL_SIMD` chose one.
+    /// the CPU supports, unless `PoolBuilder::simd` or `SHMPOOL_SIMD` chose one. Left
+    /// to `Simd::Auto`, memory-bound elementwise kernels run at AVX2 at most.
     pub simd: crate::simd::Simd,
     /// The arrays counted in `shared_memory_bytes`, by the pages behind them.
     pub array_pages: ArrayPages,

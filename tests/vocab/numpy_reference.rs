@@ -17,7 +17,7 @@
 use std::fmt::Debug;
 
 use shmpool::npy::NpyElement;
-use shmpool::{Error, Number, Pod, SharedArray, Simd, StartMethod};
+use shmpool::{Bins, Error, Number, Pod, SharedArray, Simd, StartMethod};
 
 use super::{HistCase, numpy_histograms, seed, unit};
 use crate::common::numpy::{Numpy, assert_sum_close, same_value};
@@ -193,7 +193,17 @@ fn check_histograms<T: Number + NpyElement + Pod + Debug>(
                     x.len(),
                     seed()
                 );
-                match (bulk.histogram(&x, *bins, *range), &want) {
+                match (
+                    bulk.histogram(
+                        &x,
+                        Bins::Uniform {
+                            count: *bins,
+                            range: *range,
+                        },
+                    )
+                    .map(|h| h.counts),
+                    &want,
+                ) {
                     (Ok(got), Ok(want)) => {
                         if let Some(b) = (0..*bins).find(|&b| got[b] != want[b]) {
                             panic!("{case}: bin {b} counts {}, numpy's {}", got[b], want[b]);
@@ -304,7 +314,13 @@ fn ranges_numpy_cannot_bin_are_refused(m: StartMethod) {
     let x = SharedArray::from_slice(&[0.0f64, 1.0, 5.0]).unwrap();
     let x32 = SharedArray::from_slice(&[0.0f32, 1.0, 3e38]).unwrap();
     for bins in [1, 2, 4, 300] {
-        match pool.bulk().histogram(&x, bins, (-1e308, 1e308)) {
+        match pool.bulk().histogram(
+            &x,
+            Bins::Uniform {
+                count: bins,
+                range: (-1e308, 1e308),
+            },
+        ) {
             Err(Error::InvalidArgument {
                 name: "range",
                 reason,
@@ -312,7 +328,10 @@ fn ranges_numpy_cannot_bin_are_refused(m: StartMethod) {
             other => panic!("{bins} bins over (-1e308, 1e308): {other:?}"),
         }
         for range in [(-3e38, 3e38), (0.0, 1e39)] {
-            match pool.bulk().histogram(&x32, bins, range) {
+            match pool
+                .bulk()
+                .histogram(&x32, Bins::Uniform { count: bins, range })
+            {
                 Err(Error::InvalidArgument {
                     name: "range",
                     reason,
@@ -323,7 +342,16 @@ fn ranges_numpy_cannot_bin_are_refused(m: StartMethod) {
     }
     // The f64 range is fine for f64 data.
     assert_eq!(
-        pool.bulk().histogram(&x, 2, (-3e38, 3e38)).unwrap(),
+        pool.bulk()
+            .histogram(
+                &x,
+                Bins::Uniform {
+                    count: 2,
+                    range: (-3e38, 3e38)
+                }
+            )
+            .unwrap()
+            .counts,
         vec![0, 3]
     );
 }

@@ -1,7 +1,7 @@
 //! The edges of the reductions: NaNs and infinities, empty arrays and ranges, ties,
 //! and the histogram's bin edges and argument checks.
 
-use shmpool::{Error, SharedArray, StartMethod};
+use shmpool::{Bins, Error, SharedArray, StartMethod};
 
 use super::{arg_seq, chunkings, numpy_histograms, seed, unit};
 use crate::common::{Rng, pool_of};
@@ -59,7 +59,16 @@ fn nans_and_infinities(m: StartMethod) {
                 assert_eq!(bulk.argmin(&x).unwrap(), Some(10), "{what}");
                 assert_eq!(bulk.argmax(&x32).unwrap(), Some(20), "{what}");
             }
-            let h = bulk.histogram(&x, 4, (-1.0, 1.0)).unwrap();
+            let h = bulk
+                .histogram(
+                    &x,
+                    Bins::Uniform {
+                        count: 4,
+                        range: (-1.0, 1.0),
+                    },
+                )
+                .unwrap()
+                .counts;
             if let Some(want) = &numpy_hist {
                 assert_eq!(Ok(&h), want[k].as_ref(), "{what}");
             }
@@ -92,7 +101,16 @@ fn empty_arrays_and_ranges(m: StartMethod) {
         assert_eq!(bulk().argmin(x).unwrap(), None, "{what}");
         assert_eq!(bulk().argmax(x).unwrap(), None, "{what}");
         assert_eq!(
-            bulk().histogram(x, 3, (0.0, 1.0)).unwrap(),
+            bulk()
+                .histogram(
+                    x,
+                    Bins::Uniform {
+                        count: 3,
+                        range: (0.0, 1.0)
+                    }
+                )
+                .unwrap()
+                .counts,
             vec![0, 0, 0],
             "{what}"
         );
@@ -179,33 +197,79 @@ fn histogram_edges_and_bad_arguments(m: StartMethod) {
     ];
     let x = SharedArray::from_slice(&v).unwrap();
     for (what, bulk) in chunkings(&pool) {
-        let h = bulk.histogram(&x, 8, (0.0, 8.0)).unwrap();
+        let h = bulk
+            .histogram(
+                &x,
+                Bins::Uniform {
+                    count: 8,
+                    range: (0.0, 8.0),
+                },
+            )
+            .unwrap()
+            .counts;
         //                 0  1  2  3  4  5  6  7
         assert_eq!(h, vec![3, 1, 1, 1, 1, 0, 0, 4], "{what}");
         // One bin holds everything within the range, both ends included.
         assert_eq!(
-            bulk.histogram(&x, 1, (0.0, 8.0)).unwrap(),
+            bulk.histogram(
+                &x,
+                Bins::Uniform {
+                    count: 1,
+                    range: (0.0, 8.0)
+                }
+            )
+            .unwrap()
+            .counts,
             vec![11],
             "{what}"
         );
         // A negative range.
         assert_eq!(
-            bulk.histogram(&x, 2, (-100.0, -0.5)).unwrap(),
+            bulk.histogram(
+                &x,
+                Bins::Uniform {
+                    count: 2,
+                    range: (-100.0, -0.5)
+                }
+            )
+            .unwrap()
+            .counts,
             vec![1, 1],
             "{what}"
         );
     }
     let ints = SharedArray::from_slice(&[0i8, -128, 127, 5, 5]).unwrap();
     assert_eq!(
-        pool.bulk().histogram(&ints, 2, (-128.0, 127.0)).unwrap(),
+        pool.bulk()
+            .histogram(
+                &ints,
+                Bins::Uniform {
+                    count: 2,
+                    range: (-128.0, 127.0)
+                }
+            )
+            .unwrap()
+            .counts,
         vec![1, 4]
     );
 
-    match pool.bulk().histogram(&x, 0, (0.0, 1.0)) {
+    match pool.bulk().histogram(
+        &x,
+        Bins::Uniform {
+            count: 0,
+            range: (0.0, 1.0),
+        },
+    ) {
         Err(Error::InvalidArgument { name: "bins", .. }) => {}
         other => panic!("0 bins: {other:?}"),
     }
-    match pool.bulk().histogram(&x, (1 << 20) + 1, (0.0, 1.0)) {
+    match pool.bulk().histogram(
+        &x,
+        Bins::Uniform {
+            count: (1 << 20) + 1,
+            range: (0.0, 1.0),
+        },
+    ) {
         Err(Error::InvalidArgument { name: "bins", .. }) => {}
         other => panic!("2^20 + 1 bins: {other:?}"),
     }
@@ -216,7 +280,7 @@ fn histogram_edges_and_bad_arguments(m: StartMethod) {
         (0.0, f64::INFINITY),
         (f64::NEG_INFINITY, 0.0),
     ] {
-        match pool.bulk().histogram(&x, 4, range) {
+        match pool.bulk().histogram(&x, Bins::Uniform { count: 4, range }) {
             Err(Error::InvalidArgument {
                 name: "range",
                 reason,

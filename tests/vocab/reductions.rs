@@ -2,7 +2,7 @@
 //! floats within a tolerance, integers exactly (wrapping), over ranges, and with a
 //! 256-bin accumulator.
 
-use shmpool::{Env, Error, SharedArray, StartMethod};
+use shmpool::{Bins, Env, Error, SharedArray, StartMethod};
 
 use super::{arg_seq, chunkings, close, neumaier, numpy_histograms, seed, unit};
 use crate::common::{Rng, pool_of};
@@ -82,7 +82,10 @@ fn builtins_match_sequential(m: StartMethod) {
         assert_eq!(bulk.dot(&xi, &xu32).unwrap(), dot_i, "{what}");
         // Histograms, against numpy's.
         for (k, &(bins, range)) in hist_cases.iter().enumerate() {
-            let h = bulk.histogram(&x, bins, range).unwrap();
+            let h = bulk
+                .histogram(&x, Bins::Uniform { count: bins, range })
+                .unwrap()
+                .counts;
             if let Some(want) = &numpy_hist {
                 assert_eq!(
                     Ok(&h),
@@ -94,11 +97,29 @@ fn builtins_match_sequential(m: StartMethod) {
                 assert_eq!(h.iter().sum::<u64>(), n as u64);
             }
         }
-        let h = bulk.histogram(&xu, 256, (0.0, 256.0)).unwrap();
+        let h = bulk
+            .histogram(
+                &xu,
+                Bins::Uniform {
+                    count: 256,
+                    range: (0.0, 256.0),
+                },
+            )
+            .unwrap()
+            .counts;
         let mut want = vec![0u64; 256];
         xu.iter().for_each(|&v| want[usize::from(v)] += 1);
         assert_eq!(h, want, "u8 histogram, {what}");
-        let h = bulk.histogram(&x32, 10, (-50.0, 50.0)).unwrap();
+        let h = bulk
+            .histogram(
+                &x32,
+                Bins::Uniform {
+                    count: 10,
+                    range: (-50.0, 50.0),
+                },
+            )
+            .unwrap()
+            .counts;
         if let Some(want) = &numpy_hist32 {
             assert_eq!(Ok(&h), want[0].as_ref(), "f32 histogram, {what}");
         }
@@ -190,7 +211,16 @@ fn ranges_on_reductions(m: StartMethod) {
                 arg_seq(s, true).map(|i| i + r.start),
                 "{what}"
             );
-            let h = bulk.histogram(&x, 10, (-500.0, 500.0)).unwrap();
+            let h = bulk
+                .histogram(
+                    &x,
+                    Bins::Uniform {
+                        count: 10,
+                        range: (-500.0, 500.0),
+                    },
+                )
+                .unwrap()
+                .counts;
             if let Some(want) = &numpy_hist {
                 assert_eq!(Ok(&h), want[k].as_ref(), "{what}");
             }

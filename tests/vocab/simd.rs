@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shmpool::{Error, Pool, SharedArray, Simd, StartMethod};
+use shmpool::{Bins, Error, Pool, SharedArray, Simd, StartMethod};
 
 use super::{assert_same, bits, laplacian, laplacian_kernel, randoms, rng};
 use crate::common::rerun_self_with;
@@ -206,8 +206,15 @@ fn bench_kernels_agree_at_every_level(m: StartMethod) {
         let axpy = bits(&out);
         let hist = pool
             .bulk()
-            .histogram(&x, 256, (-1.0, 1.0))
-            .expect("histogram");
+            .histogram(
+                &x,
+                Bins::Uniform {
+                    count: 256,
+                    range: (-1.0, 1.0),
+                },
+            )
+            .expect("histogram")
+            .counts;
         let mut rows = SharedArray::<f64>::zeroed(64 * 97)
             .expect("rows")
             .reshape(&[64, 97])

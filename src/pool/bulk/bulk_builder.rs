@@ -297,13 +297,16 @@ impl<'p, E: KernelEnv, D> Bulk<'p, E, D> {
         self.retyped(params)
     }
 
-    /// Elements per chunk (rows, for row operations). Default: about 256 KiB of
-    /// input and output per chunk, and at least eight chunks per worker when the
-    /// array is large enough (reductions choose from the array alone, so that their
-    /// result does not depend on the pool's size; a reduction along axis 0 of a 2-D
-    /// array takes rows of at least 64 times the bytes of its partial, a value per
-    /// column, so that combining the partials stays a small part of the work).
-    /// Zero is refused with [`Error::ZeroChunkLen`].
+    /// Elements per chunk (rows, for row operations). Default: about 2 MiB of
+    /// input and output per chunk, each chunk starting 4 KiB-aligned in every array,
+    /// and at least 16 chunks per worker when the array is large enough
+    /// (reductions at least 128 chunks, whatever the pool, so that their result
+    /// depends on the array alone; a reduction along axis 0 of a 2-D array takes
+    /// rows of at least 64 times the bytes of its partial, a value per column, so
+    /// that combining the partials stays a small part of the work). Shorter chunks
+    /// balance better but cost more: each chunk a worker claims restarts its streams
+    /// through memory, about 1-2 µs, so below a few hundred KiB a memory-bound map
+    /// slows down. Zero is refused with [`Error::ZeroChunkLen`].
     ///
     /// # Examples
     ///
@@ -421,6 +424,35 @@ impl<'p, E: KernelEnv, D> Bulk<'p, E, D> {
     /// ```
     pub fn cancel_token(mut self, token: &'p CancelToken) -> Self {
         self.options.cancel = Some(token);
+        self
+    }
+
+    /// Show a progress bar of the operation's chunks on standard error while it
+    /// runs, as [`Tasks::progress`](crate::Tasks::progress) does for `map` (feature
+    /// `progress`, on by default). The bar counts chunks run, which the waiting
+    /// caller reads from the job at each of its wake-ups (at least every 50 ms), so
+    /// it costs the workers nothing; choose [`Bulk::chunk_len`] for a finer bar.
+    /// When the operation succeeds the bar is drawn full; when it fails or is
+    /// cancelled it stays at the chunks that ran; either way its line is ended, so what is printed next
+    /// starts a line of its own. Hidden where standard error is not a terminal.
+    /// For every blocking operation (maps and reductions); `map_into_async` shows
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = shmpool::Pool::new(2)?;
+    /// let x = shmpool::SharedArray::<f64>::filled(1 << 20, 2.0)?;
+    /// let mut y = shmpool::SharedArray::zeroed(x.len())?;
+    /// // A bar of 64 chunks of 16384 elements.
+    /// pool.bulk().progress(true).chunk_len(1 << 14).map_into(&x, &mut y, |v: f64| v.sqrt())?;
+    /// let total = pool.bulk().progress(true).sum(&y)?;
+    /// assert!((total - (1 << 20) as f64 * 2f64.sqrt()).abs() < 1e-6);
+    /// # Ok::<(), shmpool::Error>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress(mut self, show: bool) -> Self {
+        self.options.progress = show;
         self
     }
 

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use super::accumulate::{Float, Widen};
 use super::bulk_builder::Bulk;
-use super::engine::default_chunk_len;
+use super::chunking::{ChunkBasis, REDUCTION_CHUNKS, default_chunk_len};
 use super::lanes::{greater, less};
 use super::moments::{ChunkMoments, MOMENT_WORDS, centered, covered};
 use super::number::Number;
@@ -58,7 +58,10 @@ fn partials<T: Number, A: bytemuck::Pod>(
                 slots @ 2.. => span.div_ceil(slots - 1),
                 _ => 1,
             };
-            let len = default_chunk_len(span, row_bytes, 1).max(least).max(fit);
+            // A row is the element: its bytes are the traffic (the partial stays in
+            // cache), and rows need no alignment step of their own.
+            let basis = ChunkBasis::new(row_bytes, [], REDUCTION_CHUNKS);
+            let len = default_chunk_len(span, basis, 1 << 20).max(least).max(fit);
             bulk.chunk_len(len.max(1))
         }
     };

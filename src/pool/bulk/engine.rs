@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cancel_token::{Active, CancelToken};
+use super::chunk_progress::ChunkProgress;
+use super::chunking::{CHUNKS_PER_WORKER, ChunkBasis, REDUCTION_CHUNKS, default_chunk_len};
 use crate::error::{Error, Result, gaps};
 use crate::job::ledger::{Outcome, Span, failure_error};
 use crate::job::protocol::{self, Descriptor, Operand};
@@ -49,6 +51,8 @@ pub(crate) struct Options<'t> {
     pub range: Option<(usize, usize)>,
     /// The token that may cancel the operation.
     pub cancel: Option<&'t CancelToken>,
+    /// Show a bar of the chunks run while the caller waits (feature `progress`).
+    pub progress: bool,
 }
 
 /// A bulk operation, ready to run.
@@ -67,7 +71,7 @@ pub(crate) struct Operation<'a> {
     pub options: Options<'a>,
     /// Whether the default chunk length may depend on the worker count. Reductions
     /// say no: their result depends on the chunk length, and must not depend on the
-    /// pool's size.
+    /// pool's size (`src/pool/bulk/chunking.rs`).
     pub balance_chunks: bool,
 }
 
@@ -91,17 +95,21 @@ pub(crate) fn plan(inner: &PoolInner, op: &Operation<'_>) -> Result<Plan> {
             });
         }
     };
-    let workers = if op.balance_chunks {
-        inner.settings.processes
-    } else {
-        1
-    };
+    let max = u64::from(inner.ctrl.dims().max_chunks);
     let chunk_len = match op.options.chunk_len {
         Some(0) => return Err(Error::ZeroChunkLen),
         Some(n) => n,
-        None => default_chunk_len(range.len(), op.bytes_per_elem, workers),
+        None => {
+            let chunks = if op.balance_chunks {
+                inner.settings.processes * CHUNKS_PER_WORKER
+            } else {
+                REDUCTION_CHUNKS
+            };
+            let chunked = op.operands.iter().filter(|o| o.role == Role::Chunked);
+            let basis = ChunkBasis::new(op.bytes_per_elem, chunked.map(|o| o.elem_size), chunks);
+            default_chunk_len(range.len(), basis, max as usize)
+        }
     };
-    let max = u64::from(inner.ctrl.dims().max_chunks);
     let chunks = range.len().div_ceil(chunk_len) as u64;
     if chunks > max {
         return Err(Error::TooManyChunks { chunks, max });
@@ -156,12 +164,14 @@ fn run_rounds(
     if plan.range.is_empty() {
         return Ok(());
     }
+    let chunks = plan.range.len().div_ceil(plan.chunk_len) as u64;
+    let mut progress = ChunkProgress::new(op.options.progress, chunks);
     let job = Job {
         inner,
         op,
         chunk_len: plan.chunk_len,
         first: plan.range.start,
-        kernel: kernel::bulk_offset(op.kernels.at(inner.settings.simd)),
+        kernel: kernel::bulk_offset(op.kernels.for_pool(inner.settings.simd)),
         active,
     };
     // Each range still to compute, with the error that lost it last time.
@@ -174,7 +184,7 @@ fn run_rounds(
         // nothing it loses will be re-run, so the caller is told at once.
         let stop_on_death = retries_left == 0;
         while let Some((range, _)) = ranges.next() {
-            let outcome = job.execute(range, stop_on_death)?;
+            let outcome = job.execute(range, stop_on_death, &mut progress)?;
             if active.is_some_and(|a| a.cancelled()) && !matches!(outcome, Outcome::Terminated) {
                 let mut not_done: Vec<Range<usize>> = lost.into_iter().map(|(r, _)| r).collect();
                 if let Outcome::Failed { lost: l, .. } = outcome {
@@ -204,6 +214,7 @@ fn run_rounds(
             }
         }
         if lost.is_empty() {
+            progress.finish();
             return Ok(());
         }
         if inner.life.state() == PoolState::Terminated {
@@ -274,6 +285,12 @@ impl Published {
 
     /// Waits until the job finishes, or the collector is gone; says which.
     pub(crate) fn wait(&self) -> bool {
+        self.wait_showing(&ChunkProgress::new(false, 0))
+    }
+
+    /// [`Published::wait`], showing the chunks run on `progress` each time the
+    /// wait wakes (at least every 50 ms).
+    fn wait_showing(&self, progress: &ChunkProgress) -> bool {
         let inner = &self.inner;
         let job = inner.ctrl.job(self.index);
         protocol::wait_finished(
@@ -281,12 +298,21 @@ impl Published {
             inner.settings.backoff,
             Duration::from_millis(50),
             || {
+                if progress.shown() {
+                    progress.running(self.chunks_run());
+                }
                 // The collector's `finish_everything` (which finishes or marks terminated
                 // every job) is visible to the checks that follow (SYNC C6).
                 inner.life.collector_exited().then_some(())
             },
         )
         .is_none()
+    }
+
+    /// The chunks of this job run so far.
+    fn chunks_run(&self) -> u64 {
+        let chunks = self.span.len.div_ceil(self.span.chunk_len);
+        protocol::chunks_run(self.inner.ctrl.bitmap(self.index), chunks)
     }
 
     /// What became of the finished job (`finished`: it did finish; else the
@@ -304,7 +330,12 @@ impl Published {
 impl Job<'_> {
     /// Runs the elements `range` as one job; says what became of it. With
     /// `stop_on_death`, a worker's death stops the job (see `Ledger::reserve`).
-    fn execute(&self, range: Range<usize>, stop_on_death: bool) -> Result<Outcome> {
+    fn execute(
+        &self,
+        range: Range<usize>,
+        stop_on_death: bool,
+        progress: &mut ChunkProgress,
+    ) -> Result<Outcome> {
         let published = publish(
             self.inner,
             self.op,
@@ -313,9 +344,12 @@ impl Job<'_> {
         if let Some(a) = self.active {
             a.running(self.inner, published.index, published.generation);
         }
-        let finished = published.wait();
+        let finished = published.wait_showing(progress);
         if let Some(a) = self.active {
             a.finished();
+        }
+        if progress.shown() {
+            progress.job_ended(published.chunks_run());
         }
         Ok(published.conclude(finished))
     }
@@ -440,30 +474,4 @@ pub(crate) fn publish(
     inner.ctrl.header().submit_ready.notify(invitations as u32);
     tracing::debug!(chunks, invitations, "bulk job submitted");
     Ok(published)
-}
-
-/// The default chunk length: about 256 KiB of traffic per chunk, at least eight
-/// chunks per worker when the array allows, never below 16 KiB of traffic.
-pub(crate) fn default_chunk_len(len: usize, bytes_per_elem: usize, workers: usize) -> usize {
-    const TARGET: usize = 256 << 10;
-    const FLOOR: usize = 16 << 10;
-    let bytes_per_elem = bytes_per_elem.max(1);
-    let by_bytes = (TARGET / bytes_per_elem).max(1);
-    let balanced = len.div_ceil(workers.max(1) * 8).max(1);
-    let floor = (FLOOR / bytes_per_elem).max(1);
-    by_bytes.min(balanced).max(floor).max(len.div_ceil(1 << 20))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::default_chunk_len;
-
-    #[test]
-    fn default_chunks_are_a_few_hundred_kib() {
-        // 2^24 f64 in and out: 16 bytes per element, 256 KiB per chunk.
-        assert_eq!(default_chunk_len(1 << 24, 16, 2), 16384);
-        // Small arrays are not split below 16 KiB of traffic.
-        assert_eq!(default_chunk_len(1000, 16, 2), 1024);
-        assert_eq!(default_chunk_len(0, 16, 2), 1024);
-    }
 }

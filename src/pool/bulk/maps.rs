@@ -108,7 +108,8 @@ impl<E: KernelEnv> Bulk<'_, E> {
             kernels::<StreamMapBody<E, I, O, F>>()
         } else {
             kernels::<MapBody<E, I, O, F>>()
-        };
+        }
+        .memory_bound();
         self.run(JobKind::Map, k, ops, len, traffic(&ins, &outs), true)
     }
 
@@ -235,7 +236,7 @@ impl<E: KernelEnv> Bulk<'_, E> {
     {
         let () = AssertZeroSized::<F>::OK;
         let _ = f; // only its type travels: the worker conjures the value
-        self.in_place(x, kernels::<ForEachBody<E, T, F>>())
+        self.in_place(x, kernels::<ForEachBody<E, T, F>>().memory_bound())
     }
 
     /// `f(&mut x[chunk])` for each chunk, in place.
@@ -490,12 +491,13 @@ impl<E: KernelEnv> Bulk<'_, E> {
                     >()
                 } else {
                     kernels::<MapBody<E, &'static SharedArray<T>, &'static mut SharedArray<U>, F>>()
-                };
+                }
+                .memory_bound();
                 let ops = vec![spec(xa, Role::Chunked), spec(ya, Role::Chunked)];
                 let op =
                     self.operation(JobKind::Map, k, ops, len, xa.elem_size + ya.elem_size, true)?;
                 let inner = self.inner();
-                let kernel = crate::kernel::bulk_offset(k.at(inner.settings.simd));
+                let kernel = crate::kernel::bulk_offset(k.for_pool(inner.settings.simd));
                 bulk_future::start(inner, &op, kernel)
             })
         };

@@ -7,12 +7,14 @@
 //!   awaitable `map_into_async`), each written once for every environment;
 //! * [`reduce`]: deterministic reductions (`map_reduce`, `fold_reduce`,
 //!   `fold_rows`, the tree that combines their partials); [`reductions`]: numpy's
-//!   (`dot`, `min`, `argmax`, `histogram`, ...), with [`histogram`]'s bins and the
-//!   element types they take ([`number`]); [`moments`]: `sum`, `mean`, `var`,
+//!   (`dot`, `min`, `argmax`, ...), and [`histogram`], numpy's `np.histogram`, with
+//!   the element types they take ([`number`]); [`moments`]: `sum`, `mean`, `var`,
 //!   `std`; [`nan_reductions`]: `nansum`, `nanmin`, ...; [`axis`]: the same along
 //!   an axis of a 2-D array ([`columns`]: axis 0); [`accumulate`]: the type they
 //!   compute in (numpy's `dtype=`); [`lanes`]: their in-chunk loops;
 //! * [`engine`]: plan, publish, retry, decide: what every operation comes down to;
+//!   [`chunking`]: the default chunk length; [`chunk_progress`]: the bar of chunks
+//!   it shows while the caller waits;
 //! * [`cancel_token`] and [`bulk_future`]: stopping an operation from another
 //!   thread, and awaiting a map.
 
@@ -21,6 +23,8 @@ mod axis;
 mod bulk_builder;
 mod bulk_future;
 mod cancel_token;
+mod chunk_progress;
+mod chunking;
 mod columns;
 mod engine;
 mod histogram;
@@ -36,4 +40,5 @@ pub use accumulate::{DefaultDtype, Dtype, Float, MeanIn, SumIn};
 pub use bulk_builder::Bulk;
 pub use bulk_future::BulkFuture;
 pub use cancel_token::CancelToken;
+pub use histogram::{BinValue, Bins, Histogram, HistogramSpec, Weighted};
 pub use number::Number;

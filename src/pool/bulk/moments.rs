@@ -304,7 +304,8 @@ pub(super) fn chunk_sums<T: Number, W: Widen<T>>(
     let k = fold_kernels::<(), &SharedArray<T>, W::Acc, _>(
         #[inline(always)]
         |_: usize, acc: &mut [W::Acc], xs: &[T]| acc[0] = chunk_sum(xs, W::widen),
-    );
+    )
+    .memory_bound();
     bulk.reduce_slots(JobKind::Reduce, k, &[ArrayArg::of(x)], &[W::Acc::ZERO])
 }
 

@@ -65,7 +65,8 @@ impl<E: KernelEnv> Bulk<'_, E> {
     {
         let ((), ()) = (AssertZeroSized::<F>::OK, AssertZeroSized::<C>::OK);
         let _ = map; // only its type travels: the worker conjures the value
-        let k = kernels::<ReduceBody<E, I, A, F, C>>();
+        // Elementwise, as a map: memory-bound (`crate::simd::Levels`).
+        let k = kernels::<ReduceBody<E, I, A, F, C>>().memory_bound();
         let ins = inputs.arrays();
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[identity])?;
         Ok(

@@ -1,23 +1,23 @@
-//! numpy's reductions over `SharedArray`s: `dot`, `min`, `max`, `argmin`, `argmax`
-//! and `histogram` (its bins in `src/pool/bulk/histogram.rs`), deterministic like
-//! every reduction (see `src/pool/bulk/reduce.rs`). `sum` and the statistics
-//! (`mean`, `var`, ...) are in `src/pool/bulk/moments.rs`, the NaN-aware forms in
-//! `src/pool/bulk/nan_reductions.rs`, the forms along an axis in
+//! numpy's reductions over `SharedArray`s: `dot`, `min`, `max`, `argmin` and
+//! `argmax`, deterministic like every reduction (see `src/pool/bulk/reduce.rs`).
+//! `histogram` has a folder of its own (`src/pool/bulk/histogram/`); `sum` and the
+//! statistics (`mean`, `var`, ...) are in `src/pool/bulk/moments.rs`, the NaN-aware
+//! forms in `src/pool/bulk/nan_reductions.rs`, the forms along an axis in
 //! `src/pool/bulk/axis.rs`.
 //!
 //! Within a chunk, dot products keep 16 running partial sums and extremes 16
 //! running extremes (`src/pool/bulk/lanes.rs`): the compiler vectorizes them at
 //! every SIMD level, and since the lane count is fixed, the result does not depend
-//! on the level.
+//! on the level. These reductions are memory-bound: under `Simd::Auto` they run at
+//! AVX2 at most (`crate::simd::Levels`).
 
 use super::bulk_builder::Bulk;
-use super::histogram::{self, HistParams};
 use super::lanes::{first_best, greater, lane_extreme, lane_sum, less};
 use super::number::Number;
 use super::reduce::{fold_kernels, tree_combine};
 use crate::array::SharedArray;
 use crate::error::{Error, Result};
-use crate::kernel::{ArrayArg, Params};
+use crate::kernel::ArrayArg;
 use crate::layout::JobKind;
 
 impl Bulk<'_> {
@@ -46,7 +46,8 @@ impl Bulk<'_> {
             |_: usize, acc: &mut [T], (xs, ys): (&[T], &[T])| {
                 acc[0] = acc[0].add(lane_sum(xs, ys, |x, y| x.mul(y)));
             },
-        );
+        )
+        .memory_bound();
         let ins = [ArrayArg::of(a), ArrayArg::of(b)];
         let mut slots = self.reduce_slots(JobKind::Reduce, k, &ins, &[T::ZERO])?;
         Ok(tree_combine(&mut slots, 1, |l, r| l[0] = l[0].add(r[0])).map_or(T::ZERO, |s| s[0]))
@@ -76,7 +77,8 @@ impl Bulk<'_> {
                     acc[0] = m;
                 }
             },
-        );
+        )
+        .memory_bound();
         self.extreme(x, k, T::MIN_IDENTITY, less)
     }
 
@@ -94,7 +96,8 @@ impl Bulk<'_> {
                     acc[0] = m;
                 }
             },
-        );
+        )
+        .memory_bound();
         self.extreme(x, k, T::MAX_IDENTITY, greater)
     }
 
@@ -136,7 +139,8 @@ impl Bulk<'_> {
             |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, less)) as u64;
             },
-        );
+        )
+        .memory_bound();
         self.arg_extreme(x, k, less)
     }
 
@@ -151,7 +155,8 @@ impl Bulk<'_> {
             |start: usize, acc: &mut [u64], xs: &[T]| {
                 acc[0] = (start + first_best(xs, greater)) as u64;
             },
-        );
+        )
+        .memory_bound();
         self.arg_extreme(x, k, greater)
     }
 
@@ -169,70 +174,6 @@ impl Bulk<'_> {
             }
         });
         Ok(best.map(|s| s[0] as usize))
-    }
-
-    /// Counts of the elements in `bins` equal-width bins over `lo..=hi`, exactly as
-    /// `np.histogram(x, bins, range=(lo, hi))[0]` counts them.
-    ///
-    /// The edges are numpy's: edge `i` is `lo + i·step`, with `step = (hi − lo) /
-    /// bins`, the product and the sum each rounded (as `np.linspace` computes them),
-    /// and the last edge is `hi`; for `f32` data they are rounded to `f32`, as numpy
-    /// makes `float32` edges for `float32` data. Bin `b` holds the values `v` with
-    /// `edge[b] <= v < edge[b + 1]`, and the last bin also holds `hi`. So a value on
-    /// an edge counts in the bin above it, whatever `(v − lo) / step` rounds to
-    /// (`0.3` is in bin 2 of 10 bins over `(0, 1)`, since the edge `3 · 0.1` is
-    /// `0.30000000000000004`). Values outside the range and NaNs are not counted.
-    /// Deterministic: integer counts, the same for any worker count and SIMD level.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] where numpy raises, or would bin wrongly: `bins`
-    /// is 0 or above 2^20; the range is not finite with `lo < hi` (numpy widens `lo
-    /// == hi` by ±0.5, shmpool refuses it); the width `hi − lo`, or an end, overflows
-    /// the data's precision (`(-1e308, 1e308)`); two edges do not increase (too many
-    /// bins for a range a few units in the last place wide). As for
-    /// [`crate::Pool::map_into`] otherwise.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = shmpool::Pool::new(2)?;
-    /// let x = shmpool::SharedArray::from_slice(&[0.1f64, 0.4, 0.5, 0.9, 1.0, 7.0])?;
-    /// assert_eq!(pool.bulk().histogram(&x, 2, (0.0, 1.0))?, vec![2, 3]);
-    /// // On an edge: numpy's edge 3 of 10 over (0, 1) is 0.30000000000000004.
-    /// let x = shmpool::SharedArray::from_slice(&[0.3f64])?;
-    /// assert_eq!(pool.bulk().histogram(&x, 10, (0.0, 1.0))?[2], 1);
-    /// # Ok::<(), shmpool::Error>(())
-    /// ```
-    pub fn histogram<T: Number>(
-        self,
-        x: &SharedArray<T>,
-        bins: usize,
-        range: (f64, f64),
-    ) -> Result<Vec<u64>> {
-        let params = HistParams::new::<T>(bins, range)?;
-        let k = fold_kernels::<Params<HistParams>, &SharedArray<T>, u64, _>(
-            #[inline(always)]
-            |h: &HistParams, _: usize, acc: &mut [u64], xs: &[T]| histogram::count(acc, h, xs),
-        );
-        let mut slots = self.with(params).reduce_slots(
-            JobKind::Reduce,
-            k,
-            &[ArrayArg::of(x)],
-            &vec![0u64; bins],
-        )?;
-        let counts = tree_combine(&mut slots, bins, |l, r| {
-            for (a, b) in l.iter_mut().zip(r) {
-                *a += b;
-            }
-        });
-        Ok(counts.map_or_else(|| vec![0; bins], <[u64]>::to_vec))
-    }
-
-    /// Checks a histogram's arguments as [`Bulk::histogram`] does, for data of
-    /// type `T`, without counting anything.
-    #[cfg(feature = "mpi")]
-    pub(crate) fn check_histogram<T: Number>(bins: usize, range: (f64, f64)) -> Result<()> {
-        HistParams::new::<T>(bins, range).map(|_| ())
     }
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn collect_input<I: IntoIterator>(items: I) -> Result<Vec<I::Item>> {
 }
 
 #[cfg(feature = "progress")]
-type Bar = super::progress::Bar;
+type Bar = crate::pool::progress_bar::Bar;
 #[cfg(not(feature = "progress"))]
 type Bar = ();
 

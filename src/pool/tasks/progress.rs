@@ -1,89 +1,9 @@
-//! Progress bars for long maps and imaps (the `progress` feature, on by default),
-//! drawn by indicatif on standard error.
+//! [`Progress`]: an imap that advances a progress bar as it is consumed (the
+//! `progress` feature, on by default; the bar is `src/pool/progress_bar.rs`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use indicatif::ProgressBar;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-/// A bar with a total, or a spinner when the total is unknown, that ends its line
-/// when it is drawn for the last time.
-///
-/// indicatif leaves the cursor after a finished bar (it pads the line to the
-/// terminal's width and counts on the terminal to wrap), so the next `println!`
-/// lands on the bar's line wherever the terminal does not wrap there, and in a
-/// captured log. [`Bar::finish`] draws the bar full and ends the line; dropped
-/// unfinished (a map that failed, an imap dropped part way), it stays where it got
-/// to (indicatif's default would draw it full) and ends the line too. The newline
-/// goes only to a terminal the bar is drawn on: where the bar is hidden (standard
-/// error is not a terminal), nothing is written.
-#[derive(Debug)]
-pub(crate) struct Bar {
-    bar: ProgressBar,
-    /// Drawn for the last time, and the line ended. Relaxed: it only makes the
-    /// close happen once, and orders nothing else.
-    closed: AtomicBool,
-}
-
-impl Bar {
-    /// A bar of `total` steps, or a spinner.
-    pub(crate) fn new(total: Option<u64>) -> Self {
-        let bar = match total {
-            Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}, {per_sec}]",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {pos} done [{elapsed_precise}, {per_sec}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            ),
-        };
-        Bar {
-            bar,
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    /// Advances the bar by `n` steps.
-    pub(crate) fn inc(&self, n: u64) {
-        self.bar.inc(n);
-    }
-
-    /// Draws the bar full and ends its line.
-    pub(crate) fn finish(&self) {
-        self.close(true);
-    }
-
-    /// The indicatif bar, for a message or a style.
-    pub(crate) fn indicatif(&self) -> &ProgressBar {
-        &self.bar
-    }
-
-    /// Draws the bar for the last time, full (`done`) or where it got to, and ends
-    /// its line; once.
-    fn close(&self, done: bool) {
-        if self.closed.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        if !self.bar.is_finished() {
-            if done {
-                self.bar.finish();
-            } else {
-                self.bar.abandon();
-            }
-        }
-        if !self.bar.is_hidden() {
-            eprintln!();
-        }
-    }
-}
-
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.close(false);
-    }
-}
+use crate::pool::progress_bar::Bar;
 
 /// An iterator that advances a progress bar as it is consumed; from
 /// [`crate::Imap::progress`].

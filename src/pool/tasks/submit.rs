@@ -215,10 +215,10 @@ impl<E: TaskEnv> Tasks<'_, E> {
     }
 
     #[cfg(feature = "progress")]
-    fn progress_bar(&self, len: usize) -> Option<super::progress::Bar> {
+    fn progress_bar(&self, len: usize) -> Option<crate::pool::progress_bar::Bar> {
         self.options
             .progress
-            .then(|| super::progress::Bar::new(Some(len as u64)))
+            .then(|| crate::pool::progress_bar::Bar::new(Some(len as u64)))
     }
 
     #[cfg(not(feature = "progress"))]

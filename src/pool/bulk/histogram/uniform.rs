@@ -39,17 +39,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::number::Number;
+use super::super::number::Number;
+use super::tally::{BinOf, Weigh, tally};
 use crate::error::{Error, Result};
 
 /// The most bins a histogram has.
 pub(crate) const MAX_BINS: usize = 1 << 20;
-
-/// Bins up to which a histogram counts on the stack.
-const SMALL_BINS: usize = 256;
-
-/// Elements whose bins `count_small` finds before it counts them.
-const BIN_BLOCK: usize = 64;
 
 /// A histogram's bins, for data of one [`Number`] type (which decides the precision
 /// of the edges): what each worker needs to find an element's bin.
@@ -153,6 +148,12 @@ impl HistParams {
         self.bins as usize
     }
 
+    /// Every edge, `bins + 1` of them, as numpy computes them for data of type `T`
+    /// (the `f32` values for `f32` data).
+    pub(super) fn edges<T: Number>(&self) -> Vec<f64> {
+        (0..=self.bins as u32).map(|i| self.edge::<T>(i)).collect()
+    }
+
     /// Edge `i` (`0..=bins`), as `np.linspace` computes it and rounds it to the
     /// data's precision.
     #[inline(always)]
@@ -216,6 +217,35 @@ impl HistParams {
     }
 }
 
+/// Adds the tallies of `xs` (weighed by `w`) to `acc`, one entry per bin of `h`.
+#[inline(always)]
+pub(super) fn tally_uniform<T: Number, G: Weigh>(
+    acc: &mut [G::Sum],
+    h: &HistParams,
+    xs: &[T],
+    w: G,
+) {
+    if h.fast != 0 {
+        tally(acc, &Guess::<false>(h), xs, w);
+    } else {
+        tally(acc, &Guess::<true>(h), xs, w);
+    }
+}
+
+/// The bins of `h`, found by numpy's guess (`EXACT`) or by the fast one.
+struct Guess<'a, const EXACT: bool>(&'a HistParams);
+
+impl<T: Number, const EXACT: bool> BinOf<T> for Guess<'_, EXACT> {
+    #[inline(always)]
+    fn bins(&self) -> usize {
+        self.0.bins()
+    }
+    #[inline(always)]
+    fn bin(&self, x: T) -> u32 {
+        self.0.bin_of::<T, EXACT>(x)
+    }
+}
+
 /// Whether, for `bins` bins over `(lo, hi)` and data of type `T`, both numpy's
 /// guess and the fast one are within one bin of the edge rule's bin, for every
 /// value: `D + F <= 1/4` (module docs), with `u` the unit roundoff of `f64` and
@@ -272,58 +302,6 @@ fn trunc_small(f: f64) -> f64 {
 #[inline(always)]
 fn round<T: Number>(v: f64) -> f64 {
     if T::SINGLE { f64::from(v as f32) } else { v }
-}
-
-/// Adds the bin counts of `xs` to `acc` (`h.bins()` counts).
-#[inline(always)]
-pub(crate) fn count<T: Number>(acc: &mut [u64], h: &HistParams, xs: &[T]) {
-    match (h.bins() <= SMALL_BINS, h.fast != 0) {
-        (true, true) => count_small::<T, false>(acc, h, xs),
-        (true, false) => count_small::<T, true>(acc, h, xs),
-        (false, true) => count_into::<T, false>(acc, h, xs),
-        (false, false) => count_into::<T, true>(acc, h, xs),
-    }
-}
-
-/// Adds the bin counts of `xs` to `acc` (at most `SMALL_BINS` bins), as
-/// `count_into` would, faster. The bins of a block of elements are found first, in a
-/// loop without branches the compiler vectorizes (an element outside the range gets
-/// the bin `bins`, counted in a spare entry that is never added to `acc`); then they
-/// are counted into four histograms on the stack in turn, so that neighbours falling
-/// in the same bin do not wait on each other's increment.
-#[inline(always)]
-fn count_small<T: Number, const EXACT: bool>(acc: &mut [u64], h: &HistParams, xs: &[T]) {
-    let mut local = [[0u64; SMALL_BINS + 1]; 4];
-    let mut bins = [0u32; BIN_BLOCK];
-    for block in xs.chunks(BIN_BLOCK) {
-        for (bin, &x) in bins.iter_mut().zip(block) {
-            *bin = h.bin_of::<T, EXACT>(x);
-        }
-        let bins = &bins[..block.len()];
-        let mut quads = bins.chunks_exact(4);
-        for q in &mut quads {
-            for (hist, &b) in local.iter_mut().zip(q) {
-                hist[(b as usize).min(SMALL_BINS)] += 1;
-            }
-        }
-        for &b in quads.remainder() {
-            local[0][(b as usize).min(SMALL_BINS)] += 1;
-        }
-    }
-    for (bin, a) in acc[..h.bins()].iter_mut().enumerate() {
-        *a += local.iter().map(|hist| hist[bin]).sum::<u64>();
-    }
-}
-
-/// Adds the bin counts of `xs` to `acc` (`h.bins()` counts).
-#[inline(always)]
-fn count_into<T: Number, const EXACT: bool>(acc: &mut [u64], h: &HistParams, xs: &[T]) {
-    let acc = &mut acc[..h.bins()];
-    for &x in xs {
-        if let Some(a) = acc.get_mut(h.bin_of::<T, EXACT>(x) as usize) {
-            *a += 1;
-        }
-    }
 }
 
 #[cfg(test)]
