@@ -8,8 +8,9 @@ use std::fmt;
 /// The default, [`Simd::Auto`], picks the highest level this CPU supports, once per
 /// process, the way numpy does when it is imported, with one exception: the
 /// memory-bound elementwise kernels (`map_into`, `zip_map_into`, `for_each_mut`,
-/// `map_reduce`, and the built-in `sum`, `dot`, `min`, `max`, `argmin`,
-/// `argmax`) run at AVX2 at most, since 512-bit vectors only slow them down (by
+/// `map_reduce`, and the built-in `sum`, `mean`, `dot`, `min`, `max`, `argmin`,
+/// `argmax`, and the column sums of `sum_axis` and `mean_axis` along axis 0) run
+/// at AVX2 at most, since 512-bit vectors only slow them down (by
 /// 13-23% on an AMD Zen 4, measured). Forcing a level applies it to every kernel;
 /// that is for reproducibility checks and benchmarks: `PoolBuilder::simd` or the
 /// `SHMPOOL_SIMD` environment variable (`baseline`, `avx2` or `avx512`).

@@ -84,7 +84,11 @@ pub(super) fn column_sums<T: Number, W: Widen<T>>(
                 }
             }
         },
-    );
+    )
+    // A streaming add of each row into the partial: bound by memory, and faster at
+    // AVX2 than at AVX-512 on the Zen 4 host (1.14-1.29× against 0.96-0.98× rayon,
+    // docs/BENCHMARKS.md), as the other memory-bound reductions are.
+    .memory_bound();
     let zeros = vec![W::Acc::ZERO; cols];
     let mut slots = partials(bulk, x, k, &zeros)?;
     let total = tree_combine(&mut slots, cols, |l, r| {
