@@ -1,17 +1,16 @@
 //! [`NpyElement`]: the Rust types whose values are `.npy` data as they lie in memory.
 
 #[allow(unused_imports)] // named by the docs' links
-use super::boolean::Bool;
 use crate::dtype::DType;
 
 /// A Rust type whose values can be read from and written to `.npy` data as they lie
 /// in memory.
 ///
 /// It is implemented for `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`, `f32`
-/// and `f64` on little-endian targets, and for [`Bool`], numpy's `bool`. It is not
+/// and `f64` on little-endian targets, and for [`Bool`](super::Bool), numpy's `bool`. It is not
 /// implemented for Rust's `bool`: a `bool` must be 0 or 1, and nothing stops a
 /// `'|b1'` file, or another process writing the mapped file, from holding a 2.
-/// [`Bool`] is a byte for which every value is valid, nonzero meaning `true`.
+/// [`Bool`](super::Bool) is a byte for which every value is valid, nonzero meaning `true`.
 ///
 /// # Safety
 ///

@@ -4,7 +4,6 @@
 
 use super::element::NpyElement;
 #[allow(unused_imports)] // named by the docs' links
-use super::parse::parse_header;
 use crate::dtype::DType;
 use crate::error::npy_errors::NpyError;
 
@@ -20,7 +19,7 @@ pub(super) const GROWTH_DIGITS: usize = 21;
 
 /// What a `.npy` header says about the array that follows it.
 ///
-/// [`parse_header`] returns one; its [`len`](Self::len) and
+/// [`parse_header`](super::parse_header) returns one; its [`len`](Self::len) and
 /// [`data_bytes`](Self::data_bytes) are then known not to overflow.
 ///
 /// # Examples
@@ -53,7 +52,7 @@ impl NpyHeader {
     /// # Errors
     ///
     /// [`NpyError::ShapeOverflow`] if the data would exceed `isize::MAX` bytes, the
-    /// most any Rust slice can hold (impossible for a header from [`parse_header`]).
+    /// most any Rust slice can hold (impossible for a header from [`parse_header`](super::parse_header)).
     ///
     /// # Examples
     ///
@@ -87,7 +86,7 @@ impl NpyHeader {
     /// # Errors
     ///
     /// [`NpyError::ShapeOverflow`] if that exceeds `isize::MAX` (impossible for a
-    /// header from [`parse_header`]).
+    /// header from [`parse_header`](super::parse_header)).
     ///
     /// # Examples
     ///

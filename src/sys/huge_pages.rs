@@ -149,7 +149,7 @@ pub(crate) fn memfd_hugetlb(name: &std::ffi::CStr, len: u64) -> io::Result<Owned
     }
     // MFD_HUGE_<size>: log2 of the page size in bits 26..32 (MFD_HUGE_SHIFT).
     let size_bits = MemfdFlags::from_bits_retain(size.trailing_zeros() << 26);
-    let fd = super::process::above_stdio(rustix::fs::memfd_create(
+    let fd = super::fd::above_stdio(rustix::fs::memfd_create(
         name,
         MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB | size_bits,
     )?)?;

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 
-use super::process::above_stdio;
+use super::fd::above_stdio;
 
 /// Creates an anonymous, close-on-exec memory file of `len` bytes, filled with zeros.
 /// Its pages are allocated when first touched.

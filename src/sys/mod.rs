@@ -10,6 +10,7 @@
 
 pub(crate) mod cgroup;
 mod clock;
+mod fd;
 mod futex;
 pub(crate) mod huge_pages;
 mod memory;

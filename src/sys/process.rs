@@ -4,9 +4,10 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::fd::above_stdio;
 use super::socket::poll_readable;
 
 /// A process id.
@@ -158,18 +159,6 @@ pub(crate) fn reap(pid: Pid) -> io::Result<ExitStatus> {
             _ => return Ok(status_of(raw)),
         }
     }
-}
-
-/// Moves a descriptor the pool made above the standard streams. When this process
-/// runs with descriptor 0, 1 or 2 closed (a daemon, a job started with `<&-`), a
-/// new descriptor takes the lowest free number: a child would then inherit shared
-/// memory as its stdout, or a re-executed server refuse the number. Duplicates it
-/// from 3 up (close-on-exec) and closes the low number.
-pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
 }
 
 /// In a child of the pool (the fork server, a worker), opens `/dev/null` on each

@@ -4,7 +4,8 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use super::process::{Pid, above_stdio};
+use super::fd::above_stdio;
+use super::process::Pid;
 
 /// Whether a create should fail if the name exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

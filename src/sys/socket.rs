@@ -11,7 +11,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 
-use super::process::above_stdio;
+use super::fd::above_stdio;
 
 /// A connected pair of `SOCK_SEQPACKET` Unix sockets: message boundaries are kept
 /// and each message may carry descriptors.
