@@ -32,7 +32,11 @@ use criterion::{
     criterion_main, measurement::WallTime,
 };
 use rayon::prelude::*;
-use shmpool::{Pool, SharedArray, Simd};
+use shmpool::{SharedArray, Simd};
+
+#[path = "support/pools.rs"]
+mod pools;
+use pools::Setup;
 
 const WORKERS: usize = 2;
 const LEN: usize = 1 << 24;
@@ -40,30 +44,9 @@ const SIDE: usize = 4096;
 /// Rows per block of the `rayon_blocks` row.
 const BLOCK_ROWS: usize = 64;
 
-struct Setup {
-    pools: Vec<(Simd, Pool)>,
-    threads: rayon::ThreadPool,
-}
-
+/// The pools at each level, and rayon: `support/pools.rs`.
 fn setup() -> Setup {
-    // The pools first: their fork servers are forked before the rayon threads exist.
-    let pools = [Simd::Baseline, Simd::Avx2, Simd::Avx512]
-        .into_iter()
-        .filter(|s| s.is_supported())
-        .map(|s| {
-            let pool = Pool::builder()
-                .processes(WORKERS)
-                .simd(s)
-                .build()
-                .expect("start a pool");
-            (s, pool)
-        })
-        .collect();
-    let threads = rayon::ThreadPoolBuilder::new()
-        .num_threads(WORKERS)
-        .build()
-        .expect("start the rayon pool");
-    Setup { pools, threads }
+    pools::setup(&[Simd::Baseline, Simd::Avx2, Simd::Avx512], WORKERS)
 }
 
 /// `len` values in `[offset, offset + 1)`, from a seeded generator.

@@ -36,7 +36,11 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
-use shmpool::{Bins, Grid, GridMut, Pool, SharedArray, Simd};
+use shmpool::{Bins, Grid, GridMut, SharedArray, Simd};
+
+#[path = "support/pools.rs"]
+mod pools;
+use pools::Setup;
 
 const WORKERS: usize = 2;
 const LEN: usize = 1 << 24;
@@ -141,30 +145,12 @@ fn bits_mut(x: &mut [f64]) -> &mut [u64] {
     shmpool::bytemuck::cast_slice_mut(x)
 }
 
-struct Setup {
-    pools: Vec<(Simd, Pool)>,
-    threads: rayon::ThreadPool,
-}
-
+/// The pools at each level, and rayon: `support/pools.rs`.
 fn setup() -> Setup {
-    // The pools first: their fork servers are forked before the rayon threads exist.
-    let pools = [Simd::Auto, Simd::Baseline, Simd::Avx2, Simd::Avx512]
-        .into_iter()
-        .filter(|s| s.is_supported())
-        .map(|s| {
-            let pool = Pool::builder()
-                .processes(WORKERS)
-                .simd(s)
-                .build()
-                .expect("start a pool");
-            (s, pool)
-        })
-        .collect();
-    let threads = rayon::ThreadPoolBuilder::new()
-        .num_threads(WORKERS)
-        .build()
-        .expect("start the rayon pool");
-    Setup { pools, threads }
+    pools::setup(
+        &[Simd::Auto, Simd::Baseline, Simd::Avx2, Simd::Avx512],
+        WORKERS,
+    )
 }
 
 fn data(len: usize, seed: u64) -> SharedArray<f64> {
